@@ -1,0 +1,58 @@
+# loadtest-monitor developer entry points. `make demo` and `make test` are the README's two commands.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: install control-plane e2e-deps lint test unit integration e2e demo cluster cluster-down render bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -c constraints.txt -e '.[dev]'
+	touch $@
+
+# Kubernetes binaries, etcd and KWOK, built from the Go module proxy into a cache outside the repo.
+control-plane:
+	bash hack/build-control-plane.sh
+
+# A real InfluxDB 1.x (Debian) and Gatling's Maven artifacts for the end-to-end data path.
+e2e-deps:
+	bash hack/install-e2e-deps.sh
+
+lint: install
+	$(VENV)/bin/ruff check operator tests hack
+	$(VENV)/bin/mypy
+
+unit: install
+	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
+
+integration: install control-plane
+	$(VENV)/bin/pytest tests/integration $(PYTEST_ARGS)
+
+e2e: install e2e-deps
+	$(VENV)/bin/pytest tests/e2e $(PYTEST_ARGS)
+
+# Everything CI runs: static checks, then unit, integration (real control plane) and e2e tests.
+test: install control-plane e2e-deps lint
+	$(VENV)/bin/pytest tests $(PYTEST_ARGS)
+
+demo: install control-plane
+	$(PY) hack/demo.py
+
+cluster: install control-plane
+	$(PY) hack/localcluster.py up
+
+cluster-down: install
+	$(PY) hack/localcluster.py down
+
+render: install
+	$(VENV)/bin/loadtest-monitor render -f manifests/examples/monitor.yaml
+
+bench: install e2e-deps
+	$(PY) bench/ingest_bench.py
+
+clean:
+	rm -rf $(VENV) .cluster
