@@ -1,0 +1,116 @@
+"""The one place for the API group, kind, label keys and the names of every child object."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+GROUP = "loadtest.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+KIND = "LoadtestMonitor"
+PLURAL = "loadtestmonitors"
+
+FIELD_MANAGER = "loadtest-monitor"
+PART_OF = "loadtest-monitor"
+
+LABEL_NAME = "app.kubernetes.io/name"
+LABEL_INSTANCE = "app.kubernetes.io/instance"
+LABEL_COMPONENT = "app.kubernetes.io/component"
+LABEL_PART_OF = "app.kubernetes.io/part-of"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+
+# Pod-template annotation holding a hash of the configuration a pod consumes: a config change
+# changes the template and rolls the pods; an unchanged config leaves the template untouched.
+CONFIG_HASH_ANNOTATION = f"{GROUP}/config-hash"
+
+# Selects every object this operator manages (used by the child watches and by pruning).
+MANAGED_SELECTOR = f"{LABEL_MANAGED_BY}={FIELD_MANAGER}"
+
+GRAPHITE_PORT = 2003
+INFLUXDB_HTTP_PORT = 8086
+GRAFANA_PORT = 3000
+
+GATLING_CONF_KEY = "gatling.conf"
+JAVA_PROPERTIES_KEY = "java-system-properties"
+ADMIN_USER_KEY = "admin-user"
+ADMIN_PASSWORD_KEY = "admin-password"
+
+
+@dataclass(frozen=True)
+class ChildNames:
+    """Stable names of the objects created for one LoadtestMonitor."""
+
+    monitor: str
+    namespace: str
+
+    def _child(self, suffix: str) -> str:
+        return f"{self.monitor}-{suffix}"
+
+    @property
+    def influxdb_deployment(self) -> str:
+        return self._child("influxdb")
+
+    @property
+    def influxdb_service(self) -> str:
+        return self._child("influxdb")
+
+    @property
+    def influxdb_config(self) -> str:
+        return self._child("influxdb-config")
+
+    @property
+    def influxdb_pvc(self) -> str:
+        return self._child("influxdb-data")
+
+    @property
+    def graphite_service(self) -> str:
+        return self._child("graphite")
+
+    @property
+    def network_policy(self) -> str:
+        return self._child("influxdb")
+
+    @property
+    def grafana_deployment(self) -> str:
+        return self._child("grafana")
+
+    @property
+    def grafana_service(self) -> str:
+        return self._child("grafana")
+
+    @property
+    def grafana_admin_secret(self) -> str:
+        return self._child("grafana-admin")
+
+    @property
+    def grafana_datasources(self) -> str:
+        return self._child("grafana-datasources")
+
+    @property
+    def grafana_dashboard_providers(self) -> str:
+        return self._child("grafana-dashboard-providers")
+
+    @property
+    def grafana_dashboards(self) -> str:
+        return self._child("grafana-dashboards")
+
+    @property
+    def gatling_config(self) -> str:
+        return self._child("gatling")
+
+    def service_fqdn(self, service: str, cluster_domain: str) -> str:
+        return f"{service}.{self.namespace}.svc.{cluster_domain}"
+
+
+def selector_labels(monitor: str, app: str) -> dict[str, str]:
+    """Labels that select one component's pods; they never change after creation."""
+    return {LABEL_NAME: app, LABEL_INSTANCE: monitor}
+
+
+def child_labels(monitor: str, app: str, component: str) -> dict[str, str]:
+    return {
+        **selector_labels(monitor, app),
+        LABEL_COMPONENT: component,
+        LABEL_PART_OF: PART_OF,
+        LABEL_MANAGED_BY: FIELD_MANAGER,
+    }

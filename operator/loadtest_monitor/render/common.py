@@ -1,0 +1,124 @@
+"""Building blocks shared by the child renderers: metadata, owner references, pod security."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from loadtest_monitor.identity import API_VERSION, KIND, ChildNames, child_labels
+from loadtest_monitor.spec import MonitorSpec
+
+Obj = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The LoadtestMonitor the children belong to. `uid` is empty when rendering offline."""
+
+    name: str
+    namespace: str
+    uid: str = ""
+
+    @property
+    def names(self) -> ChildNames:
+        return ChildNames(self.name, self.namespace)
+
+
+@dataclass(frozen=True)
+class RenderContext:
+    owner: Owner
+    spec: MonitorSpec
+    cluster_domain: str = "cluster.local"
+
+    @property
+    def names(self) -> ChildNames:
+        return self.owner.names
+
+
+def owner_reference(owner: Owner) -> Obj:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "name": owner.name,
+        "uid": owner.uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def metadata(
+    ctx: RenderContext,
+    name: str,
+    app: str,
+    component: str,
+    *,
+    owned: bool = True,
+    annotations: dict[str, str] | None = None,
+) -> Obj:
+    """Metadata of a child; `owned=False` leaves out the ownerReference (a PVC kept on delete)."""
+    meta: Obj = {
+        "name": name,
+        "namespace": ctx.owner.namespace,
+        "labels": child_labels(ctx.owner.name, app, component),
+    }
+    if annotations:
+        meta["annotations"] = dict(sorted(annotations.items()))
+    if owned and ctx.owner.uid:
+        meta["ownerReferences"] = [owner_reference(ctx.owner)]
+    return meta
+
+
+def content_hash(*parts: Any) -> str:
+    """A stable hash of JSON-able content, for pod-template annotations."""
+    digest = hashlib.sha256(json.dumps(parts, sort_keys=True, separators=(",", ":")).encode())
+    return digest.hexdigest()[:16]
+
+
+def pod_security_context(uid: int) -> Obj:
+    """Restricted Pod Security Standard, with numeric IDs because images name their users."""
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": uid,
+        "runAsGroup": uid,
+        "fsGroup": uid,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def container_security_context() -> Obj:
+    return {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+
+
+def placement(ctx: RenderContext) -> Obj:
+    """nodeSelector and tolerations for every pod of the monitor; empty ones are left out."""
+    out: Obj = {}
+    if ctx.spec.placement.node_selector:
+        out["nodeSelector"] = dict(ctx.spec.placement.node_selector)
+    if ctx.spec.placement.tolerations:
+        out["tolerations"] = [dict(t) for t in ctx.spec.placement.tolerations]
+    return out
+
+
+def config_map(ctx: RenderContext, name: str, app: str, component: str, data: dict[str, str]) -> Obj:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": metadata(ctx, name, app, component),
+        "data": dict(sorted(data.items())),
+    }
+
+
+def nlb_annotations(scheme: str) -> dict[str, str]:
+    """AWS Load Balancer Controller NLB settings; `type: external` only counts at creation."""
+    prefix = "service.beta.kubernetes.io/aws-load-balancer"
+    return {
+        f"{prefix}-type": "external",
+        f"{prefix}-nlb-target-type": "ip",
+        f"{prefix}-scheme": scheme,
+    }

@@ -1,0 +1,128 @@
+"""gatling.conf, the same settings as Java system properties, and the InfluxDB Graphite templates.
+
+The templates live here, next to the code that builds Gatling's root path prefix, so the path
+Gatling writes and the way InfluxDB splits it can never disagree. Gatling 3.11 writes
+
+    <prefix>.<runner>.<simulation>.users.<scenario|allUsers>.<active|waiting|done>
+    <prefix>.<runner>.<simulation>[.<group>...].<request|allRequests>.<ok|ko|all>.<metric>
+
+where `<prefix>.<runner>` is the rootPathPrefix we publish: Gatling itself has no runner segment,
+and N runners writing the same series at the same second would overwrite each other in InfluxDB.
+"""
+
+from __future__ import annotations
+
+from pyhocon import ConfigFactory, ConfigTree, HOCONConverter
+
+from loadtest_monitor.spec import GatlingSpec, MonitorSpec
+
+# Series layout in InfluxDB; the dashboard imports these names rather than repeating them.
+USERS_MEASUREMENT = "users"
+TAG_RUNNER = "runner"
+TAG_SIMULATION = "simulation"
+TAG_SCENARIO = "scenario"
+TAG_GROUP = "group"
+TAG_REQUEST = "request"
+TAG_STATUS = "status"
+ALL_REQUESTS = "allRequests"
+ALL_USERS = "allUsers"
+
+# Where the runner name comes from, strongest last: HOCON keeps the last defined value, and an
+# undefined `${?VAR}` leaves the earlier one in place. Pod hostnames are single DNS labels.
+RUNNER_ENV_VARS = ("HOSTNAME", "GATLING_RUNNER")
+DEFAULT_RUNNER = "local"
+RUNNER_KEY = "loadtest-monitor.runner"
+# For JAVA_OPTS: the kubelet expands $(VAR) for variables defined earlier in the container's env.
+RUNNER_KUBELET_REF = "$(GATLING_RUNNER)"
+
+_REQUIRED_WRITERS = ("console", "file", "graphite")
+
+
+def requests_measurement(gatling: GatlingSpec) -> str:
+    """Request metrics land in a measurement named after the root prefix (default `gatling`)."""
+    return gatling.root_path_prefix
+
+
+def graphite_templates(gatling: GatlingSpec) -> list[str]:
+    """InfluxDB `[[graphite]]` templates for every depth of Gatling groups up to max_group_depth.
+
+    InfluxDB picks a template by walking the filters segment by segment, exact names before `*`,
+    so the users filter wins over the wildcard one of the same length, and the number of `*`
+    selects the group depth. The prefix segment becomes the measurement of request lines.
+    """
+    prefix = gatling.root_path_prefix
+    templates = [
+        f"{prefix}.*.*.{USERS_MEASUREMENT}.*.* "
+        f".{TAG_RUNNER}.{TAG_SIMULATION}.measurement.{TAG_SCENARIO}.field"
+    ]
+    for depth in range(gatling.max_group_depth, -1, -1):
+        wildcard = ".".join([prefix] + ["*"] * (5 + depth))
+        parts = ["measurement", TAG_RUNNER, TAG_SIMULATION, *([TAG_GROUP] * depth), TAG_REQUEST, TAG_STATUS, "field"]
+        templates.append(f"{wildcard} {'.'.join(parts)}")
+    return templates
+
+
+def _writers(base: ConfigTree) -> list[str]:
+    """Keeps the writers a base config already lists, in its order, and adds the required ones."""
+    existing = base.get_list("gatling.data.writers", [])
+    writers = [str(w) for w in existing]
+    return writers + [w for w in _REQUIRED_WRITERS if w not in writers]
+
+
+def _graphite_settings(spec: MonitorSpec, graphite_host: str, graphite_port: int) -> dict[str, object]:
+    return {
+        "host": graphite_host,
+        "port": graphite_port,
+        "protocol": spec.graphite.protocol,
+        "light": spec.gatling.light,
+        "writePeriod": spec.gatling.write_period,
+    }
+
+
+def render_gatling_conf(spec: MonitorSpec, graphite_host: str, graphite_port: int) -> str:
+    """The gatling.conf runner Jobs mount: the base config merged, our graphite settings on top."""
+    base = (
+        ConfigFactory.parse_string(spec.gatling.base_config, resolve=False)
+        if spec.gatling.base_config.strip()
+        else ConfigTree()
+    )
+    ours = ConfigFactory.from_dict(
+        {
+            "gatling": {
+                "data": {
+                    "writers": _writers(base),
+                    "graphite": _graphite_settings(spec, graphite_host, graphite_port),
+                }
+            }
+        }
+    )
+    merged = ConfigTree.merge_configs(base, ours)
+    body = HOCONConverter.to_hocon(merged, indent=2)
+    env_lines = "\n".join(f"  runner = ${{?{var}}}" for var in RUNNER_ENV_VARS)
+    prefix = spec.gatling.root_path_prefix
+    return (
+        "# Rendered by loadtest-monitor. Gatling 3.11.x or older: 3.12+ has no Graphite output.\n"
+        f"{body}\n\n"
+        "# Every runner pod writes under its own path segment, so runners never overwrite\n"
+        "# each other's series. GATLING_RUNNER wins over HOSTNAME; without either: \"local\".\n"
+        "loadtest-monitor {\n"
+        f'  runner = "{DEFAULT_RUNNER}"\n'
+        f"{env_lines}\n"
+        "}\n"
+        f'gatling.data.graphite.rootPathPrefix = "{prefix}."${{{RUNNER_KEY}}}\n'
+    )
+
+
+def java_system_properties(spec: MonitorSpec, graphite_host: str, graphite_port: int) -> str:
+    """The same settings as `-D` flags for JAVA_OPTS, for runners that cannot mount a file.
+
+    System properties override gatling.conf in every Gatling version; a list is given as
+    numbered keys, which Typesafe Config reads back as a list.
+    """
+    flags = [f"-Dgatling.data.writers.{i}={w}" for i, w in enumerate(_REQUIRED_WRITERS)]
+    settings = _graphite_settings(spec, graphite_host, graphite_port)
+    for key, value in settings.items():
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        flags.append(f"-Dgatling.data.graphite.{key}={text}")
+    flags.append(f"-Dgatling.data.graphite.rootPathPrefix={spec.gatling.root_path_prefix}.{RUNNER_KUBELET_REF}")
+    return " ".join(flags)
