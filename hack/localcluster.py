@@ -27,6 +27,7 @@ import atexit
 import base64
 import contextlib
 import ctypes
+import functools
 import json
 import os
 import re
@@ -52,7 +53,9 @@ __all__ = [
     "ClusterError",
     "LocalCluster",
     "find_binaries",
+    "kubernetes_version",
     "main",
+    "wait_for",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -131,10 +134,16 @@ def _script_default(name: str) -> str:
     return match.group(1)
 
 
+def kubernetes_version(env: Mapping[str, str] | None = None) -> str:
+    """The Kubernetes release the binaries are built at (K8S_VERSION or the build script's default)."""
+    env = os.environ if env is None else env
+    return env.get("K8S_VERSION") or _script_default("K8S_VERSION")
+
+
 def default_bin_dir(env: Mapping[str, str] | None = None) -> Path:
     """The directory the build script writes to, computed exactly the way the script does."""
     env = os.environ if env is None else env
-    k8s = env.get("K8S_VERSION") or _script_default("K8S_VERSION")
+    k8s = kubernetes_version(env)
     kwok = env.get("KWOK_VERSION") or _script_default("KWOK_VERSION")
     if env.get("LTM_CACHE_DIR"):
         root = Path(env["LTM_CACHE_DIR"])
@@ -214,6 +223,10 @@ def _pid_alive(pid: int) -> bool:
     except OSError:
         return True
     return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def _pid_gone(pid: int) -> bool:
+    return not _pid_alive(pid)
 
 
 def _cmdline0(pid: int) -> str:
@@ -393,7 +406,7 @@ class LocalCluster:
         def find() -> dict[str, Any] | None:
             return next((e for e in self.audit_events(since) if predicate(e)), None)
 
-        return _poll(find, timeout, "an audit event matching the predicate")
+        return wait_for(find, timeout, "an audit event matching the predicate")
 
     def api_get(self, path: str, timeout: float = 10.0) -> Any:
         """GET ``path`` from the API server as the admin user; the decoded JSON body."""
@@ -436,9 +449,7 @@ class LocalCluster:
             self._start_scheduler()
             self._start_kwok()
             self._wait(f"node {self.node_name} Ready", self._node_ready, deadline)
-            self._wait(
-                "kube-controller-manager /healthz", lambda: self._healthz("controller-manager"), deadline
-            )
+            self._wait("kube-controller-manager /healthz", lambda: self._healthz("controller-manager"), deadline)
             self._wait("kube-scheduler /healthz", lambda: self._healthz("scheduler"), deadline)
             if "serviceaccount-controller" in self.controllers:
                 self._wait("the default ServiceAccount", self._default_sa_exists, deadline)
@@ -457,10 +468,10 @@ class LocalCluster:
             return
         self._stopped = True
         atexit.unregister(self.stop)
-        for name in reversed(COMPONENTS):
-            proc = self._procs.get(name)
-            if proc is not None:
-                _terminate(proc)
+        # Everything that talks to the API server first (all at once), then it, then etcd.
+        waves = (COMPONENTS[2:], ("kube-apiserver",), ("etcd",))
+        for wave in waves:
+            _terminate([p for name, p in self._procs.items() if name in wave])
         shutil.rmtree(self.run_dir / "etcd-data", ignore_errors=True)
         if not (self.keep_run_dir or keep_logs):
             shutil.rmtree(self.run_dir, ignore_errors=True)
@@ -591,9 +602,7 @@ class LocalCluster:
         }
         (self.run_dir / "audit-policy.json").write_text(json.dumps(policy, indent=2) + "\n")
         stages = sorted(self.binaries.kwok_stages.glob("*.yaml"))
-        (self.run_dir / "kwok-stages.yaml").write_text(
-            "\n---\n".join(s.read_text().strip() for s in stages) + "\n"
-        )
+        (self.run_dir / "kwok-stages.yaml").write_text("\n---\n".join(s.read_text().strip() for s in stages) + "\n")
 
     # -- internals: processes ----------------------------------------------------------------
 
@@ -718,9 +727,7 @@ class LocalCluster:
             self._ssl = ctx
         return self._ssl
 
-    def _request(
-        self, method: str, path: str, body: Any = None, timeout: float = 10.0
-    ) -> tuple[int, bytes]:
+    def _request(self, method: str, path: str, body: Any = None, timeout: float = 10.0) -> tuple[int, bytes]:
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(self.server + path, data=data, method=method)
         req.add_header("User-Agent", USER_AGENT)
@@ -793,9 +800,7 @@ class LocalCluster:
             if check():
                 return
             if time.monotonic() > deadline:
-                raise ClusterError(
-                    self._diagnose(f"timed out after {self.startup_timeout:.0f} s waiting for {what}")
-                )
+                raise ClusterError(self._diagnose(f"timed out after {self.startup_timeout:.0f} s waiting for {what}"))
             time.sleep(0.1)
 
     def _diagnose(self, message: str) -> str:
@@ -805,36 +810,39 @@ class LocalCluster:
         return "\n".join(parts)
 
 
-def _poll(find: Callable[[], T | None], timeout: float, what: str, interval: float = 0.2) -> T:
+def wait_for(condition: Callable[[], T | None], timeout: float, what: str, interval: float = 0.2) -> T:
+    """Poll ``condition`` until it returns something other than None/False; return that.
+
+    Raises TimeoutError naming ``what`` after ``timeout`` seconds. Exceptions propagate.
+    """
     deadline = time.monotonic() + timeout
     while True:
-        found = find()
-        if found is not None:
-            return found
+        result = condition()
+        if result is not None and result is not False:
+            return result
         if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
+            raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
         time.sleep(interval)
 
 
-def _terminate(proc: _Proc, grace: float = 10.0) -> None:
-    """SIGTERM the process group, then SIGKILL whatever is left after ``grace`` seconds."""
-    if not proc.alive():
+def _terminate(procs: Sequence[_Proc], grace: float = 10.0) -> None:
+    """SIGTERM the processes' groups, then SIGKILL whatever is left after ``grace`` seconds."""
+    for proc in procs:
+        if proc.alive():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while any(p.alive() for p in procs) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for proc in procs:
+        if proc.alive():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+    for proc in procs:
         if proc.popen is not None:
             proc.popen.wait()
-        return
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while proc.alive() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if proc.alive():
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-    if proc.popen is not None:
-        proc.popen.wait()
-    else:
-        while _pid_alive(proc.pid) and time.monotonic() < deadline + 5:
-            time.sleep(0.05)
+        else:  # not our child (``down``): init reaps it; wait until it is gone
+            wait_for(functools.partial(_pid_gone, proc.pid), 10.0, f"{proc.name} (pid {proc.pid}) to exit", 0.05)
 
 
 # --------------------------------------------------------------------------------------------
@@ -875,9 +883,7 @@ def cmd_up(state_dir: Path, timeout: float, keep_run_dir: bool) -> int:
         _clear_state(state_dir)
     try:
         binaries = find_binaries()
-        cluster = LocalCluster(
-            binaries, keep_run_dir=keep_run_dir, die_with_parent=False, startup_timeout=timeout
-        )
+        cluster = LocalCluster(binaries, keep_run_dir=keep_run_dir, die_with_parent=False, startup_timeout=timeout)
         cluster.start()
     except ClusterError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -1,0 +1,212 @@
+"""What a user of the local control plane harness relies on, checked against the real thing."""
+
+from __future__ import annotations
+
+import functools
+import json
+import subprocess
+import uuid
+from typing import Any
+
+import pykube
+import pytest
+
+from localcluster import LocalCluster, kubernetes_version, wait_for
+
+BUSYBOX = "busybox:1.36"  # never pulled: KWOK fakes the kubelet
+
+
+def _condition(obj: dict[str, Any], kind: str) -> str | None:
+    for cond in obj.get("status", {}).get("conditions") or []:
+        if cond.get("type") == kind:
+            return str(cond.get("status"))
+    return None
+
+
+def _gone(obj: pykube.objects.APIObject) -> bool:
+    return not obj.exists()
+
+
+def _deployment(namespace: str, name: str, replicas: int) -> dict[str, Any]:
+    labels = {"app": name}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "main", "image": BUSYBOX, "command": ["sleep", "3600"]}]},
+            },
+        },
+    }
+
+
+def _configmap(namespace: str, name: str, **metadata: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": namespace, **metadata},
+        "data": {"key": "value"},
+    }
+
+
+def test_apiserver_reports_the_built_version(kube_api: pykube.HTTPClient) -> None:
+    resp = kube_api.get(base="/version", version="")
+    resp.raise_for_status()
+    info = resp.json()
+    expected = kubernetes_version()
+    assert info["gitVersion"] == expected
+    assert (info["major"], info["minor"]) == ("1", expected.split(".")[1])
+    assert info["gitTreeState"] == "clean"
+    assert not info["buildDate"].startswith("1970")
+
+
+def test_kubectl_reports_the_built_version_for_client_and_server(cluster: LocalCluster) -> None:
+    proc = cluster.kubectl("version", "-o", "json")
+    assert proc.returncode == 0, proc.stderr
+    versions = json.loads(proc.stdout)
+    assert versions["clientVersion"]["gitVersion"] == kubernetes_version()
+    assert versions["serverVersion"]["gitVersion"] == kubernetes_version()
+
+
+def test_env_points_kubectl_at_the_cluster(cluster: LocalCluster) -> None:
+    proc = subprocess.run(
+        [str(cluster.binaries.kubectl), "get", "nodes", "-o", "name"],
+        env=cluster.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == [f"node/{cluster.node_name}"]
+    assert cluster.server.startswith("https://127.0.0.1:")
+
+
+def test_kwok_node_is_ready_and_schedulable(kube_api: pykube.HTTPClient, cluster: LocalCluster) -> None:
+    node = pykube.Node.objects(kube_api).get(name=cluster.node_name)
+    assert _condition(node.obj, "Ready") == "True"
+    assert node.annotations["kwok.x-k8s.io/node"] == "fake"
+    assert not node.obj["spec"].get("taints")
+    assert not node.unschedulable
+    assert int(node.obj["status"]["allocatable"]["pods"]) >= 100
+
+
+def test_deployment_becomes_available_and_its_deletion_cascades(
+    kube_api: pykube.HTTPClient, cluster: LocalCluster, namespace: str
+) -> None:
+    deployment = pykube.Deployment(kube_api, _deployment(namespace, "web", replicas=2))
+    deployment.create()
+
+    def available() -> bool:
+        deployment.reload()
+        status = deployment.obj.get("status", {})
+        return _condition(deployment.obj, "Available") == "True" and status.get("availableReplicas") == 2
+
+    wait_for(available, 60, "Deployment web to become Available with 2 replicas")
+
+    replicasets = list(pykube.ReplicaSet.objects(kube_api, namespace=namespace).filter(selector={"app": "web"}))
+    assert len(replicasets) == 1
+    assert replicasets[0].metadata["ownerReferences"][0]["uid"] == deployment.metadata["uid"]
+    pods = list(pykube.Pod.objects(kube_api, namespace=namespace).filter(selector={"app": "web"}))
+    assert len(pods) == 2
+    for pod in pods:
+        assert pod.obj["spec"]["nodeName"] == cluster.node_name  # placed by kube-scheduler
+        assert pod.obj["status"]["phase"] == "Running"  # made so by KWOK
+        assert pod.ready
+        assert pod.obj["status"].get("podIP")
+        assert pod.metadata["ownerReferences"][0]["uid"] == replicasets[0].metadata["uid"]
+
+    deployment.delete(propagation_policy="Background")
+
+    def cascaded() -> bool:
+        rs_left = list(pykube.ReplicaSet.objects(kube_api, namespace=namespace).filter(selector={"app": "web"}))
+        pods_left = list(pykube.Pod.objects(kube_api, namespace=namespace).filter(selector={"app": "web"}))
+        return not rs_left and not pods_left
+
+    wait_for(cascaded, 60, "the ReplicaSet and Pods of the deleted Deployment to be collected")
+
+
+def test_garbage_collector_deletes_a_configmap_whose_owner_is_gone(kube_api: pykube.HTTPClient, namespace: str) -> None:
+    owner = pykube.ConfigMap(kube_api, _configmap(namespace, "owner"))
+    owner.create()
+    owner_ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner.metadata["uid"]}
+    dependent = pykube.ConfigMap(kube_api, _configmap(namespace, "dependent", ownerReferences=[owner_ref]))
+    dependent.create()
+    bystander = pykube.ConfigMap(kube_api, _configmap(namespace, "bystander"))
+    bystander.create()
+
+    owner.delete()
+    # The garbage collector re-reads discovery every 30 s at worst; give it well over that.
+    wait_for(lambda: _gone(dependent), 90, "the dependent ConfigMap to be garbage collected")
+    assert bystander.exists()
+
+
+def test_namespace_deletion_completes(kube_api: pykube.HTTPClient) -> None:
+    name = f"ltm-test-ns-{uuid.uuid4().hex[:8]}"
+    ns = pykube.Namespace(kube_api, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    ns.create()
+    pykube.ConfigMap(kube_api, _configmap(name, "data")).create()
+    deployment = pykube.Deployment(kube_api, _deployment(name, "app", replicas=1))
+    deployment.create()
+
+    def one_ready_pod() -> bool:
+        pods = list(pykube.Pod.objects(kube_api, namespace=name).filter(selector={"app": "app"}))
+        return len(pods) == 1 and pods[0].ready
+
+    wait_for(one_ready_pod, 60, "the namespace's pod to be Ready")
+
+    ns.delete()
+    # The namespace controller empties it (the pod's deletion is finished by KWOK), then removes it.
+    wait_for(lambda: _gone(ns), 90, f"namespace {name} to be deleted")
+
+
+def test_audit_log_records_the_requests_made(cluster: LocalCluster, namespace: str) -> None:
+    agent = f"ltm-audit-test/{uuid.uuid4().hex[:8]}"
+    api = pykube.HTTPClient(pykube.KubeConfig.from_file(str(cluster.kubeconfig_path)))
+    api.session.headers["User-Agent"] = agent
+    mark = cluster.audit_mark()
+
+    cm = pykube.ConfigMap(api, _configmap(namespace, "audited"))
+    cm.create()
+    cm.reload()
+    assert [c.name for c in pykube.ConfigMap.objects(api, namespace=namespace).filter()].count("audited") == 1
+    cm.delete()
+
+    def ours(verb: str) -> dict[str, Any] | None:
+        for event in cluster.audit_events(since=mark):
+            ref = event.get("objectRef") or {}
+            if (
+                event.get("userAgent") == agent
+                and event.get("verb") == verb
+                and event.get("stage") == "ResponseComplete"
+                and ref.get("resource") == "configmaps"
+                and ref.get("namespace") == namespace
+            ):
+                return event
+        return None
+
+    events = {
+        verb: wait_for(functools.partial(ours, verb), 30, f"the audit event of the {verb}")
+        for verb in ("create", "get", "list", "delete")
+    }
+    for verb in ("create", "get", "delete"):
+        assert events[verb]["objectRef"]["name"] == "audited"
+    assert events["create"]["responseStatus"]["code"] == 201
+    assert events["create"]["user"]["username"] == "admin"
+    assert "system:masters" in events["create"]["user"]["groups"]
+    assert events["create"]["requestURI"].startswith(f"/api/v1/namespaces/{namespace}/configmaps")
+
+
+def test_components_use_distinct_identities(cluster: LocalCluster) -> None:
+    users = {event.get("user", {}).get("username") for event in cluster.audit_events()}
+    assert {"system:kube-controller-manager", "system:kube-scheduler", "kwok-controller"} <= users
+
+
+@pytest.mark.parametrize("component", ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"])
+def test_every_component_runs_and_logs(cluster: LocalCluster, component: str) -> None:
+    assert cluster.alive()[component]
+    assert cluster.log_path(component).exists()
