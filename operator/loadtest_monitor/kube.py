@@ -1,0 +1,181 @@
+"""The one runtime client layer: server-side apply, get, list, delete, status and Events.
+
+Requests go straight to the REST paths through the official client's ApiClient, so there is
+no discovery round trip and the product talks to the API server through exactly one client.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import socket
+from collections.abc import Mapping
+from typing import Any, cast
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from loadtest_monitor.identity import API_VERSION, FIELD_MANAGER, KIND, PLURAL
+
+Obj = dict[str, Any]
+
+# (apiVersion, kind) -> plural resource name, for every kind the operator touches.
+RESOURCES: dict[tuple[str, str], str] = {
+    ("v1", "ConfigMap"): "configmaps",
+    ("v1", "Secret"): "secrets",
+    ("v1", "Service"): "services",
+    ("v1", "PersistentVolumeClaim"): "persistentvolumeclaims",
+    ("v1", "Event"): "events",
+    ("apps/v1", "Deployment"): "deployments",
+    ("networking.k8s.io/v1", "NetworkPolicy"): "networkpolicies",
+    (API_VERSION, KIND): PLURAL,
+}
+
+
+class KubeError(RuntimeError):
+    """An API error with the server's own message, safe to show in status and Events."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _message_of(raw: bytes | str | None, fallback: str | None) -> str:
+    """The `message` of a Kubernetes Status body, which names the field at fault."""
+    try:
+        body = json.loads(raw or "{}")
+        return str(body.get("message") or fallback)
+    except (TypeError, ValueError):
+        return str(fallback)
+
+
+def _server_message(err: ApiException) -> str:
+    return _message_of(err.body, err.reason)
+
+
+def resource_path(api_version: str, kind: str, namespace: str, name: str | None = None) -> str:
+    plural = RESOURCES[(api_version, kind)]
+    root = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+    path = f"{root}/namespaces/{namespace}/{plural}"
+    return f"{path}/{name}" if name else path
+
+
+def load_client_config() -> client.ApiClient:
+    """In-cluster credentials in a pod, else the kubeconfig (KUBECONFIG or ~/.kube/config)."""
+    if os.environ.get("KUBERNETES_SERVICE_HOST"):
+        config.load_incluster_config()  # type: ignore[attr-defined,no-untyped-call]
+    else:
+        config.load_kube_config()  # type: ignore[attr-defined,no-untyped-call]
+    return client.ApiClient()
+
+
+class Kube:
+    def __init__(self, api: client.ApiClient, field_manager: str = FIELD_MANAGER) -> None:
+        self.api = api
+        self.field_manager = field_manager
+        # Counted so tests and benchmarks can see how many writes a reconcile made.
+        self.writes = 0
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        query: list[tuple[str, str]] | None = None,
+        content_type: str = "application/json",
+    ) -> Obj:
+        method_, url, headers, payload, _ = self.api.param_serialize(
+            method,
+            path,
+            query_params=query or [],
+            header_params={"Content-Type": content_type, "Accept": "application/json"},
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        try:
+            response = self.api.call_api(method_, url, header_params=headers, body=payload, _request_timeout=30)
+        except ApiException as err:
+            raise KubeError(int(err.status or 0), _server_message(err)) from err
+        raw = response.read()  # type: ignore[no-untyped-call]
+        if not 200 <= response.status < 300:
+            raise KubeError(response.status, _message_of(raw, response.reason))
+        data = json.loads(raw) if raw else {}
+        return cast(Obj, data or {})
+
+    def get(self, api_version: str, kind: str, namespace: str, name: str) -> Obj | None:
+        try:
+            return self._call("GET", resource_path(api_version, kind, namespace, name))
+        except KubeError as err:
+            if err.status == 404:
+                return None
+            raise
+
+    def list(self, api_version: str, kind: str, namespace: str, label_selector: str) -> list[Obj]:
+        data = self._call(
+            "GET", resource_path(api_version, kind, namespace), query=[("labelSelector", label_selector)]
+        )
+        return list(data.get("items") or [])
+
+    def apply(self, obj: Mapping[str, Any]) -> Obj:
+        """Server-side apply with our field manager; force, because these objects are ours."""
+        meta = obj["metadata"]
+        self.writes += 1
+        return self._call(
+            "PATCH",
+            resource_path(obj["apiVersion"], obj["kind"], meta["namespace"], meta["name"]),
+            body=json.dumps(obj),
+            query=[("fieldManager", self.field_manager), ("force", "true")],
+            content_type="application/apply-patch+yaml",
+        )
+
+    def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None:
+        self.writes += 1
+        try:
+            self._call(
+                "DELETE",
+                resource_path(api_version, kind, namespace, name),
+                body={"propagationPolicy": "Background"},
+            )
+        except KubeError as err:
+            if err.status != 404:
+                raise
+
+    def patch_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> Obj:
+        """A merge patch of the status subresource (never touches spec, labels or annotations)."""
+        self.writes += 1
+        return self._call(
+            "PATCH",
+            resource_path(API_VERSION, KIND, namespace, name) + "/status",
+            body={"status": dict(status)},
+            content_type="application/merge-patch+json",
+        )
+
+    def post_event(self, involved: Mapping[str, Any], event_type: str, reason: str, message: str) -> None:
+        """A core/v1 Event on the monitor, as `kubectl describe ltm` shows them."""
+        meta = involved["metadata"]
+        now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+            "involvedObject": {
+                "apiVersion": API_VERSION,
+                "kind": KIND,
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta.get("uid", ""),
+            },
+            "type": event_type,
+            "reason": reason,
+            "message": message[:1024],
+            "source": {"component": FIELD_MANAGER},
+            "reportingComponent": FIELD_MANAGER,
+            "reportingInstance": socket.gethostname()[:128],
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        self.writes += 1
+        self._call("POST", resource_path("v1", "Event", meta["namespace"]), body=event)

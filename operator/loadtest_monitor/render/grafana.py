@@ -1,0 +1,224 @@
+"""Grafana: admin Secret, provisioning ConfigMaps (datasource, dashboard provider, dashboard),
+Deployment and the LoadBalancer Service (an NLB through the AWS Load Balancer Controller)."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import yaml
+
+from loadtest_monitor.identity import (
+    ADMIN_PASSWORD_KEY,
+    ADMIN_USER_KEY,
+    CONFIG_HASH_ANNOTATION,
+    GRAFANA_PORT,
+    INFLUXDB_HTTP_PORT,
+    selector_labels,
+)
+from loadtest_monitor.render.common import (
+    Obj,
+    RenderContext,
+    config_map,
+    container_security_context,
+    content_hash,
+    metadata,
+    nlb_annotations,
+    placement,
+    pod_security_context,
+)
+from loadtest_monitor.render.dashboard import build_gatling_dashboard
+from loadtest_monitor.render.gatling import USERS_MEASUREMENT, requests_measurement
+
+APP = "grafana"
+COMPONENT = "dashboards"
+GRAFANA_UID = 472
+DATASOURCE_UID = "influxdb-gatling"
+DASHBOARD_FILE = "gatling.json"
+ADMIN_USER = "admin"
+PROVISIONING_DIR = "/etc/grafana/provisioning"
+DASHBOARDS_DIR = "/etc/grafana/dashboards"
+ADMIN_SECRET_DIR = "/etc/grafana/admin"
+
+
+def admin_secret(ctx: RenderContext, password: str) -> Obj:
+    """The generated admin Secret. The password is made once by the caller and then kept."""
+
+    def encode(text: str) -> str:
+        return base64.b64encode(text.encode()).decode()
+
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": metadata(ctx, ctx.names.grafana_admin_secret, APP, COMPONENT),
+        "data": {ADMIN_USER_KEY: encode(ADMIN_USER), ADMIN_PASSWORD_KEY: encode(password)},
+    }
+
+
+def admin_secret_location(ctx: RenderContext) -> tuple[str, str, str]:
+    """(Secret name, user key, password key) Grafana reads: the user's own Secret or ours."""
+    ref = ctx.spec.grafana.admin_secret_ref
+    if ref is not None:
+        return ref.name, ref.user_key, ref.password_key
+    return ctx.names.grafana_admin_secret, ADMIN_USER_KEY, ADMIN_PASSWORD_KEY
+
+
+def datasources_config_map(ctx: RenderContext) -> Obj:
+    influx_url = (
+        f"http://{ctx.names.service_fqdn(ctx.names.influxdb_service, ctx.cluster_domain)}:{INFLUXDB_HTTP_PORT}"
+    )
+    provisioning = {
+        "apiVersion": 1,
+        "datasources": [
+            {
+                "name": "InfluxDB (Gatling)",
+                "uid": DATASOURCE_UID,
+                "type": "influxdb",
+                "access": "proxy",
+                "url": influx_url,
+                "isDefault": True,
+                "editable": False,
+                "jsonData": {"dbName": ctx.spec.influxdb.database, "httpMode": "GET"},
+            }
+        ],
+    }
+    return config_map(
+        ctx, ctx.names.grafana_datasources, APP, COMPONENT,
+        {"datasources.yaml": yaml.safe_dump(provisioning, sort_keys=True)},
+    )
+
+
+def dashboard_providers_config_map(ctx: RenderContext) -> Obj:
+    provisioning = {
+        "apiVersion": 1,
+        "providers": [
+            {
+                "name": "loadtest-monitor",
+                "folder": "Gatling",
+                "type": "file",
+                "disableDeletion": True,
+                "allowUiUpdates": False,
+                "updateIntervalSeconds": 30,
+                "options": {"path": DASHBOARDS_DIR},
+            }
+        ],
+    }
+    return config_map(
+        ctx, ctx.names.grafana_dashboard_providers, APP, COMPONENT,
+        {"dashboards.yaml": yaml.safe_dump(provisioning, sort_keys=True)},
+    )
+
+
+def dashboards_config_map(ctx: RenderContext) -> Obj:
+    dashboard = build_gatling_dashboard(
+        requests_measurement=requests_measurement(ctx.spec.gatling),
+        users_measurement=USERS_MEASUREMENT,
+        datasource_uid=DATASOURCE_UID,
+    )
+    return config_map(
+        ctx, ctx.names.grafana_dashboards, APP, COMPONENT,
+        {DASHBOARD_FILE: json.dumps(dashboard, sort_keys=True, indent=2)},
+    )
+
+
+def _grafana_env(ctx: RenderContext, user_key: str, password_key: str) -> list[Obj]:
+    env: list[Obj] = [
+        {"name": "GF_PATHS_PROVISIONING", "value": PROVISIONING_DIR},
+        {"name": "GF_SECURITY_ADMIN_USER__FILE", "value": f"{ADMIN_SECRET_DIR}/{user_key}"},
+        {"name": "GF_SECURITY_ADMIN_PASSWORD__FILE", "value": f"{ADMIN_SECRET_DIR}/{password_key}"},
+        {"name": "GF_ANALYTICS_REPORTING_ENABLED", "value": "false"},
+        {"name": "GF_ANALYTICS_CHECK_FOR_UPDATES", "value": "false"},
+        {"name": "GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH", "value": f"{DASHBOARDS_DIR}/{DASHBOARD_FILE}"},
+    ]
+    if ctx.spec.grafana.anonymous_viewing:
+        env += [
+            {"name": "GF_AUTH_ANONYMOUS_ENABLED", "value": "true"},
+            {"name": "GF_AUTH_ANONYMOUS_ORG_ROLE", "value": "Viewer"},
+        ]
+    return env
+
+
+def grafana_deployment(ctx: RenderContext, provisioning: list[Obj]) -> Obj:
+    """`provisioning` are the three ConfigMaps; their content hash rolls the pod when they change."""
+    names = ctx.names
+    secret_name, user_key, password_key = admin_secret_location(ctx)
+    probe_get = {"path": "/api/health", "port": "http"}
+    container: Obj = {
+        "name": "grafana",
+        "image": ctx.spec.grafana.image,
+        "imagePullPolicy": "IfNotPresent",
+        "ports": [{"name": "http", "containerPort": GRAFANA_PORT, "protocol": "TCP"}],
+        "env": _grafana_env(ctx, user_key, password_key),
+        "readinessProbe": {"httpGet": probe_get, "periodSeconds": 5, "failureThreshold": 3},
+        "livenessProbe": {
+            "httpGet": probe_get,
+            "initialDelaySeconds": 30,
+            "periodSeconds": 10,
+            "failureThreshold": 6,
+        },
+        "resources": ctx.spec.grafana.resources,
+        "securityContext": container_security_context(),
+        "volumeMounts": [
+            {"name": "admin", "mountPath": ADMIN_SECRET_DIR, "readOnly": True},
+            {"name": "datasources", "mountPath": f"{PROVISIONING_DIR}/datasources", "readOnly": True},
+            {"name": "dashboard-providers", "mountPath": f"{PROVISIONING_DIR}/dashboards", "readOnly": True},
+            {"name": "dashboards", "mountPath": DASHBOARDS_DIR, "readOnly": True},
+            {"name": "storage", "mountPath": "/var/lib/grafana"},
+            {"name": "tmp", "mountPath": "/tmp"},
+        ],
+    }
+    config_hash = content_hash([cm["data"] for cm in provisioning], secret_name, user_key, password_key)
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata(ctx, names.grafana_deployment, APP, COMPONENT),
+        "spec": {
+            "replicas": 1,
+            "strategy": {"type": "Recreate"},
+            "selector": {"matchLabels": selector_labels(ctx.owner.name, APP)},
+            "template": {
+                "metadata": {
+                    "labels": metadata(ctx, "", APP, COMPONENT)["labels"],
+                    "annotations": {CONFIG_HASH_ANNOTATION: config_hash},
+                },
+                "spec": {
+                    **placement(ctx),
+                    "automountServiceAccountToken": False,
+                    "enableServiceLinks": False,
+                    "securityContext": pod_security_context(GRAFANA_UID),
+                    "containers": [container],
+                    "volumes": [
+                        {"name": "admin", "secret": {"secretName": secret_name}},
+                        {"name": "datasources", "configMap": {"name": names.grafana_datasources}},
+                        {"name": "dashboard-providers", "configMap": {"name": names.grafana_dashboard_providers}},
+                        {"name": "dashboards", "configMap": {"name": names.grafana_dashboards}},
+                        {"name": "storage", "emptyDir": {}},
+                        {"name": "tmp", "emptyDir": {}},
+                    ],
+                },
+            },
+        },
+    }
+
+
+def grafana_service(ctx: RenderContext) -> Obj:
+    """Port 3000. Only fields we decide are set: the AWS webhook's loadBalancerClass stays its own."""
+    svc = ctx.spec.grafana.service
+    annotations: dict[str, str] = {}
+    svc_spec: Obj = {
+        "type": svc.type,
+        "selector": selector_labels(ctx.owner.name, APP),
+        "ports": [{"name": "http", "port": GRAFANA_PORT, "targetPort": "http", "protocol": "TCP"}],
+    }
+    if svc.type == "LoadBalancer":
+        annotations.update(nlb_annotations(svc.scheme))
+        if svc.load_balancer_source_ranges:
+            svc_spec["loadBalancerSourceRanges"] = list(svc.load_balancer_source_ranges)
+    annotations.update(svc.annotations)  # the user's own annotations win over our defaults
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": metadata(ctx, ctx.names.grafana_service, APP, COMPONENT, annotations=annotations),
+        "spec": svc_spec,
+    }
