@@ -54,7 +54,7 @@ STATE = OperatorState()
 
 @kopf.on.login()
 def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-    return kopf.login_via_client(**kwargs)  # type: ignore[no-any-return]
+    return kopf.login_via_client(**kwargs)
 
 
 async def _resync_forever() -> None:
