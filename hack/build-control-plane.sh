@@ -2,6 +2,8 @@
 # Builds a real Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager,
 # kube-scheduler, kubectl) and KWOK from the Go module proxy into a cache outside the
 # repository, keyed by version. A second run with the binaries present does nothing.
+# Everything is built into a staging directory and moved into place only at the end, so an
+# interrupted build never leaves a cache that looks complete.
 #
 # Environment:
 #   K8S_VERSION   Kubernetes release to build (default below)
@@ -18,7 +20,7 @@ PROGRAMS=(kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kwo
 
 all_present() {
   for p in "${PROGRAMS[@]}"; do [ -x "$BIN_DIR/$p" ] || return 1; done
-  [ -d "$BIN_DIR/kwok-stages" ] || return 1
+  compgen -G "$BIN_DIR/kwok-stages/*.yaml" >/dev/null || return 1
 }
 
 if all_present; then
@@ -28,9 +30,11 @@ if all_present; then
 fi
 
 started=$(date +%s)
-mkdir -p "$BIN_DIR"
+mkdir -p "$(dirname "$BIN_DIR")"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+out="$work/out"
+mkdir -p "$out"
 export CGO_ENABLED=0 GOFLAGS="-trimpath -pgo=off" GOTOOLCHAIN=${GOTOOLCHAIN:-auto}
 
 minor=${K8S_VERSION#v1.}; minor=${minor%%.*}
@@ -69,7 +73,7 @@ ldflags="-s -w -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMin
  -X k8s.io/client-go/pkg/version.gitMinor=$minor"
 for p in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
   echo "building $p $K8S_VERSION ..." >&2
-  go build -tags tools -ldflags "$ldflags" -o "$BIN_DIR/$p" "k8s.io/kubernetes/cmd/$p"
+  go build -tags tools -ldflags "$ldflags" -o "$out/$p" "k8s.io/kubernetes/cmd/$p"
 done
 
 # --- etcd: the server version that this Kubernetes release itself requires.
@@ -80,18 +84,24 @@ go mod init ltm.local/etcd-build >/dev/null 2>&1
 go mod edit -go="$go_line"
 go get "go.etcd.io/etcd/server/v3@$etcd_version" >/dev/null 2>&1
 echo "building etcd $etcd_version ..." >&2
-go build -ldflags "-s -w" -o "$BIN_DIR/etcd" go.etcd.io/etcd/server/v3
+go build -ldflags "-s -w" -o "$out/etcd" go.etcd.io/etcd/server/v3
 
 # --- KWOK: no replace lines, so a plain install in its own module, plus its stage configs.
 echo "building kwok $KWOK_VERSION ..." >&2
-GOBIN="$BIN_DIR" go install -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
+GOBIN="$out" go install -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
 kwok_dir=$(go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
-rm -rf "$BIN_DIR/kwok-stages" && mkdir -p "$BIN_DIR/kwok-stages"
+mkdir -p "$out/kwok-stages"
 for f in "$kwok_dir"/kustomize/stage/node/fast/*.yaml "$kwok_dir"/kustomize/stage/pod/fast/*.yaml; do
   case "$(basename "$f")" in kustomization.yaml) continue ;; esac
-  cp "$f" "$BIN_DIR/kwok-stages/$(basename "$(dirname "$f")")-$(basename "$(dirname "$(dirname "$f")")")-$(basename "$f")"
+  cp "$f" "$out/kwok-stages/$(basename "$f")" # node-initialize, pod-ready, pod-complete, pod-delete
 done
-chmod -R u+w "$BIN_DIR/kwok-stages"
+chmod -R u+w "$out"
+
+# --- Move into place: the binaries first, the stage directory (checked by all_present) last.
+mkdir -p "$BIN_DIR"
+for p in "${PROGRAMS[@]}"; do mv -f "$out/$p" "$BIN_DIR/$p"; done
+rm -rf "$BIN_DIR/kwok-stages"
+mv "$out/kwok-stages" "$BIN_DIR/kwok-stages"
 
 echo "cold build took $(( $(date +%s) - started )) s" >&2
 echo "$BIN_DIR"

@@ -296,7 +296,6 @@ class LocalCluster:
         startup_timeout: float = 180.0,
     ) -> None:
         self.binaries = binaries if binaries is not None else find_binaries()
-        self._own_run_dir = run_dir is None
         self.run_dir = Path(run_dir) if run_dir is not None else Path(tempfile.mkdtemp(prefix="ltm-cluster-"))
         self.node_name = node_name
         self.controllers = tuple(controllers)
@@ -805,8 +804,12 @@ class LocalCluster:
 
     def _diagnose(self, message: str) -> str:
         parts = [message, f"run dir: {self.run_dir}"]
-        for name, proc in self._procs.items():
-            parts.append(f"--- last lines of {proc.log} ({name}) ---\n{_tail(proc.log)}")
+        # The dead first and at length, then the rest briefly.
+        procs = sorted(self._procs.values(), key=lambda p: p.alive())
+        for proc in procs:
+            state = "running" if proc.alive() else "EXITED"
+            parts.append(f"--- {proc.name} ({state}), last lines of {proc.log} ---")
+            parts.append(_tail(proc.log, 12 if proc.alive() else 40))
         return "\n".join(parts)
 
 

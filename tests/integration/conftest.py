@@ -37,16 +37,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     """A started LocalCluster for the whole session; its run dir (logs, audit log) is kept in pytest's tmp."""
+    problem: str | None = None
+    local: LocalCluster | None = None
     try:
-        binaries = find_binaries()
-    except ClusterError as err:
-        pytest.fail(f"local control plane unavailable: {err}", pytrace=False)
-    run_dir = tmp_path_factory.mktemp("localcluster")
-    local = LocalCluster(binaries, run_dir, keep_run_dir=True)
-    try:
+        local = LocalCluster(find_binaries(), tmp_path_factory.mktemp("localcluster"), keep_run_dir=True)
         local.start()
     except ClusterError as err:
-        pytest.fail(f"local control plane did not start: {err}", pytrace=False)
+        problem = str(err)
+    if problem is not None or local is None:
+        # Fail (never skip) outside the except block so the report shows just the reason.
+        pytest.fail(f"local control plane did not start: {problem}", pytrace=False)
     _started.append(local)
     try:
         yield local
