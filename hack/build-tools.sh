@@ -37,10 +37,17 @@ fi
 if [ ! -x "$BIN_DIR/helm" ]; then
   t=$(date +%s)
   echo "building helm $HELM_VERSION ..." >&2
-  # Without the version ldflag `helm version` says v3.x-dev; the chart tests pass
-  # --kube-version explicitly, so .Capabilities does not depend on the client-go default.
+  # The ldflags of Helm's own release build: its version, and the default Kubernetes version
+  # of .Capabilities taken from the client-go it requires (v0.N.M -> 1.N). Without them it says
+  # v3.x-dev and assumes Kubernetes 1.20. The chart tests pass --kube-version anyway.
+  gomod=$(go mod download -json "helm.sh/helm/v3@$HELM_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
+  client_go=$(awk '$1=="k8s.io/client-go"{print $2; exit}' "$gomod")
+  k8s_minor=${client_go#v0.}; k8s_minor=${k8s_minor%%.*}
+  pkg=helm.sh/helm/v3
   GOBIN="$BIN_DIR" go install \
-    -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
+    -ldflags "-s -w -X $pkg/internal/version.version=$HELM_VERSION \
+      -X $pkg/pkg/chartutil.k8sVersionMajor=1 -X $pkg/pkg/chartutil.k8sVersionMinor=$k8s_minor \
+      -X $pkg/pkg/lint/rules.k8sVersionMajor=1 -X $pkg/pkg/lint/rules.k8sVersionMinor=$k8s_minor" \
     "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
   echo "helm built in $(( $(date +%s) - t )) s" >&2
 fi
