@@ -16,7 +16,10 @@ from typing import Any, cast
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+from loadtest_monitor import __version__
 from loadtest_monitor.identity import API_VERSION, FIELD_MANAGER, KIND, PLURAL
+
+USER_AGENT = f"loadtest-monitor/{__version__}"
 
 Obj = dict[str, Any]
 
@@ -67,7 +70,9 @@ def load_client_config() -> client.ApiClient:
         config.load_incluster_config()  # type: ignore[attr-defined,no-untyped-call]
     else:
         config.load_kube_config()  # type: ignore[attr-defined,no-untyped-call]
-    return client.ApiClient()
+    api = client.ApiClient()
+    api.user_agent = USER_AGENT  # lets the audit log tell the operator's requests apart
+    return api
 
 
 class Kube:

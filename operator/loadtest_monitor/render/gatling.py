@@ -86,6 +86,9 @@ def render_gatling_conf(spec: MonitorSpec, graphite_host: str, graphite_port: in
         if spec.gatling.base_config.strip()
         else ConfigTree()
     )
+    # The prefix is ours alone (it carries the runner segment the templates expect).
+    if base.get("gatling.data.graphite.rootPathPrefix", None) is not None:
+        base.get_config("gatling.data.graphite").pop("rootPathPrefix")
     ours = ConfigFactory.from_dict(
         {
             "gatling": {

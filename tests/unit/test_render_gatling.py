@@ -1,0 +1,209 @@
+"""gatling.conf parsed back with pyhocon, and the prefix/template agreement Gatling relies on."""
+
+from __future__ import annotations
+
+import re
+import shlex
+
+import pytest
+from pyhocon import ConfigFactory
+
+from loadtest_monitor.render.gatling import graphite_templates, java_system_properties, render_gatling_conf
+from loadtest_monitor.spec import parse_spec
+
+HOST = "checkout-graphite.perf.svc.cluster.local"
+
+
+def _parse(text: str, monkeypatch: pytest.MonkeyPatch, **env: str) -> object:
+    for var in ("HOSTNAME", "GATLING_RUNNER"):
+        monkeypatch.delenv(var, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return ConfigFactory.parse_string(text)
+
+
+def test_graphite_section_points_at_the_service(monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = parse_spec({"graphite": {"protocol": "udp"}, "gatling": {"light": True, "writePeriod": 5}})
+    conf = _parse(render_gatling_conf(spec, HOST, 2003), monkeypatch)
+    graphite = conf["gatling.data.graphite"]  # type: ignore[index]
+    assert graphite["host"] == HOST
+    assert graphite["port"] == 2003
+    assert graphite["protocol"] == "udp"
+    assert graphite["light"] is True
+    assert graphite["writePeriod"] == 5
+    assert conf["gatling.data.writers"] == ["console", "file", "graphite"]  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("env", "runner"),
+    [
+        ({"HOSTNAME": "ltm-runner-0"}, "ltm-runner-0"),
+        ({"HOSTNAME": "host-a", "GATLING_RUNNER": "job-1"}, "job-1"),
+    ],
+)
+def test_every_runner_gets_its_own_path_segment(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], runner: str
+) -> None:
+    conf = _parse(render_gatling_conf(parse_spec({}), HOST, 2003), monkeypatch, **env)
+    assert conf["gatling.data.graphite.rootPathPrefix"] == f"gatling.{runner}"  # type: ignore[index]
+
+
+def test_runner_falls_back_to_local_before_the_environment() -> None:
+    """HOCON keeps the last defined value and an undefined ${?VAR} defines nothing (as Typesafe Config,
+    which Gatling uses, implements it); so "local" must come first, then HOSTNAME, then GATLING_RUNNER."""
+    text = render_gatling_conf(parse_spec({}), HOST, 2003)
+    order = [text.index('runner = "local"'), text.index("${?HOSTNAME}"), text.index("${?GATLING_RUNNER}")]
+    assert order == sorted(order)
+
+
+def test_base_config_is_merged_and_graphite_settings_win(monkeypatch: pytest.MonkeyPatch) -> None:
+    base = """
+    gatling.core.encoding = "utf-8"
+    gatling.data.writers = [console]
+    gatling.data.graphite { host = "elsewhere", port = 9999, rootPathPrefix = "mine" }
+    gatling.charting.indicators.percentile1 = 90
+    """
+    spec = parse_spec({"gatling": {"baseConfig": base}})
+    conf = _parse(render_gatling_conf(spec, HOST, 2003), monkeypatch, HOSTNAME="pod-1")
+    assert conf["gatling.core.encoding"] == "utf-8"  # type: ignore[index]
+    assert conf["gatling.charting.indicators.percentile1"] == 90  # type: ignore[index]
+    assert conf["gatling.data.writers"] == ["console", "file", "graphite"]  # type: ignore[index]
+    assert conf["gatling.data.graphite.host"] == HOST  # type: ignore[index]
+    assert conf["gatling.data.graphite.port"] == 2003  # type: ignore[index]
+    assert conf["gatling.data.graphite.rootPathPrefix"] == "gatling.pod-1"  # type: ignore[index]
+
+
+def test_render_is_deterministic() -> None:
+    spec = parse_spec({"gatling": {"baseConfig": "a.b = 1\nc = [x, y]"}})
+    assert render_gatling_conf(spec, HOST, 2003) == render_gatling_conf(spec, HOST, 2003)
+
+
+def test_java_system_properties_carry_the_same_settings() -> None:
+    spec = parse_spec({"gatling": {"writePeriod": 2, "light": True, "rootPathPrefix": "perf"}})
+    flags = dict(f[2:].split("=", 1) for f in shlex.split(java_system_properties(spec, HOST, 2003)))
+    assert flags["gatling.data.writers.2"] == "graphite"
+    assert flags["gatling.data.graphite.host"] == HOST
+    assert flags["gatling.data.graphite.writePeriod"] == "2"
+    assert flags["gatling.data.graphite.light"] == "true"
+    # $(GATLING_RUNNER) is expanded by the kubelet from the container's env.
+    assert flags["gatling.data.graphite.rootPathPrefix"] == "perf.$(GATLING_RUNNER)"
+
+
+# --- template agreement -----------------------------------------------------------------------
+# A model of InfluxDB 1.x's Graphite template matching (services/graphite/parser.go): filters form
+# a tree walked segment by segment, an exact segment before `*`, with no backtracking; the node
+# reached when the line's segments run out (or the tree ends) holds the template.
+
+
+def _match(templates: list[str], line: str) -> str | None:
+    tree: dict[str, object] = {}
+    for entry in templates:
+        filt, template = entry.split(" ", 1)
+        node = tree
+        for part in filt.split("."):
+            node = node.setdefault(part, {})  # type: ignore[assignment]
+        node["__template__"] = template
+    node = tree
+    for part in line.split("."):
+        children = {k: v for k, v in node.items() if k != "__template__"}
+        if not children:
+            break
+        if part in children:
+            node = children[part]  # type: ignore[assignment]
+        elif "*" in children:
+            node = children["*"]  # type: ignore[assignment]
+        else:
+            return None
+    return node.get("__template__")  # type: ignore[return-value]
+
+
+def _apply(template: str, line: str) -> tuple[str, dict[str, str], str]:
+    parts = line.split(".")
+    measurement: list[str] = []
+    fields: list[str] = []
+    tags: dict[str, list[str]] = {}
+    for i, tag in enumerate(template.split(" ")[0].split(".")):
+        if i >= len(parts):
+            break
+        if tag == "measurement":
+            measurement.append(parts[i])
+        elif tag == "field":
+            fields.append(parts[i])
+        elif tag:
+            tags.setdefault(tag, []).append(parts[i])
+    return ".".join(measurement), {k: ".".join(v) for k, v in tags.items()}, ".".join(fields)
+
+
+def _gatling_prefix(monkeypatch: pytest.MonkeyPatch, spec_raw: dict[str, object], runner: str) -> str:
+    conf = _parse(render_gatling_conf(parse_spec(spec_raw), HOST, 2003), monkeypatch, GATLING_RUNNER=runner)
+    return str(conf["gatling.data.graphite.rootPathPrefix"])  # type: ignore[index]
+
+
+@pytest.mark.parametrize("prefix_setting", ["gatling", "perf_team-1"])
+@pytest.mark.parametrize("groups", [[], ["Checkout"], ["Checkout", "Pay"], ["A", "B", "C"]])
+def test_request_lines_split_into_the_right_tags(
+    monkeypatch: pytest.MonkeyPatch, prefix_setting: str, groups: list[str]
+) -> None:
+    spec_raw = {"gatling": {"rootPathPrefix": prefix_setting}}
+    prefix = _gatling_prefix(monkeypatch, spec_raw, "runner-7")
+    templates = graphite_templates(parse_spec(spec_raw).gatling)
+    for status in ("ok", "ko", "all"):
+        line = ".".join([prefix, "basicsimulation", *groups, "get-home", status, "percentiles95"])
+        template = _match(templates, line)
+        assert template is not None, line
+        measurement, tags, field = _apply(template, line)
+        assert measurement == prefix_setting
+        assert field == "percentiles95"
+        expected = {"runner": "runner-7", "simulation": "basicsimulation", "request": "get-home", "status": status}
+        if groups:
+            expected["group"] = ".".join(groups)
+        assert tags == expected
+
+
+def test_totals_and_users_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    prefix = _gatling_prefix(monkeypatch, {}, "r1")
+    templates = graphite_templates(parse_spec({}).gatling)
+    total = f"{prefix}.sim.allRequests.ko.count"
+    measurement, tags, field = _apply(_match(templates, total) or "", total)
+    assert (measurement, tags["request"], tags["status"], field) == ("gatling", "allRequests", "ko", "count")
+    for scenario in ("browse", "allUsers"):
+        users = f"{prefix}.sim.users.{scenario}.active"
+        measurement, tags, field = _apply(_match(templates, users) or "", users)
+        assert measurement == "users"
+        assert tags == {"runner": "r1", "simulation": "sim", "scenario": scenario}
+        assert field == "active"
+
+
+def test_two_runners_write_distinct_series(monkeypatch: pytest.MonkeyPatch) -> None:
+    templates = graphite_templates(parse_spec({}).gatling)
+    seen = set()
+    for runner in ("job-0", "job-1"):
+        prefix = _gatling_prefix(monkeypatch, {}, runner)
+        line = f"{prefix}.sim.allRequests.all.count"
+        measurement, tags, _ = _apply(_match(templates, line) or "", line)
+        seen.add((measurement, tuple(sorted(tags.items()))))
+    assert len(seen) == 2
+
+
+def test_templates_cover_exactly_the_configured_group_depths() -> None:
+    for depth in (0, 3, 8):
+        templates = graphite_templates(parse_spec({"gatling": {"maxGroupDepth": depth}}).gatling)
+        group_counts = sorted(t.split(" ")[1].split(".").count("group") for t in templates[1:])
+        assert group_counts == list(range(depth + 1))
+
+
+def test_reserved_name_collision_is_what_the_docs_warn_about(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A request named `users` outside groups is taken for user counts: documented as reserved."""
+    prefix = _gatling_prefix(monkeypatch, {}, "r1")
+    templates = graphite_templates(parse_spec({}).gatling)
+    line = f"{prefix}.sim.users.ok.count"
+    measurement, _, _ = _apply(_match(templates, line) or "", line)
+    assert measurement == "users"
+    assert re.search(r"reserved", open_docs_text(), re.IGNORECASE)
+
+
+def open_docs_text() -> str:
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    return "\n".join(p.read_text() for p in [root / "README.md", *sorted((root / "docs").glob("*.md"))] if p.exists())

@@ -1,0 +1,53 @@
+"""Conditions computed from what the cluster reports."""
+
+from __future__ import annotations
+
+from loadtest_monitor import status as st
+
+
+def _deployment(available: bool, generation: int = 2, observed: int = 2, updated: int = 1) -> dict[str, object]:
+    return {
+        "metadata": {"name": "x-influxdb", "generation": generation},
+        "spec": {"replicas": 1},
+        "status": {
+            "observedGeneration": observed,
+            "updatedReplicas": updated,
+            "availableReplicas": 1 if available else 0,
+            "conditions": [{"type": "Available", "status": "True" if available else "False"}],
+        },
+    }
+
+
+def test_deployment_is_ready_only_when_rolled_out_and_available() -> None:
+    assert st.deployment_condition(st.INFLUXDB_READY, _deployment(True)).status == "True"
+    assert st.deployment_condition(st.INFLUXDB_READY, _deployment(False)).status == "False"
+    stale = st.deployment_condition(st.INFLUXDB_READY, _deployment(True, generation=3, observed=2))
+    assert stale.status == "False"
+    assert st.deployment_condition(st.INFLUXDB_READY, None).reason == st.REASON_PROGRESSING
+
+
+def test_ready_needs_every_part() -> None:
+    good = st.Condition(st.INFLUXDB_READY, "True", "Available", "ok")
+    bad = st.Condition(st.GRAFANA_READY, "False", "Progressing", "0/1 available")
+    assert st.ready_condition([good]).status == "True"
+    ready = st.ready_condition([good, bad])
+    assert (ready.status, ready.reason) == ("False", "Progressing")
+    assert "GrafanaReady" in ready.message
+
+
+def test_transition_time_is_kept_while_status_holds() -> None:
+    first = st.merge_conditions([], [st.Condition("Ready", "False", "Progressing", "a")], 1, "T1")
+    same = st.merge_conditions(first, [st.Condition("Ready", "False", "Progressing", "b")], 2, "T2")
+    flipped = st.merge_conditions(same, [st.Condition("Ready", "True", "Available", "c")], 2, "T3")
+    assert first[0]["lastTransitionTime"] == "T1"
+    assert same[0]["lastTransitionTime"] == "T1"
+    assert same[0]["observedGeneration"] == 2
+    assert flipped[0]["lastTransitionTime"] == "T3"
+
+
+def test_load_balancer_address_prefers_hostname() -> None:
+    svc = {"status": {"loadBalancer": {"ingress": [{"hostname": "k8s-perf-abc.elb.example", "ip": "1.2.3.4"}]}}}
+    assert st.load_balancer_address(svc) == "k8s-perf-abc.elb.example"
+    assert st.load_balancer_address({"status": {"loadBalancer": {"ingress": [{"ip": "1.2.3.4"}]}}}) == "1.2.3.4"
+    assert st.load_balancer_address({"status": {}}) == ""
+    assert st.load_balancer_address(None) == ""
