@@ -118,9 +118,7 @@ class Kube:
             raise
 
     def list(self, api_version: str, kind: str, namespace: str, label_selector: str) -> list[Obj]:
-        data = self._call(
-            "GET", resource_path(api_version, kind, namespace), query=[("labelSelector", label_selector)]
-        )
+        data = self._call("GET", resource_path(api_version, kind, namespace), query=[("labelSelector", label_selector)])
         return list(data.get("items") or [])
 
     def apply(self, obj: Mapping[str, Any]) -> Obj:

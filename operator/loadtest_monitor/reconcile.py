@@ -151,8 +151,13 @@ class Reconciler:
         for api_version, kind in PRUNABLE:
             for obj in self.kube.list(api_version, kind, ctx.owner.namespace, selector):
                 obj_name = obj["metadata"]["name"]
-                # Only what this monitor owns: a PVC kept on delete has no ownerReference.
-                if (api_version, kind, obj_name) in live or not _owned_by(obj, ctx.owner.uid):
+                # Only what this monitor owns (a PVC kept on delete has no ownerReference), and
+                # only once: a claim still in use stays, terminating, behind its protection finalizer.
+                if (
+                    (api_version, kind, obj_name) in live
+                    or not _owned_by(obj, ctx.owner.uid)
+                    or obj["metadata"].get("deletionTimestamp")
+                ):
                     continue
                 try:
                     self.kube.delete(api_version, kind, ctx.owner.namespace, obj_name)
@@ -195,7 +200,9 @@ class Reconciler:
         if secret is None or missing:
             what = f"Secret {ref.name!r} " + ("does not exist" if secret is None else f"has no key(s) {missing}")
             return st.Condition(
-                st.GRAFANA_READY, "False", st.REASON_ADMIN_SECRET_MISSING,
+                st.GRAFANA_READY,
+                "False",
+                st.REASON_ADMIN_SECRET_MISSING,
                 f"spec.grafana.adminSecretRef: {what}; create it or remove adminSecretRef to get a generated one",
             )
         return None
@@ -212,7 +219,9 @@ class Reconciler:
         )
         if ("v1", "ConfigMap", names.gatling_config) in live:
             published = st.Condition(
-                st.CONFIG_PUBLISHED, "True", st.REASON_PUBLISHED,
+                st.CONFIG_PUBLISHED,
+                "True",
+                st.REASON_PUBLISHED,
                 f"ConfigMap {names.gatling_config} holds {GATLING_CONF_KEY}",
             )
         else:

@@ -226,18 +226,20 @@ def _parse_influxdb(r: _Reader) -> InfluxDBSpec:
     return InfluxDBSpec(
         image=image,
         database=r.matching(
-            "database", defaults.database, _DATABASE_RE,
+            "database",
+            defaults.database,
+            _DATABASE_RE,
             "use letters, digits and underscores, starting with a letter or underscore (e.g. gatling)",
         ),
         retention=r.matching(
-            "retention", defaults.retention, _RETENTION_RE,
+            "retention",
+            defaults.retention,
+            _RETENTION_RE,
             "use a whole number of hours, days or weeks (e.g. 24h, 7d, 2w) or INF to keep data forever",
         ),
         storage=StorageSpec(
             enabled=storage.boolean("enabled", base.enabled),
-            size=storage.matching(
-                "size", base.size, _QUANTITY_RE, "use a Kubernetes quantity such as 10Gi"
-            ),
+            size=storage.matching("size", base.size, _QUANTITY_RE, "use a Kubernetes quantity such as 10Gi"),
             storage_class_name=class_name,
             keep_on_delete=storage.boolean("keepOnDelete", base.keep_on_delete),
         ),
@@ -343,7 +345,9 @@ def _parse_graphite(r: _Reader) -> GraphiteSpec:
 def _parse_gatling(r: _Reader) -> GatlingSpec:
     defaults = GatlingSpec()
     prefix = r.matching(
-        "rootPathPrefix", defaults.root_path_prefix, _PREFIX_RE,
+        "rootPathPrefix",
+        defaults.root_path_prefix,
+        _PREFIX_RE,
         "use one path segment of letters, digits, '-' and '_' (no dots: the runner name follows it)",
     )
     if prefix in RESERVED_MEASUREMENTS:

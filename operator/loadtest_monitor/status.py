@@ -64,9 +64,7 @@ def deployment_condition(cond_type: str, deployment: Mapping[str, Any] | None) -
     status = deployment.get("status") or {}
     generation = deployment.get("metadata", {}).get("generation", 0)
     wanted = deployment.get("spec", {}).get("replicas", 1)
-    available = any(
-        c.get("type") == "Available" and c.get("status") == "True" for c in status.get("conditions") or []
-    )
+    available = any(c.get("type") == "Available" and c.get("status") == "True" for c in status.get("conditions") or [])
     rolled_out = (
         status.get("observedGeneration", 0) >= generation
         and status.get("updatedReplicas", 0) >= wanted

@@ -52,8 +52,7 @@ def graphite_templates(gatling: GatlingSpec) -> list[str]:
     """
     prefix = gatling.root_path_prefix
     templates = [
-        f"{prefix}.*.*.{USERS_MEASUREMENT}.*.* "
-        f".{TAG_RUNNER}.{TAG_SIMULATION}.measurement.{TAG_SCENARIO}.field"
+        f"{prefix}.*.*.{USERS_MEASUREMENT}.*.* .{TAG_RUNNER}.{TAG_SIMULATION}.measurement.{TAG_SCENARIO}.field"
     ]
     for depth in range(gatling.max_group_depth, -1, -1):
         wildcard = ".".join([prefix] + ["*"] * (5 + depth))
@@ -107,7 +106,7 @@ def render_gatling_conf(spec: MonitorSpec, graphite_host: str, graphite_port: in
         "# Rendered by loadtest-monitor. Gatling 3.11.x or older: 3.12+ has no Graphite output.\n"
         f"{body}\n\n"
         "# Every runner pod writes under its own path segment, so runners never overwrite\n"
-        "# each other's series. GATLING_RUNNER wins over HOSTNAME; without either: \"local\".\n"
+        '# each other\'s series. GATLING_RUNNER wins over HOSTNAME; without either: "local".\n'
         "loadtest-monitor {\n"
         f'  runner = "{DEFAULT_RUNNER}"\n'
         f"{env_lines}\n"

@@ -65,9 +65,7 @@ def admin_secret_location(ctx: RenderContext) -> tuple[str, str, str]:
 
 
 def datasources_config_map(ctx: RenderContext) -> Obj:
-    influx_url = (
-        f"http://{ctx.names.service_fqdn(ctx.names.influxdb_service, ctx.cluster_domain)}:{INFLUXDB_HTTP_PORT}"
-    )
+    influx_url = f"http://{ctx.names.service_fqdn(ctx.names.influxdb_service, ctx.cluster_domain)}:{INFLUXDB_HTTP_PORT}"
     provisioning = {
         "apiVersion": 1,
         "datasources": [
@@ -84,7 +82,10 @@ def datasources_config_map(ctx: RenderContext) -> Obj:
         ],
     }
     return config_map(
-        ctx, ctx.names.grafana_datasources, APP, COMPONENT,
+        ctx,
+        ctx.names.grafana_datasources,
+        APP,
+        COMPONENT,
         {"datasources.yaml": yaml.safe_dump(provisioning, sort_keys=True)},
     )
 
@@ -105,7 +106,10 @@ def dashboard_providers_config_map(ctx: RenderContext) -> Obj:
         ],
     }
     return config_map(
-        ctx, ctx.names.grafana_dashboard_providers, APP, COMPONENT,
+        ctx,
+        ctx.names.grafana_dashboard_providers,
+        APP,
+        COMPONENT,
         {"dashboards.yaml": yaml.safe_dump(provisioning, sort_keys=True)},
     )
 
@@ -117,7 +121,10 @@ def dashboards_config_map(ctx: RenderContext) -> Obj:
         datasource_uid=DATASOURCE_UID,
     )
     return config_map(
-        ctx, ctx.names.grafana_dashboards, APP, COMPONENT,
+        ctx,
+        ctx.names.grafana_dashboards,
+        APP,
+        COMPONENT,
         {DASHBOARD_FILE: json.dumps(dashboard, sort_keys=True, indent=2)},
     )
 

@@ -102,10 +102,10 @@ def render_retention_script(spec: MonitorSpec) -> str:
         "# Waits up to 120 s for influxd, then makes the retention of the default policy match the spec.\n"
         "i=0\n"
         "until influx -execute 'SHOW DATABASES' >/dev/null 2>&1; do\n"
-        "  i=$((i+1)); [ \"$i\" -ge 120 ] && exit 1; sleep 1\n"
+        '  i=$((i+1)); [ "$i" -ge 120 ] && exit 1; sleep 1\n'
         "done\n"
         f"influx -execute 'CREATE DATABASE \"{db}\"'\n"
-        f"influx -execute 'ALTER RETENTION POLICY \"autogen\" ON \"{db}\" DURATION {duration} DEFAULT'\n"
+        f'influx -execute \'ALTER RETENTION POLICY "autogen" ON "{db}" DURATION {duration} DEFAULT\'\n'
     )
 
 
@@ -222,7 +222,10 @@ def graphite_service(ctx: RenderContext) -> Obj:
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": metadata(
-            ctx, ctx.names.graphite_service, APP, COMPONENT,
+            ctx,
+            ctx.names.graphite_service,
+            APP,
+            COMPONENT,
             annotations=nlb_annotations("internal") if internal_lb else None,
         ),
         "spec": svc_spec,
@@ -237,9 +240,7 @@ def influxdb_http_service(ctx: RenderContext) -> Obj:
         "spec": {
             "type": "ClusterIP",
             "selector": selector_labels(ctx.owner.name, APP),
-            "ports": [
-                {"name": "http", "port": INFLUXDB_HTTP_PORT, "targetPort": "http", "protocol": "TCP"}
-            ],
+            "ports": [{"name": "http", "port": INFLUXDB_HTTP_PORT, "targetPort": "http", "protocol": "TCP"}],
         },
     }
 
