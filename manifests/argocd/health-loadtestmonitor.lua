@@ -4,10 +4,15 @@
 -- (see argocd-cm-patch.yaml, generated from this file by hack/gen-argocd-cm-patch.py).
 --
 --   Progressing  the operator has not observed the current generation yet, or the Ready
---                condition is missing or Unknown (the stack is starting), or it is being deleted
---   Degraded     Ready=False: InvalidSpec (fix the spec in Git) or any other failure
+--                condition is missing or Unknown, or False with reason Progressing (the
+--                stack's Deployments are still rolling out), or the monitor is being deleted
+--   Degraded     Ready=False for any other reason: InvalidSpec (fix the spec in Git),
+--                ApplyFailed, AdminSecretMissing, ...
 --   Healthy      Ready=True for the current generation
 local hs = {}
+
+-- Ready=False reasons that mean "not there yet" rather than "failed".
+local in_progress_reasons = { Progressing = true }
 
 local function find_condition(conditions, wanted)
   if conditions == nil then
@@ -72,6 +77,9 @@ end
 if ready.status == "True" then
   hs.status = "Healthy"
   hs.message = describe(ready, "Monitoring stack is ready")
+elseif ready.status == "False" and in_progress_reasons[ready.reason] then
+  hs.status = "Progressing"
+  hs.message = describe(ready, "Monitoring stack is starting")
 elseif ready.status == "False" then
   hs.status = "Degraded"
   if ready.reason == "InvalidSpec" then

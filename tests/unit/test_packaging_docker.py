@@ -1,0 +1,212 @@
+"""Static checks of the Dockerfiles (no Docker engine here: they are read, never built)."""
+
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from test_packaging_support import ROOT, dockerfile_instructions, stages
+
+OPERATOR = ROOT / "docker" / "operator" / "Dockerfile"
+RUNNER_DIR = ROOT / "docker" / "gatling-runner"
+RUNNER = RUNNER_DIR / "Dockerfile"
+POM = RUNNER_DIR / "pom.xml"
+LAST_GRAPHITE_GATLING = (3, 11, 5)  # 3.12.0 removed the Graphite data writer
+
+
+def base_images(dockerfile: Path) -> list[str]:
+    """External images of the FROM lines (references to earlier stages left out)."""
+    names: set[str] = set()
+    images = []
+    for instruction, rest in dockerfile_instructions(dockerfile):
+        if instruction != "FROM":
+            continue
+        words = [w for w in rest.split() if not w.startswith("--")]
+        image = words[0]
+        if image not in names:
+            images.append(image)
+        if len(words) >= 3 and words[1].upper() == "AS":
+            names.add(words[2])
+    return images
+
+
+def pinned_problem(image: str) -> str | None:
+    if "$" in image:
+        return f"{image}: unresolved build argument"
+    if "@sha256:" in image:
+        return None
+    name, _, tag = image.rpartition(":")
+    if not name or "/" in tag:
+        return f"{image}: no tag"
+    if tag == "latest":
+        return f"{image}: latest"
+    if not re.match(r"^\d+\.\d+\.\d+", tag) and not re.match(r"^\d+\.\d+\.\d+_\d+", tag):
+        return f"{image}: tag {tag!r} is not a full x.y.z version (floating tags move)"
+    return None
+
+
+def final_user(dockerfile: Path) -> str | None:
+    users = [rest for instruction, rest in stages(dockerfile)[-1] if instruction == "USER"]
+    return users[-1] if users else None
+
+
+def exec_form(dockerfile: Path, instruction: str) -> list[str]:
+    values = [rest for ins, rest in stages(dockerfile)[-1] if ins == instruction]
+    assert values, f"{dockerfile}: no {instruction} in the final stage"
+    return json.loads(values[-1])
+
+
+@pytest.mark.parametrize("dockerfile", [OPERATOR, RUNNER], ids=["operator", "gatling-runner"])
+def test_base_images_pinned_by_full_version(dockerfile):
+    images = base_images(dockerfile)
+    assert images
+    assert [p for p in map(pinned_problem, images) if p] == []
+
+
+def test_pin_check_can_fail():
+    assert pinned_problem("python:latest")
+    assert pinned_problem("python")
+    assert pinned_problem("python:3.11-slim")
+    assert pinned_problem("eclipse-temurin:17-jdk")
+    assert pinned_problem("python:3.11.11-slim-bookworm") is None
+
+
+@pytest.mark.parametrize("dockerfile", [OPERATOR, RUNNER], ids=["operator", "gatling-runner"])
+def test_runs_as_numeric_non_root_user(dockerfile):
+    user = final_user(dockerfile)
+    assert user is not None, f"{dockerfile}: no USER in the final stage (would run as root)"
+    match = re.fullmatch(r"(\d+)(?::(\d+))?", user)
+    assert match, f"USER {user!r} must be numeric so the kubelet can check runAsNonRoot"
+    assert int(match.group(1)) != 0
+
+
+# --- operator image ---------------------------------------------------------------------------
+
+
+def test_operator_image_on_python_311_slim():
+    images = base_images(OPERATOR)
+    assert all(re.fullmatch(r"python:3\.11\.\d+-slim(-\w+)?", i) for i in images), images
+
+
+def test_operator_installs_with_the_constraints():
+    build = stages(OPERATOR)[0]
+    copies = " ".join(rest for ins, rest in build if ins == "COPY")
+    runs = " ".join(rest for ins, rest in build if ins == "RUN")
+    assert "constraints.txt" in copies and "pyproject.toml" in copies
+    assert re.search(r"pip install -c constraints\.txt \.", runs)
+
+
+def test_operator_copies_only_files_that_exist():
+    for ins, rest in dockerfile_instructions(OPERATOR):
+        if ins != "COPY" or "--from=" in rest:
+            continue
+        *sources, _dest = rest.split()
+        for source in sources:
+            assert (ROOT / source).exists(), f"COPY {source}: not in the repository"
+
+
+def test_operator_entrypoint_runs_the_operator():
+    assert exec_form(OPERATOR, "ENTRYPOINT") == ["loadtest-monitor", "run"]
+    cmd = exec_form(OPERATOR, "CMD")
+    assert cmd[cmd.index("--liveness-port") + 1] == "8080"
+
+
+def test_operator_user_matches_the_deployment():
+    import yaml
+
+    deployment = yaml.safe_load((ROOT / "manifests" / "base" / "deployment.yaml").read_text())
+    pod_sc = deployment["spec"]["template"]["spec"]["securityContext"]
+    assert final_user(OPERATOR) == f"{pod_sc['runAsUser']}:{pod_sc['runAsGroup']}"
+
+
+def test_dockerignore_keeps_the_build_context_small_but_complete():
+    ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
+               if line.strip() and not line.startswith("#")}
+    assert {".git", ".venv", "tests"} <= ignored
+    assert not {"operator", "pyproject.toml", "constraints.txt"} & ignored
+
+
+# --- Gatling runner image ---------------------------------------------------------------------
+
+
+def pom_property(name: str) -> str:
+    ns = {"m": "http://maven.apache.org/POM/4.0.0"}
+    value = ET.parse(POM).getroot().find(f"m:properties/m:{name}", ns)
+    assert value is not None and value.text, f"pom.xml has no <{name}>"
+    return value.text.strip()
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    assert re.fullmatch(r"\d+\.\d+\.\d+", version), f"{version!r} is not a plain x.y.z release"
+    return tuple(int(p) for p in version.split("."))
+
+
+def test_gatling_pinned_to_a_graphite_capable_release():
+    version = pom_property("gatling.version")
+    assert version_tuple(version) <= LAST_GRAPHITE_GATLING, (
+        f"Gatling {version}: 3.12+ has no Graphite output and silently ignores the graphite writer"
+    )
+    assert version == "3.11.5"
+
+
+def test_runner_build_enforces_the_gatling_version():
+    text = RUNNER.read_text()
+    version = pom_property("gatling.version")
+    assert f"<gatling.version>{version}</gatling.version>" in text
+    assert f"gatling-graphite-{version}.jar" in text
+    env = " ".join(rest for ins, rest in stages(RUNNER)[-1] if ins == "ENV")
+    assert f"GATLING_VERSION={version}" in env
+
+
+def test_gatling_dependency_uses_the_pinned_property():
+    ns = {"m": "http://maven.apache.org/POM/4.0.0"}
+    deps = ET.parse(POM).getroot().findall("m:dependencies/m:dependency", ns)
+    gatling = [d for d in deps if d.findtext("m:artifactId", namespaces=ns) == "gatling-charts-highcharts"]
+    assert len(gatling) == 1
+    assert gatling[0].findtext("m:version", namespaces=ns) == "${gatling.version}"
+
+
+def test_runner_on_jdk_17():
+    images = base_images(RUNNER)
+    assert any(re.fullmatch(r"maven:3\.\d+\.\d+-eclipse-temurin-17", i) for i in images), images
+    assert re.fullmatch(r"eclipse-temurin:17\.\d+\.\d+_\d+-(jdk|jre)(-\w+)?", images[-1]), images
+
+
+def test_runner_entrypoint_and_its_script():
+    assert exec_form(RUNNER, "ENTRYPOINT") == ["/opt/gatling/bin/run.sh"]
+    copies = [rest for ins, rest in dockerfile_instructions(RUNNER) if ins == "COPY" and "--from=" not in rest]
+    sources = [s for rest in copies for s in rest.split()[:-1] if not s.startswith("--")]
+    for source in sources:
+        assert (RUNNER_DIR / source).exists(), f"COPY {source}: not in docker/gatling-runner"
+    assert "run.sh" in sources
+
+
+def test_runner_conf_dir_is_empty_in_the_image_and_first_on_the_classpath():
+    # The Job mounts the monitor's ConfigMap on /opt/gatling/conf as a directory: nothing of
+    # the image may live there, and it must come first so its gatling.conf wins.
+    for ins, rest in dockerfile_instructions(RUNNER):
+        if ins in ("COPY", "ADD"):
+            assert not rest.split()[-1].startswith("/opt/gatling/conf"), rest
+    run_sh = (RUNNER_DIR / "run.sh").read_text()
+    classpath = re.search(r'-cp "([^"]+)"', run_sh)
+    assert classpath, "run.sh must pass an explicit classpath"
+    assert classpath.group(1).split(":")[0] == "$GATLING_HOME/conf"
+    assert "io.gatling.app.Gatling" in run_sh
+
+
+def test_runner_example_simulation_keeps_warmup_in_cluster():
+    # Gatling's default HTTP warm-up calls an Internet address; a runner pod must not.
+    sources = list((RUNNER_DIR / "src").rglob("*.java"))
+    assert sources
+    for source in sources:
+        text = source.read_text()
+        if "http.baseUrl" in text or "http\n" in text:
+            assert ".warmUp(" in text or ".disableWarmUp()" in text, source
+
+
+def test_runner_dockerignore_drops_build_output():
+    ignored = (RUNNER_DIR / ".dockerignore").read_text().split()
+    assert "target" in ignored
