@@ -1,0 +1,207 @@
+"""The example Gatling runner Job (manifests/examples/gatling-job.yaml) against the runner image's
+layout and the names the operator gives the `checkout` monitor's objects."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from test_packaging_support import ROOT, restricted_violations, stages
+
+from loadtest_monitor import identity
+from loadtest_monitor.render import gatling as gatling_render
+
+JOB_FILE = ROOT / "manifests" / "examples" / "gatling-job.yaml"
+RUNNER_DIR = ROOT / "docker" / "gatling-runner"
+MONITOR = "checkout"
+
+
+@pytest.fixture(scope="module")
+def job() -> dict:
+    (doc,) = [d for d in yaml.safe_load_all(JOB_FILE.read_text()) if d]
+    return doc
+
+
+@pytest.fixture(scope="module")
+def pod(job) -> dict:
+    return job["spec"]["template"]["spec"]
+
+
+@pytest.fixture(scope="module")
+def runner(pod) -> dict:
+    (c,) = pod["containers"]
+    return c
+
+
+@pytest.fixture(scope="module")
+def wait_container(pod) -> dict:
+    (c,) = pod["initContainers"]
+    return c
+
+
+def env_of(container: dict) -> list[dict]:
+    return container.get("env") or []
+
+
+def env_value(container: dict, name: str) -> dict:
+    (entry,) = [e for e in env_of(container) if e["name"] == name]
+    return entry
+
+
+def test_indexed_job_with_two_runners(job):
+    assert job["kind"] == "Job"
+    spec = job["spec"]
+    assert spec["completionMode"] == "Indexed"
+    assert spec["completions"] == spec["parallelism"] == 2
+    assert spec["template"]["spec"]["restartPolicy"] == "Never"
+
+
+def test_pod_meets_restricted_pod_security(pod):
+    assert restricted_violations(pod) == []
+
+
+# --- waiting for Graphite ---------------------------------------------------------------------
+
+
+def graphite_names() -> tuple[str, int]:
+    names = identity.ChildNames(monitor=MONITOR, namespace="NS")
+    return names.graphite_service, identity.GRAPHITE_PORT
+
+
+def test_init_container_waits_for_the_monitors_graphite_port(wait_container):
+    service, port = graphite_names()
+    assert re.fullmatch(r"busybox:\d+\.\d+\.\d+", wait_container["image"]), wait_container["image"]
+    host = env_value(wait_container, "GRAPHITE_HOST")["value"]
+    assert host == f"{service}.$(POD_NAMESPACE).svc.cluster.local"
+    assert env_value(wait_container, "GRAPHITE_PORT")["value"] == str(port) == "2003"
+    # $(POD_NAMESPACE) is only expanded if it is defined earlier, from the downward API.
+    names = [e["name"] for e in env_of(wait_container)]
+    assert names.index("POD_NAMESPACE") < names.index("GRAPHITE_HOST")
+    assert env_value(wait_container, "POD_NAMESPACE")["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
+    script = wait_container["command"][-1]
+    assert re.search(r'nc -z .*"\$GRAPHITE_HOST" "\$GRAPHITE_PORT"', script)
+    assert "exit 1" in script and "WAIT_TIMEOUT_SECONDS" in script
+
+
+def _run_wait_script(wait_container: dict, tmp_path: Path, port: int, timeout_s: int) -> subprocess.CompletedProcess:
+    """Runs the init container's shell script here, with a stand-in `nc -z` that really connects."""
+    stub = tmp_path / "nc"
+    stub.write_text(
+        f"#!{sys.executable}\n"
+        "import socket, sys\n"
+        "args = sys.argv[1:]\n"
+        "assert '-z' in args, args\n"
+        "host, port = args[-2], int(args[-1])\n"
+        "try:\n"
+        "    socket.create_connection((host, port), timeout=2).close()\n"
+        "except OSError:\n"
+        "    sys.exit(1)\n"
+    )
+    stub.chmod(0o755)
+    env = {
+        "PATH": f"{tmp_path}:{os.environ['PATH']}",
+        "GRAPHITE_HOST": "127.0.0.1",
+        "GRAPHITE_PORT": str(port),
+        "WAIT_TIMEOUT_SECONDS": str(timeout_s),
+    }
+    (shell, flag, script) = wait_container["command"]
+    assert (shell, flag) == ("sh", "-c")
+    return subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_wait_script_returns_once_the_port_accepts(wait_container, tmp_path):
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        started = time.monotonic()
+        proc = _run_wait_script(wait_container, tmp_path, port, 30)
+    assert proc.returncode == 0, proc.stderr
+    assert time.monotonic() - started < 10
+    assert "accepts connections" in proc.stdout
+
+
+def test_wait_script_gives_up_after_its_timeout(wait_container, tmp_path):
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = _run_wait_script(wait_container, tmp_path, port, 1)
+    assert proc.returncode == 1
+    assert "not reachable" in proc.stderr
+
+
+# --- gatling.conf from the monitor's ConfigMap --------------------------------------------------
+
+
+def test_configmap_is_the_monitors(pod):
+    names = identity.ChildNames(monitor=MONITOR, namespace="NS")
+    (volume,) = [v for v in pod["volumes"] if "configMap" in v]
+    assert volume["configMap"]["name"] == names.gatling_config == "checkout-gatling"
+    assert volume["configMap"]["items"] == [{"key": identity.GATLING_CONF_KEY, "path": "gatling.conf"}]
+
+
+def runner_conf_dir() -> str:
+    """The first classpath entry of the runner image: where gatling.conf must appear."""
+    env = " ".join(rest for ins, rest in stages(RUNNER_DIR / "Dockerfile")[-1] if ins == "ENV")
+    home = re.search(r"GATLING_HOME=(\S+)", env)
+    assert home
+    classpath = re.search(r'-cp "([^"]+)"', (RUNNER_DIR / "run.sh").read_text())
+    assert classpath
+    return classpath.group(1).split(":")[0].replace("$GATLING_HOME", home.group(1))
+
+
+def test_configmap_mounted_on_the_images_classpath_dir(pod, runner):
+    (volume,) = [v for v in pod["volumes"] if "configMap" in v]
+    (mount,) = [m for m in runner["volumeMounts"] if m["name"] == volume["name"]]
+    # Gatling 3.11 Maven layout: a directory mount of the one item on the classpath dir
+    # (a <= 3.10 bundle would need mountPath .../conf/gatling.conf with subPath instead).
+    assert mount["mountPath"] == runner_conf_dir() == "/opt/gatling/conf"
+    assert "subPath" not in mount
+    assert mount.get("readOnly") is True
+
+
+def test_writable_dirs_are_volumes(pod, runner):
+    mounts = {m["mountPath"]: m["name"] for m in runner["volumeMounts"]}
+    assert {"/opt/gatling/results", "/tmp"} <= set(mounts)
+    empty_dirs = {v["name"] for v in pod["volumes"] if "emptyDir" in v}
+    assert {mounts["/opt/gatling/results"], mounts["/tmp"]} <= empty_dirs
+
+
+def test_runner_image_is_the_pinned_runner(runner):
+    assert runner["image"].endswith(":3.11.5")
+    assert env_value(runner, "GATLING_SIMULATION")["value"]
+
+
+# --- runner identity ----------------------------------------------------------------------------
+
+
+def test_runner_identity_from_the_downward_api(runner):
+    entry = env_value(runner, "GATLING_RUNNER")
+    assert entry["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    # The name the rendered gatling.conf reads (${?GATLING_RUNNER}).
+    assert "GATLING_RUNNER" in gatling_render.RUNNER_ENV_VARS
+
+
+def test_runner_identity_defined_before_anything_that_refers_to_it(runner):
+    names = [e["name"] for e in env_of(runner)]
+    first = names.index("GATLING_RUNNER")
+    for i, entry in enumerate(env_of(runner)):
+        if "$(GATLING_RUNNER)" in str(entry.get("value", "")):
+            assert i > first, entry["name"]
+
+
+def test_system_properties_never_loaded_by_configmap_key_ref(runner):
+    # The kubelet expands $(VAR) only in `value:`, never in a value taken from a ConfigMap: the
+    # java-system-properties key would reach the JVM with a literal "$(GATLING_RUNNER)".
+    for entry in env_of(runner):
+        ref = (entry.get("valueFrom") or {}).get("configMapKeyRef") or {}
+        assert ref.get("key") != identity.JAVA_PROPERTIES_KEY, entry["name"]
+    for source in runner.get("envFrom") or []:
+        assert "configMapRef" not in source or source["configMapRef"]["name"] != "checkout-gatling"
