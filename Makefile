@@ -45,8 +45,9 @@ demo: install control-plane
 cluster: install control-plane
 	$(PY) hack/localcluster.py up
 
+# Stops the demo's operator too, if one runs.
 cluster-down: install
-	$(PY) hack/localcluster.py down
+	$(PY) hack/demo.py down
 
 render: install
 	$(VENV)/bin/loadtest-monitor render -f manifests/examples/monitor.yaml
