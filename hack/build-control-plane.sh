@@ -18,12 +18,41 @@ CACHE_ROOT=${LTM_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/loadtest-monitor}
 BIN_DIR="$CACHE_ROOT/control-plane/k8s-$K8S_VERSION-kwok-$KWOK_VERSION"
 PROGRAMS=(kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kwok)
 
-all_present() {
+# KWOK's own "fast" Stage objects: nodes Ready at once, pods Ready (Job pods Succeeded), pods
+# deleted at once, PersistentVolumeClaims of StorageClass kwok-volume provisioned and bound.
+STAGE_SETS=(node/fast pod/fast volume/fast)
+EXPECTED_STAGES=(node-initialize pod-ready pod-complete pod-delete pvc-provision pv-bind pvc-delete pv-delete)
+
+binaries_present() {
   for p in "${PROGRAMS[@]}"; do [ -x "$BIN_DIR/$p" ] || return 1; done
-  compgen -G "$BIN_DIR/kwok-stages/*.yaml" >/dev/null || return 1
 }
 
-if all_present; then
+stages_present() {
+  for s in "${EXPECTED_STAGES[@]}"; do [ -f "$BIN_DIR/kwok-stages/$s.yaml" ] || return 1; done
+}
+
+# copy_stages DEST: the Stage YAMLs of the KWOK module (only kind: Stage documents) into DEST.
+copy_stages() {
+  local dest=$1 kwok_dir group f
+  kwok_dir=$(cd / && go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+  mkdir -p "$dest"
+  for group in "${STAGE_SETS[@]}"; do
+    for f in "$kwok_dir/kustomize/stage/$group"/*.yaml; do
+      grep -q '^kind: Stage$' "$f" || continue # skips kustomization.yaml and the StorageClass
+      cp "$f" "$dest/$(basename "$f")"
+    done
+  done
+  chmod -R u+w "$dest"
+}
+
+if binaries_present; then
+  if ! stages_present; then # a cache from before the stage set grew: refresh only the stages
+    fresh=$(mktemp -d)
+    copy_stages "$fresh/kwok-stages"
+    rm -rf "$BIN_DIR/kwok-stages" && mv "$fresh/kwok-stages" "$BIN_DIR/kwok-stages" && rm -rf "$fresh"
+    echo "refreshed KWOK stages in $BIN_DIR/kwok-stages" >&2
+  fi
   echo "control plane binaries already built"
   echo "$BIN_DIR"
   exit 0
@@ -89,15 +118,10 @@ go build -ldflags "-s -w" -o "$out/etcd" go.etcd.io/etcd/server/v3
 # --- KWOK: no replace lines, so a plain install in its own module, plus its stage configs.
 echo "building kwok $KWOK_VERSION ..." >&2
 GOBIN="$out" go install -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
-kwok_dir=$(go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
-mkdir -p "$out/kwok-stages"
-for f in "$kwok_dir"/kustomize/stage/node/fast/*.yaml "$kwok_dir"/kustomize/stage/pod/fast/*.yaml; do
-  case "$(basename "$f")" in kustomization.yaml) continue ;; esac
-  cp "$f" "$out/kwok-stages/$(basename "$f")" # node-initialize, pod-ready, pod-complete, pod-delete
-done
+copy_stages "$out/kwok-stages"
 chmod -R u+w "$out"
 
-# --- Move into place: the binaries first, the stage directory (checked by all_present) last.
+# --- Move into place: the binaries first, the stage directory (checked by stages_present) last.
 mkdir -p "$BIN_DIR"
 for p in "${PROGRAMS[@]}"; do mv -f "$out/$p" "$BIN_DIR/$p"; done
 rm -rf "$BIN_DIR/kwok-stages"

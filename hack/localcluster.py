@@ -49,6 +49,8 @@ from typing import Any, Self, TypeVar
 
 __all__ = [
     "DEFAULT_CONTROLLERS",
+    "SELF_TEST_CRD",
+    "STORAGE_CLASS",
     "Binaries",
     "ClusterError",
     "LocalCluster",
@@ -66,10 +68,12 @@ SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
 POD_CIDR = "10.244.0.0/16"
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
+#: The default StorageClass; KWOK's volume stages provision and bind PVCs of exactly this class.
+STORAGE_CLASS = "kwok-volume"
 USER_AGENT = "loadtest-monitor-localcluster"
 
 #: kube-controller-manager controllers started by default: what the operator's objects need
-#: (Deployments, StatefulSets, Jobs, Services, ServiceAccounts, garbage collection, namespaces).
+#: (Deployments, StatefulSets, Jobs, Services, ServiceAccounts, PVCs, garbage collection, namespaces).
 DEFAULT_CONTROLLERS: tuple[str, ...] = (
     "garbage-collector-controller",
     "namespace-controller",
@@ -82,7 +86,29 @@ DEFAULT_CONTROLLERS: tuple[str, ...] = (
     "serviceaccount-token-controller",
     "root-ca-certificate-publisher-controller",
     "clusterrole-aggregation-controller",
+    "persistentvolumeclaim-protection-controller",
+    "persistentvolume-protection-controller",
 )
+
+#: A minimal namespaced CRD (``Widget``, ``widgets.localcluster.test/v1``) for the harness's own tests.
+SELF_TEST_CRD: dict[str, Any] = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "widgets.localcluster.test"},
+    "spec": {
+        "group": "localcluster.test",
+        "scope": "Namespaced",
+        "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "listKind": "WidgetList"},
+        "versions": [
+            {
+                "name": "v1",
+                "served": True,
+                "storage": True,
+                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+            }
+        ],
+    },
+}
 
 PROGRAMS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok")
 # Start order; stop() goes the other way round.
@@ -279,7 +305,13 @@ class LocalCluster:
     """etcd + kube-apiserver + kube-controller-manager + kube-scheduler + KWOK on 127.0.0.1.
 
     ``start()`` returns once /readyz is ok, the fake node is Ready, the scheduler and controller
-    manager answer /healthz, and the ``default`` ServiceAccount exists. ``stop()`` ends every
+    manager answer /healthz, and the ``default`` ServiceAccount exists.
+
+    ``crds`` (manifest files, directories of them, or CRD objects as dicts) are applied and
+    waited for (Established and in discovery) *before* kube-controller-manager starts, so its
+    garbage collector knows their kinds from the start; a CRD created later is learnt only at
+    the collector's next discovery refresh (every 30 s), and deleting an owner of that kind can
+    then take 30-60 s to reach its dependents. ``stop()`` ends every
     process group and removes the run directory (unless ``keep_run_dir``; etcd's data is
     removed either way).
     """
@@ -291,6 +323,7 @@ class LocalCluster:
         *,
         node_name: str = "kwok-node-0",
         controllers: Sequence[str] = DEFAULT_CONTROLLERS,
+        crds: Sequence[Path | str | Mapping[str, Any]] = (),
         keep_run_dir: bool = False,
         die_with_parent: bool = True,
         startup_timeout: float = 180.0,
@@ -299,6 +332,7 @@ class LocalCluster:
         self.run_dir = Path(run_dir) if run_dir is not None else Path(tempfile.mkdtemp(prefix="ltm-cluster-"))
         self.node_name = node_name
         self.controllers = tuple(controllers)
+        self.crds = tuple(crds)
         self.keep_run_dir = keep_run_dir
         self.die_with_parent = die_with_parent
         self.startup_timeout = startup_timeout
@@ -342,6 +376,11 @@ class LocalCluster:
 
     def log_path(self, component: str) -> Path:
         return self.log_dir / f"{component}.log"
+
+    @property
+    def volumes_supported(self) -> bool:
+        """Whether PersistentVolumeClaims get bound (KWOK's volume stages are in the build)."""
+        return (self.binaries.kwok_stages / "pvc-provision.yaml").exists()
 
     @property
     def pids(self) -> dict[str, int]:
@@ -443,6 +482,9 @@ class LocalCluster:
             self._start_etcd()
             self._start_apiserver()
             self._wait("kube-apiserver /readyz", self._apiserver_ready, deadline)
+            self._install_crds(deadline)
+            if self.volumes_supported:
+                self._create_storage_class()
             self._create_node()
             self._start_controller_manager()
             self._start_scheduler()
@@ -745,6 +787,68 @@ class LocalCluster:
         except OSError:
             return False
         return status == 200 and body.strip() == b"ok"
+
+    def _install_crds(self, deadline: float) -> None:
+        if not self.crds:
+            return
+        files: list[Path] = []
+        for index, crd in enumerate(self.crds):
+            if isinstance(crd, Mapping):
+                path = self.run_dir / "crds" / f"{index:02d}.json"
+                path.parent.mkdir(exist_ok=True)
+                path.write_text(json.dumps(crd) + "\n")
+                files.append(path)
+            else:
+                files.append(Path(crd))
+        args = [arg for f in files for arg in ("-f", str(f))]
+        proc = self.kubectl("apply", "--server-side", "--field-manager=localcluster", *args, "-o", "json")
+        if proc.returncode != 0:
+            raise ClusterError(self._diagnose(f"applying {', '.join(map(str, files))} failed: {proc.stderr.strip()}"))
+        applied = json.loads(proc.stdout)
+        items = applied.get("items", []) if applied.get("kind", "").endswith("List") else [applied]
+        for item in items:
+            if item.get("kind") != "CustomResourceDefinition":
+                continue
+            name = item["metadata"]["name"]
+            spec = item["spec"]
+            self._wait(f"CRD {name} Established", functools.partial(self._crd_established, name), deadline)
+            for version in spec["versions"]:
+                if version.get("served"):
+                    check = functools.partial(
+                        self._discovered, f"/apis/{spec['group']}/{version['name']}", spec["names"]["plural"]
+                    )
+                    self._wait(
+                        f"{spec['names']['plural']}.{spec['group']}/{version['name']} in discovery", check, deadline
+                    )
+
+    def _crd_established(self, name: str) -> bool:
+        status, body = self._request("GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
+        if status != 200:
+            return False
+        conditions = json.loads(body).get("status", {}).get("conditions") or []
+        return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
+
+    def _discovered(self, group_version_path: str, plural: str) -> bool:
+        status, body = self._request("GET", group_version_path)
+        if status != 200:
+            return False
+        return any(r.get("name") == plural for r in json.loads(body).get("resources", []))
+
+    def _create_storage_class(self) -> None:
+        storage_class = {
+            "apiVersion": "storage.k8s.io/v1",
+            "kind": "StorageClass",
+            "metadata": {
+                "name": STORAGE_CLASS,
+                "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
+            },
+            "provisioner": "kwok.x-k8s.io/volume",
+            "reclaimPolicy": "Delete",
+            "volumeBindingMode": "Immediate",
+        }
+        status, body = self._request("POST", "/apis/storage.k8s.io/v1/storageclasses", storage_class)
+        if status not in (200, 201):
+            raise ClusterError(f"creating StorageClass {STORAGE_CLASS}: HTTP {status}: {body[:500]!r}")
 
     def _create_node(self) -> None:
         resources = {"cpu": "32", "memory": "256Gi", "pods": "250", "ephemeral-storage": "1Ti"}

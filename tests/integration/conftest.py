@@ -5,7 +5,8 @@ If they are missing, or the control plane does not start, the tests that need it
 reason: they are never skipped.
 
 Fixtures:
-  cluster    (session) the running LocalCluster
+  cluster    (session) the running LocalCluster, with the project's CRDs (crds/*.yaml) and the
+             harness's SELF_TEST_CRD installed before the controllers start
   kube_api   (session) a pykube.HTTPClient logged in as the admin user (system:masters)
   namespace  (function) a fresh namespace's name, deleted after the test
 """
@@ -23,7 +24,10 @@ import pytest
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1] / "hack"))
 
-from localcluster import ClusterError, LocalCluster, find_binaries  # noqa: E402
+from localcluster import SELF_TEST_CRD, ClusterError, LocalCluster, find_binaries  # noqa: E402
+
+#: Installed before kube-controller-manager starts, so garbage collection knows these kinds at once.
+CRDS = [*sorted((HERE.parents[1] / "crds").glob("*.yaml")), SELF_TEST_CRD]
 
 _started: list[LocalCluster] = []
 
@@ -40,7 +44,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     problem: str | None = None
     local: LocalCluster | None = None
     try:
-        local = LocalCluster(find_binaries(), tmp_path_factory.mktemp("localcluster"), keep_run_dir=True)
+        local = LocalCluster(find_binaries(), tmp_path_factory.mktemp("localcluster"), crds=CRDS, keep_run_dir=True)
         local.start()
     except ClusterError as err:
         problem = str(err)

@@ -6,13 +6,16 @@ import functools
 import json
 import subprocess
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pykube
 import pytest
+import yaml
 
-from localcluster import LocalCluster, kubernetes_version, wait_for
+from localcluster import SELF_TEST_CRD, STORAGE_CLASS, LocalCluster, kubernetes_version, wait_for
 
+CRDS_DIR = Path(__file__).resolve().parents[2] / "crds"
 BUSYBOX = "busybox:1.36"  # never pulled: KWOK fakes the kubelet
 
 
@@ -130,6 +133,93 @@ def test_deployment_becomes_available_and_its_deletion_cascades(
     wait_for(cascaded, 60, "the ReplicaSet and Pods of the deleted Deployment to be collected")
 
 
+def test_job_runs_to_completion(kube_api: pykube.HTTPClient, namespace: str) -> None:
+    job = pykube.Job(
+        kube_api,
+        {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {"name": "once", "namespace": namespace},
+            "spec": {
+                "backoffLimit": 0,
+                "template": {
+                    "spec": {
+                        "restartPolicy": "Never",
+                        "containers": [{"name": "main", "image": BUSYBOX, "command": ["true"]}],
+                    }
+                },
+            },
+        },
+    )
+    job.create()
+
+    def complete() -> bool:
+        job.reload()
+        return _condition(job.obj, "Complete") == "True"
+
+    # KWOK's pod-complete stage makes a Job's running pod Succeeded; the job controller notices.
+    wait_for(complete, 60, "Job once to complete")
+    assert job.obj["status"]["succeeded"] == 1
+
+
+def test_statefulset_becomes_ready(kube_api: pykube.HTTPClient, namespace: str) -> None:
+    spec = _deployment(namespace, "db", replicas=2)
+    spec.update(apiVersion="apps/v1", kind="StatefulSet")
+    spec["spec"]["serviceName"] = "db"
+    statefulset = pykube.StatefulSet(kube_api, spec)
+    statefulset.create()
+
+    def ready() -> bool:
+        statefulset.reload()
+        return statefulset.obj.get("status", {}).get("readyReplicas") == 2
+
+    wait_for(ready, 60, "StatefulSet db to have 2 ready replicas")
+    names = sorted(p.name for p in pykube.Pod.objects(kube_api, namespace=namespace).filter(selector={"app": "db"}))
+    assert names == ["db-0", "db-1"]
+
+
+def test_persistent_volume_claim_is_bound_and_its_pod_runs(
+    kube_api: pykube.HTTPClient, cluster: LocalCluster, namespace: str
+) -> None:
+    assert cluster.volumes_supported
+    claim = pykube.PersistentVolumeClaim(
+        kube_api,
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "data", "namespace": namespace},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+        },
+    )
+    claim.create()
+    manifest = _deployment(namespace, "stateful", replicas=1)
+    pod_spec = manifest["spec"]["template"]["spec"]
+    pod_spec["volumes"] = [{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}]
+    pod_spec["containers"][0]["volumeMounts"] = [{"name": "data", "mountPath": "/data"}]
+    deployment = pykube.Deployment(kube_api, manifest)
+    deployment.create()
+
+    def bound() -> bool:
+        claim.reload()
+        return claim.obj.get("status", {}).get("phase") == "Bound"
+
+    wait_for(bound, 60, "PVC data to be Bound")
+    assert claim.obj["spec"]["storageClassName"] == STORAGE_CLASS  # the default class
+    volume = pykube.PersistentVolume.objects(kube_api).get(name=claim.obj["spec"]["volumeName"])
+
+    def available() -> bool:
+        deployment.reload()
+        return _condition(deployment.obj, "Available") == "True" and deployment.obj["status"].get("readyReplicas") == 1
+
+    wait_for(available, 60, "the Deployment using the PVC to become Available")
+
+    deployment.delete(propagation_policy="Foreground")
+    wait_for(lambda: _gone(deployment), 60, "the Deployment to go")
+    claim.delete()
+    # kube-controller-manager drops the PVC's protection finalizer; KWOK releases and deletes the volume.
+    wait_for(lambda: _gone(claim) and _gone(volume), 60, "the PVC and its volume to go")
+
+
 def test_garbage_collector_deletes_a_configmap_whose_owner_is_gone(kube_api: pykube.HTTPClient, namespace: str) -> None:
     owner = pykube.ConfigMap(kube_api, _configmap(namespace, "owner"))
     owner.create()
@@ -143,6 +233,33 @@ def test_garbage_collector_deletes_a_configmap_whose_owner_is_gone(kube_api: pyk
     # The garbage collector re-reads discovery every 30 s at worst; give it well over that.
     wait_for(lambda: _gone(dependent), 90, "the dependent ConfigMap to be garbage collected")
     assert bystander.exists()
+
+
+class _Widget(pykube.objects.NamespacedAPIObject):
+    version = f"{SELF_TEST_CRD['spec']['group']}/v1"
+    endpoint = "widgets"
+    kind = "Widget"
+
+
+def test_project_crds_are_installed_at_start(kube_api: pykube.HTTPClient) -> None:
+    for path in CRDS_DIR.glob("*.yaml"):
+        name = yaml.safe_load(path.read_text())["metadata"]["name"]
+        crd = pykube.CustomResourceDefinition.objects(kube_api).get(name=name)
+        assert _condition(crd.obj, "Established") == "True"
+
+
+def test_garbage_collector_deletes_dependents_of_a_custom_resource(kube_api: pykube.HTTPClient, namespace: str) -> None:
+    """The operator's case: what a custom resource owns goes when it goes (CRD installed before the GC started)."""
+    widget = _Widget(
+        kube_api, {"apiVersion": _Widget.version, "kind": "Widget", "metadata": {"name": "w", "namespace": namespace}}
+    )
+    widget.create()
+    owner_ref = {"apiVersion": _Widget.version, "kind": "Widget", "name": "w", "uid": widget.metadata["uid"]}
+    dependent = pykube.ConfigMap(kube_api, _configmap(namespace, "owned-by-widget", ownerReferences=[owner_ref]))
+    dependent.create()
+
+    widget.delete()
+    wait_for(lambda: _gone(dependent), 90, "the Widget's ConfigMap to be garbage collected")
 
 
 def test_namespace_deletion_completes(kube_api: pykube.HTTPClient) -> None:
