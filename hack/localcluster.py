@@ -57,12 +57,14 @@ __all__ = [
     "find_binaries",
     "kubernetes_version",
     "main",
+    "project_crds",
     "wait_for",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUILD_SCRIPT = REPO_ROOT / "hack" / "build-control-plane.sh"
 STATE_DIR = REPO_ROOT / ".cluster"
+PROJECT_CRDS_DIR = REPO_ROOT / "crds"
 
 SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
 POD_CIDR = "10.244.0.0/16"
@@ -801,7 +803,9 @@ class LocalCluster:
             else:
                 files.append(Path(crd))
         args = [arg for f in files for arg in ("-f", str(f))]
-        proc = self.kubectl("apply", "--server-side", "--field-manager=localcluster", *args, "-o", "json")
+        # kubectl's own default field manager: a later `kubectl apply --server-side` of an edited CRD
+        # then updates it instead of hitting a field-ownership conflict.
+        proc = self.kubectl("apply", "--server-side", *args, "-o", "json")
         if proc.returncode != 0:
             raise ClusterError(self._diagnose(f"applying {', '.join(map(str, files))} failed: {proc.stderr.strip()}"))
         applied = json.loads(proc.stdout)
@@ -978,7 +982,12 @@ def _clear_state(state_dir: Path) -> None:
             (state_dir / name).unlink()
 
 
-def cmd_up(state_dir: Path, timeout: float, keep_run_dir: bool) -> int:
+def project_crds() -> list[Path]:
+    """The project's CRD manifests (``crds/*.yaml``)."""
+    return sorted(PROJECT_CRDS_DIR.glob("*.yaml"))
+
+
+def cmd_up(state_dir: Path, timeout: float, keep_run_dir: bool, crds: Sequence[Path]) -> int:
     existing = _load_state(state_dir)
     if existing is not None:
         if all(existing.alive().values()):
@@ -990,7 +999,9 @@ def cmd_up(state_dir: Path, timeout: float, keep_run_dir: bool) -> int:
         _clear_state(state_dir)
     try:
         binaries = find_binaries()
-        cluster = LocalCluster(binaries, keep_run_dir=keep_run_dir, die_with_parent=False, startup_timeout=timeout)
+        cluster = LocalCluster(
+            binaries, crds=crds, keep_run_dir=keep_run_dir, die_with_parent=False, startup_timeout=timeout
+        )
         cluster.start()
     except ClusterError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -1048,12 +1059,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     up = sub.add_parser("up", help="start a cluster in the background")
     up.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for readiness")
     up.add_argument("--keep-run-dir", action="store_true", help="keep logs and audit log after `down`")
+    up.add_argument(
+        "--crd",
+        dest="crds",
+        action="append",
+        type=Path,
+        help="CRD manifest (file or directory) to install before the controllers start; repeatable "
+        "(default: the project's crds/*.yaml)",
+    )
+    up.add_argument("--no-crds", action="store_true", help="install no CRDs")
     sub.add_parser("down", help="stop the cluster and clean up")
     sub.add_parser("status", help="show the cluster's processes and readiness")
     args = parser.parse_args(argv)
     state_dir: Path = args.state_dir
     if args.command == "up":
-        return cmd_up(state_dir, args.timeout, args.keep_run_dir)
+        crds: list[Path] = [] if args.no_crds else (args.crds or project_crds())
+        return cmd_up(state_dir, args.timeout, args.keep_run_dir, crds)
     if args.command == "down":
         return cmd_down(state_dir)
     return cmd_status(state_dir)

@@ -24,10 +24,10 @@ import pytest
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1] / "hack"))
 
-from localcluster import SELF_TEST_CRD, ClusterError, LocalCluster, find_binaries  # noqa: E402
+from localcluster import SELF_TEST_CRD, ClusterError, LocalCluster, find_binaries, project_crds  # noqa: E402
 
 #: Installed before kube-controller-manager starts, so garbage collection knows these kinds at once.
-CRDS = [*sorted((HERE.parents[1] / "crds").glob("*.yaml")), SELF_TEST_CRD]
+CRDS = [*project_crds(), SELF_TEST_CRD]
 
 _started: list[LocalCluster] = []
 
