@@ -25,11 +25,12 @@ RESYNC_SECONDS = float(os.environ.get("LTM_RESYNC_SECONDS", "60"))
 CLUSTER_DOMAIN = os.environ.get("LTM_CLUSTER_DOMAIN", "cluster.local")
 
 # Children whose changes (a hand edit, a deletion, a rollout's progress) concern their monitor.
+# Secrets are left out on purpose: watching them means receiving every Secret of the cluster
+# (and the RBAC to do so); the resync restores a deleted admin Secret instead.
 CHILD_RESOURCES = (
     ("apps/v1", "deployments"),
     ("v1", "services"),
     ("v1", "configmaps"),
-    ("v1", "secrets"),
     ("v1", "persistentvolumeclaims"),
     ("networking.k8s.io/v1", "networkpolicies"),
 )

@@ -354,6 +354,16 @@ def test_drift_is_restored(cluster: Any, operator: Operator, api: pykube.HTTPCli
     wait_for(lambda: config_map_data(api, namespace, "checkout-gatling") == original, 60, "the ConfigMap content")
     assert time.monotonic() - started < 60
 
+    # Secrets are not watched (that would mean every Secret of the cluster): the resync restores
+    # a deleted admin Secret, with a new password, and Grafana rolls to pick it up.
+    secrets = pykube.Secret.objects(api, namespace=namespace)
+    old_password = secrets.get(name="checkout-grafana-admin").obj["data"]["admin-password"]
+    grafana_rs = replica_sets(api, namespace, "grafana")
+    secrets.get(name="checkout-grafana-admin").delete()
+    new_secret = wait_for(lambda: secrets.get_or_none(name="checkout-grafana-admin"), 60, "the admin Secret")
+    assert new_secret.obj["data"]["admin-password"] != old_password
+    wait_for(lambda: replica_sets(api, namespace, "grafana") - grafana_rs, 30, "Grafana to roll")
+
     # A label someone else adds is theirs: not fought over, not removed.
     cm = pykube.ConfigMap.objects(api, namespace=namespace).get(name="checkout-gatling")
     cm.obj["metadata"]["labels"]["team"] = "perf"

@@ -121,6 +121,9 @@ def test_config_change_changes_the_pod_template_hash_and_nothing_else_does() -> 
 
     assert hash_of(before, "checkout-influxdb") == hash_of(same, "checkout-influxdb")
     assert hash_of(before, "checkout-influxdb") != hash_of(changed, "checkout-influxdb")
+    new_password = _render(password="another-password-of-32-characters")
+    assert hash_of(before, "checkout-grafana") != hash_of(new_password, "checkout-grafana")
+    assert hash_of(before, "checkout-influxdb") == hash_of(new_password, "checkout-influxdb")
     grafana_changed = _render({"influxdb": {"database": "other"}})
     assert hash_of(before, "checkout-grafana") != hash_of(grafana_changed, "checkout-grafana")
 

@@ -146,8 +146,12 @@ def _grafana_env(ctx: RenderContext, user_key: str, password_key: str) -> list[O
     return env
 
 
-def grafana_deployment(ctx: RenderContext, provisioning: list[Obj]) -> Obj:
-    """`provisioning` are the three ConfigMaps; their content hash rolls the pod when they change."""
+def grafana_deployment(ctx: RenderContext, provisioning: list[Obj], admin_password: str | None = None) -> Obj:
+    """`provisioning` are the three ConfigMaps; their content hash rolls the pod when they change.
+
+    A new generated password rolls the pod too: Grafana applies the admin password only when it
+    initialises its (emptyDir) database, so a running pod would keep the old one.
+    """
     names = ctx.names
     secret_name, user_key, password_key = admin_secret_location(ctx)
     probe_get = {"path": "/api/health", "port": "http"}
@@ -175,7 +179,9 @@ def grafana_deployment(ctx: RenderContext, provisioning: list[Obj]) -> Obj:
             {"name": "tmp", "mountPath": "/tmp"},
         ],
     }
-    config_hash = content_hash([cm["data"] for cm in provisioning], secret_name, user_key, password_key)
+    config_hash = content_hash(
+        [cm["data"] for cm in provisioning], secret_name, user_key, password_key, admin_password or ""
+    )
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",

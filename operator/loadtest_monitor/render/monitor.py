@@ -58,6 +58,6 @@ def render_all(ctx: RenderContext, admin_password: str | None) -> list[Obj]:
             raise ValueError("admin_password is required when no adminSecretRef is given")
         objects.append(grafana.admin_secret(ctx, admin_password))
     objects += provisioning
-    objects += [grafana.grafana_deployment(ctx, provisioning), grafana.grafana_service(ctx)]
+    objects += [grafana.grafana_deployment(ctx, provisioning, admin_password), grafana.grafana_service(ctx)]
     objects.append(gatling_config_map(ctx))
     return objects
