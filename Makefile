@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: install control-plane e2e-deps lint test unit integration e2e demo cluster cluster-down render bench clean
+.PHONY: install control-plane e2e-deps lint test unit integration e2e demo cluster cluster-down render bench bench-operator clean
 
 install: $(VENV)/.installed
 
@@ -23,8 +23,9 @@ e2e-deps:
 	bash hack/install-e2e-deps.sh
 
 lint: install
-	$(VENV)/bin/ruff check operator tests hack
+	$(VENV)/bin/ruff check operator tests hack bench
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy --strict hack/localcluster.py hack/demo.py bench/operator_bench.py
 
 unit: install
 	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
@@ -54,6 +55,9 @@ render: install
 
 bench: install e2e-deps
 	$(PY) bench/ingest_bench.py
+
+bench-operator: install control-plane
+	$(PY) bench/operator_bench.py
 
 clean:
 	rm -rf $(VENV) .cluster

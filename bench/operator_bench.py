@@ -146,9 +146,9 @@ def main() -> int:
     ]
     report = "\n".join(lines)
     print(report)
-    out = REPO / "bench" / "results" / f"operator-{dt.date.today().isoformat()}.md"
-    out.write_text(report)
-    print(f"written to {out.relative_to(REPO)}")
+    result_path = REPO / "bench" / "results" / f"operator-{dt.date.today().isoformat()}.md"
+    result_path.write_text(report)
+    print(f"written to {result_path.relative_to(REPO)}")
     return 0
 
 
