@@ -96,6 +96,7 @@ def test_kwok_node_is_ready_and_schedulable(kube_api: pykube.HTTPClient, cluster
     assert not node.obj["spec"].get("taints")
     assert not node.unschedulable
     assert int(node.obj["status"]["allocatable"]["pods"]) >= 100
+    assert cluster.api_get(f"/api/v1/nodes/{cluster.node_name}")["metadata"]["uid"] == node.metadata["uid"]
 
 
 def test_deployment_becomes_available_and_its_deletion_cascades(
@@ -316,6 +317,10 @@ def test_audit_log_records_the_requests_made(cluster: LocalCluster, namespace: s
     assert events["create"]["user"]["username"] == "admin"
     assert "system:masters" in events["create"]["user"]["groups"]
     assert events["create"]["requestURI"].startswith(f"/api/v1/namespaces/{namespace}/configmaps")
+    deleted = cluster.wait_for_audit_event(
+        lambda e: e.get("userAgent") == agent and e.get("verb") == "delete", timeout=10, since=mark
+    )
+    assert deleted["auditID"] == events["delete"]["auditID"]
 
 
 def test_components_use_distinct_identities(cluster: LocalCluster) -> None:
