@@ -4,7 +4,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: install control-plane e2e-deps lint test unit integration e2e demo cluster cluster-down render bench bench-operator clean
+# tools: Helm v3 and kustomize for the packaging tests, built from the Go module proxy into the cache.
+.PHONY: tools install control-plane e2e-deps lint test unit integration e2e demo cluster cluster-down render bench bench-operator clean
 
 install: $(VENV)/.installed
 
@@ -18,6 +19,9 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 control-plane:
 	bash hack/build-control-plane.sh
 
+tools:
+	bash hack/build-tools.sh
+
 # A real InfluxDB 1.x (Debian) and Gatling's Maven artifacts for the end-to-end data path.
 e2e-deps:
 	bash hack/install-e2e-deps.sh
@@ -27,7 +31,7 @@ lint: install
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy --strict hack/localcluster.py hack/demo.py bench/operator_bench.py
 
-unit: install
+unit: install tools
 	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
 
 integration: install control-plane
@@ -37,7 +41,7 @@ e2e: install e2e-deps
 	$(VENV)/bin/pytest tests/e2e $(PYTEST_ARGS)
 
 # Everything CI runs: static checks, then unit, integration (real control plane) and e2e tests.
-test: install control-plane e2e-deps lint
+test: install tools control-plane e2e-deps lint
 	$(VENV)/bin/pytest tests $(PYTEST_ARGS)
 
 demo: install control-plane

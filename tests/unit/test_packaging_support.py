@@ -178,10 +178,8 @@ NAMESPACED_NEEDS: dict[tuple[str, str], set[str]] = {
     ("", "persistentvolumeclaims"): {"get", "list", "watch", "create", "patch", "delete"},
     ("networking.k8s.io", "networkpolicies"): {"get", "list", "watch", "create", "patch", "delete"},
     ("", "secrets"): {"get", "list", "create", "patch", "delete"},
-    ("", "events"): {"create", "patch", "delete"},
-    ("events.k8s.io", "events"): {"create", "patch", "delete"},
-    ("", "pods"): {"get", "list", "watch"},
-    ("loadtest.dev", "loadtestmonitors"): {"get", "list", "watch", "patch"},
+    ("", "events"): {"create"},
+    ("loadtest.dev", "loadtestmonitors"): {"get", "list", "watch"},
     ("loadtest.dev", "loadtestmonitors/status"): {"get", "patch"},
     ("loadtest.dev", "loadtestmonitors/finalizers"): {"update"},
 }

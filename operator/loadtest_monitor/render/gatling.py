@@ -32,7 +32,9 @@ ALL_USERS = "allUsers"
 RUNNER_ENV_VARS = ("HOSTNAME", "GATLING_RUNNER")
 DEFAULT_RUNNER = "local"
 RUNNER_KEY = "loadtest-monitor.runner"
-# For JAVA_OPTS: the kubelet expands $(VAR) for variables defined earlier in the container's env.
+# For JAVA_OPTS written inline in a pod spec: the kubelet expands $(VAR) in a literal `value:` for
+# variables defined earlier in the container's env, but not in a value read through
+# configMapKeyRef, so the flags are meant to be pasted into the Job (docs/runners.md).
 RUNNER_KUBELET_REF = "$(GATLING_RUNNER)"
 
 _REQUIRED_WRITERS = ("console", "file", "graphite")

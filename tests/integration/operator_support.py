@@ -1,0 +1,150 @@
+"""Helpers for the operator's integration tests: the operator as a subprocess, waits, reads.
+
+Every read goes through pykube or kubectl, never through the operator's own code.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pykube
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+CRD = REPO / "crds" / "loadtest.dev_loadtestmonitors.yaml"
+EXAMPLE = REPO / "manifests" / "examples" / "monitor.yaml"
+OPERATOR_AGENT = "loadtest-monitor/"
+WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
+
+T = TypeVar("T")
+
+
+def wait_for(check: Callable[[], T | None], timeout: float, what: str, interval: float = 0.5) -> T:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+        except Exception as err:  # transient API errors while objects come and go
+            last = err
+        if last and not isinstance(last, Exception):
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
+
+
+class Operator:
+    """`loadtest-monitor run` as a subprocess, restartable."""
+
+    def __init__(self, cluster: Any, log_path: Path, kubeconfig: Path | None = None) -> None:
+        self.cluster = cluster
+        self.log_path = log_path
+        self.kubeconfig = kubeconfig
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = self.cluster.env()
+        if self.kubeconfig is not None:
+            env["KUBECONFIG"] = str(self.kubeconfig)
+        env["LTM_RESYNC_SECONDS"] = "20"
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "loadtest-monitor"), "run", "--all-namespaces", "--verbose"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        self.proc = None
+
+    def log_tail(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+
+def monitor_kind(api: pykube.HTTPClient) -> Any:
+    return pykube.object_factory(api, "loadtest.dev/v1alpha1", "LoadtestMonitor")
+
+
+def get_monitor(api: pykube.HTTPClient, namespace: str, name: str) -> dict[str, Any]:
+    kind = monitor_kind(api)
+    obj = kind.objects(api, namespace=namespace).get(name=name)
+    return dict(obj.obj)
+
+
+def condition(monitor: dict[str, Any], cond_type: str) -> dict[str, Any]:
+    for cond in (monitor.get("status") or {}).get("conditions") or []:
+        if cond["type"] == cond_type:
+            return dict(cond)
+    return {}
+
+
+def apply_monitor(cluster: Any, namespace: str, manifest: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+    return cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(manifest))
+
+
+def wait_ready(api: pykube.HTTPClient, namespace: str, name: str, timeout: float = 120) -> dict[str, Any]:
+    def ready() -> dict[str, Any] | None:
+        mon = get_monitor(api, namespace, name)
+        ok = condition(mon, "Ready").get("status") == "True"
+        observed = mon.get("status", {}).get("observedGeneration") == mon["metadata"]["generation"]
+        return mon if ok and observed else None
+
+    return wait_for(ready, timeout, f"{namespace}/{name} Ready=True")
+
+
+def children(api: pykube.HTTPClient, namespace: str, name: str) -> dict[str, dict[str, Any]]:
+    selector = {"app.kubernetes.io/instance": name, "app.kubernetes.io/managed-by": "loadtest-monitor"}
+    found: dict[str, dict[str, Any]] = {}
+    kinds = [pykube.ConfigMap, pykube.Secret, pykube.Service, pykube.Deployment, pykube.PersistentVolumeClaim]
+    kinds.append(pykube.object_factory(api, "networking.k8s.io/v1", "NetworkPolicy"))
+    for kind in kinds:
+        for obj in kind.objects(api, namespace=namespace).filter(selector=selector):
+            found[f"{obj.obj.get('kind', kind.kind)}/{obj.name}"] = dict(obj.obj)
+    return found
+
+
+def minimal(name: str = "checkout", **spec: Any) -> dict[str, Any]:
+    manifest = yaml.safe_load(EXAMPLE.read_text())
+    manifest["metadata"]["name"] = name
+    if spec:
+        manifest["spec"] = spec
+    return dict(manifest)
+
+
+def deployment(api: pykube.HTTPClient, namespace: str, name: str) -> dict[str, Any]:
+    return dict(pykube.Deployment.objects(api, namespace=namespace).get(name=name).obj)
+
+
+def replica_sets(api: pykube.HTTPClient, namespace: str, app: str) -> set[str]:
+    selector = {"app.kubernetes.io/name": app}
+    return {rs.name for rs in pykube.ReplicaSet.objects(api, namespace=namespace).filter(selector=selector)}
+
+
+def config_map_data(api: pykube.HTTPClient, namespace: str, name: str) -> dict[str, str]:
+    return dict(pykube.ConfigMap.objects(api, namespace=namespace).get(name=name).obj.get("data") or {})
+
+
+def operator_requests(cluster: Any, since: int) -> list[dict[str, Any]]:
+    return [
+        e
+        for e in cluster.audit_events(since)
+        if e.get("stage") == "ResponseComplete"
+        and (e.get("userAgent", "").startswith(OPERATOR_AGENT) or e.get("userAgent", "").startswith("kopf/"))
+    ]

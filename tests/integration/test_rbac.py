@@ -1,0 +1,106 @@
+"""The operator works with exactly the RBAC it ships (manifests/base), and nothing more.
+
+The ServiceAccount, ClusterRoles and bindings of the kustomize base are applied to the real API
+server; the operator then runs with a token of that ServiceAccount and must bring a monitor to
+Ready without a single request being refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pykube
+import pytest
+import yaml
+from operator_support import REPO, Operator, apply_monitor, minimal, wait_ready
+
+SA_NAMESPACE = "loadtest-monitor-system"
+SA_NAME = "loadtest-monitor"
+RBAC_KINDS = {"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding"}
+
+
+def _sa_kubeconfig(cluster: Any, token: str, path: Path) -> Path:
+    admin = yaml.safe_load(Path(cluster.kubeconfig_path).read_text())
+    cluster_entry = admin["clusters"][0]
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [cluster_entry],
+        "users": [{"name": SA_NAME, "user": {"token": token}}],
+        "contexts": [{"name": SA_NAME, "context": {"cluster": cluster_entry["name"], "user": SA_NAME}}],
+        "current-context": SA_NAME,
+    }
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture(scope="module")
+def operator_as_service_account(cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator]:
+    rendered = cluster.kubectl("kustomize", str(REPO / "manifests" / "base"))
+    assert rendered.returncode == 0, rendered.stderr
+    rbac = [d for d in yaml.safe_load_all(rendered.stdout) if d and d["kind"] in RBAC_KINDS]
+    assert {d["kind"] for d in rbac} == RBAC_KINDS
+    applied = cluster.kubectl("apply", "--server-side", "-f", "-", input=yaml.safe_dump_all(rbac))
+    assert applied.returncode == 0, applied.stderr
+    crd = cluster.kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
+    assert crd.returncode == 0, crd.stderr
+    token = cluster.kubectl("create", "token", SA_NAME, "-n", SA_NAMESPACE, "--duration=1h")
+    assert token.returncode == 0, token.stderr
+    work = tmp_path_factory.mktemp("rbac")
+    op = Operator(
+        cluster, work / "operator.log", kubeconfig=_sa_kubeconfig(cluster, token.stdout.strip(), work / "kubeconfig")
+    )
+    op.start()
+    try:
+        yield op
+    finally:
+        op.stop()
+
+
+def test_shipped_rbac_is_enough_and_nothing_is_refused(
+    cluster: Any, operator_as_service_account: Operator, kube_api: pykube.HTTPClient, namespace: str
+) -> None:
+    mark = cluster.audit_mark()
+    assert apply_monitor(cluster, namespace, minimal()).returncode == 0
+    wait_ready(kube_api, namespace, "checkout", timeout=120)
+    user = f"system:serviceaccount:{SA_NAMESPACE}:{SA_NAME}"
+    events = [
+        e
+        for e in cluster.audit_events(mark)
+        if e.get("user", {}).get("username") == user and e.get("stage") == "ResponseComplete"
+    ]
+    assert events, "no request of the operator's ServiceAccount reached the API server"
+    refused = [
+        (e["verb"], e.get("objectRef", {}).get("resource"), e.get("responseStatus", {}).get("code"))
+        for e in events
+        if e.get("responseStatus", {}).get("code") in (401, 403)
+    ]
+    assert refused == [], operator_as_service_account.log_tail()
+    posted = cluster.kubectl("get", "events", "-n", namespace, "--field-selector", "involvedObject.name=checkout")
+    assert "Ready" in posted.stdout
+
+
+def test_shipped_rbac_is_least_privilege(cluster: Any, operator_as_service_account: Operator) -> None:
+    user = f"system:serviceaccount:{SA_NAMESPACE}:{SA_NAME}"
+    refused = (
+        ("watch", "secrets"),
+        ("list", "pods"),
+        ("create", "pods"),
+        ("list", "nodes"),
+        ("patch", "loadtestmonitors.loadtest.dev"),
+    )
+    for verb, resource in refused:
+        answer = cluster.kubectl("auth", "can-i", verb, resource, "--all-namespaces", "--as", user)
+        assert answer.stdout.strip() == "no", f"{verb} {resource}: {answer.stdout}"
+    allowed = (
+        ("patch", "loadtestmonitors.loadtest.dev", "--subresource=status"),
+        ("create", "events", ""),
+        ("patch", "deployments.apps", ""),
+        ("delete", "persistentvolumeclaims", ""),
+    )
+    for verb, resource, extra in allowed:
+        args = ["auth", "can-i", verb, resource, *([extra] if extra else []), "--all-namespaces", "--as", user]
+        answer = cluster.kubectl(*args)
+        assert answer.stdout.strip() == "yes", f"{verb} {resource} {extra}: {answer.stdout}"
