@@ -46,7 +46,12 @@ class OperatorState:
 
     def require(self) -> Reconciler:
         if self.reconciler is None:
-            self.reconciler = Reconciler(Kube(load_client_config()), CLUSTER_DOMAIN)
+            lb_state = None
+            if os.environ.get("LTM_AWS_LB_STATE", "").lower() in ("1", "true", "yes"):
+                from loadtest_monitor.aws.load_balancers import from_environment
+
+                lb_state = from_environment()
+            self.reconciler = Reconciler(Kube(load_client_config()), CLUSTER_DOMAIN, load_balancer_state=lb_state)
         return self.reconciler
 
 

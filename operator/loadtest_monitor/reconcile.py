@@ -70,10 +70,18 @@ class Outcome:
 
 
 class Reconciler:
-    def __init__(self, kube: Kube, cluster_domain: str = "cluster.local", now: Callable[[], str] = _now) -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        cluster_domain: str = "cluster.local",
+        now: Callable[[], str] = _now,
+        load_balancer_state: Callable[[str], str] | None = None,
+    ) -> None:
         self.kube = kube
         self.cluster_domain = cluster_domain
         self.now = now
+        # Optional: DNS name of a load balancer -> its state (aws.load_balancers on EKS).
+        self.load_balancer_state = load_balancer_state
         self._guard = threading.Lock()
         self._running: set[tuple[str, str]] = set()
         self._pending: set[tuple[str, str]] = set()
@@ -276,13 +284,16 @@ class Reconciler:
         graphite_lb = st.load_balancer_address(live.get(("v1", "Service", names.graphite_service)))
         if spec.graphite.exposure == "InternalLoadBalancer" and graphite_lb:
             graphite["externalAddress"] = f"{graphite_lb}:{GRAPHITE_PORT}"
+        grafana: Obj = {
+            "url": url,
+            "internalUrl": internal_url,
+            "service": names.grafana_service,
+            "adminSecret": {"name": secret_name, "userKey": user_key, "passwordKey": password_key},
+        }
+        if lb_host and self.load_balancer_state is not None:
+            grafana["loadBalancerState"] = self.load_balancer_state(lb_host)
         return {
-            "grafana": {
-                "url": url,
-                "internalUrl": internal_url,
-                "service": names.grafana_service,
-                "adminSecret": {"name": secret_name, "userKey": user_key, "passwordKey": password_key},
-            },
+            "grafana": grafana,
             "graphite": graphite,
             "influxdb": {
                 "url": f"http://{names.service_fqdn(names.influxdb_service, ctx.cluster_domain)}:8086",

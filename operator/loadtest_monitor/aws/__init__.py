@@ -1,0 +1,1 @@
+"""AWS lookups (boto3). Optional: the operator works on any cluster without them."""
