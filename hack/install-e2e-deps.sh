@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Installs what the end-to-end data-path tests and the ingest benchmark need, idempotently:
+#   - a real InfluxDB 1.x (Debian's `influxdb` package, 1.6.x) WITHOUT its system service running:
+#     tests and the benchmark start their own influxd on free loopback ports with their own data dir;
+#   - the Maven artifacts of the Gatling project in tests/e2e/gatling-project (Gatling 3.11.x, the
+#     last line with Graphite output), so that test runs work offline and start fast.
+# Java 17 and Maven are expected on the machine. Runs as root in CI (`make e2e-deps`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+need_influxd() {
+  ! command -v influxd >/dev/null 2>&1
+}
+
+if need_influxd; then
+  export DEBIAN_FRONTEND=noninteractive
+  # Forbid the package's maintainer scripts from starting the service (invoke-rc.d honours
+  # policy-rc.d exit code 101). Only remove the policy file if this script created it.
+  created_policy=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod +x /usr/sbin/policy-rc.d
+    created_policy=1
+  fi
+  trap '[ "$created_policy" = 1 ] && $SUDO rm -f /usr/sbin/policy-rc.d' EXIT
+  $SUDO apt-get update -q
+  $SUDO apt-get install -y -q --no-install-recommends influxdb influxdb-client
+fi
+
+# Whatever happened before (an older install, a reboot with systemd), make sure the system
+# service is neither running nor enabled: it would hold ports 8086/8088/2003 and its own data dir.
+if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+  $SUDO systemctl disable --now influxdb >/dev/null 2>&1 || true
+elif [ -x /etc/init.d/influxdb ]; then
+  $SUDO /etc/init.d/influxdb stop >/dev/null 2>&1 || true
+  $SUDO update-rc.d influxdb disable >/dev/null 2>&1 || true
+fi
+
+influxd version
+
+for tool in java mvn; do
+  if ! command -v "$tool" >/dev/null 2>&1; then
+    echo "install-e2e-deps: '$tool' is required (Java 17 + Maven) but was not found" >&2
+    exit 1
+  fi
+done
+
+# Pre-fetch the Gatling project's dependencies and plugins: resolving and compiling once puts every
+# artifact the tests need (Gatling, its plugin, the compiler) into the local Maven repository.
+( cd tests/e2e/gatling-project && mvn -q -B -DskipTests dependency:go-offline test-compile )
+echo "install-e2e-deps: influxd and the Gatling Maven project are ready"

@@ -1,0 +1,221 @@
+"""A real influxd (InfluxDB 1.x) started on free loopback ports with a given influxdb.conf.
+
+Shared by the end-to-end tests and the ingest benchmark. Nothing here is product code: the config
+text comes from the operator's renderer, this only runs it and talks to InfluxDB's HTTP API.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+RPC_BIND_LINE = re.compile(r'^bind-address\s*=\s*"[^"]*"\s*$', re.MULTILINE)
+
+
+class MissingTool(RuntimeError):
+    """A program the data-path tests need is not installed (run `make e2e-deps`)."""
+
+
+def require_tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise MissingTool(
+            f"`{name}` is not on PATH: the end-to-end data-path tests need a real InfluxDB 1.x and "
+            "Gatling (Java 17 + Maven). Install them with `make e2e-deps` (hack/install-e2e-deps.sh)."
+        )
+    return path
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    """A port that is free for both TCP and UDP on 127.0.0.1 (Graphite listens on both)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, kind) as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        other = socket.SOCK_DGRAM if kind == socket.SOCK_STREAM else socket.SOCK_STREAM
+        try:
+            with socket.socket(socket.AF_INET, other) as s:
+                s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free loopback port")
+
+
+def influxd_version() -> str:
+    out = subprocess.run([require_tool("influxd"), "version"], capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
+@dataclass
+class Ports:
+    http: int
+    graphite: int
+    rpc: int
+
+    @classmethod
+    def pick(cls) -> Ports:
+        return cls(http=free_port(), graphite=free_port(), rpc=free_port())
+
+
+def with_rpc_bind(conf: str, rpc_bind: str) -> str:
+    """Moves the top-level RPC bind-address (backup/restore service, 127.0.0.1:8088 when rendered)
+    to a free port, so several influxd can run side by side on one machine. Only that line changes."""
+    new, n = RPC_BIND_LINE.subn(f'bind-address = "{rpc_bind}"', conf, count=1)
+    if n == 0:
+        new = f'bind-address = "{rpc_bind}"\n' + conf
+    return new
+
+
+class Influxd:
+    """One influxd process; `query` talks to its HTTP API."""
+
+    def __init__(self, conf_text: str, workdir: Path, ports: Ports) -> None:
+        self.conf_text = conf_text
+        self.workdir = workdir
+        self.ports = ports
+        self.conf_path = workdir / "influxdb.conf"
+        self.log_path = workdir / "influxd.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.http}"
+
+    def start(self, timeout: float = 30.0) -> Influxd:
+        binary = require_tool("influxd")
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.conf_path.write_text(self.conf_text)
+        log = self.log_path.open("ab")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("INFLUXDB_")}
+        self.proc = subprocess.Popen(
+            [binary, "run", "-config", str(self.conf_path)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"influxd exited with {self.proc.returncode}:\n{self.log_tail()}")
+            with contextlib.suppress(OSError):
+                with urllib.request.urlopen(f"{self.url}/ping", timeout=1) as resp:
+                    if resp.status == 204 and self._graphite_ready():
+                        return self
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"influxd did not answer /ping within {timeout}s:\n{self.log_tail()}")
+
+    def _graphite_ready(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.ports.graphite), timeout=1):
+                return True
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+
+    def log_tail(self, n: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return "(no log)"
+
+    # --- HTTP API -----------------------------------------------------------------------------
+
+    def query_raw(self, q: str, db: str | None = None, epoch: str = "s") -> dict[str, Any]:
+        params = {"q": q, "epoch": epoch}
+        if db:
+            params["db"] = db
+        data = urllib.parse.urlencode(params).encode()
+        req = urllib.request.Request(f"{self.url}/query", data=data, method="POST")
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            body: dict[str, Any] = json.load(resp)
+        for result in body.get("results", []):
+            if "error" in result:
+                raise RuntimeError(f"InfluxQL error for {q!r}: {result['error']}")
+        if "error" in body:
+            raise RuntimeError(f"InfluxQL error for {q!r}: {body['error']}")
+        return body
+
+    def series(self, q: str, db: str | None = None) -> list[dict[str, Any]]:
+        """All series of all statements, each {name, tags, columns, values}."""
+        out: list[dict[str, Any]] = []
+        for result in self.query_raw(q, db)["results"]:
+            out.extend(result.get("series", []))
+        return out
+
+    def rows(self, q: str, db: str | None = None) -> list[dict[str, Any]]:
+        """Rows as dicts, tags merged in (one dict per value row)."""
+        rows: list[dict[str, Any]] = []
+        for s in self.series(q, db):
+            for values in s.get("values", []):
+                row = dict(zip(s["columns"], values, strict=True))
+                row.update(s.get("tags") or {})
+                rows.append(row)
+        return rows
+
+    def stats(self, module: str) -> list[dict[str, Any]]:
+        """`SHOW STATS FOR '<module>'`: the live counters that the monitor stores into `_internal`."""
+        out = []
+        for s in self.series(f"SHOW STATS FOR '{module}'"):
+            row = dict(zip(s["columns"], s["values"][0], strict=True))
+            row["_tags"] = s.get("tags") or {}
+            out.append(row)
+        return out
+
+    def graphite_stats(self) -> dict[str, dict[str, int]]:
+        """Graphite service counters per protocol ('tcp'/'udp'): pointsRx, pointsTx, ..."""
+        result: dict[str, dict[str, int]] = {}
+        for row in self.stats("graphite"):
+            proto = str(row["_tags"].get("proto", "?"))
+            result[proto] = {k: int(v) for k, v in row.items() if k != "_tags" and isinstance(v, int | float)}
+        return result
+
+    def wait_quiet(
+        self, counter: Callable[[], int], quiet_seconds: float = 2.5, timeout: float = 60.0
+    ) -> int:
+        """Waits until counter() stops changing for quiet_seconds; returns its last value."""
+        deadline = time.monotonic() + timeout
+        last = counter()
+        since = time.monotonic()
+        while time.monotonic() < deadline:
+            time.sleep(0.25)
+            now = counter()
+            if now != last:
+                last, since = now, time.monotonic()
+            elif time.monotonic() - since >= quiet_seconds:
+                return now
+        return last
+
+
+@contextlib.contextmanager
+def running_influxd(conf_text: str, workdir: Path, ports: Ports) -> Iterator[Influxd]:
+    server = Influxd(conf_text, workdir, ports).start()
+    try:
+        yield server
+    finally:
+        server.stop()
