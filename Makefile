@@ -29,7 +29,7 @@ e2e-deps:
 lint: install
 	$(VENV)/bin/ruff check operator tests hack bench
 	$(VENV)/bin/mypy
-	$(VENV)/bin/mypy --strict hack/localcluster.py hack/demo.py bench/operator_bench.py
+	$(VENV)/bin/mypy --strict hack/localcluster.py hack/demo.py hack/operator_process.py bench/operator_bench.py
 
 unit: install tools
 	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)

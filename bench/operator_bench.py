@@ -13,9 +13,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,6 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "hack"))
 
 from localcluster import LocalCluster, find_binaries  # noqa: E402
+from operator_process import spawn_operator, stop_process_group  # noqa: E402
 
 WRITES = {"create", "update", "patch", "delete"}
 
@@ -74,14 +72,7 @@ def main() -> int:
         cluster.kubectl("wait", "--for=condition=Established", "crd/loadtestmonitors.loadtest.dev")
         env = cluster.env()
         env["LTM_RESYNC_SECONDS"] = "60"
-        log = (run_dir / "operator.log").open("wb")
-        proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "loadtest-monitor"), "run", "--all-namespaces"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        proc = spawn_operator(env, run_dir / "operator.log")
         time.sleep(3)
         idle_rss = rss_mib(proc.pid)
         mark = cluster.audit_mark()
@@ -116,8 +107,7 @@ def main() -> int:
         final_rss = rss_mib(proc.pid)
     finally:
         if proc is not None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)
+            stop_process_group(proc.pid)
         cluster.stop()
 
     c_total, c_writes, c_kinds = summarize(converge_events)

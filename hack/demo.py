@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "hack"))
 
 from localcluster import STATE_DIR, find_binaries  # noqa: E402
+from operator_process import spawn_operator, stop_process_group  # noqa: E402
 
 KUBECONFIG = STATE_DIR / "kubeconfig"
 OPERATOR_PID = STATE_DIR / "operator.pid"
@@ -55,15 +55,7 @@ def start_operator() -> None:
     if OPERATOR_PID.exists() and _alive(int(OPERATOR_PID.read_text())):
         print(f"operator already running (pid {OPERATOR_PID.read_text().strip()}, log {OPERATOR_LOG})")
         return
-    env = dict(os.environ, KUBECONFIG=str(KUBECONFIG))
-    with OPERATOR_LOG.open("ab") as log:
-        proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "loadtest-monitor"), "run", "--all-namespaces"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    proc = spawn_operator(dict(os.environ, KUBECONFIG=str(KUBECONFIG)), OPERATOR_LOG)
     OPERATOR_PID.write_text(f"{proc.pid}\n")
     print(f"operator started: pid {proc.pid}, log {OPERATOR_LOG.relative_to(REPO)}")
 
@@ -72,12 +64,7 @@ def stop_operator() -> None:
     if not OPERATOR_PID.exists():
         return
     pid = int(OPERATOR_PID.read_text())
-    if _alive(pid):
-        os.killpg(pid, signal.SIGTERM)
-        for _ in range(40):
-            if not _alive(pid):
-                break
-            time.sleep(0.25)
+    stop_process_group(pid)
     OPERATOR_PID.unlink(missing_ok=True)
     print(f"operator (pid {pid}) stopped")
 

@@ -5,10 +5,7 @@ Every read goes through pykube or kubectl, never through the operator's own code
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +13,8 @@ from typing import Any, TypeVar
 
 import pykube
 import yaml
+
+from operator_process import spawn_operator, stop_process_group
 
 REPO = Path(__file__).resolve().parents[2]
 CRD = REPO / "crds" / "loadtest.dev_loadtestmonitors.yaml"
@@ -54,24 +53,13 @@ class Operator:
         if self.kubeconfig is not None:
             env["KUBECONFIG"] = str(self.kubeconfig)
         env["LTM_RESYNC_SECONDS"] = "20"
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "loadtest-monitor"), "run", "--all-namespaces", "--verbose"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        self.proc = spawn_operator(env, self.log_path, "--verbose")
 
     def stop(self) -> None:
         if self.proc is None:
             return
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+        stop_process_group(self.proc.pid)
+        self.proc.wait()
         self.proc = None
 
     def log_tail(self) -> str:
