@@ -44,13 +44,25 @@ def _contexts(path: str, namespace: str | None, cluster_domain: str) -> list[Ren
         try:
             spec = parse_spec(doc.get("spec"))
         except SpecError as err:
-            raise SystemExit(f"{path}: {KIND} {name}: {err}") from err
+            raise SystemExit(f"error: {'stdin' if path == '-' else path}: {KIND} {name}: {err}") from err
         contexts.append(RenderContext(Owner(name, ns), spec, cluster_domain))
     return contexts
 
 
+class _BlockDumper(yaml.SafeDumper):
+    """Multi-line strings (gatling.conf, influxdb.conf, the dashboard) as readable `|` blocks."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_BlockDumper.add_representer(str, _represent_str)
+
+
 def _dump(objects: Sequence[dict[str, Any]], out: TextIO) -> None:
-    out.write(yaml.safe_dump_all(objects, sort_keys=True, explicit_start=True))
+    out.write(yaml.dump_all(objects, Dumper=_BlockDumper, sort_keys=True, explicit_start=True, width=120))
 
 
 def cmd_render(args: argparse.Namespace) -> int:

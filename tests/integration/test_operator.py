@@ -374,3 +374,20 @@ def test_same_name_in_two_namespaces_is_isolated(
         assert condition(get_monitor(api, namespace, "checkout"), "Ready")["status"] == "True"
     finally:
         cluster.kubectl("delete", "namespace", other, "--wait=false")
+
+
+def test_offline_render_is_accepted_by_the_api_server(cluster: Any, namespace: str, crd: None) -> None:
+    """`loadtest-monitor render` output passes the real API server's validation (server dry-run)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    rendered = subprocess.run(
+        [str(Path(sys.executable).parent / "loadtest-monitor"), "render", "-f", str(EXAMPLE), "-n", namespace],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    result = cluster.kubectl("apply", "--dry-run=server", "-f", "-", input=rendered)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("(server dry run)") == 11
