@@ -17,7 +17,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from gatling_run import (  # noqa: E402
+from gatling_run import (
     EmittedWindow,
     GatlingResults,
     GatlingRun,
@@ -25,12 +25,12 @@ from gatling_run import (  # noqa: E402
     lossy_same_second_flushes,
     prepare_project,
 )
-from http_target import TargetServer  # noqa: E402
-from influxd import Influxd, MissingTool, Ports, require_tool, with_rpc_bind  # noqa: E402
+from http_target import TargetServer
+from influxd import Influxd, MissingTool, Ports, require_tool, with_rpc_bind
 
-from loadtest_monitor.render.gatling import render_gatling_conf  # noqa: E402
-from loadtest_monitor.render.influxdb import render_influxdb_conf  # noqa: E402
-from loadtest_monitor.spec import MonitorSpec, parse_spec  # noqa: E402
+from loadtest_monitor.render.gatling import render_gatling_conf
+from loadtest_monitor.render.influxdb import render_influxdb_conf
+from loadtest_monitor.spec import MonitorSpec, parse_spec
 
 RAW_SPEC = {
     "gatling": {"light": False, "writePeriod": 1, "rootPathPrefix": "gatling", "maxGroupDepth": 3},

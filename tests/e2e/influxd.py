@@ -113,10 +113,9 @@ class Influxd:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"influxd exited with {self.proc.returncode}:\n{self.log_tail()}")
-            with contextlib.suppress(OSError):
-                with urllib.request.urlopen(f"{self.url}/ping", timeout=1) as resp:
-                    if resp.status == 204 and self._graphite_ready():
-                        return self
+            with contextlib.suppress(OSError), urllib.request.urlopen(f"{self.url}/ping", timeout=1) as resp:
+                if resp.status == 204 and self._graphite_ready():
+                    return self
             time.sleep(0.2)
         self.stop()
         raise RuntimeError(f"influxd did not answer /ping within {timeout}s:\n{self.log_tail()}")

@@ -1,0 +1,142 @@
+"""The Gatling dashboard model: deterministic data, the variables, panels and queries it promises.
+(Its queries are executed against a real InfluxDB in tests/e2e/test_dashboard_queries.py.)"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from loadtest_monitor.render.dashboard import (
+    DASHBOARD_UID,
+    GRID_WIDTH,
+    REFRESH,
+    build_gatling_dashboard,
+)
+
+
+def _queries(dashboard: dict[str, Any]) -> list[str]:
+    return [t["query"] for p in dashboard["panels"] for t in p["targets"]]
+
+
+def _panel(dashboard: dict[str, Any], starts: str) -> dict[str, Any]:
+    return next(p for p in dashboard["panels"] if p["title"].startswith(starts))
+
+
+@pytest.fixture
+def dashboard() -> dict[str, Any]:
+    return build_gatling_dashboard()
+
+
+def test_deterministic_and_json_serialisable() -> None:
+    a, b = build_gatling_dashboard(), build_gatling_dashboard()
+    assert a == b
+    assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+    assert a is not b and a["panels"] is not b["panels"]  # fresh data each call, safe to mutate
+
+
+def test_module_prints_the_same_dashboard() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "loadtest_monitor.render.dashboard"], capture_output=True, text=True, check=True
+    ).stdout
+    assert json.loads(out) == build_gatling_dashboard()
+
+
+def test_identity_refresh_and_time(dashboard: dict[str, Any]) -> None:
+    assert dashboard["uid"] == DASHBOARD_UID
+    assert dashboard["refresh"] == REFRESH == "5s"
+    assert REFRESH in dashboard["timepicker"]["refresh_intervals"]
+    assert dashboard["time"]["to"] == "now"
+
+
+def test_variables(dashboard: dict[str, Any]) -> None:
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    assert list(variables) == ["simulation", "runner", "scenario", "request"]
+    assert not variables["simulation"]["multi"] and not variables["simulation"]["includeAll"]
+    for name in ("runner", "scenario", "request"):
+        assert variables[name]["multi"] and variables[name]["includeAll"], name
+        assert variables[name]["allValue"] == ".*"
+        assert "/^$simulation$/" in variables[name]["query"]
+    for v in variables.values():
+        assert v["type"] == "query" and v["refresh"] == 2
+        assert v["query"].startswith("SHOW TAG VALUES FROM")
+    assert "!= 'allRequests'" in variables["request"]["query"]
+
+
+def test_panels_titles_say_what_is_exact_and_what_is_approximate(dashboard: dict[str, Any]) -> None:
+    titles = [p["title"] for p in dashboard["panels"]]
+    assert "Active users (sum over runners)" in titles
+    assert "Requests/s (sum over runners)" in titles
+    assert "Errors/s (KO, sum over runners)" in titles
+    assert any(t.startswith("Error ratio") for t in titles)
+    percentile_panels = [p for p in dashboard["panels"] if "percentile" in p["title"].lower() or "p95" in p["title"]]
+    assert len(percentile_panels) == 2
+    for p in percentile_panels:
+        assert "approximation" in p["title"] and "upper bound" in p["title"]
+    assert _panel(dashboard, "Requests over the time range")["type"] == "table"
+
+
+def test_layout_ids_and_grid(dashboard: dict[str, Any]) -> None:
+    panels = dashboard["panels"]
+    assert [p["id"] for p in panels] == list(range(1, len(panels) + 1))
+    cells: set[tuple[int, int]] = set()
+    for p in panels:
+        g = p["gridPos"]
+        assert g["x"] >= 0 and g["x"] + g["w"] <= GRID_WIDTH
+        area = {(x, y) for x in range(g["x"], g["x"] + g["w"]) for y in range(g["y"], g["y"] + g["h"])}
+        assert not area & cells, f"{p['title']} overlaps another panel"
+        cells |= area
+
+
+def test_every_query_is_bounded_in_time_and_raw_influxql(dashboard: dict[str, Any]) -> None:
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            q = target["query"]
+            assert target["rawQuery"] is True
+            assert target["datasource"] == {"type": "influxdb", "uid": "influxdb-gatling"}
+            assert "$timeFilter" in q and q.count("(") == q.count(")")
+            assert "/^$simulation$/" in q and "/^$runner$/" in q
+            if panel["type"] == "timeseries":
+                assert "GROUP BY time($__interval)" in q and panel["interval"] == "5s"
+            else:
+                assert "time($__interval)" not in q and target["resultFormat"] == "table"
+
+
+def test_rates_divide_window_counts_by_the_bucket_length(dashboard: dict[str, Any]) -> None:
+    for title in ("Requests/s (sum", "Errors/s", "Requests/s per request"):
+        for target in _panel(dashboard, title)["targets"]:
+            assert 'sum("count") * 1000 / $__interval_ms' in target["query"]
+
+
+def test_totals_use_allrequests_and_per_request_panels_exclude_it(dashboard: dict[str, Any]) -> None:
+    for title in ("Requests/s (sum", "Errors/s", "Error ratio", "Response time percentiles", "Mean"):
+        for target in _panel(dashboard, title)["targets"]:
+            assert "\"request\" = 'allRequests'" in target["query"], title
+    for title in ("Requests/s per request", "p95 per request", "Requests over the time range"):
+        q = _panel(dashboard, title)["targets"][0]["query"]
+        assert "\"request\" != 'allRequests'" in q and "/^$request$/" in q, title
+        assert 'GROUP BY "group", "request"' in q or 'GROUP BY time($__interval), "group", "request"' in q
+
+
+def test_active_users_take_last_per_runner_then_sum(dashboard: dict[str, Any]) -> None:
+    q = _panel(dashboard, "Active users")["targets"][0]["query"]
+    assert q.startswith('SELECT sum("active")')
+    assert 'last("active")' in q and 'GROUP BY time($__interval), "runner", "scenario"' in q
+    assert "/^$scenario$/" in q
+
+
+def test_measurement_and_datasource_names_are_parameters() -> None:
+    d = build_gatling_dashboard(requests_measurement="perf", users_measurement="vu", datasource_uid="ds1")
+    queries = _queries(d) + [v["query"] for v in d["templating"]["list"]]
+    assert not any('"gatling"' in q or 'FROM "users"' in q for q in queries)
+    assert any('FROM "perf"' in q for q in queries) and any('FROM "vu"' in q for q in queries)
+    assert {p["datasource"]["uid"] for p in d["panels"]} == {"ds1"}
+    assert {v["datasource"]["uid"] for v in d["templating"]["list"]} == {"ds1"}
+
+
+def test_identifiers_are_quoted() -> None:
+    d = build_gatling_dashboard(requests_measurement='we"ird')
+    assert any('FROM "we\\"ird"' in q for q in _queries(d))
