@@ -222,23 +222,26 @@ def udp_paced(server: Influxd, tpls: list[Template], rate: float, seconds: float
 
 
 def udp_search(server: Influxd, tpls: list[Template], start_rate: float, duration: float, probes: int) -> list[Trial]:
-    """A few short paced probes to find the highest loss-free rate, then that rate for `duration`."""
+    """Short paced probes climb while loss-free; the sustained run then holds a margin below the best
+    probe (losses come in bursts, when the listener's reader is descheduled while the small socket
+    buffer holds only a few Gatling-sized datagrams) and steps down once more if it still loses."""
     trials: list[Trial] = []
     rate, best = start_rate, 0.0
     for _ in range(probes):
-        trial = udp_paced(server, tpls, rate, 3)
+        trial = udp_paced(server, tpls, rate, 5)
         trial.extra["probe"] = True
         trials.append(trial)
-        if trial.lost == 0:
-            best = max(best, rate)
-            rate *= 1.6
-        else:
-            rate = (best + rate) / 2 if best else rate * 0.5
-    final_rate = best or rate
-    final = udp_paced(server, tpls, final_rate, duration)
-    trials.append(final)
-    if final.lost:
-        trials.append(udp_paced(server, tpls, final_rate * 0.7, duration))
+        if trial.lost:
+            break
+        best = rate
+        rate *= 1.5
+    sustained_rate = 0.6 * (best or start_rate * 0.5)
+    for _ in range(2):
+        final = udp_paced(server, tpls, sustained_rate, duration)
+        trials.append(final)
+        if final.lost == 0:
+            break
+        sustained_rate *= 0.6
     return trials
 
 
@@ -305,8 +308,8 @@ def fmt_rate(x: float) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=60, help="seconds of each sustained run (default 60)")
-    parser.add_argument("--fresh-samples", type=int, default=12)
-    parser.add_argument("--udp-probes", type=int, default=4)
+    parser.add_argument("--fresh-samples", type=int, default=10)
+    parser.add_argument("--udp-probes", type=int, default=3)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args(argv)
 
@@ -352,12 +355,12 @@ def main(argv: list[str] | None = None) -> int:
             server = start(spec, variant, Path(tmp) / variant.name)
             try:
                 result: dict[str, Any] = {"describe": variant.describe}
-                tcp = tcp_blast(server, tcp_tpls, args.duration if full else min(args.duration, 20))
+                tcp = tcp_blast(server, tcp_tpls, args.duration if full else min(args.duration, 15))
                 result["tcp"] = asdict(tcp) | {"rate": tcp.rate, "lost": tcp.lost}
                 print(f"[{variant.name}] TCP {fmt_rate(tcp.rate)} lines/s for {tcp.seconds:.0f}s, "
                       f"sent {tcp.sent}, written {tcp.written}, lost {tcp.lost}")
                 if full:
-                    trials = udp_search(server, udp_tpls, tcp.rate * 0.5, args.duration, args.udp_probes)
+                    trials = udp_search(server, udp_tpls, tcp.rate * 0.2, args.duration, args.udp_probes)
                     result["udp_trials"] = [asdict(t) | {"rate": t.rate, "lost": t.lost} for t in trials]
                     sustained = [t for t in trials if "probe" not in t.extra]
                     ok = [t for t in sustained if t.lost == 0]
@@ -436,6 +439,14 @@ def write_reports(report: dict[str, Any], out: Path) -> None:
         f"{UDP_MAX_PAYLOAD}: `{w['udp_send_50_requests']}` — nothing arrives. At most "
         f"{w['udp_max_requests_per_datagram']} request names ({w['udp_lines_per_datagram']} lines) fit; the UDP "
         "rates above use such windows.",
+        "- UDP runs (paced, one Gatling-sized datagram per window): "
+        + "; ".join(
+            f"{name} {'probe' if t['extra'].get('probe') else 'sustained'} {fmt_rate(t['rate'])}/s "
+            f"{t['seconds']:.0f} s lost {t['lost']}"
+            for name, v in report["variants"].items() for t in v.get("udp_trials", [])
+        )
+        + ". The zero-loss figure is the sustained run (60 % of the best loss-free 5 s probe): a lower bound "
+        "of the UDP capacity, limited by the 208 KiB default socket buffer (a few 57 KiB datagrams).",
         "- Freshness: time from sending a window (stamped with the current second) until its last line is "
         "returned by a query; 'loaded' = 10 runners of background.",
         f"- Total bench time {s['elapsed_s']:.0f} s.",
