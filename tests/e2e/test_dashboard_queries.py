@@ -55,6 +55,7 @@ def _dashboard(run: DataPathRun) -> dict[str, Any]:
         requests_measurement=requests_measurement(run.spec.gatling),
         users_measurement=USERS_MEASUREMENT,
         datasource_uid="influxdb-gatling",
+        write_period=run.spec.gatling.write_period,
     )
 
 

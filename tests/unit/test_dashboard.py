@@ -140,3 +140,14 @@ def test_measurement_and_datasource_names_are_parameters() -> None:
 def test_identifiers_are_quoted() -> None:
     d = build_gatling_dashboard(requests_measurement='we"ird')
     assert any('FROM "we\\"ird"' in q for q in _queries(d))
+
+
+@pytest.mark.parametrize(("write_period", "interval"), [(1, "5s"), (2, "6s"), (3, "6s"), (5, "5s"), (7, "7s")])
+def test_graph_buckets_hold_whole_gatling_windows(write_period: int, interval: str) -> None:
+    d = build_gatling_dashboard(write_period=write_period)
+    assert {p["interval"] for p in d["panels"] if p["type"] == "timeseries"} == {interval}
+
+
+def test_write_period_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="writePeriod"):
+        build_gatling_dashboard(write_period=0)

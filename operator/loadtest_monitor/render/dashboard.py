@@ -45,8 +45,8 @@ Json = dict[str, Any]
 DASHBOARD_UID = "loadtest-monitor-gatling"
 DASHBOARD_TITLE = "Gatling realtime (loadtest-monitor)"
 REFRESH = "5s"
-# The smallest time bucket of the graphs: a bucket must hold whole Gatling windows (writePeriod,
-# default 1 s), or rates would jump between buckets holding N and N+1 windows.
+# The smallest time bucket of the graphs, rounded up to whole Gatling windows (writePeriod): a
+# bucket holding sometimes N and sometimes N+1 windows would make rates jump.
 MIN_INTERVAL_SECONDS = 5
 GRID_WIDTH = 24
 PERCENTILES = (50, 75, 95, 99)
@@ -195,6 +195,7 @@ def _target(ref_id: str, query: str, datasource_uid: str, *, alias: str = "", ta
 class _Layout:
     """Places panels left to right in rows of GRID_WIDTH columns, and numbers them."""
 
+    interval: str = f"{MIN_INTERVAL_SECONDS}s"
     x: int = 0
     y: int = 0
     row_height: int = 0
@@ -236,7 +237,7 @@ def _panel(
         "options": options or {},
     }
     if kind == "timeseries":
-        panel["interval"] = f"{MIN_INTERVAL_SECONDS}s"
+        panel["interval"] = layout.interval
         panel["options"] = {
             "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
             "tooltip": {"mode": "multi", "sort": "desc"},
@@ -297,8 +298,15 @@ def _variables(q: Queries, uid: str) -> list[Json]:
     ]
 
 
-def _panels(q: Queries, uid: str) -> list[Json]:
-    layout = _Layout()
+def min_interval_seconds(write_period: int) -> int:
+    """The graphs' smallest bucket: MIN_INTERVAL_SECONDS rounded up to a multiple of writePeriod."""
+    if write_period < 1:
+        raise ValueError(f"writePeriod must be at least 1 second, got {write_period}")
+    return -(-MIN_INTERVAL_SECONDS // write_period) * write_period
+
+
+def _panels(q: Queries, uid: str, write_period: int) -> list[Json]:
+    layout = _Layout(interval=f"{min_interval_seconds(write_period)}s")
     exact = "Exact: summed over the selected runners."
     return [
         _panel(
@@ -361,8 +369,12 @@ def build_gatling_dashboard(
     requests_measurement: str = "gatling",
     users_measurement: str = "users",
     datasource_uid: str = "influxdb-gatling",
+    write_period: int = 1,
 ) -> dict[str, Any]:
-    """The Grafana dashboard JSON model; deterministic for equal arguments."""
+    """The Grafana dashboard JSON model; deterministic for equal arguments.
+
+    write_period is Gatling's graphite writePeriod (seconds): graph buckets are whole windows.
+    """
     q = Queries(requests=requests_measurement, users=users_measurement)
     return {
         "uid": DASHBOARD_UID,
@@ -379,7 +391,7 @@ def build_gatling_dashboard(
         "annotations": {"list": []},
         "links": [],
         "templating": {"list": _variables(q, datasource_uid)},
-        "panels": _panels(q, datasource_uid),
+        "panels": _panels(q, datasource_uid, write_period),
     }
 
 
