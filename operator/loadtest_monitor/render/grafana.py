@@ -119,6 +119,7 @@ def dashboards_config_map(ctx: RenderContext) -> Obj:
         requests_measurement=requests_measurement(ctx.spec.gatling),
         users_measurement=USERS_MEASUREMENT,
         datasource_uid=DATASOURCE_UID,
+        write_period=ctx.spec.gatling.write_period,
     )
     return config_map(
         ctx,
