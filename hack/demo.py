@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "hack"))
 
 from localcluster import STATE_DIR, find_binaries  # noqa: E402
-from operator_process import spawn_operator, stop_process_group  # noqa: E402
+from operator_process import alive, spawn_operator, stop_process_group  # noqa: E402
 
 KUBECONFIG = STATE_DIR / "kubeconfig"
 OPERATOR_PID = STATE_DIR / "operator.pid"
@@ -43,16 +43,8 @@ def kubectl(*args: str, check: bool = True) -> str:
     return result.stdout
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    return True
-
-
 def start_operator() -> None:
-    if OPERATOR_PID.exists() and _alive(int(OPERATOR_PID.read_text())):
+    if OPERATOR_PID.exists() and alive(int(OPERATOR_PID.read_text())):
         print(f"operator already running (pid {OPERATOR_PID.read_text().strip()}, log {OPERATOR_LOG})")
         return
     proc = spawn_operator(dict(os.environ, KUBECONFIG=str(KUBECONFIG)), OPERATOR_LOG)

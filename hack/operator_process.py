@@ -23,7 +23,7 @@ def spawn_operator(env: Mapping[str, str], log_path: Path, *extra_args: str) -> 
         )
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except OSError:
@@ -33,7 +33,7 @@ def _alive(pid: int) -> bool:
 
 def stop_process_group(pid: int, timeout: float = 20.0) -> None:
     """SIGTERM to the group (kopf stops its watches cleanly), SIGKILL if it lingers."""
-    if not _alive(pid):
+    if not alive(pid):
         return
     os.killpg(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
@@ -42,7 +42,7 @@ def stop_process_group(pid: int, timeout: float = 20.0) -> None:
             if os.waitpid(pid, os.WNOHANG)[0] == pid:
                 return
         except ChildProcessError:  # not our child (the demo's operator from an earlier run)
-            if not _alive(pid):
+            if not alive(pid):
                 return
         time.sleep(0.1)
     os.killpg(pid, signal.SIGKILL)
