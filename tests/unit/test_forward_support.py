@@ -4,6 +4,7 @@ Graphite sink on 127.0.0.1 that records every line it receives."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import struct
@@ -99,6 +100,7 @@ class GraphiteSink:
         self.port = self.server.getsockname()[1]
         self.lines: list[str] = []
         self.connections = 0
+        self._open: list[socket.socket] = []
         self._lock = threading.Lock()
         self._stop = False
         threading.Thread(target=self._accept, daemon=True).start()
@@ -110,6 +112,7 @@ class GraphiteSink:
             except OSError:
                 return
             self.connections += 1
+            self._open.append(conn)
             threading.Thread(target=self._read, args=(conn,), daemon=True).start()
 
     def _read(self, conn: socket.socket) -> None:
@@ -127,9 +130,17 @@ class GraphiteSink:
                 with self._lock:
                     self.lines.extend(line.decode() for line in lines)
 
+    def drop_connections(self) -> None:
+        """Closes the accepted connections (as an InfluxDB restart would); keeps listening."""
+        for conn in self._open:
+            with contextlib.suppress(OSError):  # already closed by the other side
+                conn.shutdown(socket.SHUT_RDWR)
+        self._open.clear()
+
     def close(self) -> None:
         self._stop = True
         self.server.close()
+        self.drop_connections()
 
     def points(self) -> dict[tuple[str, int], int]:
         """What InfluxDB would keep: the last value per (path, epoch)."""

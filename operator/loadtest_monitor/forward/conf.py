@@ -173,7 +173,9 @@ def _int(resolver: _Resolver, key: str, minimum: int, maximum: int) -> int:
     except ValueError:
         number = None
     if number is None or not minimum <= number <= maximum or isinstance(value, (bool, float)):
-        raise ConfError(f"{resolver.source}: {key} = {value!r} must be a whole number from {minimum} to {maximum}")
+        # pyhocon turns `1s` into a duration object; Gatling reads these keys with getInt.
+        shown = repr(value) if isinstance(value, (str, int, float)) else "a duration"
+        raise ConfError(f"{resolver.source}: {key} = {shown} must be a whole number from {minimum} to {maximum}")
     return number
 
 

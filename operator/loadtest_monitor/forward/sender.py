@@ -30,6 +30,7 @@ FIRST_BACKOFF_S = 0.2
 MAX_BACKOFF_S = 5.0
 UDP_DATAGRAM_BYTES = 1400
 _WARN_EVERY_S = 10.0
+_MIB = float(1 << 20)
 
 
 class GraphiteSender:
@@ -89,9 +90,9 @@ class GraphiteSender:
             if now - self._last_drop_warning >= _WARN_EVERY_S:
                 self._last_drop_warning = now
                 log.warning(
-                    "Graphite %s unreachable and the buffer (%d MiB) is full: dropped the oldest windows "
+                    "Graphite %s unreachable and the buffer (%.1f MiB) is full: dropped the oldest windows "
                     "(%d windows, %d bytes dropped so far)",
-                    self.address, self.max_buffer_bytes >> 20, self.dropped_payloads, self.dropped_bytes,
+                    self.address, self.max_buffer_bytes / _MIB, self.dropped_payloads, self.dropped_bytes,
                 )
 
     def pump(self) -> bool:
@@ -170,8 +171,8 @@ class GraphiteSender:
         if self._down_since is None:
             self._down_since = now
             log.warning(
-                "Graphite %s: %s; keeping the windows (up to %d MiB) and retrying every %.1f-%.0f s",
-                self.address, err.strerror or err, self.max_buffer_bytes >> 20, FIRST_BACKOFF_S, MAX_BACKOFF_S,
+                "Graphite %s: %s; keeping the windows (up to %.1f MiB) and retrying every %.1f-%.0f s",
+                self.address, err.strerror or err, self.max_buffer_bytes / _MIB, FIRST_BACKOFF_S, MAX_BACKOFF_S,
             )
 
     def _recovered(self) -> None:
