@@ -165,3 +165,12 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def binary_log_started_at(data: bytes, start_ms: int) -> bytes:
+    """The same binary log with another run start (times in records are relative to it)."""
+    pos = 1
+    for _ in range(2):  # gatlingVersion, simulationClass: int length, bytes, coder byte
+        length = struct.unpack_from(">i", data, pos)[0]
+        pos += 4 + (length + 1 if length else 0)
+    return data[:pos] + struct.pack(">q", start_ms) + data[pos + 8 :]
