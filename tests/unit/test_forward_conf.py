@@ -39,6 +39,7 @@ def test_runner_segment_rule():
     assert runner_segment("pod.name_1-x") == "pod-name_1-x"
     assert runner_segment("") == "local"
     assert runner_segment("é" * 70) == "-" * 63
+    assert runner_segment("pé") == "p--"  # byte by byte, like run.sh's `tr` in the C locale
 
 
 def test_a_plain_user_conf_with_defaults_and_percentiles():
