@@ -177,6 +177,19 @@ def _sink() -> tuple[socket.socket, list[int]]:
     return server, received
 
 
+def _peak_rss_kib(pid: int) -> int:
+    """VmHWM of a running process: its peak RSS since exec (getrusage would count the memory the
+    forked child shared with this big parent before exec)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
 def sidecar(rate: int, seconds: int) -> dict[str, Any]:
     """The real forwarder process following a binary log written live at `rate` responses/s."""
     from loadtest_monitor.render.gatling import render_gatling_conf
@@ -200,7 +213,9 @@ def sidecar(rate: int, seconds: int) -> dict[str, Any]:
             stderr=subprocess.PIPE, text=True,
         )
         index = 0
+        peak_kib = 0
         while index < len(events):  # append what the last 100 ms produced, like a flushing runner
+            peak_kib = max(peak_kib, _peak_rss_kib(proc.pid))
             now = int(time.time() * 1000) - start
             while index < len(events) and events[index][3] <= now:
                 writer.add(events[index])
@@ -211,6 +226,7 @@ def sidecar(rate: int, seconds: int) -> dict[str, Any]:
             time.sleep(0.1)
         log.close()
         time.sleep(2)
+        peak_kib = max(peak_kib, _peak_rss_kib(proc.pid))
         (run / "index.html").write_text("done")
         _, err = proc.communicate(timeout=60)
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -221,7 +237,7 @@ def sidecar(rate: int, seconds: int) -> dict[str, Any]:
     return {
         "rate_per_s": rate, "seconds": seconds, "responses": sum(1 for e in events if e[0] == "request"),
         "cpu_s": round(cpu, 2), "cpu_per_s_of_run": round(cpu / seconds, 3),
-        "peak_rss_mib": round(usage.ru_maxrss / 1024, 1), "graphite_lines_received": received[0],
+        "peak_rss_mib": round(peak_kib / 1024, 1), "graphite_lines_received": received[0],
     }
 
 
@@ -229,7 +245,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--responses", type=int, default=300_000, help="responses in the throughput logs")
     parser.add_argument("--rate", type=int, default=2000, help="responses/s of the sidecar run")
-    parser.add_argument("--seconds", type=int, default=30, help="length of the sidecar run")
+    parser.add_argument("--seconds", type=int, default=60, help="length of the sidecar run")
     args = parser.parse_args()
 
     events = synthetic_events(args.responses, rate=2000)
