@@ -84,10 +84,10 @@ class Forwarder:
         while True:
             stopping = self.stop.is_set()
             complete = self.options.once or self.follower.complete(self.options.results)
-            self._read()
+            self._read_all()
             if complete or stopping:
                 return self._finish(complete)
-            self._send(self._due())
+            self._send(self._due(by_clock=True))
             self.sender.pump()
             self.stop.wait(self.options.tick_s)
 
@@ -107,9 +107,16 @@ class Forwarder:
             if self.stop.wait(self.options.tick_s):
                 return False
 
-    def _read(self) -> None:
+    def _read_all(self) -> None:
+        """Everything appended so far, a piece at a time: the windows a piece completes are sent
+        before the next is read, so a long log (a restart mid-run, --once) never sits in memory."""
         assert self.follower is not None
-        data = self.follower.read()
+        while data := self.follower.read():
+            self._read(data)
+            self._send(self._due(by_clock=False))
+            self.sender.pump()
+
+    def _read(self, data: bytes) -> None:
         if self.decoder is None:
             if not data:
                 return
@@ -144,16 +151,15 @@ class Forwarder:
         retention = max(RETENTION_S // self.settings.write_period_s, 2)
         return Aggregator(window, header, retention_windows=retention)
 
-    def _due(self) -> list[Payload]:
+    def _due(self, by_clock: bool) -> list[Payload]:
         agg = self.aggregator
         if agg is None or agg.watermark is None:
             return []
-        period = agg.settings.write_period_ms
-        by_log = agg.watermark - GRACE_MS
-        by_clock = min(self._clock_ms() - agg.start_ms - int(self.options.max_delay_s * 1000),
-                       agg.watermark + IDLE_CAP_MS)
-        upto = max(by_log, by_clock) // period - 1
-        return agg.take(upto)
+        due_ms = agg.watermark - GRACE_MS
+        if by_clock:
+            late_ms = self._clock_ms() - agg.start_ms - int(self.options.max_delay_s * 1000)
+            due_ms = max(due_ms, min(late_ms, agg.watermark + IDLE_CAP_MS))
+        return agg.take(due_ms // agg.settings.write_period_ms - 1)
 
     def _send(self, payloads: list[Payload]) -> None:
         for payload in payloads:
