@@ -163,6 +163,10 @@ class Forwarder:
 
     def _send(self, payloads: list[Payload]) -> None:
         for payload in payloads:
+            log.debug(
+                "window %d (epoch %d): %d lines%s",
+                payload.window, payload.epoch, payload.lines, " (re-sent with late records)" if payload.resend else "",
+            )
             self.sender.put(payload.data)
             if payload.resend:
                 self.windows_resent += 1
