@@ -20,6 +20,7 @@ from test_forward_support import (
     free_port,
     real_log,
     report_totals,
+    text_log_started_at,
 )
 
 from loadtest_monitor.forward.binlog import BinaryLogDecoder
@@ -80,13 +81,15 @@ def test_a_finished_log_of_each_version_lands_with_gatlings_totals(tmp_path, sin
     assert all(path.startswith("gatling.runner-1.datapathsimulation.") for path, _ in sink.points())
 
 
-def test_a_live_log_is_forwarded_as_it_grows_and_the_report_ends_it(tmp_path, sink):
+@pytest.mark.parametrize("version", ["3.12.0", "3.15.1"])
+def test_a_live_log_is_forwarded_as_it_grows_and_the_report_ends_it(tmp_path, sink, version):
     once_sink = GraphiteSink()
     start = int(time.time() * 1000) - 2000
-    data = binary_log_started_at(real_log("3.15.1"), start)
+    moved = text_log_started_at if version in TEXT_VERSIONS else binary_log_started_at
+    data = moved(real_log(version), start)
     try:
         finished = tmp_path / "finished"
-        (run_folder(finished, "3.15.1") / "simulation.log").write_bytes(data)
+        (run_folder(finished, version) / "simulation.log").write_bytes(data)
         assert finish(forward(write_conf(tmp_path, once_sink.port), finished, "--once"))[0] == 0
         expected = once_sink.points()
     finally:
@@ -96,10 +99,11 @@ def test_a_live_log_is_forwarded_as_it_grows_and_the_report_ends_it(tmp_path, si
     proc = forward(write_conf(tmp_path, sink.port), results)
     try:
         time.sleep(1)
-        log = run_folder(results, "3.15.1") / "simulation.log"
+        log = run_folder(results, version) / "simulation.log"
+        step = len(data) // 9
         with log.open("wb") as out:
-            for i in range(0, len(data), 1000):  # chunks that end inside records
-                out.write(data[i : i + 1000])
+            for i in range(0, len(data), step):  # chunks that end inside records
+                out.write(data[i : i + step])
                 out.flush()
                 time.sleep(0.15)
         assert sink.wait_for(lambda: counts(sink) > 0, timeout=10), "nothing was sent while the log grew"
