@@ -102,5 +102,8 @@ def cmd_forward(args: argparse.Namespace) -> int:
     except ForwardError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+    except Exception as err:  # one line, never a traceback, in a sidecar's log
+        print(f"error: forwarder stopped by an unexpected {type(err).__name__}: {err}", file=sys.stderr)
+        return 1
     finally:
         sender.close()

@@ -52,7 +52,12 @@ class LogFollower:
 
     def read(self, limit: int = READ_CHUNK) -> bytes:
         """The next bytes Gatling appended, at most `limit` (a long log is taken in pieces)."""
-        with self.path.open("rb") as stream:
+        try:
+            stream = self.path.open("rb")
+        except OSError as err:
+            reason = err.strerror or type(err).__name__
+            raise LogFormatError(f"cannot read it any more ({reason}): was the run folder removed?") from None
+        with stream:
             size = os.fstat(stream.fileno()).st_size
             if size < self.offset:
                 raise LogFormatError(f"{self.path} shrank from {self.offset} to {size} bytes: it was rewritten")
