@@ -210,3 +210,20 @@ def test_a_graphite_port_refusing_for_30_s_loses_nothing(tmp_path):
         proc.kill()
         if sink is not None:
             sink.close()
+
+
+def test_until_sigterm_stays_after_a_complete_run_and_exits_0_on_sigterm(tmp_path, sink):
+    folder = run_folder(tmp_path / "results", "3.15.1")
+    (folder / "simulation.log").write_bytes(real_log("3.15.1"))
+    (folder / "index.html").write_text("report")
+    proc = forward(write_conf(tmp_path, sink.port), tmp_path / "results", "--until-sigterm")
+    try:
+        assert sink.wait_for(lambda: counts(sink) == report_totals("3.15.1")["total"], timeout=15)
+        time.sleep(1)
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        rc, err = finish(proc)
+    finally:
+        proc.kill()
+    assert rc == 0, err
+    assert "idle until SIGTERM" in err

@@ -40,6 +40,7 @@ class ForwardOptions:
     tick_s: float = 0.2
     drain_timeout_s: float = 10.0
     allow_untested_version: bool = False
+    until_sigterm: bool = False  # a native sidecar restarted after exit 0 would forward the run again
 
 
 class ForwardError(Exception):
@@ -86,7 +87,11 @@ class Forwarder:
             complete = self.options.once or self.follower.complete(self.options.results)
             self._read_all()
             if complete or stopping:
-                return self._finish(complete)
+                code = self._finish(complete)
+                if complete and not stopping and self.options.until_sigterm:
+                    log.info("the run is complete; idle until SIGTERM (--until-sigterm)")
+                    self.stop.wait()
+                return code
             self._send(self._due(by_clock=True))
             self.sender.pump()
             self.stop.wait(self.options.tick_s)
