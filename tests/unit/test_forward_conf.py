@@ -53,6 +53,20 @@ def test_a_plain_user_conf_with_defaults_and_percentiles():
     assert settings.percentiles == (10.0, 75.0, 95.0, 99.9)
 
 
+@pytest.mark.parametrize(
+    ("value", "env", "prefix"),
+    [
+        ("gatling.${?R}", {}, "gatling."),
+        ("gatling.${?R}", {"R": "r1"}, "gatling.r1"),
+        ("x${?NOPE}y", {}, "xy"),
+        ('"a b" ${?R}', {"R": "c"}, "a b c"),
+        ("${R}.tail", {"R": "r.1"}, "r.1.tail"),
+    ],
+)
+def test_concatenations(value, env, prefix):
+    assert settings_from_text(f"gatling.data.graphite.rootPathPrefix = {value}\n", "g.conf", env).prefix == prefix
+
+
 def test_substitutions_resolve_like_typesafe_config():
     text = """
     base = "g"
