@@ -227,3 +227,27 @@ def test_until_sigterm_stays_after_a_complete_run_and_exits_0_on_sigterm(tmp_pat
         proc.kill()
     assert rc == 0, err
     assert "idle until SIGTERM" in err
+
+
+def test_sigterm_while_graphite_is_down_says_what_was_not_delivered_and_exits_0(tmp_path):
+    data = binary_log_started_at(real_log("3.13.5"), int(time.time() * 1000) - 30_000)
+    (run_folder(tmp_path / "results", "3.13.5") / "simulation.log").write_bytes(data)
+    proc = forward(write_conf(tmp_path, free_port()), tmp_path / "results", "--drain-timeout", "1")
+    try:
+        assert proc.stderr is not None
+        while "following" not in proc.stderr.readline():
+            pass
+        time.sleep(1)
+        proc.send_signal(signal.SIGTERM)
+        rc, err = finish(proc)
+    finally:
+        proc.kill()
+    assert rc == 0, err
+    assert "windows were not delivered" in err
+
+
+def test_once_fails_when_graphite_takes_nothing(tmp_path):
+    (run_folder(tmp_path / "results", "3.13.5") / "simulation.log").write_bytes(real_log("3.13.5"))
+    rc, err = finish(forward(write_conf(tmp_path, free_port()), tmp_path / "results", "--once", "--drain-timeout", "1"))
+    assert rc == 1
+    assert err.strip().splitlines()[-1].startswith("error: Graphite tcp://127.0.0.1:")

@@ -183,23 +183,30 @@ class Forwarder:
     def _drain_or_fail(self) -> None:
         if not self.sender.drain(self.options.drain_timeout_s):
             raise ForwardError(
-                f"Graphite {self.sender.address} took none of the last {self.sender.pending} windows within "
-                f"{self.options.drain_timeout_s:.0f} s; they were not delivered"
+                f"Graphite {self.sender.address} was unreachable for {self.options.drain_timeout_s:.0f} s: "
+                f"{self.sender.pending} windows were not delivered (--drain-timeout waits longer)"
             )
 
     def _finish(self, complete: bool) -> int:
         assert self.follower is not None
         if self.aggregator is not None:
             self._send(self.aggregator.finish())
-        self._drain_or_fail()
+        if self.options.once:
+            self._drain_or_fail()
+        elif not self.sender.drain(self.options.drain_timeout_s):
+            # Live: the run is over either way; say what was lost rather than fail the pod.
+            log.warning(
+                "Graphite %s still unreachable after %.0f s: %d windows were not delivered",
+                self.sender.address, self.options.drain_timeout_s, self.sender.pending,
+            )
         agg = self.aggregator
         log.info(
             "done: %d records, %d windows sent, %d re-sent with late records, %d dropped while Graphite was down",
             agg.records if agg else 0, self.windows_sent, self.windows_resent, self.sender.dropped_payloads,
         )
         if agg is not None and agg.folded_late:
-            log.warning("%d records arrived over %d s late and were counted in a later window",
-                        agg.folded_late, RETENTION_S)
+            log.warning("%d records arrived after their window was forgotten and were counted in a later one",
+                        agg.folded_late)
         if self.decoder is None:
             if complete:
                 raise ForwardError(f"{self.follower.path}: empty, Gatling wrote nothing")
