@@ -28,7 +28,8 @@ log = logging.getLogger("loadtest_monitor.forward")
 
 GRACE_MS = 250
 IDLE_CAP_MS = 60_000
-# Windows are kept (and corrected when a late record arrives) for this long after they are sent.
+# Windows are kept (and corrected when a late record arrives) for this long after they are sent,
+# within the memory bound of aggregate.MAX_HISTOGRAM_ENTRIES.
 RETENTION_S = 120
 
 
