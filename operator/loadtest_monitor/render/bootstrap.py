@@ -110,14 +110,20 @@ failures=""
 
 finish() {{
   msg="$1: $2"
-  printf '%s\\n' "$msg" | tr -d '\\r' | head -c {MESSAGE_LIMIT} >"$out" 2>/dev/null || true
+  one_line "$msg" | head -c {MESSAGE_LIMIT} >"$out" 2>/dev/null || true
   printf '%s\\n' "$msg"
   exit 0
 }}
 
+# One line per failure: the influx CLI's multi-line errors, without its "use <database>" advice.
+one_line() {{
+  printf '%s\\n' "$1" | grep -v -e '^Warning: It is possible' -e '^Please set a database' \\
+    | tr '\\r\\n' '  ' | sed -e 's/  */ /g' -e 's/ $//'
+}}
+
 fail() {{
   [ -z "$reason" ] && reason="$1"
-  failures="${{failures:+$failures; }}$2"
+  failures="${{failures:+$failures; }}$(one_line "$2")"
 }}
 
 q() {{
