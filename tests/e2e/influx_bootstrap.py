@@ -47,7 +47,8 @@ class BootstrapRun:
 
     @property
     def reason(self) -> str:
-        return self.message.split(":", 1)[0]
+        """Read the way the operator reads it from the pod status."""
+        return bootstrap.parse_outcome(self.message).reason
 
 
 def data_dir(workdir: Path) -> Path:

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from loadtest_monitor.render.bootstrap import render_bootstrap_script, shard_duration
+from loadtest_monitor.render.bootstrap import (
+    Outcome,
+    parse_outcome,
+    pod_outcome,
+    render_bootstrap_script,
+    shard_duration,
+)
 from loadtest_monitor.spec import parse_spec
 
 
@@ -39,3 +45,23 @@ def test_shard_duration_never_exceeds_the_retention(retention: str) -> None:
         assert int(shard[:-1]) * hours[shard[-1]] <= int(retention[:-1]) * hours[retention[-1]]
     script = render_bootstrap_script(parse_spec({"influxdb": {"retention": retention}}), "/c", "s")
     assert f"DURATION {retention} SHARD DURATION {shard} DEFAULT" in script
+
+
+def _pod(**bootstrap_status: object) -> dict[str, object]:
+    return {"status": {"initContainerStatuses": [{"name": "bootstrap", **bootstrap_status}]}}
+
+
+def test_the_operator_reads_the_outcome_from_the_pod_status() -> None:
+    ok = _pod(state={"terminated": {"exitCode": 0, "message": "Bootstrapped: database gatling, retention 24h"}})
+    assert pod_outcome(ok) == Outcome("Bootstrapped", "database gatling, retention 24h")
+    assert not pod_outcome(ok).failed  # type: ignore[union-attr]
+    bad = _pod(state={"terminated": {"exitCode": 0, "message": "RetentionFailed: retention 999999w: overflow"}})
+    outcome = pod_outcome(bad)
+    assert outcome is not None and outcome.failed and outcome.reason == "RetentionFailed"
+    assert pod_outcome(_pod(state={"running": {}})) is None
+    assert pod_outcome({"status": {}}) is None
+    restarted = _pod(state={"waiting": {}}, lastState={"terminated": {"message": "UsersFailed: reader user"}})
+    assert pod_outcome(restarted) == Outcome("UsersFailed", "reader user")
+    crashed = _pod(state={"terminated": {"exitCode": 127, "message": ""}})
+    assert pod_outcome(crashed) == Outcome("InfluxDBUnavailable", "the bootstrap ended without a message")
+    assert parse_outcome("sh: influx: not found").reason == "InfluxDBUnavailable"

@@ -14,6 +14,10 @@ so a retention InfluxDB refuses can not crash-loop InfluxDB. The message is one 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
 from loadtest_monitor.spec import MonitorSpec
 
 CONTAINER_NAME = "bootstrap"
@@ -39,6 +43,43 @@ ENV_READER_USER = "LTM_READER_USER"
 ENV_READER_PASSWORD = "LTM_READER_PASSWORD"
 ENV_TERMINATION_LOG = "LTM_TERMINATION_LOG"
 MESSAGE_LIMIT = 2000  # the kubelet keeps at most 4096 bytes of a termination message
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the last bootstrap of an InfluxDB pod reported (its termination message)."""
+
+    reason: str
+    message: str
+
+    @property
+    def failed(self) -> bool:
+        return self.reason != BOOTSTRAPPED
+
+
+def parse_outcome(termination_message: str) -> Outcome:
+    """`<Reason>: <text>` -> Outcome; anything else (a crash before the script ran) is a failure."""
+    reason, sep, text = termination_message.strip().partition(": ")
+    if sep and (reason == BOOTSTRAPPED or reason in FAILURE_REASONS):
+        return Outcome(reason, text)
+    return Outcome(INFLUXDB_UNAVAILABLE, termination_message.strip() or "the bootstrap ended without a message")
+
+
+def pod_outcome(pod: Mapping[str, Any]) -> Outcome | None:
+    """The bootstrap outcome of one InfluxDB pod, None while it has not finished yet.
+
+    Reads status.initContainerStatuses[name=bootstrap]: state.terminated, else lastState.terminated
+    (the kubelet keeps the message of a finished init container there after a restart).
+    """
+    statuses = (pod.get("status") or {}).get("initContainerStatuses") or []
+    mine = next((s for s in statuses if s.get("name") == CONTAINER_NAME), None)
+    if mine is None:
+        return None
+    for state in ("state", "lastState"):
+        terminated = (mine.get(state) or {}).get("terminated")
+        if terminated:
+            return parse_outcome(str(terminated.get("message") or ""))
+    return None
+
 
 _HOURS = {"h": 1, "d": 24, "w": 24 * 7}
 INFINITE = "INF"
