@@ -44,6 +44,7 @@ ENV_READER_PASSWORD = "LTM_READER_PASSWORD"
 ENV_TERMINATION_LOG = "LTM_TERMINATION_LOG"
 MESSAGE_LIMIT = 2000  # the kubelet keeps at most 4096 bytes of a termination message
 
+
 @dataclass(frozen=True)
 class Outcome:
     """What the last bootstrap of an InfluxDB pod reported (its termination message)."""
@@ -132,9 +133,7 @@ def render_bootstrap_conf(data_dir: str, http_port: int = HTTP_PORT, rpc_bind: s
     )
 
 
-def render_bootstrap_script(
-    spec: MonitorSpec, conf_path: str, secret_name: str, http_port: int = HTTP_PORT
-) -> str:
+def render_bootstrap_script(spec: MonitorSpec, conf_path: str, secret_name: str, http_port: int = HTTP_PORT) -> str:
     """The POSIX sh script of the bootstrap container. Database, retention and shard duration
     are validated spec values (identifier characters and `<n><h|d|w>`/INF), safe to embed; user
     names and passwords come from the environment and are escaped for InfluxQL here."""

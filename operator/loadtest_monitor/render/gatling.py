@@ -101,8 +101,7 @@ def graphite_templates(gatling: GatlingSpec) -> list[str]:
     prefix = gatling.root_path_prefix
     users_template = f".{TAG_RUNNER}.{TAG_SIMULATION}.measurement.{TAG_SCENARIO}.field"
     templates = [
-        f"{prefix}.{_ANY}.{_ANY}.{USERS_MEASUREMENT}.{_ANY}.{user_field} {users_template}"
-        for user_field in USER_FIELDS
+        f"{prefix}.{_ANY}.{_ANY}.{USERS_MEASUREMENT}.{_ANY}.{user_field} {users_template}" for user_field in USER_FIELDS
     ]
     for depth in range(gatling.max_group_depth + 1):
         template = _request_template(depth)
