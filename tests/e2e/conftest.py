@@ -62,10 +62,10 @@ def e2e_tools() -> None:
         pytest.fail(str(exc), pytrace=False)
 
 
-def start_influxd(spec: MonitorSpec, workdir: Path) -> Influxd:
+def start_influxd(spec: MonitorSpec, workdir: Path, binary: str | None = None) -> Influxd:
     """influxd prepared as the pod prepares it: the rendered bootstrap (init container), then the
     rendered influxdb.conf with HTTP authentication on; the client queries as the generated admin."""
-    server, _ = start_bootstrapped(spec, workdir)
+    server, _ = start_bootstrapped(spec, workdir, binary=binary)
     return server
 
 

@@ -11,7 +11,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from influxd import Influxd, Ports, require_tool, with_rpc_bind
+from influxd import Influxd, Ports, require_tool
 
 from loadtest_monitor.render import bootstrap
 from loadtest_monitor.render.influxdb import render_influxdb_conf
@@ -55,8 +55,11 @@ def data_dir(workdir: Path) -> Path:
     return workdir / "var"
 
 
-def run_bootstrap(spec: MonitorSpec, workdir: Path, ports: Ports, credentials: Credentials) -> BootstrapRun:
-    """The init container's job: the rendered script with the rendered private config."""
+def run_bootstrap(
+    spec: MonitorSpec, workdir: Path, ports: Ports, credentials: Credentials, binary: str | None = None
+) -> BootstrapRun:
+    """The init container's job: the rendered script with the rendered private config.
+    binary: the influxd under test (its folder goes first on PATH); `influx` from PATH."""
     require_tool("influx")
     workdir.mkdir(parents=True, exist_ok=True)
     conf = workdir / bootstrap.CONF_KEY
@@ -68,6 +71,8 @@ def run_bootstrap(spec: MonitorSpec, workdir: Path, ports: Ports, credentials: C
     )
     script.write_text(bootstrap.render_bootstrap_script(spec, str(conf), SECRET_NAME, ports.http))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("INFLUXDB_", "INFLUX_"))}
+    if binary:
+        env["PATH"] = f"{Path(binary).parent}{os.pathsep}{env.get('PATH', '')}"
     env.update(
         {
             bootstrap.ENV_ADMIN_USER: credentials.admin_user,
@@ -89,24 +94,27 @@ def run_bootstrap(spec: MonitorSpec, workdir: Path, ports: Ports, credentials: C
     return BootstrapRun(done.returncode, text, done.stdout + done.stderr)
 
 
-def start_main(spec: MonitorSpec, workdir: Path, ports: Ports, credentials: Credentials) -> Influxd:
+def start_main(
+    spec: MonitorSpec, workdir: Path, ports: Ports, credentials: Credentials, binary: str | None = None
+) -> Influxd:
     """influxd with exactly the rendered influxdb.conf; the client queries as the admin."""
     conf = render_influxdb_conf(
         spec,
         data_dir=str(data_dir(workdir)),
         http_bind=f"127.0.0.1:{ports.http}",
         graphite_bind=f"127.0.0.1:{ports.graphite}",
+        rpc_bind=f"127.0.0.1:{ports.rpc}",
     )
-    return Influxd(with_rpc_bind(conf, f"127.0.0.1:{ports.rpc}"), workdir, ports, auth=credentials.admin).start()
+    return Influxd(conf, workdir, ports, binary, auth=credentials.admin).start()
 
 
 def start_bootstrapped(
-    spec: MonitorSpec, workdir: Path, credentials: Credentials | None = None
+    spec: MonitorSpec, workdir: Path, credentials: Credentials | None = None, binary: str | None = None
 ) -> tuple[Influxd, BootstrapRun]:
     """The pod's sequence: bootstrap (must succeed here), then influxd with authentication."""
     creds = credentials or Credentials()
     ports = Ports.pick()
-    run = run_bootstrap(spec, workdir, ports, creds)
+    run = run_bootstrap(spec, workdir, ports, creds, binary)
     if run.exit_code != 0 or run.reason != bootstrap.BOOTSTRAPPED:
         raise RuntimeError(f"bootstrap failed (exit {run.exit_code}): {run.message}\n{run.output[-3000:]}")
-    return start_main(spec, workdir, ports, creds), run
+    return start_main(spec, workdir, ports, creds, binary), run

@@ -85,9 +85,15 @@ class Influxd:
     """One influxd process; `query` talks to its HTTP API."""
 
     def __init__(
-        self, conf_text: str, workdir: Path, ports: Ports, auth: tuple[str, str] | None = None
+        self,
+        conf_text: str,
+        workdir: Path,
+        ports: Ports,
+        binary: str | None = None,
+        auth: tuple[str, str] | None = None,
     ) -> None:
         self.conf_text = conf_text
+        self.binary = binary
         self.workdir = workdir
         self.ports = ports
         self.auth = auth  # (user, password) sent with every query when HTTP auth is on
@@ -100,7 +106,7 @@ class Influxd:
         return f"http://127.0.0.1:{self.ports.http}"
 
     def start(self, timeout: float = 30.0) -> Influxd:
-        binary = require_tool("influxd")
+        binary = self.binary or require_tool("influxd")
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.conf_path.write_text(self.conf_text)
         log = self.log_path.open("ab")
