@@ -3,8 +3,9 @@ measurement with the right tags and field, also for the names and depths that us
 
 Lines are written as Gatling 3.11's Graphite writer writes them
 (`<prefix>.<runner>.<simulation>[.<group>…].<request>.<status>.<metric> value epoch`), sent over
-TCP to the rendered listener; then every point in the database is read back and the whole set is
-compared with the expected one, so a line filed anywhere else, or overwritten by another, shows.
+TCP and, separately, UDP to the rendered listeners; then every point in the database is read
+back and the whole set is compared with the expected one, so a line filed anywhere else, or
+overwritten by another, shows.
 """
 
 from __future__ import annotations
@@ -117,9 +118,16 @@ def _cases(ts: int) -> list[Case]:
     return cases
 
 
-def _send_tcp(port: int, lines: list[str]) -> None:
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
-        conn.sendall(("\n".join(lines) + "\n").encode())
+def _send(protocol: str, port: int, lines: list[str]) -> None:
+    if protocol == "tcp":
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+            conn.sendall(("\n".join(lines) + "\n").encode())
+        return
+    # UDP: Gatling sends each flush as one datagram; keep each well below the listener's buffer.
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        for start in range(0, len(lines), 40):
+            sock.sendto(("\n".join(lines[start : start + 40]) + "\n").encode(), ("127.0.0.1", port))
+            time.sleep(0.005)
 
 
 def _all_points(server: Influxd) -> set[Point]:
@@ -137,33 +145,38 @@ def _all_points(server: Influxd) -> set[Point]:
     return points
 
 
-@pytest.fixture(scope="module")
-def filed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Influxd, list[Case], set[Point]]]:
-    server, _ = start_bootstrapped(SPEC, Path(tmp_path_factory.mktemp("templates")))
+Filed = tuple[Influxd, list[Case], set[Point], str]
+
+
+@pytest.fixture(scope="module", params=["tcp", "udp"])
+def filed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Filed]:
+    """The same lines through the TCP or the UDP listener (both carry the rendered templates)."""
+    protocol: str = request.param
+    server, _ = start_bootstrapped(SPEC, Path(tmp_path_factory.mktemp(f"templates-{protocol}")))
     try:
         cases = _cases(int(time.time()) - 60)
-        _send_tcp(server.ports.graphite, [c.line for c in cases])
+        _send(protocol, server.ports.graphite, [c.line for c in cases])
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            if server.graphite_stats().get("tcp", {}).get("pointsTx", 0) >= len(cases):
+            if server.graphite_stats().get(protocol, {}).get("pointsTx", 0) >= len(cases):
                 break
             time.sleep(0.2)
-        yield server, cases, _all_points(server)
+        yield server, cases, _all_points(server), protocol
     finally:
         server.stop()
 
 
-def test_listener_parsed_and_wrote_every_line(filed: tuple[Influxd, list[Case], set[Point]]) -> None:
-    server, cases, _ = filed
-    stats = server.graphite_stats()["tcp"]
+def test_listener_parsed_and_wrote_every_line(filed: Filed) -> None:
+    server, cases, _, protocol = filed
+    stats = server.graphite_stats()[protocol]
     assert stats["pointsParseFail"] == 0 and stats["batchesTxFail"] == 0, stats
-    assert stats["pointsRx"] == stats["pointsTx"] == len(cases), stats
+    assert stats["pointsTx"] == len(cases), stats
+    if protocol == "tcp":  # the UDP listener also counts the empty line after a datagram's last newline
+        assert stats["pointsRx"] == len(cases), stats
 
 
-def test_every_line_lands_where_it_belongs_and_nothing_else_exists(
-    filed: tuple[Influxd, list[Case], set[Point]],
-) -> None:
-    _, cases, points = filed
+def test_every_line_lands_where_it_belongs_and_nothing_else_exists(filed: Filed) -> None:
+    _, cases, points, _ = filed
     expected = {c.expected for c in cases}
     assert len(expected) == len(cases)
     missing = sorted(expected - points, key=repr)
@@ -171,10 +184,8 @@ def test_every_line_lands_where_it_belongs_and_nothing_else_exists(
     assert not missing and not extra, {"missing (misfiled or overwritten)": missing[:10], "unexpected": extra[:10]}
 
 
-def test_users_as_request_or_group_never_reach_the_users_measurement(
-    filed: tuple[Influxd, list[Case], set[Point]],
-) -> None:
-    _, _, points = filed
+def test_users_as_request_or_group_never_reach_the_users_measurement(filed: Filed) -> None:
+    _, _, points, _ = filed
     users = [p for p in points if p.measurement == USERS_MEASUREMENT]
     assert {p.field for p in users} == {"active", "waiting", "done"}
     assert {dict(p.tags)["scenario"] for p in users} == {"browse", "users", "allUsers"}
@@ -182,8 +193,8 @@ def test_users_as_request_or_group_never_reach_the_users_measurement(
     assert {"users", "active", "done", "waiting", "login", "home", "allRequests", "pay"} == requests
 
 
-def test_deeper_groups_keep_their_count_and_invent_no_request(filed: tuple[Influxd, list[Case], set[Point]]) -> None:
-    _, cases, points = filed
+def test_deeper_groups_keep_their_count_and_invent_no_request(filed: Filed) -> None:
+    _, cases, points, _ = filed
     in_prefix = [p for p in points if p.measurement == PREFIX]
     # Nothing deeper than maxGroupDepth in the request measurement: no group tag with more parts.
     assert max(len(dict(p.tags).get("group", "").split(".")) for p in in_prefix) == MAX_GROUP_DEPTH
@@ -194,10 +205,8 @@ def test_deeper_groups_keep_their_count_and_invent_no_request(filed: tuple[Influ
     assert len(counts) == len(maxes) > 0 and {p.value for p in counts}.isdisjoint({p.value for p in maxes})
 
 
-def test_reduced_runner_names_are_one_segment_and_keep_the_runners_apart(
-    filed: tuple[Influxd, list[Case], set[Point]],
-) -> None:
-    _, _, points = filed
+def test_reduced_runner_names_are_one_segment_and_keep_the_runners_apart(filed: Filed) -> None:
+    _, _, points, _ = filed
     assert RUNNERS == ("ip-10-1-2-3-eu-west-1-compute-internal", "load-runner--1", "checkout-job-v2-7xk2p")
     seen = {dict(p.tags)["runner"] for p in points}
     assert seen == set(RUNNERS)
