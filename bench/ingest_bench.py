@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 sys.path.insert(0, str(ROOT / "operator"))
 
+from influx_bootstrap import Credentials, run_bootstrap  # noqa: E402
 from influxd import Influxd, Ports, influxd_version, with_rpc_bind  # noqa: E402
 
 from loadtest_monitor.render.influxdb import render_influxdb_conf  # noqa: E402
@@ -119,12 +120,17 @@ def variants() -> list[Variant]:
 
 def start(spec: MonitorSpec, variant: Variant, workdir: Path) -> Influxd:
     ports = Ports.pick()
+    credentials = Credentials()
+    # As in the pod: the rendered bootstrap prepares the data directory; HTTP then needs a user.
+    prepared = run_bootstrap(spec, workdir, ports, credentials)
+    if prepared.exit_code != 0 or not prepared.message.startswith("Bootstrapped"):
+        raise RuntimeError(f"bootstrap failed: {prepared.message}\n{prepared.output[-2000:]}")
     conf = render_influxdb_conf(
         spec, data_dir=str(workdir / "var"), http_bind=f"127.0.0.1:{ports.http}",
         graphite_bind=f"127.0.0.1:{ports.graphite}",
     )
     conf = variant.transform(with_rpc_bind(conf, f"127.0.0.1:{ports.rpc}"))
-    return Influxd(conf, workdir, ports).start()
+    return Influxd(conf, workdir, ports, auth=credentials.admin).start()
 
 
 def points_tx(server: Influxd, proto: str) -> int:

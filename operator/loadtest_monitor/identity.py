@@ -18,6 +18,9 @@ LABEL_INSTANCE = "app.kubernetes.io/instance"
 LABEL_COMPONENT = "app.kubernetes.io/component"
 LABEL_PART_OF = "app.kubernetes.io/part-of"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+# In every pod selector, so our Deployments, Services and NetworkPolicies never select the pods of
+# another installation that uses the common app.kubernetes.io labels (the grafana/influxdb charts).
+LABEL_MONITOR = f"{GROUP}/monitor"
 
 # Pod-template annotation holding a hash of the configuration a pod consumes: a config change
 # changes the template and rolls the pods; an unchanged config leaves the template untouched.
@@ -34,6 +37,9 @@ GATLING_CONF_KEY = "gatling.conf"
 JAVA_PROPERTIES_KEY = "java-system-properties"
 ADMIN_USER_KEY = "admin-user"
 ADMIN_PASSWORD_KEY = "admin-password"
+# The generated InfluxDB credentials Secret: admin (bootstrap, humans) and a read-only user (Grafana).
+READER_USER_KEY = "reader-user"
+READER_PASSWORD_KEY = "reader-password"
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,10 @@ class ChildNames:
     @property
     def influxdb_pvc(self) -> str:
         return self._child("influxdb-data")
+
+    @property
+    def influxdb_auth_secret(self) -> str:
+        return self._child("influxdb-auth")
 
     @property
     def graphite_service(self) -> str:
@@ -104,7 +114,7 @@ class ChildNames:
 
 def selector_labels(monitor: str, app: str) -> dict[str, str]:
     """Labels that select one component's pods; they never change after creation."""
-    return {LABEL_NAME: app, LABEL_INSTANCE: monitor}
+    return {LABEL_NAME: app, LABEL_INSTANCE: monitor, LABEL_MONITOR: monitor}
 
 
 def child_labels(monitor: str, app: str, component: str) -> dict[str, str]:

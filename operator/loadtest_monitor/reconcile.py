@@ -19,7 +19,6 @@ from typing import Any
 from loadtest_monitor import status as st
 from loadtest_monitor.drift import contains
 from loadtest_monitor.identity import (
-    ADMIN_PASSWORD_KEY,
     API_VERSION,
     GATLING_CONF_KEY,
     GRAFANA_PORT,
@@ -32,7 +31,7 @@ from loadtest_monitor.identity import (
 from loadtest_monitor.kube import Kube, KubeError, Obj
 from loadtest_monitor.render.common import Owner, RenderContext
 from loadtest_monitor.render.grafana import admin_secret_location
-from loadtest_monitor.render.monitor import graphite_host, render_all
+from loadtest_monitor.render.monitor import generated_secrets, graphite_host, render_all
 from loadtest_monitor.spec import MonitorSpec, SpecError, parse_spec
 
 log = logging.getLogger(__name__)
@@ -129,19 +128,21 @@ class Reconciler:
 
     # --- children -------------------------------------------------------------------------
 
-    def _admin_password(self, ctx: RenderContext) -> str | None:
-        """The generated Secret's password, made once and then read back on every reconcile."""
-        if ctx.spec.grafana.admin_secret_ref is not None:
-            return None
-        current = self.kube.get("v1", "Secret", ctx.owner.namespace, ctx.names.grafana_admin_secret)
-        encoded = ((current or {}).get("data") or {}).get(ADMIN_PASSWORD_KEY)
-        if encoded:
-            return base64.b64decode(encoded).decode()
-        return secrets.token_urlsafe(PASSWORD_BYTES)
+    def _credentials(self, ctx: RenderContext) -> dict[str, dict[str, str]]:
+        """Generated Secrets' values: read by name, kept when present, generated when missing."""
+        out: dict[str, dict[str, str]] = {}
+        for name, keys in generated_secrets(ctx).items():
+            current = self.kube.get("v1", "Secret", ctx.owner.namespace, name)
+            data = (current or {}).get("data") or {}
+            out[name] = {
+                k: base64.b64decode(data[k]).decode() if data.get(k) else secrets.token_urlsafe(PASSWORD_BYTES)
+                for k in keys
+            }
+        return out
 
     def _apply_children(self, ctx: RenderContext, outcome: Outcome) -> dict[tuple[str, str, str], Obj]:
         live: dict[tuple[str, str, str], Obj] = {}
-        for desired in render_all(ctx, self._admin_password(ctx)):
+        for desired in render_all(ctx, self._credentials(ctx)):
             key = _key(desired)
             current = self.kube.get(desired["apiVersion"], desired["kind"], ctx.owner.namespace, key[2])
             if current is not None and contains(desired, current):

@@ -17,7 +17,7 @@ from pyhocon import ConfigFactory
 from pyhocon.exceptions import ConfigException
 
 DEFAULT_INFLUXDB_IMAGE = "influxdb:1.11.8"
-DEFAULT_GRAFANA_IMAGE = "grafana/grafana:11.6.1"
+DEFAULT_GRAFANA_IMAGE = "grafana/grafana:13.2.1"
 
 SERVICE_TYPES = ("LoadBalancer", "ClusterIP", "NodePort")
 LB_SCHEMES = ("internal", "internet-facing")

@@ -26,10 +26,10 @@ from gatling_run import (
     prepare_project,
 )
 from http_target import TargetServer
-from influxd import Influxd, MissingTool, Ports, require_tool, with_rpc_bind
+from influx_bootstrap import start_bootstrapped
+from influxd import Influxd, MissingTool, require_tool
 
 from loadtest_monitor.render.gatling import render_gatling_conf
-from loadtest_monitor.render.influxdb import render_influxdb_conf
 from loadtest_monitor.spec import MonitorSpec, parse_spec
 
 RAW_SPEC = {
@@ -56,22 +56,17 @@ def expected_users(props: dict[str, str]) -> dict[str, int]:
 @pytest.fixture(scope="session")
 def e2e_tools() -> None:
     try:
-        for tool in ("influxd", "java", "mvn"):
+        for tool in ("influxd", "influx", "java", "mvn"):
             require_tool(tool)
     except MissingTool as exc:
         pytest.fail(str(exc), pytrace=False)
 
 
-def start_influxd(spec: MonitorSpec, workdir: Path) -> Influxd:
-    """influxd with exactly the rendered influxdb.conf, bound to free loopback ports."""
-    ports = Ports.pick()
-    conf = render_influxdb_conf(
-        spec,
-        data_dir=str(workdir / "var"),
-        http_bind=f"127.0.0.1:{ports.http}",
-        graphite_bind=f"127.0.0.1:{ports.graphite}",
-    )
-    return Influxd(with_rpc_bind(conf, f"127.0.0.1:{ports.rpc}"), workdir, ports).start()
+def start_influxd(spec: MonitorSpec, workdir: Path, binary: str | None = None) -> Influxd:
+    """influxd prepared as the pod prepares it: the rendered bootstrap (init container), then the
+    rendered influxdb.conf with HTTP authentication on; the client queries as the generated admin."""
+    server, _ = start_bootstrapped(spec, workdir, binary=binary)
+    return server
 
 
 @pytest.fixture(scope="session")

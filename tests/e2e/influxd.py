@@ -6,6 +6,7 @@ text comes from the operator's renderer, this only runs it and talks to InfluxDB
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -83,10 +84,19 @@ def with_rpc_bind(conf: str, rpc_bind: str) -> str:
 class Influxd:
     """One influxd process; `query` talks to its HTTP API."""
 
-    def __init__(self, conf_text: str, workdir: Path, ports: Ports) -> None:
+    def __init__(
+        self,
+        conf_text: str,
+        workdir: Path,
+        ports: Ports,
+        binary: str | None = None,
+        auth: tuple[str, str] | None = None,
+    ) -> None:
         self.conf_text = conf_text
+        self.binary = binary
         self.workdir = workdir
         self.ports = ports
+        self.auth = auth  # (user, password) sent with every query when HTTP auth is on
         self.conf_path = workdir / "influxdb.conf"
         self.log_path = workdir / "influxd.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -96,7 +106,7 @@ class Influxd:
         return f"http://127.0.0.1:{self.ports.http}"
 
     def start(self, timeout: float = 30.0) -> Influxd:
-        binary = require_tool("influxd")
+        binary = self.binary or require_tool("influxd")
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.conf_path.write_text(self.conf_text)
         log = self.log_path.open("ab")
@@ -151,6 +161,9 @@ class Influxd:
             params["db"] = db
         data = urllib.parse.urlencode(params).encode()
         req = urllib.request.Request(f"{self.url}/query", data=data, method="POST")
+        if self.auth:  # InfluxDB reads u/p only from the URL, so: HTTP basic authentication
+            token = base64.b64encode(":".join(self.auth).encode()).decode()
+            req.add_header("Authorization", f"Basic {token}")
         with urllib.request.urlopen(req, timeout=30) as resp:
             body: dict[str, Any] = json.load(resp)
         for result in body.get("results", []):

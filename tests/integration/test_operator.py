@@ -81,6 +81,7 @@ def test_example_monitor_becomes_ready_with_every_child(
         "ConfigMap/checkout-grafana-dashboard-providers",
         "ConfigMap/checkout-grafana-dashboards",
         "Secret/checkout-grafana-admin",
+        "Secret/checkout-influxdb-auth",
         "Service/checkout-grafana",
         "Service/checkout-graphite",
         "Service/checkout-influxdb",

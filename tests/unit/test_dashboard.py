@@ -151,3 +151,33 @@ def test_graph_buckets_hold_whole_gatling_windows(write_period: int, interval: s
 def test_write_period_must_be_positive() -> None:
     with pytest.raises(ValueError, match="writePeriod"):
         build_gatling_dashboard(write_period=0)
+
+
+# Core panel types of current Grafana; Angular panels (graph, singlestat, table-old …) were removed in 12.
+CORE_PANEL_TYPES = {"timeseries", "stat", "table", "text", "bargauge", "gauge"}
+
+
+def _walk(node: Any) -> list[dict[str, Any]]:
+    """Every JSON object in the model, depth first."""
+    found: list[dict[str, Any]] = []
+    if isinstance(node, dict):
+        found.append(node)
+        for value in node.values():
+            found += _walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            found += _walk(value)
+    return found
+
+
+def test_only_current_core_panel_types(dashboard: dict[str, Any]) -> None:
+    types = {p["type"] for p in dashboard["panels"]}
+    assert types <= CORE_PANEL_TYPES, types - CORE_PANEL_TYPES
+    assert not {"graph", "singlestat", "table-old"} & {o.get("type") for o in _walk(dashboard)}
+
+
+def test_datasource_referenced_by_uid_everywhere(dashboard: dict[str, Any]) -> None:
+    refs = [o["datasource"] for o in _walk(dashboard) if "datasource" in o]
+    assert len(refs) == sum(1 + len(p["targets"]) for p in dashboard["panels"]) + len(dashboard["templating"]["list"])
+    for ref in refs:
+        assert ref == {"type": "influxdb", "uid": "influxdb-gatling"}, ref  # never a name string

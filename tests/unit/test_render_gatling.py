@@ -8,7 +8,12 @@ import shlex
 import pytest
 from pyhocon import ConfigFactory
 
-from loadtest_monitor.render.gatling import graphite_templates, java_system_properties, render_gatling_conf
+from loadtest_monitor.render.gatling import (
+    USER_FIELDS,
+    graphite_templates,
+    java_system_properties,
+    render_gatling_conf,
+)
 from loadtest_monitor.spec import parse_spec
 
 HOST = "checkout-graphite.perf.svc.cluster.local"
@@ -92,10 +97,14 @@ def test_java_system_properties_carry_the_same_settings() -> None:
 # --- template agreement -----------------------------------------------------------------------
 # A model of InfluxDB 1.x's Graphite template matching (services/graphite/parser.go): filters form
 # a tree walked segment by segment, an exact segment before `*`, with no backtracking; the node
-# reached when the line's segments run out (or the tree ends) holds the template.
+# reached when the line's segments run out, or where no child matches, holds the template; no
+# template there means the default one, `measurement*` (the whole path becomes the measurement).
+# The real thing is exercised in tests/e2e/test_templates.py.
+
+DEFAULT_TEMPLATE = "measurement*"
 
 
-def _match(templates: list[str], line: str) -> str | None:
+def _match(templates: list[str], line: str) -> str:
     tree: dict[str, object] = {}
     for entry in templates:
         filt, template = entry.split(" ", 1)
@@ -106,15 +115,13 @@ def _match(templates: list[str], line: str) -> str | None:
     node = tree
     for part in line.split("."):
         children = {k: v for k, v in node.items() if k != "__template__"}
-        if not children:
-            break
         if part in children:
             node = children[part]  # type: ignore[assignment]
         elif "*" in children:
             node = children["*"]  # type: ignore[assignment]
         else:
-            return None
-    return node.get("__template__")  # type: ignore[return-value]
+            break
+    return str(node.get("__template__") or DEFAULT_TEMPLATE)
 
 
 def _apply(template: str, line: str) -> tuple[str, dict[str, str], str]:
@@ -125,13 +132,20 @@ def _apply(template: str, line: str) -> tuple[str, dict[str, str], str]:
     for i, tag in enumerate(template.split(" ")[0].split(".")):
         if i >= len(parts):
             break
+        if tag == "measurement*":
+            measurement += parts[i:]
+            break
         if tag == "measurement":
             measurement.append(parts[i])
         elif tag == "field":
             fields.append(parts[i])
         elif tag:
             tags.setdefault(tag, []).append(parts[i])
-    return ".".join(measurement), {k: ".".join(v) for k, v in tags.items()}, ".".join(fields)
+    return ".".join(measurement), {k: ".".join(v) for k, v in tags.items()}, ".".join(fields) or "value"
+
+
+def _file(templates: list[str], line: str) -> tuple[str, dict[str, str], str]:
+    return _apply(_match(templates, line), line)
 
 
 def _gatling_prefix(monkeypatch: pytest.MonkeyPatch, spec_raw: dict[str, object], runner: str) -> str:
@@ -149,9 +163,7 @@ def test_request_lines_split_into_the_right_tags(
     templates = graphite_templates(parse_spec(spec_raw).gatling)
     for status in ("ok", "ko", "all"):
         line = ".".join([prefix, "basicsimulation", *groups, "get-home", status, "percentiles95"])
-        template = _match(templates, line)
-        assert template is not None, line
-        measurement, tags, field = _apply(template, line)
+        measurement, tags, field = _file(templates, line)
         assert measurement == prefix_setting
         assert field == "percentiles95"
         expected = {"runner": "runner-7", "simulation": "basicsimulation", "request": "get-home", "status": status}
@@ -163,15 +175,14 @@ def test_request_lines_split_into_the_right_tags(
 def test_totals_and_users_lines(monkeypatch: pytest.MonkeyPatch) -> None:
     prefix = _gatling_prefix(monkeypatch, {}, "r1")
     templates = graphite_templates(parse_spec({}).gatling)
-    total = f"{prefix}.sim.allRequests.ko.count"
-    measurement, tags, field = _apply(_match(templates, total) or "", total)
+    measurement, tags, field = _file(templates, f"{prefix}.sim.allRequests.ko.count")
     assert (measurement, tags["request"], tags["status"], field) == ("gatling", "allRequests", "ko", "count")
-    for scenario in ("browse", "allUsers"):
-        users = f"{prefix}.sim.users.{scenario}.active"
-        measurement, tags, field = _apply(_match(templates, users) or "", users)
-        assert measurement == "users"
-        assert tags == {"runner": "r1", "simulation": "sim", "scenario": scenario}
-        assert field == "active"
+    for scenario in ("browse", "allUsers", "users", "active"):
+        for user_field in USER_FIELDS:
+            measurement, tags, field = _file(templates, f"{prefix}.sim.users.{scenario}.{user_field}")
+            assert measurement == "users"
+            assert tags == {"runner": "r1", "simulation": "sim", "scenario": scenario}
+            assert field == user_field
 
 
 def test_two_runners_write_distinct_series(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -179,8 +190,7 @@ def test_two_runners_write_distinct_series(monkeypatch: pytest.MonkeyPatch) -> N
     seen = set()
     for runner in ("job-0", "job-1"):
         prefix = _gatling_prefix(monkeypatch, {}, runner)
-        line = f"{prefix}.sim.allRequests.all.count"
-        measurement, tags, _ = _apply(_match(templates, line) or "", line)
+        measurement, tags, _ = _file(templates, f"{prefix}.sim.allRequests.all.count")
         seen.add((measurement, tuple(sorted(tags.items()))))
     assert len(seen) == 2
 
@@ -188,18 +198,53 @@ def test_two_runners_write_distinct_series(monkeypatch: pytest.MonkeyPatch) -> N
 def test_templates_cover_exactly_the_configured_group_depths() -> None:
     for depth in (0, 3, 8):
         templates = graphite_templates(parse_spec({"gatling": {"maxGroupDepth": depth}}).gatling)
-        group_counts = sorted(t.split(" ")[1].split(".").count("group") for t in templates[1:])
+        request_templates = {t.split(" ")[1] for t in templates if ".request." in t}
+        group_counts = sorted(t.split(".").count("group") for t in request_templates)
         assert group_counts == list(range(depth + 1))
+        assert len(templates) == len(set(t.split(" ")[0] for t in templates)), "a filter given twice"
 
 
-def test_reserved_name_collision_is_what_the_docs_warn_about(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A request named `users` outside groups is taken for user counts: documented as reserved."""
+# Names that collide with the users branch or the field names of users lines, at every position.
+NAMES = ("users", "active", "waiting", "done", "allUsers", "get-home")
+STATUSES = ("ok", "ko", "all")
+
+
+def _request_cases(max_depth: int) -> list[tuple[tuple[str, ...], str]]:
+    """(groups, request) for every depth up to max_depth + 2, each position trying every NAME."""
+    cases: list[tuple[tuple[str, ...], str]] = []
+    for depth in range(max_depth + 3):
+        for i in range(depth + 1):
+            for name in NAMES:
+                path = ["g"] * depth + ["req"]
+                path[i] = name
+                cases.append((tuple(path[:-1]), path[-1]))
+    return cases
+
+
+@pytest.mark.parametrize("max_depth", [0, 1, 3])
+def test_reserved_names_and_deep_groups_are_filed_right(monkeypatch: pytest.MonkeyPatch, max_depth: int) -> None:
+    """A request or group named `users` (or active/waiting/done) is never taken for user counts;
+    a group deeper than maxGroupDepth lands in its own measurement named after its whole path,
+    never in the request measurement with shifted tags."""
+    spec = parse_spec({"gatling": {"maxGroupDepth": max_depth}})
+    templates = graphite_templates(spec.gatling)
     prefix = _gatling_prefix(monkeypatch, {}, "r1")
-    templates = graphite_templates(parse_spec({}).gatling)
-    line = f"{prefix}.sim.users.ok.count"
-    measurement, _, _ = _apply(_match(templates, line) or "", line)
-    assert measurement == "users"
-    assert re.search(r"reserved", open_docs_text(), re.IGNORECASE)
+    for groups, request in _request_cases(max_depth):
+        for status in STATUSES:
+            tail = [*groups, request, status, "count"]
+            line = ".".join([prefix, "sim", *tail])
+            got = _file(templates, line)
+            if len(groups) <= max_depth:
+                tags = {"runner": "r1", "simulation": "sim", "request": request, "status": status}
+                if groups:
+                    tags["group"] = ".".join(groups)
+                assert got == ("gatling", tags, "count"), line
+            else:
+                assert got == (".".join(["gatling", *tail]), {"runner": "r1", "simulation": "sim"}, "value"), line
+
+
+def test_the_docs_name_the_reserved_totals() -> None:
+    assert re.search(r"allRequests.*allUsers", open_docs_text().replace("\n", " "), re.DOTALL)
 
 
 def open_docs_text() -> str:

@@ -7,22 +7,30 @@ import json
 import tomllib
 from typing import Any
 
+import pytest
 import yaml
 
 from loadtest_monitor.identity import CONFIG_HASH_ANNOTATION
 from loadtest_monitor.render.common import Owner, RenderContext
 from loadtest_monitor.render.gatling import graphite_templates
-from loadtest_monitor.render.monitor import render_all
+from loadtest_monitor.render.monitor import generated_secrets, render_all
 from loadtest_monitor.spec import parse_spec
 
 OWNER = Owner("checkout", "perf", "0f0e0d0c-0000-4000-8000-000000000001")
 NLB = "service.beta.kubernetes.io/aws-load-balancer"
+ADMIN_PASSWORD = "s3cret-password-of-32-characters"
+READER_PASSWORD = "reader-password-of-32-characters"
 
 
 def _render(
-    raw: dict[str, Any] | None = None, password: str | None = "s3cret-password-of-32-characters"
+    raw: dict[str, Any] | None = None, password: str = ADMIN_PASSWORD, reader_password: str = READER_PASSWORD
 ) -> dict[str, Any]:
-    objects = render_all(RenderContext(OWNER, parse_spec(raw or {})), password)
+    ctx = RenderContext(OWNER, parse_spec(raw or {}))
+    values = {"admin-password": password, "reader-password": reader_password}
+    credentials = {name: {k: values[k] for k in keys} for name, keys in generated_secrets(ctx).items()}
+    if "checkout-influxdb-auth" in credentials:
+        credentials["checkout-influxdb-auth"]["admin-password"] = "influx-admin-password-32-chars.."
+    objects = render_all(ctx, credentials)
     return {f"{o['kind']}/{o['metadata']['name']}": o for o in objects}
 
 
@@ -37,6 +45,7 @@ def test_default_monitor_children() -> None:
         "Deployment/checkout-influxdb",
         "NetworkPolicy/checkout-influxdb",
         "Secret/checkout-grafana-admin",
+        "Secret/checkout-influxdb-auth",
         "Service/checkout-grafana",
         "Service/checkout-graphite",
         "Service/checkout-influxdb",
@@ -104,11 +113,94 @@ def test_influxdb_conf_has_tcp_and_udp_graphite_listeners_with_the_templates() -
     assert parsed["data"]["dir"].startswith("/var/lib/influxdb")
 
 
-def test_retention_script_applies_the_spec() -> None:
-    script = _render({"influxdb": {"retention": "2w"}})["ConfigMap/checkout-influxdb-config"]["data"][
-        "apply-retention.sh"
-    ]
-    assert 'ALTER RETENTION POLICY "autogen" ON "gatling" DURATION 2w DEFAULT' in script
+def test_influxdb_http_needs_a_user_and_pprof_and_reporting_are_off() -> None:
+    parsed = tomllib.loads(_render()["ConfigMap/checkout-influxdb-config"]["data"]["influxdb.conf"])
+    assert parsed["http"]["auth-enabled"] is True
+    assert parsed["http"]["pprof-enabled"] is False
+    assert parsed["reporting-disabled"] is True
+
+
+def test_bootstrap_init_container_applies_retention_with_a_shard_duration_and_never_hooks() -> None:
+    objs = _render({"influxdb": {"retention": "24h"}})
+    data = objs["ConfigMap/checkout-influxdb-config"]["data"]
+    script = data["bootstrap.sh"]
+    assert 'ALTER RETENTION POLICY "autogen" ON "gatling" DURATION 24h SHARD DURATION 1h DEFAULT' in script
+    assert "exit 1" not in script and script.rstrip().endswith('"')
+    private = tomllib.loads(data["bootstrap.conf"])
+    assert private["http"]["bind-address"] == "127.0.0.1:8086"
+    assert private["http"]["auth-enabled"] is False
+    assert "graphite" not in private
+    pod = _pod(objs, "checkout-influxdb")
+    (init,) = pod["initContainers"]
+    assert init["name"] == "bootstrap"
+    assert init["command"] == ["/bin/sh", "/etc/influxdb/bootstrap.sh"]
+    assert init["terminationMessagePolicy"] == "File"
+    refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in init["env"]}
+    assert refs["LTM_ADMIN_PASSWORD"] == {"name": "checkout-influxdb-auth", "key": "admin-password"}
+    assert refs["LTM_READER_PASSWORD"] == {"name": "checkout-influxdb-auth", "key": "reader-password"}
+    for container in pod["containers"]:
+        assert "lifecycle" not in container
+
+
+def test_influxdb_auth_secret_holds_admin_and_reader() -> None:
+    secret = _render(reader_password="r" * 32)["Secret/checkout-influxdb-auth"]
+    data = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
+    assert data == {
+        "admin-user": "admin",
+        "admin-password": "influx-admin-password-32-chars..",
+        "reader-user": "grafana",
+        "reader-password": "r" * 32,
+    }
+
+
+def test_no_password_in_any_config_map() -> None:
+    objs = _render(password="A" * 32, reader_password="B" * 32)
+    for key, obj in objs.items():
+        if obj["kind"] == "ConfigMap":
+            text = json.dumps(obj)
+            for password in ("A" * 32, "B" * 32, "influx-admin-password-32-chars.."):
+                assert password not in text, key
+
+
+def test_grafana_reads_influxdb_as_the_reader_from_the_secret() -> None:
+    objs = _render()
+    ds = yaml.safe_load(objs["ConfigMap/checkout-grafana-datasources"]["data"]["datasources.yaml"])["datasources"][0]
+    assert ds["user"] == "${LTM_INFLUXDB_READER_USER}"
+    assert ds["secureJsonData"] == {"password": "${LTM_INFLUXDB_READER_PASSWORD}"}
+    env = {e["name"]: e for e in _pod(objs, "checkout-grafana")["containers"][0]["env"]}
+    assert env["LTM_INFLUXDB_READER_USER"]["valueFrom"]["secretKeyRef"] == {
+        "name": "checkout-influxdb-auth",
+        "key": "reader-user",
+    }
+    assert env["LTM_INFLUXDB_READER_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+        "name": "checkout-influxdb-auth",
+        "key": "reader-password",
+    }
+
+
+def test_generated_secrets_and_missing_credentials() -> None:
+    ctx = RenderContext(OWNER, parse_spec({}))
+    assert generated_secrets(ctx) == {
+        "checkout-influxdb-auth": ("admin-password", "reader-password"),
+        "checkout-grafana-admin": ("admin-password",),
+    }
+    own = RenderContext(OWNER, parse_spec({"grafana": {"adminSecretRef": {"name": "team-admin"}}}))
+    assert generated_secrets(own) == {"checkout-influxdb-auth": ("admin-password", "reader-password")}
+    with pytest.raises(ValueError, match="checkout-influxdb-auth"):
+        render_all(ctx, {"checkout-grafana-admin": {"admin-password": "x"}})
+
+
+def test_pod_selectors_carry_the_operator_label() -> None:
+    objs = _render()
+    for name in ("checkout-influxdb", "checkout-grafana"):
+        deployment = objs[f"Deployment/{name}"]
+        selector = deployment["spec"]["selector"]["matchLabels"]
+        assert selector["loadtest.dev/monitor"] == "checkout"
+        assert selector.items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
+    for name in ("checkout-influxdb", "checkout-grafana", "checkout-graphite"):
+        assert objs[f"Service/{name}"]["spec"]["selector"]["loadtest.dev/monitor"] == "checkout"
+    policy = objs["NetworkPolicy/checkout-influxdb"]["spec"]["podSelector"]["matchLabels"]
+    assert policy == objs["Deployment/checkout-influxdb"]["spec"]["selector"]["matchLabels"]
 
 
 def test_config_change_changes_the_pod_template_hash_and_nothing_else_does() -> None:
@@ -124,6 +216,9 @@ def test_config_change_changes_the_pod_template_hash_and_nothing_else_does() -> 
     new_password = _render(password="another-password-of-32-characters")
     assert hash_of(before, "checkout-grafana") != hash_of(new_password, "checkout-grafana")
     assert hash_of(before, "checkout-influxdb") == hash_of(new_password, "checkout-influxdb")
+    new_reader = _render(reader_password="another-reader-password-32-chars")
+    assert hash_of(before, "checkout-grafana") != hash_of(new_reader, "checkout-grafana")
+    assert hash_of(before, "checkout-influxdb") != hash_of(new_reader, "checkout-influxdb")
     grafana_changed = _render({"influxdb": {"database": "other"}})
     assert hash_of(before, "checkout-grafana") != hash_of(grafana_changed, "checkout-grafana")
 
@@ -183,24 +278,35 @@ def test_generated_admin_secret_and_grafana_reads_it_from_a_file() -> None:
     objs = _render(password="p" * 32)
     secret = objs["Secret/checkout-grafana-admin"]
     assert base64.b64decode(secret["data"]["admin-password"]).decode() == "p" * 32
-    env = {e["name"]: e["value"] for e in _pod(objs, "checkout-grafana")["containers"][0]["env"]}
-    assert env["GF_SECURITY_ADMIN_PASSWORD__FILE"] == "/etc/grafana/admin/admin-password"
+    env = {e["name"]: e.get("value") for e in _pod(objs, "checkout-grafana")["containers"][0]["env"]}
+    assert env["GF_SECURITY_ADMIN_PASSWORD__FILE"] == "/etc/grafana/admin/password"
     assert "GF_SECURITY_ADMIN_PASSWORD" not in env
     assert "GF_AUTH_ANONYMOUS_ENABLED" not in env
 
 
 def test_existing_admin_secret_is_used_and_none_generated() -> None:
-    objs = _render({"grafana": {"adminSecretRef": {"name": "team-admin", "passwordKey": "pw"}}}, password=None)
+    objs = _render({"grafana": {"adminSecretRef": {"name": "team-admin", "passwordKey": "pw"}}})
     assert "Secret/checkout-grafana-admin" not in objs
     pod = _pod(objs, "checkout-grafana")
-    assert {"name": "admin", "secret": {"secretName": "team-admin"}} in pod["volumes"]
-    env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
-    assert env["GF_SECURITY_ADMIN_PASSWORD__FILE"].endswith("/pw")
+    # Only its two keys are mounted: whatever else the Secret holds never reaches the container.
+    assert {
+        "name": "admin",
+        "secret": {
+            "secretName": "team-admin",
+            "items": [{"key": "admin-user", "path": "user"}, {"key": "pw", "path": "password"}],
+        },
+    } in pod["volumes"]
+    for volume in pod["volumes"]:
+        if "secret" in volume:
+            assert volume["secret"].get("items"), volume
+    env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+    assert env["GF_SECURITY_ADMIN_USER__FILE"] == "/etc/grafana/admin/user"
+    assert env["GF_SECURITY_ADMIN_PASSWORD__FILE"] == "/etc/grafana/admin/password"
 
 
 def test_anonymous_viewing_is_read_only() -> None:
     env = {
-        e["name"]: e["value"]
+        e["name"]: e.get("value")
         for e in _pod(_render({"grafana": {"anonymousViewing": True}}), "checkout-grafana")["containers"][0]["env"]
     }
     assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "true"

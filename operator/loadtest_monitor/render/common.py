@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,6 +114,22 @@ def config_map(ctx: RenderContext, name: str, app: str, component: str, data: di
         "metadata": metadata(ctx, name, app, component),
         "data": dict(sorted(data.items())),
     }
+
+
+def secret(ctx: RenderContext, name: str, app: str, component: str, data: Mapping[str, str]) -> Obj:
+    """An Opaque Secret; values base64-encoded as the API server returns them (drift compares them)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": metadata(ctx, name, app, component),
+        "data": {k: base64.b64encode(v.encode()).decode() for k, v in sorted(data.items())},
+    }
+
+
+def secret_env(env_name: str, secret_name: str, key: str) -> Obj:
+    """One key of a Secret as an environment variable: only that key reaches the container."""
+    return {"name": env_name, "valueFrom": {"secretKeyRef": {"name": secret_name, "key": key}}}
 
 
 def nlb_annotations(scheme: str) -> dict[str, str]:

@@ -45,21 +45,68 @@ def requests_measurement(gatling: GatlingSpec) -> str:
     return gatling.root_path_prefix
 
 
-def graphite_templates(gatling: GatlingSpec) -> list[str]:
-    """InfluxDB `[[graphite]]` templates for every depth of Gatling groups up to max_group_depth.
+# Leaf segments of users lines: the only lines whose last segment is one of these (request lines
+# end in a metric: count, min, max, mean, stdDev, percentilesNN).
+USER_FIELDS = ("active", "waiting", "done")
+# Request lines deeper than maxGroupDepth are kept, each in a measurement named after its path
+# (`<prefix>.<group>....<request>.<status>.<metric>`), instead of being split at the wrong places.
+OVERFLOW_TEMPLATE = f"measurement.{TAG_RUNNER}.{TAG_SIMULATION}.measurement*"
 
-    InfluxDB picks a template by walking the filters segment by segment, exact names before `*`,
-    so the users filter wins over the wildcard one of the same length, and the number of `*`
-    selects the group depth. The prefix segment becomes the measurement of request lines.
+_ANY = "*"
+# Segment positions after `<prefix>.<runner>.<simulation>`: where `users` can stand, and where a
+# users line has its field.
+_USERS_AT = 3
+_USER_FIELD_AT = 5
+
+
+def _request_template(depth: int) -> str:
+    parts = ["measurement", TAG_RUNNER, TAG_SIMULATION, *([TAG_GROUP] * depth), TAG_REQUEST, TAG_STATUS, "field"]
+    return ".".join(parts)
+
+
+def _filters(prefix: str, length: int) -> list[str]:
+    """Every filter of `length` segments a request line of that length may walk through.
+
+    InfluxDB walks the filter tree segment by segment, takes an exact segment before `*` and
+    never backtracks. A line whose 4th segment is `users` (a group or request named so) therefore
+    enters the users branch, and one whose 6th segment is then active/waiting/done enters that
+    leaf: each such branch needs its own copy of the request templates, or the line falls out of
+    the tree (and lands in a measurement named after its whole path) or is read as a users line.
+    """
+    wild = [prefix] + [_ANY] * (length - 1)
+    out = [".".join(wild)]
+    users = list(wild)
+    users[_USERS_AT] = USERS_MEASUREMENT
+    out.append(".".join(users))
+    if length > _USER_FIELD_AT + 1:  # a 6-segment line ending in a user field is a users line
+        for user_field in USER_FIELDS:
+            leaf = list(users)
+            leaf[_USER_FIELD_AT] = user_field
+            out.append(".".join(leaf))
+    return out
+
+
+def graphite_templates(gatling: GatlingSpec) -> list[str]:
+    """InfluxDB `[[graphite]]` templates for every group depth up to max_group_depth, and beyond.
+
+    - users lines `<prefix>.<runner>.<sim>.users.<scenario>.<active|waiting|done>`: one exact
+      template per field, so a request or group named `users` is never read as user counts;
+    - request lines of depth 0..max_group_depth: `measurement.runner.simulation[.group…].request.
+      status.field`, the number of `*` selecting the depth;
+    - deeper request lines: one filter a segment longer than the deepest template. InfluxDB uses
+      the template of the last filter node a longer line reaches, so every deeper line takes
+      OVERFLOW_TEMPLATE and keeps its whole path as its measurement, instead of overwriting the
+      deepest template's series with shifted segments.
     """
     prefix = gatling.root_path_prefix
+    users_template = f".{TAG_RUNNER}.{TAG_SIMULATION}.measurement.{TAG_SCENARIO}.field"
     templates = [
-        f"{prefix}.*.*.{USERS_MEASUREMENT}.*.* .{TAG_RUNNER}.{TAG_SIMULATION}.measurement.{TAG_SCENARIO}.field"
+        f"{prefix}.{_ANY}.{_ANY}.{USERS_MEASUREMENT}.{_ANY}.{user_field} {users_template}" for user_field in USER_FIELDS
     ]
-    for depth in range(gatling.max_group_depth, -1, -1):
-        wildcard = ".".join([prefix] + ["*"] * (5 + depth))
-        parts = ["measurement", TAG_RUNNER, TAG_SIMULATION, *([TAG_GROUP] * depth), TAG_REQUEST, TAG_STATUS, "field"]
-        templates.append(f"{wildcard} {'.'.join(parts)}")
+    for depth in range(gatling.max_group_depth + 1):
+        template = _request_template(depth)
+        templates += [f"{f} {template}" for f in _filters(prefix, 6 + depth)]
+    templates += [f"{f} {OVERFLOW_TEMPLATE}" for f in _filters(prefix, 7 + gatling.max_group_depth)]
     return templates
 
 

@@ -3,8 +3,8 @@ Deployment and the LoadBalancer Service (an NLB through the AWS Load Balancer Co
 
 from __future__ import annotations
 
-import base64
 import json
+from collections.abc import Mapping
 
 import yaml
 
@@ -14,6 +14,8 @@ from loadtest_monitor.identity import (
     CONFIG_HASH_ANNOTATION,
     GRAFANA_PORT,
     INFLUXDB_HTTP_PORT,
+    READER_PASSWORD_KEY,
+    READER_USER_KEY,
     selector_labels,
 )
 from loadtest_monitor.render.common import (
@@ -26,6 +28,8 @@ from loadtest_monitor.render.common import (
     nlb_annotations,
     placement,
     pod_security_context,
+    secret,
+    secret_env,
 )
 from loadtest_monitor.render.dashboard import build_gatling_dashboard
 from loadtest_monitor.render.gatling import USERS_MEASUREMENT, requests_measurement
@@ -39,21 +43,26 @@ ADMIN_USER = "admin"
 PROVISIONING_DIR = "/etc/grafana/provisioning"
 DASHBOARDS_DIR = "/etc/grafana/dashboards"
 ADMIN_SECRET_DIR = "/etc/grafana/admin"
+# File names of the two admin keys inside ADMIN_SECRET_DIR, whatever the keys are called.
+ADMIN_USER_FILE = "user"
+ADMIN_PASSWORD_FILE = "password"
+# The InfluxDB reader's credentials reach Grafana as environment variables (from the Secret);
+# the provisioning file only names them (Grafana expands ${VAR} in provisioning files).
+ENV_READER_USER = "LTM_INFLUXDB_READER_USER"
+ENV_READER_PASSWORD = "LTM_INFLUXDB_READER_PASSWORD"
+# Keys of the generated admin Secret the operator generates (the user name is fixed).
+GENERATED_KEYS = (ADMIN_PASSWORD_KEY,)
 
 
 def admin_secret(ctx: RenderContext, password: str) -> Obj:
     """The generated admin Secret. The password is made once by the caller and then kept."""
-
-    def encode(text: str) -> str:
-        return base64.b64encode(text.encode()).decode()
-
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "type": "Opaque",
-        "metadata": metadata(ctx, ctx.names.grafana_admin_secret, APP, COMPONENT),
-        "data": {ADMIN_USER_KEY: encode(ADMIN_USER), ADMIN_PASSWORD_KEY: encode(password)},
-    }
+    return secret(
+        ctx,
+        ctx.names.grafana_admin_secret,
+        APP,
+        COMPONENT,
+        {ADMIN_USER_KEY: ADMIN_USER, ADMIN_PASSWORD_KEY: password},
+    )
 
 
 def admin_secret_location(ctx: RenderContext) -> tuple[str, str, str]:
@@ -77,6 +86,8 @@ def datasources_config_map(ctx: RenderContext) -> Obj:
                 "url": influx_url,
                 "isDefault": True,
                 "editable": False,
+                "user": f"${{{ENV_READER_USER}}}",
+                "secureJsonData": {"password": f"${{{ENV_READER_PASSWORD}}}"},
                 "jsonData": {"dbName": ctx.spec.influxdb.database, "httpMode": "GET"},
             }
         ],
@@ -130,11 +141,14 @@ def dashboards_config_map(ctx: RenderContext) -> Obj:
     )
 
 
-def _grafana_env(ctx: RenderContext, user_key: str, password_key: str) -> list[Obj]:
+def _grafana_env(ctx: RenderContext) -> list[Obj]:
+    reader_secret = ctx.names.influxdb_auth_secret
     env: list[Obj] = [
         {"name": "GF_PATHS_PROVISIONING", "value": PROVISIONING_DIR},
-        {"name": "GF_SECURITY_ADMIN_USER__FILE", "value": f"{ADMIN_SECRET_DIR}/{user_key}"},
-        {"name": "GF_SECURITY_ADMIN_PASSWORD__FILE", "value": f"{ADMIN_SECRET_DIR}/{password_key}"},
+        {"name": "GF_SECURITY_ADMIN_USER__FILE", "value": f"{ADMIN_SECRET_DIR}/{ADMIN_USER_FILE}"},
+        {"name": "GF_SECURITY_ADMIN_PASSWORD__FILE", "value": f"{ADMIN_SECRET_DIR}/{ADMIN_PASSWORD_FILE}"},
+        secret_env(ENV_READER_USER, reader_secret, READER_USER_KEY),
+        secret_env(ENV_READER_PASSWORD, reader_secret, READER_PASSWORD_KEY),
         {"name": "GF_ANALYTICS_REPORTING_ENABLED", "value": "false"},
         {"name": "GF_ANALYTICS_CHECK_FOR_UPDATES", "value": "false"},
         {"name": "GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH", "value": f"{DASHBOARDS_DIR}/{DASHBOARD_FILE}"},
@@ -147,11 +161,12 @@ def _grafana_env(ctx: RenderContext, user_key: str, password_key: str) -> list[O
     return env
 
 
-def grafana_deployment(ctx: RenderContext, provisioning: list[Obj], admin_password: str | None = None) -> Obj:
+def grafana_deployment(ctx: RenderContext, provisioning: list[Obj], passwords: Mapping[str, str]) -> Obj:
     """`provisioning` are the three ConfigMaps; their content hash rolls the pod when they change.
 
-    A new generated password rolls the pod too: Grafana applies the admin password only when it
-    initialises its (emptyDir) database, so a running pod would keep the old one.
+    `passwords` (the generated admin password, if any, and the InfluxDB reader's) enter that hash
+    too: Grafana applies the admin password only when it initialises its (emptyDir) database and
+    reads the datasource password at start, so a running pod would keep the old ones.
     """
     names = ctx.names
     secret_name, user_key, password_key = admin_secret_location(ctx)
@@ -161,7 +176,7 @@ def grafana_deployment(ctx: RenderContext, provisioning: list[Obj], admin_passwo
         "image": ctx.spec.grafana.image,
         "imagePullPolicy": "IfNotPresent",
         "ports": [{"name": "http", "containerPort": GRAFANA_PORT, "protocol": "TCP"}],
-        "env": _grafana_env(ctx, user_key, password_key),
+        "env": _grafana_env(ctx),
         "readinessProbe": {"httpGet": probe_get, "periodSeconds": 5, "failureThreshold": 3},
         "livenessProbe": {
             "httpGet": probe_get,
@@ -181,7 +196,7 @@ def grafana_deployment(ctx: RenderContext, provisioning: list[Obj], admin_passwo
         ],
     }
     config_hash = content_hash(
-        [cm["data"] for cm in provisioning], secret_name, user_key, password_key, admin_password or ""
+        [cm["data"] for cm in provisioning], secret_name, user_key, password_key, dict(sorted(passwords.items()))
     )
     return {
         "apiVersion": "apps/v1",
@@ -203,7 +218,17 @@ def grafana_deployment(ctx: RenderContext, provisioning: list[Obj], admin_passwo
                     "securityContext": pod_security_context(GRAFANA_UID),
                     "containers": [container],
                     "volumes": [
-                        {"name": "admin", "secret": {"secretName": secret_name}},
+                        # Only the two keys: a referenced Secret may hold more than Grafana needs.
+                        {
+                            "name": "admin",
+                            "secret": {
+                                "secretName": secret_name,
+                                "items": [
+                                    {"key": user_key, "path": ADMIN_USER_FILE},
+                                    {"key": password_key, "path": ADMIN_PASSWORD_FILE},
+                                ],
+                            },
+                        },
                         {"name": "datasources", "configMap": {"name": names.grafana_datasources}},
                         {"name": "dashboard-providers", "configMap": {"name": names.grafana_dashboard_providers}},
                         {"name": "dashboards", "configMap": {"name": names.grafana_dashboards}},

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 from loadtest_monitor.identity import (
+    ADMIN_PASSWORD_KEY,
+    ADMIN_USER_KEY,
     CONFIG_HASH_ANNOTATION,
     GRAPHITE_PORT,
     INFLUXDB_HTTP_PORT,
-    LABEL_INSTANCE,
-    LABEL_NAME,
+    READER_PASSWORD_KEY,
+    READER_USER_KEY,
     selector_labels,
 )
+from loadtest_monitor.render import bootstrap
 from loadtest_monitor.render.common import (
     Obj,
     RenderContext,
@@ -22,6 +26,8 @@ from loadtest_monitor.render.common import (
     nlb_annotations,
     placement,
     pod_security_context,
+    secret,
+    secret_env,
 )
 from loadtest_monitor.render.gatling import graphite_templates
 from loadtest_monitor.spec import MonitorSpec
@@ -32,7 +38,11 @@ COMPONENT = "metrics-store"
 INFLUXDB_UID = 1500
 DATA_DIR = "/var/lib/influxdb"
 CONFIG_DIR = "/etc/influxdb"
-RETENTION_SCRIPT = "apply-retention.sh"
+CONF_KEY = "influxdb.conf"
+ADMIN_USER = "admin"
+READER_USER = "grafana"
+# Keys of <monitor>-influxdb-auth the operator generates (the user names are fixed).
+GENERATED_KEYS = (ADMIN_PASSWORD_KEY, READER_PASSWORD_KEY)
 
 # Graphite batching: size and pending are InfluxDB's defaults; the timeout is shorter (bench/ingest_bench.py).
 GRAPHITE_BATCH_SIZE = 5000
@@ -66,12 +76,15 @@ def render_influxdb_conf(
     data_dir: str = DATA_DIR,
     http_bind: str = f":{INFLUXDB_HTTP_PORT}",
     graphite_bind: str = f":{GRAPHITE_PORT}",
+    rpc_bind: str = "127.0.0.1:8088",
 ) -> str:
-    """influxdb.conf with one Graphite listener per protocol on the same port (TCP and UDP)."""
+    """influxdb.conf with one Graphite listener per protocol on the same port (TCP and UDP).
+
+    rpc_bind is the backup/restore service, loopback only in the pod; tests move it to a free port."""
     return (
         "# Rendered by loadtest-monitor for InfluxDB 1.x.\n"
         "reporting-disabled = true\n"
-        'bind-address = "127.0.0.1:8088"\n\n'
+        f"bind-address = {_toml_string(rpc_bind)}\n\n"
         "[meta]\n"
         f"  dir = {_toml_string(data_dir + '/meta')}\n"
         "  retention-autocreate = true\n\n"
@@ -82,6 +95,10 @@ def render_influxdb_conf(
         "[http]\n"
         "  enabled = true\n"
         f"  bind-address = {_toml_string(http_bind)}\n"
+        # Queries and writes over HTTP need a user (the Graphite listeners have no authentication
+        # in InfluxDB: the NetworkPolicy guards them); /ping stays open for the probes.
+        "  auth-enabled = true\n"
+        "  pprof-enabled = false\n"
         "  log-enabled = false\n\n"
         "[monitor]\n"
         "  store-enabled = true\n"
@@ -93,29 +110,35 @@ def render_influxdb_conf(
     )
 
 
-def render_retention_script(spec: MonitorSpec) -> str:
-    """Creates the database and sets its default retention once influxd answers (postStart hook)."""
-    db = spec.influxdb.database
-    duration = spec.influxdb.retention
-    return (
-        "#!/bin/sh\n"
-        "# Waits up to 120 s for influxd, then makes the retention of the default policy match the spec.\n"
-        "i=0\n"
-        "until influx -execute 'SHOW DATABASES' >/dev/null 2>&1; do\n"
-        '  i=$((i+1)); [ "$i" -ge 120 ] && exit 1; sleep 1\n'
-        "done\n"
-        f"influx -execute 'CREATE DATABASE \"{db}\"'\n"
-        f'influx -execute \'ALTER RETENTION POLICY "autogen" ON "{db}" DURATION {duration} DEFAULT\'\n'
-    )
-
-
 def influxdb_config_map(ctx: RenderContext) -> Obj:
     return config_map(
         ctx,
         ctx.names.influxdb_config,
         APP,
         COMPONENT,
-        {"influxdb.conf": render_influxdb_conf(ctx.spec), RETENTION_SCRIPT: render_retention_script(ctx.spec)},
+        {
+            CONF_KEY: render_influxdb_conf(ctx.spec),
+            bootstrap.CONF_KEY: bootstrap.render_bootstrap_conf(DATA_DIR),
+            bootstrap.SCRIPT_KEY: bootstrap.render_bootstrap_script(
+                ctx.spec, f"{CONFIG_DIR}/{bootstrap.CONF_KEY}", ctx.names.influxdb_auth_secret
+            ),
+        },
+    )
+
+
+def influxdb_auth_secret(ctx: RenderContext, passwords: Mapping[str, str]) -> Obj:
+    """The InfluxDB users: an admin (bootstrap, humans) and a read-only one for Grafana."""
+    return secret(
+        ctx,
+        ctx.names.influxdb_auth_secret,
+        APP,
+        COMPONENT,
+        {
+            ADMIN_USER_KEY: ADMIN_USER,
+            ADMIN_PASSWORD_KEY: passwords[ADMIN_PASSWORD_KEY],
+            READER_USER_KEY: READER_USER,
+            READER_PASSWORD_KEY: passwords[READER_PASSWORD_KEY],
+        },
     )
 
 
@@ -135,7 +158,36 @@ def influxdb_pvc(ctx: RenderContext) -> Obj:
     }
 
 
-def influxdb_deployment(ctx: RenderContext, config: Obj) -> Obj:
+def _bootstrap_container(ctx: RenderContext) -> Obj:
+    """Init container: database, retention and users before influxd serves (render/bootstrap.py).
+    It always exits 0; its termination message says what happened."""
+    auth = ctx.names.influxdb_auth_secret
+    return {
+        "name": bootstrap.CONTAINER_NAME,
+        "image": ctx.spec.influxdb.image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["/bin/sh", f"{CONFIG_DIR}/{bootstrap.SCRIPT_KEY}"],
+        "env": [
+            secret_env(bootstrap.ENV_ADMIN_USER, auth, ADMIN_USER_KEY),
+            secret_env(bootstrap.ENV_ADMIN_PASSWORD, auth, ADMIN_PASSWORD_KEY),
+            secret_env(bootstrap.ENV_READER_USER, auth, READER_USER_KEY),
+            secret_env(bootstrap.ENV_READER_PASSWORD, auth, READER_PASSWORD_KEY),
+        ],
+        "resources": ctx.spec.influxdb.resources,
+        "securityContext": container_security_context(),
+        "terminationMessagePath": "/dev/termination-log",
+        "terminationMessagePolicy": "File",
+        "volumeMounts": [
+            {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
+            {"name": "data", "mountPath": DATA_DIR},
+            {"name": "tmp", "mountPath": "/tmp"},
+        ],
+    }
+
+
+def influxdb_deployment(ctx: RenderContext, config: Obj, passwords: Mapping[str, str]) -> Obj:
+    """`passwords` of the auth Secret enter the pod-template hash (not the template): a new
+    password restarts the pod, and its bootstrap sets the password again."""
     spec = ctx.spec
     names = ctx.names
     data_volume: Obj = (
@@ -152,7 +204,7 @@ def influxdb_deployment(ctx: RenderContext, config: Obj) -> Obj:
             {"name": "graphite-tcp", "containerPort": GRAPHITE_PORT, "protocol": "TCP"},
             {"name": "graphite-udp", "containerPort": GRAPHITE_PORT, "protocol": "UDP"},
         ],
-        "env": [{"name": "INFLUXDB_CONFIG_PATH", "value": f"{CONFIG_DIR}/influxdb.conf"}],
+        "env": [{"name": "INFLUXDB_CONFIG_PATH", "value": f"{CONFIG_DIR}/{CONF_KEY}"}],
         "readinessProbe": {
             "httpGet": {"path": "/ping", "port": "http"},
             "periodSeconds": 5,
@@ -164,7 +216,6 @@ def influxdb_deployment(ctx: RenderContext, config: Obj) -> Obj:
             "periodSeconds": 10,
             "failureThreshold": 6,
         },
-        "lifecycle": {"postStart": {"exec": {"command": ["/bin/sh", f"{CONFIG_DIR}/{RETENTION_SCRIPT}"]}}},
         "resources": spec.influxdb.resources,
         "securityContext": container_security_context(),
         "volumeMounts": [
@@ -185,13 +236,16 @@ def influxdb_deployment(ctx: RenderContext, config: Obj) -> Obj:
             "template": {
                 "metadata": {
                     "labels": metadata(ctx, "", APP, COMPONENT)["labels"],
-                    "annotations": {CONFIG_HASH_ANNOTATION: content_hash(config["data"])},
+                    "annotations": {
+                        CONFIG_HASH_ANNOTATION: content_hash(config["data"], dict(sorted(passwords.items())))
+                    },
                 },
                 "spec": {
                     **placement(ctx),
                     "automountServiceAccountToken": False,
                     "enableServiceLinks": False,
                     "securityContext": pod_security_context(INFLUXDB_UID),
+                    "initContainers": [_bootstrap_container(ctx)],
                     "containers": [container],
                     "volumes": [
                         {"name": "config", "configMap": {"name": names.influxdb_config, "defaultMode": 0o555}},
@@ -260,9 +314,7 @@ def influxdb_network_policy(ctx: RenderContext) -> Obj:
         "kind": "NetworkPolicy",
         "metadata": metadata(ctx, ctx.names.network_policy, APP, COMPONENT),
         "spec": {
-            "podSelector": {
-                "matchLabels": {LABEL_NAME: APP, LABEL_INSTANCE: ctx.owner.name},
-            },
+            "podSelector": {"matchLabels": selector_labels(ctx.owner.name, APP)},
             "policyTypes": ["Ingress"],
             "ingress": [
                 {
