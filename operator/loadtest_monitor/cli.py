@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 from collections.abc import Iterator, Sequence
 from typing import Any, TextIO
 
 import yaml
 
+from loadtest_monitor.cli_connection import add_connection_args, cmd_eks_token, eks_kubeconfig
 from loadtest_monitor.identity import API_VERSION, KIND
 from loadtest_monitor.render.common import Owner, RenderContext
 from loadtest_monitor.render.monitor import gatling_config_map, render_all
@@ -88,6 +91,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     import loadtest_monitor.handlers  # noqa: F401  (registers the handlers)
 
+    # With --eks-cluster, kopf and the client read a private kubeconfig whose exec plugin renews the token.
+    kubeconfig = eks_kubeconfig(args, tempfile.mkdtemp(prefix="loadtest-monitor-"))
+    if kubeconfig is not None:
+        os.environ["KUBECONFIG"] = kubeconfig
     namespaces = args.namespace or []
     kopf.configure(verbose=args.verbose)
     kopf.run(
@@ -116,7 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace (default)")
     run.add_argument("--liveness-port", type=int, default=0, help="serve /healthz on this port (0: off)")
     run.add_argument("-v", "--verbose", action="store_true", help="log every handler call")
+    add_connection_args(run)
     run.set_defaults(func=cmd_run)
+
+    token = sub.add_parser("eks-token", help="print an EKS ExecCredential for a kubeconfig exec plugin")
+    add_connection_args(token)
+    token.set_defaults(func=cmd_eks_token)
 
     for name, func, help_text in (
         ("render", cmd_render, "print every object the operator would create for a monitor (offline)"),
