@@ -13,7 +13,7 @@ import yaml
 
 from loadtest_monitor.cli_connection import add_connection_args, cmd_eks_token, eks_kubeconfig
 from loadtest_monitor.identity import API_VERSION, KIND
-from loadtest_monitor.render.common import Owner, RenderContext
+from loadtest_monitor.render.common import LB_MODE_CONTROLLER, LOAD_BALANCER_MODES, Owner, RenderContext
 from loadtest_monitor.render.monitor import gatling_config_map, render_all
 from loadtest_monitor.spec import SpecError, parse_spec
 
@@ -32,7 +32,9 @@ def _monitors(stream: TextIO) -> Iterator[dict[str, Any]]:
             yield doc
 
 
-def _contexts(path: str, namespace: str | None, cluster_domain: str) -> list[RenderContext]:
+def _contexts(
+    path: str, namespace: str | None, cluster_domain: str, load_balancer_mode: str = LB_MODE_CONTROLLER
+) -> list[RenderContext]:
     with sys.stdin if path == "-" else open(path, encoding="utf-8") as stream:
         docs = list(_monitors(stream))
     if not docs:
@@ -48,7 +50,7 @@ def _contexts(path: str, namespace: str | None, cluster_domain: str) -> list[Ren
             spec = parse_spec(doc.get("spec"))
         except SpecError as err:
             raise SystemExit(f"error: {'stdin' if path == '-' else path}: {KIND} {name}: {err}") from err
-        contexts.append(RenderContext(Owner(name, ns), spec, cluster_domain))
+        contexts.append(RenderContext(Owner(name, ns), spec, cluster_domain, load_balancer_mode))
     return contexts
 
 
@@ -69,7 +71,7 @@ def _dump(objects: Sequence[dict[str, Any]], out: TextIO) -> None:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    for ctx in _contexts(args.filename, args.namespace, args.cluster_domain):
+    for ctx in _contexts(args.filename, args.namespace, args.cluster_domain, args.load_balancer_mode):
         objects = [o for o in render_all(ctx, admin_password="") if o["kind"] != "Secret"]
         if ctx.spec.grafana.admin_secret_ref is None:
             sys.stdout.write(
@@ -89,7 +91,10 @@ def cmd_gatling_conf(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     import kopf
 
-    import loadtest_monitor.handlers  # noqa: F401  (registers the handlers)
+    try:
+        import loadtest_monitor.handlers  # noqa: F401  (registers the handlers; reads the LTM_* settings)
+    except ValueError as err:  # a bad LTM_* setting: one line, no traceback
+        raise SystemExit(f"error: {err}") from err
 
     # With --eks-cluster, kopf and the client read a private kubeconfig whose exec plugin renews the token.
     kubeconfig = eks_kubeconfig(args, tempfile.mkdtemp(prefix="loadtest-monitor-"))
@@ -139,6 +144,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("-n", "--namespace", help="namespace (default: the file's, else default)")
         p.add_argument("--cluster-domain", default="cluster.local", help="the cluster's DNS domain")
         p.set_defaults(func=func)
+        if name == "render":
+            p.add_argument(
+                "--load-balancer-mode",
+                choices=LOAD_BALANCER_MODES,
+                default=LB_MODE_CONTROLLER,
+                help="who makes the NLBs, as the operator's LTM_LOAD_BALANCER_MODE says (default: %(default)s)",
+            )
     return parser
 
 
