@@ -100,6 +100,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     kubeconfig = eks_kubeconfig(args, tempfile.mkdtemp(prefix="loadtest-monitor-"))
     if kubeconfig is not None:
         os.environ["KUBECONFIG"] = kubeconfig
+    if args.metrics_port:
+        from loadtest_monitor.metrics import start_metrics_server
+
+        try:
+            start_metrics_server(args.metrics_port)
+        except OSError as err:
+            raise SystemExit(f"error: --metrics-port {args.metrics_port}: {err.strerror}; choose a free port") from err
     namespaces = args.namespace or []
     kopf.configure(verbose=args.verbose)
     kopf.run(
@@ -127,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-n", "--namespace", action="append", help="watch only this namespace (repeatable)")
     run.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace (default)")
     run.add_argument("--liveness-port", type=int, default=0, help="serve /healthz on this port (0: off)")
+    run.add_argument(
+        "--metrics-port", type=int, default=0, help="serve Prometheus /metrics on this port (0: off; manifests: 8081)"
+    )
     run.add_argument("-v", "--verbose", action="store_true", help="log every handler call")
     add_connection_args(run)
     run.set_defaults(func=cmd_run)
