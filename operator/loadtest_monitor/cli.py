@@ -11,6 +11,7 @@ from typing import Any, TextIO
 
 import yaml
 
+from loadtest_monitor import cli_up
 from loadtest_monitor.cli_connection import add_connection_args, cmd_eks_token, eks_kubeconfig
 from loadtest_monitor.identity import API_VERSION, KIND
 from loadtest_monitor.render.common import LB_MODE_CONTROLLER, LOAD_BALANCER_MODES, Owner, RenderContext
@@ -23,6 +24,9 @@ examples:
   loadtest-monitor run -n perf -n perf-staging  # only these namespaces
   loadtest-monitor render -f monitor.yaml       # every object the operator would create, as YAML
   loadtest-monitor gatling-conf -f monitor.yaml # just the gatling.conf runners mount
+  loadtest-monitor up -f monitor.yaml           # install CRD + operator if missing, apply, wait until Ready
+  loadtest-monitor down checkout -n perf        # delete a monitor and wait until it is gone
+  loadtest-monitor up -f monitor.yaml --aws-profile perf --eks-cluster loadtest  # an EKS cluster, no kubeconfig
 """
 
 
@@ -161,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
                 default=LB_MODE_CONTROLLER,
                 help="who makes the NLBs, as the operator's LTM_LOAD_BALANCER_MODE says (default: %(default)s)",
             )
+    cli_up.register(sub)
     return parser
 
 

@@ -1,0 +1,375 @@
+"""`loadtest-monitor up -f monitor.yaml` and `loadtest-monitor down NAME`.
+
+up:   installs the CRD and the operator when they are missing (the kustomize base's objects,
+      server-side applied), applies the monitor(s) of the file, shows progress until Ready, and
+      prints where Grafana, its password, Graphite and the gatling.conf ConfigMap are.
+down: deletes a monitor and waits until its objects are gone; `--uninstall` then removes the
+      operator and the CRD (refused while other monitors exist: deleting the CRD deletes them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, TextIO
+
+import yaml
+
+from loadtest_monitor.cli_connection import add_connection_args, api_client
+from loadtest_monitor.cluster_rest import Rest, RestError, path, path_of
+from loadtest_monitor.identity import API_VERSION, FIELD_MANAGER, GROUP, KIND, PLURAL
+from loadtest_monitor.install import ManifestsMissing, crd_objects, operator_namespace, operator_objects
+from loadtest_monitor.spec import SpecError, parse_spec
+
+Obj = dict[str, Any]
+
+CRD_NAME = f"{PLURAL}.{GROUP}"
+CRD_API = "apiextensions.k8s.io/v1"
+OPERATOR_SELECTOR = "app.kubernetes.io/name=loadtest-monitor,app.kubernetes.io/component=operator"
+POLL_SECONDS = 1.0
+# Without any status after this long, the operator is probably not running: say so once.
+NO_STATUS_HINT_SECONDS = 30.0
+
+
+def parse_timeout(value: str) -> float:
+    """`600`, `600s`, `10m` or `1h` -> seconds (argparse type)."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(s|m|h)?\s*", value)
+    if not match or float(match.group(1)) <= 0:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a duration; use e.g. 600, 90s, 10m")
+    return float(match.group(1)) * {"s": 1, "m": 60, "h": 3600}[match.group(2) or "s"]
+
+
+class Console:
+    """Progress lines with the seconds since the command started."""
+
+    def __init__(self, out: TextIO, clock: Callable[[], float] = time.monotonic) -> None:
+        self.out = out
+        self.clock = clock
+        self.start = clock()
+
+    def elapsed(self) -> float:
+        return self.clock() - self.start
+
+    def say(self, line: str) -> None:
+        self.out.write(f"[{self.elapsed():4.0f}s] {line}\n")
+        self.out.flush()
+
+
+# --- input ---------------------------------------------------------------------------------------
+
+
+def read_monitors(filename: str, namespace: str | None) -> list[Obj]:
+    """The LoadtestMonitors of a file, each checked offline (the same rules the operator applies)."""
+    label = "stdin" if filename == "-" else filename
+    try:
+        with sys.stdin if filename == "-" else open(filename, encoding="utf-8") as stream:
+            docs = list(yaml.safe_load_all(stream))
+    except OSError as err:
+        raise SystemExit(f"error: -f {label}: {err.strerror}") from err
+    except yaml.YAMLError as err:
+        raise SystemExit(f"error: {label}: not valid YAML: {str(err).splitlines()[0]}") from err
+    monitors = [d for d in docs if isinstance(d, dict) and d.get("kind") == KIND]
+    if not monitors:
+        raise SystemExit(f"error: {label}: no {API_VERSION} {KIND} found")
+    for doc in monitors:
+        if doc.get("apiVersion") != API_VERSION:
+            raise SystemExit(f"error: {label}: {KIND} apiVersion must be {API_VERSION}, not {doc.get('apiVersion')}")
+        meta = doc.setdefault("metadata", {})
+        if not isinstance(meta, dict) or not meta.get("name"):
+            raise SystemExit(f"error: {label}: a {KIND} has no metadata.name")
+        meta["namespace"] = namespace or meta.get("namespace") or "default"
+        try:
+            parse_spec(doc.get("spec"))
+        except SpecError as err:
+            raise SystemExit(f"error: {label}: {KIND} {meta['name']}: {err}") from err
+    return monitors
+
+
+# --- install -------------------------------------------------------------------------------------
+
+
+def _established(crd: Obj | None) -> bool:
+    conditions = ((crd or {}).get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
+
+
+def ensure_crd(rest: Rest, console: Console, timeout: float = 60.0) -> bool:
+    """Installs the CRD when missing; True if it was installed now."""
+    crd_path = path(CRD_API, "CustomResourceDefinition", name=CRD_NAME)
+    if rest.get(crd_path) is not None:
+        console.say(f"CRD {CRD_NAME}: present")
+        return False
+    for crd in crd_objects():
+        rest.apply(crd)
+    deadline = time.monotonic() + timeout
+    while not _established(rest.get(crd_path)):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"error: CRD {CRD_NAME} was applied but is not Established after {timeout:.0f} s")
+        time.sleep(0.5)
+    console.say(f"CRD {CRD_NAME}: installed")
+    return True
+
+
+def find_operators(rest: Rest) -> list[Obj]:
+    return rest.list(path("apps/v1", "Deployment"), OPERATOR_SELECTOR)
+
+
+def ensure_operator(rest: Rest, console: Console, image: str | None) -> bool:
+    """Installs the operator (the kustomize base) when no operator Deployment exists; True if installed now."""
+    found = find_operators(rest)
+    if found:
+        where = ", ".join(f"{d['metadata']['namespace']}/{d['metadata']['name']}" for d in found)
+        console.say(f"operator: present ({where})")
+        return False
+    objects = operator_objects(image)
+    for obj in objects:
+        rest.apply(obj)
+    deployment = next(o for o in objects if o["kind"] == "Deployment")
+    image_used = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+    console.say(f"operator: installed in namespace {operator_namespace()} (image {image_used})")
+    return True
+
+
+def ensure_namespace(rest: Rest, console: Console, namespace: str) -> None:
+    if rest.get(path("v1", "Namespace", name=namespace)) is None:
+        rest.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+        console.say(f"namespace {namespace}: created")
+
+
+# --- progress ------------------------------------------------------------------------------------
+
+
+def conditions_of(monitor: Obj) -> dict[str, Obj]:
+    return {c["type"]: c for c in (monitor.get("status") or {}).get("conditions") or [] if "type" in c}
+
+
+def is_ready(monitor: Obj) -> bool:
+    ready = conditions_of(monitor).get("Ready", {})
+    current = (monitor.get("status") or {}).get("observedGeneration") == monitor["metadata"].get("generation")
+    return bool(ready.get("status") == "True" and current)
+
+
+def describe_state(monitor: Obj) -> str:
+    conditions = conditions_of(monitor)
+    if not conditions:
+        return "waiting for the operator's first status"
+    ready = conditions.get("Ready", {})
+    parts = [f"Ready={ready.get('status', 'Unknown')}"]
+    if ready.get("status") != "True":
+        failing = [c for t, c in sorted(conditions.items()) if t != "Ready" and c.get("status") != "True"]
+        for cond in failing or [ready]:
+            parts.append(f"{cond['type']}: {cond.get('reason', '')}: {cond.get('message', '')}".rstrip(": "))
+    return "; ".join(parts)
+
+
+def wait_ready(rest: Rest, console: Console, monitor: Obj, timeout: float) -> Obj:
+    meta = monitor["metadata"]
+    ref = f"{meta['namespace']}/{meta['name']}"
+    url = path(API_VERSION, KIND, meta["namespace"], meta["name"])
+    deadline = time.monotonic() + timeout
+    last_state = ""
+    hinted = False
+    while True:
+        live = rest.get(url)
+        if live is None:
+            raise SystemExit(f"error: {KIND} {ref} disappeared while waiting for it")
+        state = describe_state(live)
+        if state != last_state:
+            console.say(f"{ref}: {state}")
+            last_state = state
+        if is_ready(live):
+            return live
+        if not hinted and not live.get("status") and console.elapsed() > NO_STATUS_HINT_SECONDS:
+            hinted = True
+            console.say(
+                "no status yet: is the operator running? "
+                f"kubectl -n {operator_namespace()} get pods,deploy -l {OPERATOR_SELECTOR}"
+            )
+        if time.monotonic() > deadline:
+            raise SystemExit(f"error: {ref} not Ready after {timeout:.0f} s: {state}")
+        time.sleep(POLL_SECONDS)
+
+
+def summary(monitor: Obj) -> str:
+    meta = monitor["metadata"]
+    ns, name = meta["namespace"], meta["name"]
+    status = monitor.get("status") or {}
+    grafana = status.get("grafana") or {}
+    graphite = status.get("graphite") or {}
+    gatling = status.get("gatlingConfig") or {}
+    secret = grafana.get("adminSecret") or {}
+    lines = [f"{ns}/{name} is Ready."]
+    if grafana.get("url"):
+        lines.append(f"  Grafana:      {grafana['url']}")
+    else:
+        lines.append(
+            f"  Grafana:      load balancer address pending (kubectl -n {ns} get svc {name}-grafana -w); "
+            f"in the cluster {grafana.get('internalUrl', '')}, or kubectl -n {ns} port-forward svc/{name}-grafana 3000"
+        )
+    if secret:
+        lines.append(
+            f"  admin login:  user from key {secret.get('userKey')}, password: "
+            f"kubectl -n {ns} get secret {secret.get('name')} "
+            f"-o jsonpath='{{.data.{secret.get('passwordKey')}}}' | base64 -d"
+        )
+    address = graphite.get("address", "")
+    external = f", outside the cluster {graphite['externalAddress']}" if graphite.get("externalAddress") else ""
+    lines.append(f"  Graphite:     {address} ({graphite.get('protocol', 'tcp')}){external}")
+    if gatling:
+        lines.append(
+            f"  gatling.conf: ConfigMap {gatling.get('configMap')} (key {gatling.get('key')}) in namespace {ns}: "
+            "mount it in your Gatling runner Jobs (see manifests/examples/gatling-job.yaml)"
+        )
+    return "\n".join(lines)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    monitors = read_monitors(args.filename, args.namespace)
+    rest = Rest(api_client(args))
+    console = Console(sys.stdout)
+    try:
+        ensure_crd(rest, console)
+        if not args.skip_operator:
+            ensure_operator(rest, console, args.operator_image)
+        for monitor in monitors:
+            ensure_namespace(rest, console, monitor["metadata"]["namespace"])
+            rest.apply(monitor)
+            console.say(f"{monitor['metadata']['namespace']}/{monitor['metadata']['name']}: applied")
+        ready = [wait_ready(rest, console, monitor, args.timeout) for monitor in monitors]
+    except ManifestsMissing as err:
+        raise SystemExit(f"error: {err}") from err
+    except RestError as err:
+        raise SystemExit(f"error: the API server refused: {err}") from err
+    for live in ready:
+        sys.stdout.write(summary(live) + "\n")
+    return 0
+
+
+# --- down ----------------------------------------------------------------------------------------
+
+CHILD_KINDS = (
+    ("apps/v1", "Deployment"),
+    ("apps/v1", "ReplicaSet"),
+    ("v1", "Pod"),
+    ("v1", "Service"),
+    ("v1", "ConfigMap"),
+    ("v1", "Secret"),
+    ("v1", "PersistentVolumeClaim"),
+    ("networking.k8s.io/v1", "NetworkPolicy"),
+)
+
+
+def remaining_children(rest: Rest, namespace: str, name: str) -> tuple[list[str], list[str]]:
+    """(objects of the monitor still there, PVCs kept on purpose: no ownerReference, keepOnDelete)."""
+    left: list[str] = []
+    kept: list[str] = []
+    selector = f"app.kubernetes.io/instance={name},app.kubernetes.io/name in (influxdb,grafana,gatling-config)"
+    for api_version, kind in CHILD_KINDS:
+        for obj in rest.list(path(api_version, kind, namespace), selector):
+            labels = obj["metadata"].get("labels") or {}
+            if kind not in ("Pod", "ReplicaSet") and labels.get("app.kubernetes.io/managed-by") != FIELD_MANAGER:
+                continue
+            ref = f"{kind}/{obj['metadata']['name']}"
+            if kind == "PersistentVolumeClaim" and not obj["metadata"].get("ownerReferences"):
+                kept.append(ref)
+            else:
+                left.append(ref)
+    return left, kept
+
+
+def wait_gone(console: Console, what: str, check: Callable[[], list[str]], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    last: list[str] = []
+    while True:
+        left = check()
+        if not left:
+            return
+        if left != last:
+            console.say(f"{what}: waiting for {len(left)} object(s): {', '.join(left[:6])}")
+            last = left
+        if time.monotonic() > deadline:
+            raise SystemExit(f"error: {what}: still there after {timeout:.0f} s: {', '.join(left)}")
+        time.sleep(POLL_SECONDS)
+
+
+def uninstall(rest: Rest, console: Console, timeout: float) -> None:
+    crd_present = rest.get(path(CRD_API, "CustomResourceDefinition", name=CRD_NAME)) is not None
+    monitors = rest.list(path(API_VERSION, KIND)) if crd_present else []
+    if monitors:
+        names = ", ".join(f"{m['metadata']['namespace']}/{m['metadata']['name']}" for m in monitors)
+        raise SystemExit(
+            f"error: --uninstall: {len(monitors)} other {KIND}(s) exist ({names}); deleting the CRD would delete "
+            "them: `loadtest-monitor down` each first"
+        )
+    for deployment in find_operators(rest):
+        meta = deployment["metadata"]
+        if (meta.get("labels") or {}).get("app.kubernetes.io/managed-by") == "Helm":
+            release = (meta.get("annotations") or {}).get("meta.helm.sh/release-name", "?")
+            raise SystemExit(
+                f"error: --uninstall: the operator was installed by Helm (release {release}): helm uninstall it"
+            )
+    objects = [*reversed(operator_objects()), *crd_objects()]
+    for obj in objects:
+        if rest.delete(path_of(obj)):
+            console.say(f"deleted {obj['kind']}/{obj['metadata']['name']}")
+
+    def left() -> list[str]:
+        return [f"{o['kind']}/{o['metadata']['name']}" for o in objects if rest.get(path_of(o)) is not None]
+
+    wait_gone(console, "uninstall", left, timeout)
+    console.say("operator and CRD removed")
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    rest = Rest(api_client(args))
+    console = Console(sys.stdout)
+    namespace = args.namespace or "default"
+    ref = f"{namespace}/{args.name}"
+    try:
+        crd_present = rest.get(path(CRD_API, "CustomResourceDefinition", name=CRD_NAME)) is not None
+        monitor_url = path(API_VERSION, KIND, namespace, args.name)
+        if crd_present and rest.delete(monitor_url):
+            console.say(f"{ref}: deleted")
+        elif not args.uninstall:
+            raise SystemExit(f"error: {KIND} {ref} not found (kubectl get {PLURAL} -A lists them)")
+        else:
+            console.say(f"{ref}: not found")
+        kept: list[str] = []
+
+        def left() -> list[str]:
+            children, kept[:] = remaining_children(rest, namespace, args.name)
+            monitor = [f"{KIND}/{args.name}"] if crd_present and rest.get(monitor_url) is not None else []
+            return monitor + children
+
+        wait_gone(console, ref, left, args.timeout)
+        console.say(f"{ref}: gone" + (f" (kept on purpose, keepOnDelete: {', '.join(kept)})" if kept else ""))
+        if args.uninstall:
+            uninstall(rest, console, args.timeout)
+    except ManifestsMissing as err:
+        raise SystemExit(f"error: {err}") from err
+    except RestError as err:
+        raise SystemExit(f"error: the API server refused: {err}") from err
+    return 0
+
+
+def register(sub: Any) -> None:
+    """Adds `up` and `down` to the CLI's subcommands."""
+    up = sub.add_parser("up", help="install the CRD and operator if missing, apply a monitor, wait until Ready")
+    up.add_argument("-f", "--filename", required=True, help="LoadtestMonitor YAML file, or - for stdin")
+    up.add_argument("-n", "--namespace", help="namespace (default: the file's, else default)")
+    up.add_argument("--timeout", type=parse_timeout, default=600.0, help="give up after this long (default 10m)")
+    up.add_argument("--operator-image", help="operator image to install (default: the kustomize base's)")
+    up.add_argument("--skip-operator", action="store_true", help="never install the operator (it runs elsewhere)")
+    add_connection_args(up)
+    up.set_defaults(func=cmd_up)
+
+    down = sub.add_parser("down", help="delete a monitor and wait until everything is gone")
+    down.add_argument("name", help="the LoadtestMonitor's name")
+    down.add_argument("-n", "--namespace", help="its namespace (default: default)")
+    down.add_argument("--uninstall", action="store_true", help="then remove the operator and the CRD too")
+    down.add_argument("--timeout", type=parse_timeout, default=300.0, help="give up after this long (default 5m)")
+    add_connection_args(down)
+    down.set_defaults(func=cmd_down)
