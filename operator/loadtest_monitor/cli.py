@@ -11,7 +11,7 @@ from typing import Any, TextIO
 
 import yaml
 
-from loadtest_monitor import cli_up
+from loadtest_monitor import cli_runner_image, cli_up
 from loadtest_monitor.cli_connection import add_connection_args, cmd_eks_token, eks_kubeconfig
 from loadtest_monitor.identity import API_VERSION, KIND
 from loadtest_monitor.render.common import LB_MODE_CONTROLLER, LOAD_BALANCER_MODES, Owner, RenderContext
@@ -27,6 +27,8 @@ examples:
   loadtest-monitor up -f monitor.yaml           # install CRD + operator if missing, apply, wait until Ready
   loadtest-monitor down checkout -n perf        # delete a monitor and wait until it is gone
   loadtest-monitor up -f monitor.yaml --aws-profile perf --eks-cluster loadtest  # an EKS cluster, no kubeconfig
+  loadtest-monitor runner-image build --simulations src/test/java --gatling-version 3.11.5
+  loadtest-monitor runner-image push --aws-profile perf --repository gatling-runner  # ECR, created if missing
 """
 
 
@@ -166,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
                 help="who makes the NLBs, as the operator's LTM_LOAD_BALANCER_MODE says (default: %(default)s)",
             )
     cli_up.register(sub)
+    cli_runner_image.register(sub)
     return parser
 
 
