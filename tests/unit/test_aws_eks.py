@@ -191,3 +191,17 @@ def test_eks_token_prints_an_exec_credential(aws_profile: Path) -> None:
     expires = dt.datetime.strptime(credential["status"]["expirationTimestamp"], "%Y-%m-%dT%H:%M:%SZ")
     assert 500 < (expires.replace(tzinfo=dt.UTC) - dt.datetime.now(dt.UTC)).total_seconds() <= 600
     assert "GetCallerIdentity" in decode(credential["status"]["token"])
+
+
+def test_up_and_down_parse_the_connection_flags_into_an_eks_client(eks_cluster: dict[str, Any]) -> None:
+    from loadtest_monitor.cli import build_parser
+    from loadtest_monitor.cli_connection import api_client
+
+    for argv in (
+        ["up", "-f", "m.yaml", "--aws-profile", PROFILE, "--eks-cluster", CLUSTER],
+        ["down", "checkout", "--aws-profile", PROFILE, "--eks-cluster", CLUSTER, "--region", REGION],
+    ):
+        api = api_client(build_parser().parse_args(argv))
+        assert api.configuration.host == eks_cluster["endpoint"].rstrip("/")
+        assert api.configuration.auth_settings()["BearerToken"]["value"].startswith("Bearer k8s-aws-v1.")
+        assert api.user_agent.startswith("loadtest-monitor/")
