@@ -8,10 +8,10 @@ with an EKS bearer token made from the profile's credentials; without them, the 
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from kubernetes import client
-
-from loadtest_monitor.kube import USER_AGENT, load_client_config
+if TYPE_CHECKING:  # imported when a command talks to a cluster, so offline commands start fast
+    from kubernetes import client
 
 
 def add_connection_args(parser: argparse.ArgumentParser) -> None:
@@ -44,6 +44,10 @@ def eks_configuration(args: argparse.Namespace) -> client.Configuration | None:
 
 def api_client(args: argparse.Namespace) -> client.ApiClient:
     """An ApiClient for the command's cluster (see the module docstring)."""
+    from kubernetes import client
+
+    from loadtest_monitor.kube import USER_AGENT, load_client_config
+
     configuration = eks_configuration(args)
     if configuration is None:
         return load_client_config()

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any, cast
-
-from kubernetes import client
-from kubernetes.client.exceptions import ApiException
+from typing import TYPE_CHECKING, Any, cast
 
 from loadtest_monitor.identity import API_VERSION, KIND, PLURAL
+
+if TYPE_CHECKING:  # the client is imported when a command talks to a cluster, not for `render`
+    from kubernetes import client
 
 Obj = dict[str, Any]
 
@@ -74,6 +74,8 @@ class Rest:
         query: list[tuple[str, str]] | None = None,
         content_type: str = "application/json",
     ) -> Obj:
+        from kubernetes.client.exceptions import ApiException
+
         method_, url, headers, payload, _ = self.api.param_serialize(
             method,
             url_path,
