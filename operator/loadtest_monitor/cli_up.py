@@ -34,12 +34,20 @@ POLL_SECONDS = 1.0
 NO_STATUS_HINT_SECONDS = 30.0
 
 
-def parse_timeout(value: str) -> float:
-    """`600`, `600s`, `10m` or `1h` -> seconds (argparse type)."""
+def parse_duration(value: str) -> float:
+    """`0`, `600`, `600s`, `10m` or `1h` -> seconds (argparse type)."""
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(s|m|h)?\s*", value)
-    if not match or float(match.group(1)) <= 0:
+    if not match:
         raise argparse.ArgumentTypeError(f"{value!r} is not a duration; use e.g. 600, 90s, 10m")
     return float(match.group(1)) * {"s": 1, "m": 60, "h": 3600}[match.group(2) or "s"]
+
+
+def parse_timeout(value: str) -> float:
+    """A duration above zero (argparse type)."""
+    seconds = parse_duration(value)
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"{value!r}: a timeout must be above zero")
+    return seconds
 
 
 class Console:
@@ -193,6 +201,24 @@ def wait_ready(rest: Rest, console: Console, monitor: Obj, timeout: float) -> Ob
         time.sleep(POLL_SECONDS)
 
 
+def wait_grafana_address(rest: Rest, console: Console, monitor: Obj, timeout: float) -> Obj:
+    """After Ready, the NLB's address may still be on its way (the load balancer controller writes it
+    into the Service, the operator into status.grafana.url): wait for it a while, never fail on it."""
+    meta = monitor["metadata"]
+    url = path(API_VERSION, KIND, meta["namespace"], meta["name"])
+    deadline = time.monotonic() + timeout
+    said = False
+    while not ((monitor.get("status") or {}).get("grafana") or {}).get("url") and time.monotonic() < deadline:
+        if not said:
+            console.say(
+                f"{meta['namespace']}/{meta['name']}: waiting up to {timeout:.0f} s for the Grafana load balancer"
+            )
+            said = True
+        time.sleep(POLL_SECONDS)
+        monitor = rest.get(url) or monitor
+    return monitor
+
+
 def summary(monitor: Obj) -> str:
     meta = monitor["metadata"]
     ns, name = meta["namespace"], meta["name"]
@@ -239,6 +265,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             rest.apply(monitor)
             console.say(f"{monitor['metadata']['namespace']}/{monitor['metadata']['name']}: applied")
         ready = [wait_ready(rest, console, monitor, args.timeout) for monitor in monitors]
+        ready = [wait_grafana_address(rest, console, live, args.address_timeout) for live in ready]
     except ManifestsMissing as err:
         raise SystemExit(f"error: {err}") from err
     except RestError as err:
@@ -361,6 +388,12 @@ def register(sub: Any) -> None:
     up.add_argument("-f", "--filename", required=True, help="LoadtestMonitor YAML file, or - for stdin")
     up.add_argument("-n", "--namespace", help="namespace (default: the file's, else default)")
     up.add_argument("--timeout", type=parse_timeout, default=600.0, help="give up after this long (default 10m)")
+    up.add_argument(
+        "--address-timeout",
+        type=parse_duration,
+        default=120.0,
+        help="after Ready, wait this long for the Grafana load balancer's address (default 2m)",
+    )
     up.add_argument("--operator-image", help="operator image to install (default: the kustomize base's)")
     up.add_argument("--skip-operator", action="store_true", help="never install the operator (it runs elsewhere)")
     add_connection_args(up)

@@ -26,6 +26,7 @@ from localcluster import LocalCluster, find_binaries
 CLI = str(Path(sys.executable).parent / "loadtest-monitor")
 REPO = Path(__file__).resolve().parents[2]
 OPERATOR_NS = "loadtest-monitor-system"
+HOSTNAME = "k8s-perf-checkout-0123456789.elb.eu-west-1.amazonaws.com"
 
 
 @pytest.fixture(scope="module")
@@ -77,9 +78,19 @@ CRD_KIND = pykube.CustomResourceDefinition
 
 def test_up_installs_crd_and_operator_then_waits_until_ready(bare, api, operator, tmp_path) -> None:
     assert not exists(api, CRD_KIND, "loadtestmonitors.loadtest.dev")
-    up = ltm(bare, "up", "-f", str(monitor_file(tmp_path, "checkout", "perf")), "--timeout", "240s")
-    assert up.returncode == 0, up.stdout + up.stderr + operator.log_tail()
-    out = up.stdout
+    proc = subprocess.Popen([CLI, "up", "-f", str(monitor_file(tmp_path, "checkout", "perf")), "--timeout", "240s"],
+                            env=bare.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: condition(get_monitor(api, "perf", "checkout"), "Ready").get("status") == "True", 240,
+                 "perf/checkout Ready")
+        # What the AWS Load Balancer Controller writes once the NLB exists; `up` waits for it after Ready.
+        svc = pykube.Service.objects(api, namespace="perf").get(name="checkout-grafana")
+        svc.patch({"status": {"loadBalancer": {"ingress": [{"hostname": HOSTNAME}]}}}, subresource="status")
+        out, err = proc.communicate(timeout=180)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, out + err + operator.log_tail()
+    assert f"  Grafana:      http://{HOSTNAME}:3000\n" in out
     assert "CRD loadtestmonitors.loadtest.dev: installed" in out
     assert "operator: installed in namespace loadtest-monitor-system (image loadtest-monitor:0.1.0)" in out
     assert "namespace perf: created" in out

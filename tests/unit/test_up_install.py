@@ -10,7 +10,7 @@ import pytest
 import yaml
 from test_packaging_support import BASE, CRD_FILE, ROOT, kustomize
 
-from loadtest_monitor.cli_up import describe_state, is_ready, parse_timeout, read_monitors, summary
+from loadtest_monitor.cli_up import describe_state, is_ready, parse_duration, parse_timeout, read_monitors, summary
 from loadtest_monitor.install import crd_objects, default_image, operator_objects
 
 
@@ -80,6 +80,9 @@ def test_timeouts() -> None:
     assert parse_timeout("10m") == 600
     with pytest.raises(argparse.ArgumentTypeError, match="not a duration"):
         parse_timeout("soon")
+    with pytest.raises(argparse.ArgumentTypeError, match="a timeout must be above zero"):
+        parse_timeout("0")
+    assert parse_duration("0") == 0
 
 
 MONITOR = {
