@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
 # tools: Helm v3 and kustomize for the packaging tests, built from the Go module proxy into the cache.
-.PHONY: registry tools install control-plane e2e-deps lint test unit integration e2e demo cluster cluster-down render bench bench-operator clean
+.PHONY: registry tools install control-plane e2e-deps lint test unit integration e2e demo cluster cluster-down render bench bench-operator bench-forward clean
 
 install: $(VENV)/.installed
 
@@ -35,7 +35,7 @@ e2e-deps:
 lint: install
 	$(VENV)/bin/ruff check operator tests hack bench
 	$(VENV)/bin/mypy
-	$(VENV)/bin/mypy --strict hack/localcluster.py hack/demo.py hack/operator_process.py bench/operator_bench.py
+	$(VENV)/bin/mypy --strict hack/localcluster.py hack/demo.py hack/operator_process.py bench/operator_bench.py bench/forward_bench.py
 
 unit: install tools registry
 	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
@@ -68,6 +68,10 @@ bench: install e2e-deps
 
 bench-operator: install control-plane
 	$(PY) bench/operator_bench.py
+
+# `loadtest-monitor forward`: records decoded+aggregated per second per log format, CPU/RSS at 2,000 req/s.
+bench-forward: install
+	$(PY) bench/forward_bench.py
 
 clean:
 	rm -rf $(VENV) .cluster

@@ -13,6 +13,7 @@ import yaml
 
 from loadtest_monitor import cli_runner_image, cli_up
 from loadtest_monitor.cli_connection import add_connection_args, cmd_eks_token, eks_kubeconfig
+from loadtest_monitor.forward.cli import register as register_forward
 from loadtest_monitor.identity import API_VERSION, KIND
 from loadtest_monitor.render.common import LB_MODE_CONTROLLER, LOAD_BALANCER_MODES, Owner, RenderContext
 from loadtest_monitor.render.monitor import gatling_config_map, render_all
@@ -169,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
             )
     cli_up.register(sub)
     cli_runner_image.register(sub)
+    register_forward(sub)
     return parser
 
 
