@@ -11,7 +11,7 @@ from typing import Any, TextIO
 
 import yaml
 
-from loadtest_monitor import cli_runner_image, cli_up
+from loadtest_monitor import cli_down, cli_runner_image, cli_up
 from loadtest_monitor.cli_connection import add_connection_args, cmd_eks_token, eks_kubeconfig
 from loadtest_monitor.forward.cli import register as register_forward
 from loadtest_monitor.identity import API_VERSION, KIND
@@ -169,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
                 help="who makes the NLBs, as the operator's LTM_LOAD_BALANCER_MODE says (default: %(default)s)",
             )
     cli_up.register(sub)
+    cli_down.register(sub)
     cli_runner_image.register(sub)
     register_forward(sub)
     return parser
