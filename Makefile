@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
 # tools: Helm v3 and kustomize for the packaging tests, built from the Go module proxy into the cache.
-.PHONY: tools install control-plane e2e-deps lint test unit integration e2e demo cluster cluster-down render bench bench-operator bench-forward clean
+.PHONY: registry tools install control-plane e2e-deps lint test unit integration e2e demo cluster cluster-down render bench bench-operator bench-forward clean
 
 install: $(VENV)/.installed
 
@@ -22,6 +22,12 @@ control-plane:
 tools:
 	bash hack/build-tools.sh
 
+# `runner-image build|push` tests: Debian's podman, and a real OCI registry (CNCF Distribution)
+# built from the Go module proxy into the cache.
+registry:
+	bash hack/install-podman.sh
+	bash hack/build-registry.sh
+
 # A real InfluxDB 1.x (Debian) and Gatling's Maven artifacts for the end-to-end data path.
 e2e-deps:
 	bash hack/install-e2e-deps.sh
@@ -31,7 +37,7 @@ lint: install
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy --strict hack/localcluster.py hack/demo.py hack/operator_process.py bench/operator_bench.py bench/forward_bench.py
 
-unit: install tools
+unit: install tools registry
 	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
 
 integration: install control-plane
@@ -41,7 +47,7 @@ e2e: install e2e-deps
 	$(VENV)/bin/pytest tests/e2e $(PYTEST_ARGS)
 
 # Everything CI runs: static checks, then unit, integration (real control plane) and e2e tests.
-test: install tools control-plane e2e-deps lint
+test: install tools registry control-plane e2e-deps lint
 	$(VENV)/bin/pytest tests $(PYTEST_ARGS)
 
 demo: install control-plane

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 from collections.abc import Iterator, Sequence
 from typing import Any, TextIO
 
 import yaml
 
+from loadtest_monitor import cli_down, cli_runner_image, cli_up
+from loadtest_monitor.cli_connection import add_connection_args, cmd_eks_token, eks_kubeconfig
 from loadtest_monitor.forward.cli import register as register_forward
 from loadtest_monitor.identity import API_VERSION, KIND
-from loadtest_monitor.render.common import Owner, RenderContext
+from loadtest_monitor.render.common import LB_MODE_CONTROLLER, LOAD_BALANCER_MODES, Owner, RenderContext
 from loadtest_monitor.render.monitor import gatling_config_map, offline_credentials, render_all
 from loadtest_monitor.spec import SpecError, parse_spec
 
@@ -21,6 +25,11 @@ examples:
   loadtest-monitor run -n perf -n perf-staging  # only these namespaces
   loadtest-monitor render -f monitor.yaml       # every object the operator would create, as YAML
   loadtest-monitor gatling-conf -f monitor.yaml # just the gatling.conf runners mount
+  loadtest-monitor up -f monitor.yaml           # install CRD + operator if missing, apply, wait until Ready
+  loadtest-monitor down checkout -n perf        # delete a monitor and wait until it is gone
+  loadtest-monitor up -f monitor.yaml --aws-profile perf --eks-cluster loadtest  # an EKS cluster, no kubeconfig
+  loadtest-monitor runner-image build --simulations src/test/java --gatling-version 3.11.5
+  loadtest-monitor runner-image push --aws-profile perf --repository gatling-runner  # ECR, created if missing
 """
 
 
@@ -30,7 +39,9 @@ def _monitors(stream: TextIO) -> Iterator[dict[str, Any]]:
             yield doc
 
 
-def _contexts(path: str, namespace: str | None, cluster_domain: str) -> list[RenderContext]:
+def _contexts(
+    path: str, namespace: str | None, cluster_domain: str, load_balancer_mode: str = LB_MODE_CONTROLLER
+) -> list[RenderContext]:
     with sys.stdin if path == "-" else open(path, encoding="utf-8") as stream:
         docs = list(_monitors(stream))
     if not docs:
@@ -46,7 +57,7 @@ def _contexts(path: str, namespace: str | None, cluster_domain: str) -> list[Ren
             spec = parse_spec(doc.get("spec"))
         except SpecError as err:
             raise SystemExit(f"error: {'stdin' if path == '-' else path}: {KIND} {name}: {err}") from err
-        contexts.append(RenderContext(Owner(name, ns), spec, cluster_domain))
+        contexts.append(RenderContext(Owner(name, ns), spec, cluster_domain, load_balancer_mode))
     return contexts
 
 
@@ -67,7 +78,7 @@ def _dump(objects: Sequence[dict[str, Any]], out: TextIO) -> None:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    for ctx in _contexts(args.filename, args.namespace, args.cluster_domain):
+    for ctx in _contexts(args.filename, args.namespace, args.cluster_domain, args.load_balancer_mode):
         objects = [o for o in render_all(ctx, offline_credentials(ctx)) if o["kind"] != "Secret"]
         if ctx.spec.grafana.admin_secret_ref is None:
             sys.stdout.write(
@@ -87,8 +98,22 @@ def cmd_gatling_conf(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     import kopf
 
-    import loadtest_monitor.handlers  # noqa: F401  (registers the handlers)
+    try:
+        import loadtest_monitor.handlers  # noqa: F401  (registers the handlers; reads the LTM_* settings)
+    except ValueError as err:  # a bad LTM_* setting: one line, no traceback
+        raise SystemExit(f"error: {err}") from err
 
+    # With --eks-cluster, kopf and the client read a private kubeconfig whose exec plugin renews the token.
+    kubeconfig = eks_kubeconfig(args, tempfile.mkdtemp(prefix="loadtest-monitor-"))
+    if kubeconfig is not None:
+        os.environ["KUBECONFIG"] = kubeconfig
+    if args.metrics_port:
+        from loadtest_monitor.metrics import start_metrics_server
+
+        try:
+            start_metrics_server(args.metrics_port)
+        except OSError as err:
+            raise SystemExit(f"error: --metrics-port {args.metrics_port}: {err.strerror}; choose a free port") from err
     namespaces = args.namespace or []
     kopf.configure(verbose=args.verbose)
     kopf.run(
@@ -116,8 +141,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-n", "--namespace", action="append", help="watch only this namespace (repeatable)")
     run.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace (default)")
     run.add_argument("--liveness-port", type=int, default=0, help="serve /healthz on this port (0: off)")
+    run.add_argument(
+        "--metrics-port", type=int, default=0, help="serve Prometheus /metrics on this port (0: off; manifests: 8081)"
+    )
     run.add_argument("-v", "--verbose", action="store_true", help="log every handler call")
+    add_connection_args(run)
     run.set_defaults(func=cmd_run)
+
+    token = sub.add_parser("eks-token", help="print an EKS ExecCredential for a kubeconfig exec plugin")
+    add_connection_args(token)
+    token.set_defaults(func=cmd_eks_token)
 
     for name, func, help_text in (
         ("render", cmd_render, "print every object the operator would create for a monitor (offline)"),
@@ -128,6 +161,16 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("-n", "--namespace", help="namespace (default: the file's, else default)")
         p.add_argument("--cluster-domain", default="cluster.local", help="the cluster's DNS domain")
         p.set_defaults(func=func)
+        if name == "render":
+            p.add_argument(
+                "--load-balancer-mode",
+                choices=LOAD_BALANCER_MODES,
+                default=LB_MODE_CONTROLLER,
+                help="who makes the NLBs, as the operator's LTM_LOAD_BALANCER_MODE says (default: %(default)s)",
+            )
+    cli_up.register(sub)
+    cli_down.register(sub)
+    cli_runner_image.register(sub)
     register_forward(sub)
     return parser
 

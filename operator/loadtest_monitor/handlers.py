@@ -18,11 +18,13 @@ import kopf
 from loadtest_monitor.identity import FIELD_MANAGER, GROUP, LABEL_INSTANCE, LABEL_MANAGED_BY, PLURAL, VERSION
 from loadtest_monitor.kube import Kube, load_client_config
 from loadtest_monitor.reconcile import Reconciler
+from loadtest_monitor.render.common import parse_load_balancer_mode
 
 log = logging.getLogger(__name__)
 
 RESYNC_SECONDS = float(os.environ.get("LTM_RESYNC_SECONDS", "60"))
 CLUSTER_DOMAIN = os.environ.get("LTM_CLUSTER_DOMAIN", "cluster.local")
+LOAD_BALANCER_MODE = parse_load_balancer_mode(os.environ.get("LTM_LOAD_BALANCER_MODE", ""))
 
 # Children whose changes (a hand edit, a deletion, a rollout's progress) concern their monitor.
 # Secrets are left out on purpose: watching them means receiving every Secret of the cluster
@@ -51,7 +53,12 @@ class OperatorState:
                 from loadtest_monitor.aws.load_balancers import from_environment
 
                 lb_state = from_environment()
-            self.reconciler = Reconciler(Kube(load_client_config()), CLUSTER_DOMAIN, load_balancer_state=lb_state)
+            self.reconciler = Reconciler(
+                Kube(load_client_config()),
+                CLUSTER_DOMAIN,
+                load_balancer_state=lb_state,
+                load_balancer_mode=LOAD_BALANCER_MODE,
+            )
         return self.reconciler
 
 

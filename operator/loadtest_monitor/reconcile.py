@@ -29,7 +29,7 @@ from loadtest_monitor.identity import (
     MANAGED_SELECTOR,
 )
 from loadtest_monitor.kube import Kube, KubeError, Obj
-from loadtest_monitor.render.common import Owner, RenderContext
+from loadtest_monitor.render.common import LB_MODE_CONTROLLER, Owner, RenderContext
 from loadtest_monitor.render.grafana import admin_secret_location
 from loadtest_monitor.render.monitor import generated_secrets, graphite_host, render_all
 from loadtest_monitor.spec import MonitorSpec, SpecError, parse_spec
@@ -75,9 +75,11 @@ class Reconciler:
         cluster_domain: str = "cluster.local",
         now: Callable[[], str] = _now,
         load_balancer_state: Callable[[str], str] | None = None,
+        load_balancer_mode: str = LB_MODE_CONTROLLER,
     ) -> None:
         self.kube = kube
         self.cluster_domain = cluster_domain
+        self.load_balancer_mode = load_balancer_mode
         self.now = now
         # Optional: DNS name of a load balancer -> its state (aws.load_balancers on EKS).
         self.load_balancer_state = load_balancer_state
@@ -120,7 +122,9 @@ class Reconciler:
             outcome.invalid = str(err)
             self._report_invalid(monitor, str(err), outcome)
             return outcome
-        ctx = RenderContext(Owner(name, namespace, monitor["metadata"]["uid"]), spec, self.cluster_domain)
+        ctx = RenderContext(
+            Owner(name, namespace, monitor["metadata"]["uid"]), spec, self.cluster_domain, self.load_balancer_mode
+        )
         live = self._apply_children(ctx, outcome)
         self._prune(ctx, live, outcome)
         self._report(monitor, ctx, live, outcome)

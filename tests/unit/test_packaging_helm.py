@@ -250,3 +250,65 @@ def test_inconsistent_values_fail_with_a_message(tmp_path, values, message):
     proc = run(cmd, check=False)
     assert proc.returncode != 0
     assert message in proc.stderr
+
+
+# --- operator metrics and the ServiceMonitor ---------------------------------------------------
+
+
+def test_default_serves_metrics_on_8081_without_a_service_monitor(default_render):
+    args = container(default_render)["args"]
+    assert args[args.index("--metrics-port") + 1] == "8081"
+    assert {"name": "metrics", "containerPort": 8081, "protocol": "TCP"} in container(default_render)["ports"]
+    assert of_kind(default_render, "ServiceMonitor") == []
+
+
+def test_service_monitor_scrapes_the_operator_pods_metrics_port(tmp_path):
+    values = {"metrics": {"port": 9102, "serviceMonitor": {"enabled": True, "interval": "15s",
+                                                           "labels": {"release": "kube-prometheus"}}}}
+    objs = helm_template("-f", values_file(tmp_path, values))
+    monitor = one(objs, "ServiceMonitor")
+    service = one(objs, "Service", "loadtest-monitor-metrics")
+    pod = one(objs, "Deployment")["spec"]["template"]
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus"
+    assert monitor["metadata"]["namespace"] == service["metadata"]["namespace"] == OPERATOR_NAMESPACE
+    assert monitor["spec"]["namespaceSelector"] == {"matchNames": [OPERATOR_NAMESPACE]}
+    # ServiceMonitor -> Service -> pod, by labels and by port name.
+    selected = monitor["spec"]["selector"]["matchLabels"]
+    assert selected.items() <= service["metadata"]["labels"].items()
+    assert service["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint == {"port": "metrics", "path": "/metrics", "interval": "15s", "scrapeTimeout": "10s"}
+    (port,) = service["spec"]["ports"]
+    assert port["name"] == "metrics" and port["port"] == 9102 and port["targetPort"] == "metrics"
+    (c,) = pod["spec"]["containers"]
+    assert {"name": "metrics", "containerPort": 9102, "protocol": "TCP"} in c["ports"]
+    assert c["args"][c["args"].index("--metrics-port") + 1] == "9102"
+
+
+def test_metrics_port_zero_turns_the_endpoint_off(tmp_path):
+    objs = helm_template("-f", values_file(tmp_path, {"metrics": {"port": 0}}))
+    assert "--metrics-port" not in container(objs)["args"]
+    assert all(p["name"] != "metrics" for p in container(objs)["ports"])
+
+
+def test_service_monitor_without_a_metrics_port_fails_with_a_message(tmp_path):
+    values = {"metrics": {"port": 0, "serviceMonitor": {"enabled": True}}}
+    cmd = [str(helm_binary()), "template", "x", str(CHART), "--kube-version", KUBE_VERSION,
+           "-f", values_file(tmp_path, values)]
+    proc = run(cmd, check=False)
+    assert proc.returncode != 0
+    assert "metrics.serviceMonitor.enabled is true but metrics.port is 0" in proc.stderr
+
+
+def test_load_balancer_mode_reaches_the_operator(default_render, tmp_path):
+    def mode(objs):
+        return {e["name"]: e.get("value") for e in container(objs)["env"]}["LTM_LOAD_BALANCER_MODE"]
+
+    assert mode(default_render) == "aws-load-balancer-controller"
+    auto = helm_template("-f", values_file(tmp_path, {"aws": {"loadBalancerMode": "eks-auto-mode"}}))
+    assert mode(auto) == "eks-auto-mode"
+    cmd = [str(helm_binary()), "template", "x", str(CHART), "--kube-version", KUBE_VERSION,
+           "-f", values_file(tmp_path, {"aws": {"loadBalancerMode": "auto"}}, "bad.yaml")]
+    proc = run(cmd, check=False)
+    assert proc.returncode != 0 and "loadBalancerMode" in proc.stderr

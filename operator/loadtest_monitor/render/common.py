@@ -28,11 +28,31 @@ class Owner:
         return ChildNames(self.name, self.namespace)
 
 
+# Who makes the NLBs of LoadBalancer Services (an operator-level setting, LTM_LOAD_BALANCER_MODE):
+#   aws-load-balancer-controller  the AWS Load Balancer Controller, driven by annotations (default)
+#   eks-auto-mode                 EKS Auto Mode's built-in controller, chosen by spec.loadBalancerClass
+LB_MODE_CONTROLLER = "aws-load-balancer-controller"
+LB_MODE_EKS_AUTO = "eks-auto-mode"
+LOAD_BALANCER_MODES = (LB_MODE_CONTROLLER, LB_MODE_EKS_AUTO)
+EKS_AUTO_MODE_LB_CLASS = "eks.amazonaws.com/nlb"
+LB_SCHEME_ANNOTATION = "service.beta.kubernetes.io/aws-load-balancer-scheme"
+
+
+def parse_load_balancer_mode(value: str) -> str:
+    """The mode named by LTM_LOAD_BALANCER_MODE (empty: the default), or a one-line error."""
+    mode = value.strip() or LB_MODE_CONTROLLER
+    if mode not in LOAD_BALANCER_MODES:
+        choices = ", ".join(LOAD_BALANCER_MODES)
+        raise ValueError(f"LTM_LOAD_BALANCER_MODE={value!r} is unknown; set it to one of {choices}")
+    return mode
+
+
 @dataclass(frozen=True)
 class RenderContext:
     owner: Owner
     spec: MonitorSpec
     cluster_domain: str = "cluster.local"
+    load_balancer_mode: str = LB_MODE_CONTROLLER
 
     @property
     def names(self) -> ChildNames:
@@ -140,3 +160,15 @@ def nlb_annotations(scheme: str) -> dict[str, str]:
         f"{prefix}-nlb-target-type": "ip",
         f"{prefix}-scheme": scheme,
     }
+
+
+def load_balancer(ctx: RenderContext, scheme: str) -> tuple[dict[str, str], Obj]:
+    """(annotations, spec fields) of a LoadBalancer Service in the operator's load balancer mode.
+
+    EKS Auto Mode picks its NLB by `spec.loadBalancerClass` (immutable: switching modes means
+    recreating the Service) and reads the same scheme annotation; the Load Balancer Controller
+    is driven by annotations alone and its webhook sets the class itself, which we never fight.
+    """
+    if ctx.load_balancer_mode == LB_MODE_EKS_AUTO:
+        return {LB_SCHEME_ANNOTATION: scheme}, {"loadBalancerClass": EKS_AUTO_MODE_LB_CLASS}
+    return nlb_annotations(scheme), {}

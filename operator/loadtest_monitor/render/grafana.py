@@ -24,8 +24,8 @@ from loadtest_monitor.render.common import (
     config_map,
     container_security_context,
     content_hash,
+    load_balancer,
     metadata,
-    nlb_annotations,
     placement,
     pod_security_context,
     secret,
@@ -251,7 +251,9 @@ def grafana_service(ctx: RenderContext) -> Obj:
         "ports": [{"name": "http", "port": GRAFANA_PORT, "targetPort": "http", "protocol": "TCP"}],
     }
     if svc.type == "LoadBalancer":
-        annotations.update(nlb_annotations(svc.scheme))
+        lb_annotations, lb_spec = load_balancer(ctx, svc.scheme)
+        annotations.update(lb_annotations)
+        svc_spec.update(lb_spec)
         if svc.load_balancer_source_ranges:
             svc_spec["loadBalancerSourceRanges"] = list(svc.load_balancer_source_ranges)
     annotations.update(svc.annotations)  # the user's own annotations win over our defaults

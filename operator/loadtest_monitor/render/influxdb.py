@@ -22,8 +22,8 @@ from loadtest_monitor.render.common import (
     config_map,
     container_security_context,
     content_hash,
+    load_balancer,
     metadata,
-    nlb_annotations,
     placement,
     pod_security_context,
     secret,
@@ -270,6 +270,10 @@ def graphite_service(ctx: RenderContext) -> Obj:
             {"name": "graphite-udp", "port": GRAPHITE_PORT, "targetPort": GRAPHITE_PORT, "protocol": "UDP"},
         ],
     }
+    lb_annotations: dict[str, str] = {}
+    if internal_lb:
+        lb_annotations, lb_spec = load_balancer(ctx, "internal")
+        svc_spec.update(lb_spec)
     if internal_lb and graphite.allowed_source_ranges:
         svc_spec["loadBalancerSourceRanges"] = list(graphite.allowed_source_ranges)
     return {
@@ -280,7 +284,7 @@ def graphite_service(ctx: RenderContext) -> Obj:
             ctx.names.graphite_service,
             APP,
             COMPONENT,
-            annotations=nlb_annotations("internal") if internal_lb else None,
+            annotations=lb_annotations or None,
         ),
         "spec": svc_spec,
     }

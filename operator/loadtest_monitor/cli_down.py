@@ -1,0 +1,133 @@
+"""`loadtest-monitor down NAME [-n NS] [--uninstall]`: deletes a monitor and waits until its objects
+are gone; `--uninstall` then removes the operator and the CRD that `up` installed (refused while
+other monitors exist: deleting the CRD would delete them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from loadtest_monitor.cli_connection import add_connection_args, api_client
+from loadtest_monitor.cli_up import CRD_API, CRD_NAME, POLL_SECONDS, Console, find_operators, parse_timeout
+from loadtest_monitor.cluster_rest import Rest, RestError, path, path_of
+from loadtest_monitor.identity import API_VERSION, FIELD_MANAGER, KIND, PLURAL
+from loadtest_monitor.install import ManifestsMissing, crd_objects, operator_objects
+
+CHILD_KINDS = (
+    ("apps/v1", "Deployment"),
+    ("apps/v1", "ReplicaSet"),
+    ("v1", "Pod"),
+    ("v1", "Service"),
+    ("v1", "ConfigMap"),
+    ("v1", "Secret"),
+    ("v1", "PersistentVolumeClaim"),
+    ("networking.k8s.io/v1", "NetworkPolicy"),
+)
+
+
+def remaining_children(rest: Rest, namespace: str, name: str) -> tuple[list[str], list[str]]:
+    """(objects of the monitor still there, PVCs kept on purpose: no ownerReference, keepOnDelete)."""
+    left: list[str] = []
+    kept: list[str] = []
+    selector = f"app.kubernetes.io/instance={name},app.kubernetes.io/name in (influxdb,grafana,gatling-config)"
+    for api_version, kind in CHILD_KINDS:
+        for obj in rest.list(path(api_version, kind, namespace), selector):
+            labels = obj["metadata"].get("labels") or {}
+            if kind not in ("Pod", "ReplicaSet") and labels.get("app.kubernetes.io/managed-by") != FIELD_MANAGER:
+                continue
+            ref = f"{kind}/{obj['metadata']['name']}"
+            if kind == "PersistentVolumeClaim" and not obj["metadata"].get("ownerReferences"):
+                kept.append(ref)
+            else:
+                left.append(ref)
+    return left, kept
+
+
+def wait_gone(console: Console, what: str, check: Callable[[], list[str]], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    last: list[str] = []
+    while True:
+        left = check()
+        if not left:
+            return
+        if left != last:
+            console.say(f"{what}: waiting for {len(left)} object(s): {', '.join(left[:6])}")
+            last = left
+        if time.monotonic() > deadline:
+            raise SystemExit(f"error: {what}: still there after {timeout:.0f} s: {', '.join(left)}")
+        time.sleep(POLL_SECONDS)
+
+
+def uninstall(rest: Rest, console: Console, timeout: float) -> None:
+    crd_present = rest.get(path(CRD_API, "CustomResourceDefinition", name=CRD_NAME)) is not None
+    monitors = rest.list(path(API_VERSION, KIND)) if crd_present else []
+    if monitors:
+        names = ", ".join(f"{m['metadata']['namespace']}/{m['metadata']['name']}" for m in monitors)
+        raise SystemExit(
+            f"error: --uninstall: {len(monitors)} other {KIND}(s) exist ({names}); deleting the CRD would delete "
+            "them: `loadtest-monitor down` each first"
+        )
+    for deployment in find_operators(rest):
+        meta = deployment["metadata"]
+        if (meta.get("labels") or {}).get("app.kubernetes.io/managed-by") == "Helm":
+            release = (meta.get("annotations") or {}).get("meta.helm.sh/release-name", "?")
+            raise SystemExit(
+                f"error: --uninstall: the operator was installed by Helm (release {release}): helm uninstall it"
+            )
+    objects = [*reversed(operator_objects()), *crd_objects()]
+    for obj in objects:
+        if rest.delete(path_of(obj)):
+            console.say(f"deleted {obj['kind']}/{obj['metadata']['name']}")
+
+    def left() -> list[str]:
+        return [f"{o['kind']}/{o['metadata']['name']}" for o in objects if rest.get(path_of(o)) is not None]
+
+    wait_gone(console, "uninstall", left, timeout)
+    console.say("operator and CRD removed")
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    rest = Rest(api_client(args))
+    console = Console(sys.stdout)
+    namespace = args.namespace or "default"
+    ref = f"{namespace}/{args.name}"
+    try:
+        crd_present = rest.get(path(CRD_API, "CustomResourceDefinition", name=CRD_NAME)) is not None
+        monitor_url = path(API_VERSION, KIND, namespace, args.name)
+        if crd_present and rest.delete(monitor_url):
+            console.say(f"{ref}: deleted")
+        elif not args.uninstall:
+            raise SystemExit(f"error: {KIND} {ref} not found (kubectl get {PLURAL} -A lists them)")
+        else:
+            console.say(f"{ref}: not found")
+        kept: list[str] = []
+
+        def left() -> list[str]:
+            children, kept[:] = remaining_children(rest, namespace, args.name)
+            monitor = [f"{KIND}/{args.name}"] if crd_present and rest.get(monitor_url) is not None else []
+            return monitor + children
+
+        wait_gone(console, ref, left, args.timeout)
+        console.say(f"{ref}: gone" + (f" (kept on purpose, keepOnDelete: {', '.join(kept)})" if kept else ""))
+        if args.uninstall:
+            uninstall(rest, console, args.timeout)
+    except ManifestsMissing as err:
+        raise SystemExit(f"error: {err}") from err
+    except RestError as err:
+        raise SystemExit(f"error: the API server refused: {err}") from err
+    return 0
+
+
+def register(sub: Any) -> None:
+    """Adds `down` to the CLI's subcommands."""
+    down = sub.add_parser("down", help="delete a monitor and wait until everything is gone")
+    down.add_argument("name", help="the LoadtestMonitor's name")
+    down.add_argument("-n", "--namespace", help="its namespace (default: default)")
+    down.add_argument("--uninstall", action="store_true", help="then remove the operator and the CRD too")
+    down.add_argument("--timeout", type=parse_timeout, default=300.0, help="give up after this long (default 5m)")
+    add_connection_args(down)
+    down.set_defaults(func=cmd_down)

@@ -1,0 +1,290 @@
+"""`loadtest-monitor up -f monitor.yaml`: installs the CRD and the operator when they are missing
+(the kustomize base's objects, server-side applied), applies the monitor(s) of the file, shows
+progress until Ready, and prints where Grafana, its password, Graphite and the gatling.conf
+ConfigMap are. `down` (cli_down.py) is its counterpart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, TextIO
+
+import yaml
+
+from loadtest_monitor.cli_connection import add_connection_args, api_client
+from loadtest_monitor.cluster_rest import Rest, RestError, path
+from loadtest_monitor.identity import API_VERSION, GROUP, KIND, PLURAL
+from loadtest_monitor.install import ManifestsMissing, crd_objects, operator_namespace, operator_objects
+from loadtest_monitor.spec import SpecError, parse_spec
+
+Obj = dict[str, Any]
+
+CRD_NAME = f"{PLURAL}.{GROUP}"
+CRD_API = "apiextensions.k8s.io/v1"
+OPERATOR_SELECTOR = "app.kubernetes.io/name=loadtest-monitor,app.kubernetes.io/component=operator"
+POLL_SECONDS = 1.0
+# Without any status after this long, the operator is probably not running: say so once.
+NO_STATUS_HINT_SECONDS = 30.0
+
+
+def parse_duration(value: str) -> float:
+    """`0`, `600`, `600s`, `10m` or `1h` -> seconds (argparse type)."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(s|m|h)?\s*", value)
+    if not match:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a duration; use e.g. 600, 90s, 10m")
+    return float(match.group(1)) * {"s": 1, "m": 60, "h": 3600}[match.group(2) or "s"]
+
+
+def parse_timeout(value: str) -> float:
+    """A duration above zero (argparse type)."""
+    seconds = parse_duration(value)
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"{value!r}: a timeout must be above zero")
+    return seconds
+
+
+class Console:
+    """Progress lines with the seconds since the command started."""
+
+    def __init__(self, out: TextIO, clock: Callable[[], float] = time.monotonic) -> None:
+        self.out = out
+        self.clock = clock
+        self.start = clock()
+
+    def elapsed(self) -> float:
+        return self.clock() - self.start
+
+    def say(self, line: str) -> None:
+        self.out.write(f"[{self.elapsed():4.0f}s] {line}\n")
+        self.out.flush()
+
+
+# --- input ---------------------------------------------------------------------------------------
+
+
+def read_monitors(filename: str, namespace: str | None) -> list[Obj]:
+    """The LoadtestMonitors of a file, each checked offline (the same rules the operator applies)."""
+    label = "stdin" if filename == "-" else filename
+    try:
+        with sys.stdin if filename == "-" else open(filename, encoding="utf-8") as stream:
+            docs = list(yaml.safe_load_all(stream))
+    except OSError as err:
+        raise SystemExit(f"error: -f {label}: {err.strerror}") from err
+    except yaml.YAMLError as err:
+        raise SystemExit(f"error: {label}: not valid YAML: {str(err).splitlines()[0]}") from err
+    monitors = [d for d in docs if isinstance(d, dict) and d.get("kind") == KIND]
+    if not monitors:
+        raise SystemExit(f"error: {label}: no {API_VERSION} {KIND} found")
+    for doc in monitors:
+        if doc.get("apiVersion") != API_VERSION:
+            raise SystemExit(f"error: {label}: {KIND} apiVersion must be {API_VERSION}, not {doc.get('apiVersion')}")
+        meta = doc.setdefault("metadata", {})
+        if not isinstance(meta, dict) or not meta.get("name"):
+            raise SystemExit(f"error: {label}: a {KIND} has no metadata.name")
+        meta["namespace"] = namespace or meta.get("namespace") or "default"
+        try:
+            parse_spec(doc.get("spec"))
+        except SpecError as err:
+            raise SystemExit(f"error: {label}: {KIND} {meta['name']}: {err}") from err
+    return monitors
+
+
+# --- install -------------------------------------------------------------------------------------
+
+
+def _established(crd: Obj | None) -> bool:
+    conditions = ((crd or {}).get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
+
+
+def ensure_crd(rest: Rest, console: Console, timeout: float = 60.0) -> bool:
+    """Installs the CRD when missing; True if it was installed now."""
+    crd_path = path(CRD_API, "CustomResourceDefinition", name=CRD_NAME)
+    if rest.get(crd_path) is not None:
+        console.say(f"CRD {CRD_NAME}: present")
+        return False
+    for crd in crd_objects():
+        rest.apply(crd)
+    deadline = time.monotonic() + timeout
+    while not _established(rest.get(crd_path)):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"error: CRD {CRD_NAME} was applied but is not Established after {timeout:.0f} s")
+        time.sleep(0.5)
+    console.say(f"CRD {CRD_NAME}: installed")
+    return True
+
+
+def find_operators(rest: Rest) -> list[Obj]:
+    return rest.list(path("apps/v1", "Deployment"), OPERATOR_SELECTOR)
+
+
+def ensure_operator(rest: Rest, console: Console, image: str | None) -> bool:
+    """Installs the operator (the kustomize base) when no operator Deployment exists; True if installed now."""
+    found = find_operators(rest)
+    if found:
+        where = ", ".join(f"{d['metadata']['namespace']}/{d['metadata']['name']}" for d in found)
+        console.say(f"operator: present ({where})")
+        return False
+    objects = operator_objects(image)
+    for obj in objects:
+        rest.apply(obj)
+    deployment = next(o for o in objects if o["kind"] == "Deployment")
+    image_used = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+    console.say(f"operator: installed in namespace {operator_namespace()} (image {image_used})")
+    return True
+
+
+def ensure_namespace(rest: Rest, console: Console, namespace: str) -> None:
+    if rest.get(path("v1", "Namespace", name=namespace)) is None:
+        rest.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+        console.say(f"namespace {namespace}: created")
+
+
+# --- progress ------------------------------------------------------------------------------------
+
+
+def conditions_of(monitor: Obj) -> dict[str, Obj]:
+    return {c["type"]: c for c in (monitor.get("status") or {}).get("conditions") or [] if "type" in c}
+
+
+def is_ready(monitor: Obj) -> bool:
+    ready = conditions_of(monitor).get("Ready", {})
+    current = (monitor.get("status") or {}).get("observedGeneration") == monitor["metadata"].get("generation")
+    return bool(ready.get("status") == "True" and current)
+
+
+def describe_state(monitor: Obj) -> str:
+    conditions = conditions_of(monitor)
+    if not conditions:
+        return "waiting for the operator's first status"
+    ready = conditions.get("Ready", {})
+    parts = [f"Ready={ready.get('status', 'Unknown')}"]
+    if ready.get("status") != "True":
+        failing = [c for t, c in sorted(conditions.items()) if t != "Ready" and c.get("status") != "True"]
+        for cond in failing or [ready]:
+            parts.append(f"{cond['type']}: {cond.get('reason', '')}: {cond.get('message', '')}".rstrip(": "))
+    return "; ".join(parts)
+
+
+def wait_ready(rest: Rest, console: Console, monitor: Obj, timeout: float) -> Obj:
+    meta = monitor["metadata"]
+    ref = f"{meta['namespace']}/{meta['name']}"
+    url = path(API_VERSION, KIND, meta["namespace"], meta["name"])
+    deadline = time.monotonic() + timeout
+    last_state = ""
+    hinted = False
+    while True:
+        live = rest.get(url)
+        if live is None:
+            raise SystemExit(f"error: {KIND} {ref} disappeared while waiting for it")
+        state = describe_state(live)
+        if state != last_state:
+            console.say(f"{ref}: {state}")
+            last_state = state
+        if is_ready(live):
+            return live
+        if not hinted and not live.get("status") and console.elapsed() > NO_STATUS_HINT_SECONDS:
+            hinted = True
+            console.say(
+                "no status yet: is the operator running? "
+                f"kubectl -n {operator_namespace()} get pods,deploy -l {OPERATOR_SELECTOR}"
+            )
+        if time.monotonic() > deadline:
+            raise SystemExit(f"error: {ref} not Ready after {timeout:.0f} s: {state}")
+        time.sleep(POLL_SECONDS)
+
+
+def wait_grafana_address(rest: Rest, console: Console, monitor: Obj, timeout: float) -> Obj:
+    """After Ready, the NLB's address may still be on its way (the load balancer controller writes it
+    into the Service, the operator into status.grafana.url): wait for it a while, never fail on it."""
+    meta = monitor["metadata"]
+    url = path(API_VERSION, KIND, meta["namespace"], meta["name"])
+    deadline = time.monotonic() + timeout
+    said = False
+    while not ((monitor.get("status") or {}).get("grafana") or {}).get("url") and time.monotonic() < deadline:
+        if not said:
+            console.say(
+                f"{meta['namespace']}/{meta['name']}: waiting up to {timeout:.0f} s for the Grafana load balancer"
+            )
+            said = True
+        time.sleep(POLL_SECONDS)
+        monitor = rest.get(url) or monitor
+    return monitor
+
+
+def summary(monitor: Obj) -> str:
+    meta = monitor["metadata"]
+    ns, name = meta["namespace"], meta["name"]
+    status = monitor.get("status") or {}
+    grafana = status.get("grafana") or {}
+    graphite = status.get("graphite") or {}
+    gatling = status.get("gatlingConfig") or {}
+    secret = grafana.get("adminSecret") or {}
+    lines = [f"{ns}/{name} is Ready."]
+    if grafana.get("url"):
+        lines.append(f"  Grafana:      {grafana['url']}")
+    else:
+        lines.append(
+            f"  Grafana:      load balancer address pending (kubectl -n {ns} get svc {name}-grafana -w); "
+            f"in the cluster {grafana.get('internalUrl', '')}, or kubectl -n {ns} port-forward svc/{name}-grafana 3000"
+        )
+    if secret:
+        lines.append(
+            f"  admin login:  user from key {secret.get('userKey')}, password: "
+            f"kubectl -n {ns} get secret {secret.get('name')} "
+            f"-o jsonpath='{{.data.{secret.get('passwordKey')}}}' | base64 -d"
+        )
+    address = graphite.get("address", "")
+    external = f", outside the cluster {graphite['externalAddress']}" if graphite.get("externalAddress") else ""
+    lines.append(f"  Graphite:     {address} ({graphite.get('protocol', 'tcp')}){external}")
+    if gatling:
+        lines.append(
+            f"  gatling.conf: ConfigMap {gatling.get('configMap')} (key {gatling.get('key')}) in namespace {ns}: "
+            "mount it in your Gatling runner Jobs (see manifests/examples/gatling-job.yaml)"
+        )
+    return "\n".join(lines)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    monitors = read_monitors(args.filename, args.namespace)
+    rest = Rest(api_client(args))
+    console = Console(sys.stdout)
+    try:
+        ensure_crd(rest, console)
+        if not args.skip_operator:
+            ensure_operator(rest, console, args.operator_image)
+        for monitor in monitors:
+            ensure_namespace(rest, console, monitor["metadata"]["namespace"])
+            rest.apply(monitor)
+            console.say(f"{monitor['metadata']['namespace']}/{monitor['metadata']['name']}: applied")
+        ready = [wait_ready(rest, console, monitor, args.timeout) for monitor in monitors]
+        ready = [wait_grafana_address(rest, console, live, args.address_timeout) for live in ready]
+    except ManifestsMissing as err:
+        raise SystemExit(f"error: {err}") from err
+    except RestError as err:
+        raise SystemExit(f"error: the API server refused: {err}") from err
+    for live in ready:
+        sys.stdout.write(summary(live) + "\n")
+    return 0
+
+
+def register(sub: Any) -> None:
+    """Adds `up` to the CLI's subcommands."""
+    up = sub.add_parser("up", help="install the CRD and operator if missing, apply a monitor, wait until Ready")
+    up.add_argument("-f", "--filename", required=True, help="LoadtestMonitor YAML file, or - for stdin")
+    up.add_argument("-n", "--namespace", help="namespace (default: the file's, else default)")
+    up.add_argument("--timeout", type=parse_timeout, default=600.0, help="give up after this long (default 10m)")
+    up.add_argument(
+        "--address-timeout",
+        type=parse_duration,
+        default=120.0,
+        help="after Ready, wait this long for the Grafana load balancer's address (default 2m)",
+    )
+    up.add_argument("--operator-image", help="operator image to install (default: the kustomize base's)")
+    up.add_argument("--skip-operator", action="store_true", help="never install the operator (it runs elsewhere)")
+    add_connection_args(up)
+    up.set_defaults(func=cmd_up)

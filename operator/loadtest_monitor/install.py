@@ -1,0 +1,96 @@
+"""The objects `loadtest-monitor up` installs: the CRD and the operator of the kustomize base.
+
+They are read from the package (install_manifests/ holds the repository's crds/ and
+manifests/base as links, and a built package holds their content), so `up` installs exactly what
+`kubectl apply -k manifests/base` installs; a unit test compares the two with kustomize itself.
+Only the two kustomize transformations the base uses are done here: `namespace` and `images`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from importlib import resources
+from importlib.resources.abc import Traversable
+from typing import Any
+
+import yaml
+
+from loadtest_monitor import __version__
+
+Obj = dict[str, Any]
+
+# Cluster-scoped kinds keep no namespace (kustomize's namespace transformer skips them too).
+CLUSTER_SCOPED = {"Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"}
+
+
+class ManifestsMissing(RuntimeError):
+    pass
+
+
+def _root() -> Traversable:
+    root = resources.files("loadtest_monitor") / "install_manifests"
+    if not (root / "base" / "kustomization.yaml").is_file():
+        raise ManifestsMissing(
+            "this loadtest-monitor package carries no install manifests (the operator image does not need them); "
+            "run `up` from a pip-installed package or a checkout of the repository"
+        )
+    return root
+
+
+def _documents(file: Traversable) -> list[Obj]:
+    return [doc for doc in yaml.safe_load_all(file.read_text(encoding="utf-8")) if doc]
+
+
+def crd_objects() -> list[Obj]:
+    """The CustomResourceDefinition(s) of crds/."""
+    crds = _root() / "crds"
+    out: list[Obj] = []
+    for file in sorted(crds.iterdir(), key=lambda f: f.name):
+        if file.name.endswith(".yaml"):
+            out += [d for d in _documents(file) if d.get("kind") == "CustomResourceDefinition"]
+    return out
+
+
+def _kustomization() -> Obj:
+    return dict(yaml.safe_load((_root() / "base" / "kustomization.yaml").read_text(encoding="utf-8")))
+
+
+def default_image() -> str:
+    """The operator image the base installs: the kustomization's `images` entry, else this version."""
+    for entry in _kustomization().get("images") or []:
+        if entry.get("name") == "loadtest-monitor":
+            return f"{entry.get('newName', 'loadtest-monitor')}:{entry.get('newTag', __version__)}"
+    return f"loadtest-monitor:{__version__}"
+
+
+def _set_image(obj: Obj, images: Mapping[str, str]) -> None:
+    pod = obj.get("spec", {}).get("template", {}).get("spec", {})
+    for container in [*pod.get("containers", []), *pod.get("initContainers", [])]:
+        name = str(container.get("image", "")).split(":")[0]
+        if name in images:
+            container["image"] = images[name]
+
+
+def operator_objects(image: str | None = None) -> list[Obj]:
+    """The base's own objects (Namespace, ServiceAccount, RBAC, Deployment), CRD excluded, in order."""
+    kustomization = _kustomization()
+    namespace = kustomization.get("namespace")
+    images = {"loadtest-monitor": image or default_image()}
+    base = _root() / "base"
+    out: list[Obj] = []
+    for resource in kustomization.get("resources") or []:
+        if not str(resource).endswith(".yaml"):
+            continue  # ../../crds: the CRD, installed on its own (crd_objects)
+        for obj in _documents(base / str(resource)):
+            if namespace and obj["kind"] not in CLUSTER_SCOPED:
+                obj.setdefault("metadata", {})["namespace"] = namespace
+            for subject in obj.get("subjects") or []:
+                if namespace and subject.get("kind") == "ServiceAccount":
+                    subject["namespace"] = namespace
+            _set_image(obj, images)
+            out.append(obj)
+    return out
+
+
+def operator_namespace() -> str:
+    return str(_kustomization().get("namespace") or "loadtest-monitor-system")
