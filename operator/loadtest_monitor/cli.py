@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any, TextIO
 
 import yaml
 
-from loadtest_monitor.identity import API_VERSION, KIND
+from loadtest_monitor.monitor_input import InputError, monitors
 from loadtest_monitor.render.common import Owner, RenderContext
 from loadtest_monitor.render.monitor import gatling_config_map, render_all
-from loadtest_monitor.spec import SpecError, parse_spec
 
 EXAMPLES = """\
 examples:
@@ -23,30 +22,14 @@ examples:
 """
 
 
-def _monitors(stream: TextIO) -> Iterator[dict[str, Any]]:
-    for doc in yaml.safe_load_all(stream):
-        if isinstance(doc, dict) and doc.get("kind") == KIND and doc.get("apiVersion") == API_VERSION:
-            yield doc
-
-
 def _contexts(path: str, namespace: str | None, cluster_domain: str) -> list[RenderContext]:
-    with sys.stdin if path == "-" else open(path, encoding="utf-8") as stream:
-        docs = list(_monitors(stream))
-    if not docs:
-        raise SystemExit(f"{path}: no {API_VERSION} {KIND} found")
-    contexts = []
-    for doc in docs:
-        meta = doc.get("metadata") or {}
-        name = meta.get("name")
-        if not name:
-            raise SystemExit(f"{path}: a {KIND} has no metadata.name")
-        ns = namespace or meta.get("namespace") or "default"
-        try:
-            spec = parse_spec(doc.get("spec"))
-        except SpecError as err:
-            raise SystemExit(f"error: {'stdin' if path == '-' else path}: {KIND} {name}: {err}") from err
-        contexts.append(RenderContext(Owner(name, ns), spec, cluster_domain))
-    return contexts
+    """Checked monitors of the file (the CRD's rules and the operator's), or SystemExit with one
+    line per problem: exit code 1, never a traceback."""
+    try:
+        found = monitors(path, namespace)
+    except InputError as err:
+        raise SystemExit("\n".join(err.lines)) from None
+    return [RenderContext(Owner(m.name, m.namespace), m.spec, cluster_domain) for m in found]
 
 
 class _BlockDumper(yaml.SafeDumper):
