@@ -19,7 +19,7 @@ import yaml
 
 from loadtest_monitor import crd_check, kube_rules
 from loadtest_monitor.identity import API_VERSION, KIND
-from loadtest_monitor.spec import MonitorSpec, SpecError, format_problems, monitor_name_problem, parse_spec
+from loadtest_monitor.spec import MonitorSpec, SpecError, monitor_name_problem, parse_spec, problem_lines
 
 
 class InputError(Exception):
@@ -109,10 +109,9 @@ def check_monitor(doc: Mapping[str, Any], namespace: str | None) -> MonitorInput
         problems += list(err.problems)
     problems = _merge(problems, crd_check.check(doc))
     name = meta.get("name") if isinstance(meta, Mapping) else None
-    label = f"{KIND} {name}" if isinstance(name, str) and name else f"a {KIND}"
+    label = f"{KIND} {name}" if monitor_name_problem(name) is None else f"a {KIND}"
     if problems or spec is None:
-        return_lines = [f"{label}: {line}" for line in format_problems(problems).split("; ")]
-        raise InputError(return_lines)
+        raise InputError([f"{label}: {line}" for line in problem_lines(problems)])
     assert isinstance(meta, Mapping) and isinstance(name, str)
     ns = namespace or meta.get("namespace") or "default"
     return MonitorInput(name, ns, spec)

@@ -77,14 +77,20 @@ class SpecError(ValueError):
 
     def lines(self) -> list[str]:
         """One line per problem, capped, for the CLI."""
-        return format_problems(self.problems).split("; ")
+        return problem_lines(self.problems)
+
+
+def problem_lines(problems: Sequence[tuple[str, str]]) -> list[str]:
+    """`field: fix` lines, at most MAX_PROBLEMS, then `and N more`; each on one line."""
+    shown = [f"{path}: {' '.join(text.split())}" for path, text in problems[:MAX_PROBLEMS]]
+    more = len(problems) - len(shown)
+    return shown + ([f"and {more} more"] if more else [])
 
 
 def format_problems(problems: Sequence[tuple[str, str]]) -> str:
-    """`field: fix; field: fix (and N more)`, at most MAX_PROBLEMS and MAX_MESSAGE_CHARS."""
-    shown = [f"{path}: {' '.join(text.split())}" for path, text in problems[:MAX_PROBLEMS]]
-    more = len(problems) - len(shown)
-    text = "; ".join(shown) + (f"; and {more} more" if more else "")
+    """The problems on one line (status, Events): `field: fix; field: fix; and N more`, at most
+    MAX_MESSAGE_CHARS."""
+    text = "; ".join(problem_lines(problems))
     return text if len(text) <= MAX_MESSAGE_CHARS else text[: MAX_MESSAGE_CHARS - 3] + "..."
 
 
