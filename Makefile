@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
 # tools: Helm v3 and kustomize for the packaging tests, built from the Go module proxy into the cache.
-.PHONY: tools install control-plane e2e-deps lint test unit integration e2e demo cluster cluster-down render bench bench-operator clean
+.PHONY: tools install control-plane floor-apiserver e2e-deps lint test unit integration e2e demo cluster cluster-down render bench bench-operator clean
 
 install: $(VENV)/.installed
 
@@ -22,6 +22,10 @@ control-plane:
 tools:
 	bash hack/build-tools.sh
 
+# kube-apiserver + etcd of the oldest Kubernetes the docs state, for the CRD floor test.
+floor-apiserver:
+	bash hack/build-apiserver.sh
+
 # A real InfluxDB 1.x (Debian) and Gatling's Maven artifacts for the end-to-end data path.
 e2e-deps:
 	bash hack/install-e2e-deps.sh
@@ -34,14 +38,14 @@ lint: install
 unit: install tools
 	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
 
-integration: install control-plane
+integration: install control-plane floor-apiserver
 	$(VENV)/bin/pytest tests/integration $(PYTEST_ARGS)
 
 e2e: install e2e-deps
 	$(VENV)/bin/pytest tests/e2e $(PYTEST_ARGS)
 
 # Everything CI runs: static checks, then unit, integration (real control plane) and e2e tests.
-test: install tools control-plane e2e-deps lint
+test: install tools control-plane floor-apiserver e2e-deps lint
 	$(VENV)/bin/pytest tests $(PYTEST_ARGS)
 
 demo: install control-plane
