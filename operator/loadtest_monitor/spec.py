@@ -469,6 +469,8 @@ def _parse_grafana(r: _Reader) -> GrafanaSpec:
             "is required with scheme internet-facing: list the CIDRs that may reach Grafana (e.g. 203.0.113.0/24)",
         )
     annotations = svc.string_map("annotations")
+    if sum(len(k.encode()) + len(v.encode()) for k, v in annotations.items()) > kube_rules.ANNOTATIONS_MAX_BYTES:
+        svc.problem("annotations", "are larger than the 256 KiB Kubernetes allows for a Service's annotations")
     for key in annotations:
         problem = kube_rules.qualified_name(key)
         if problem:
