@@ -56,7 +56,7 @@ STORAGE_SIZE_PATTERN = r"[1-9][0-9]{0,5}(Mi|Gi|Ti|M|G|T)"
 IMAGE_PATTERN = r"[^\s]+"
 
 _DATABASE_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
-_RETENTION_RE = re.compile(r"(INF)|([1-9][0-9]*)([hdw])")
+_RETENTION_RE = re.compile(r"(INF)|([1-9][0-9]{0,8})([hdw])")  # digits bounded: int() of any length
 _PREFIX_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _STORAGE_SIZE_RE = re.compile(STORAGE_SIZE_PATTERN)
 _IMAGE_RE = re.compile(IMAGE_PATTERN)
@@ -67,7 +67,8 @@ Resources = dict[str, dict[str, str]]
 
 class SpecError(ValueError):
     """Spec values the operator cannot use. `field` and `message` are the first problem's (the path a
-    user sees in the YAML, and how to fix it); `problems` holds every one found, up to MAX_PROBLEMS."""
+    user sees in the YAML, and how to fix it); `problems` holds every one found; the text shows at
+    most MAX_PROBLEMS of them."""
 
     def __init__(self, field_path: str, message: str, problems: Sequence[tuple[str, str]] = ()) -> None:
         self.problems: tuple[tuple[str, str], ...] = tuple(problems) or ((field_path, message),)

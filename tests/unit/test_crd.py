@@ -10,7 +10,7 @@ import yaml
 
 from loadtest_monitor import crd_check
 from loadtest_monitor.identity import GROUP, KIND, PLURAL, VERSION
-from loadtest_monitor.spec import SpecError, parse_spec
+from loadtest_monitor.spec import RETENTION_PATTERN, STORAGE_SIZE_PATTERN, SpecError, parse_spec
 
 CRD_PATH = Path(__file__).resolve().parents[2] / "crds" / "loadtest.dev_loadtestmonitors.yaml"
 
@@ -230,3 +230,9 @@ def test_every_cidr_the_operator_accepts_the_crd_accepts_and_ipv4_garbage_both_r
 
 def test_the_packaged_crd_is_the_crds_file() -> None:
     assert crd_check.crd() == _crd()
+
+
+def test_the_crd_holds_spec_pys_retention_and_size_patterns() -> None:
+    influxdb = _schema()["properties"]["spec"]["properties"]["influxdb"]["properties"]
+    assert influxdb["retention"]["pattern"] == f"^({RETENTION_PATTERN})$"
+    assert influxdb["storage"]["properties"]["size"]["pattern"] == f"^{STORAGE_SIZE_PATTERN}$"
