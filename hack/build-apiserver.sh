@@ -48,17 +48,31 @@ go mod edit -go="$go_line" -require="k8s.io/kubernetes@$K8S_VERSION"
 grep -E '^\s*k8s\.io/[^ ]+ => \./staging/' "$gomod" | awk '{print $1}' | sort -u | while read -r mod; do
   go mod edit -replace="$mod=$mod@$staging_version"
 done
-# k8s.io/legacy-cloud-providers was a staging module until 1.30, but its tags before v0.30 are not
-# on the module proxy. kube-apiserver only blank-imports its in-tree cloud providers to register
-# them (never used here: no --cloud-provider), so an empty local module of those packages stands in.
+# k8s.io/legacy-cloud-providers was a staging module until 1.30, and the checksum database has no
+# entry for its tags before v0.30, so the build cannot verify them. kube-apiserver only blank-imports
+# its in-tree cloud providers to register them (never used here: no --cloud-provider), so a local
+# module of empty provider packages stands in; the gce one defines the two legacy flags that
+# kube-apiserver re-registers. The API server's own code (CRD schemas, CEL) is untouched.
 if grep -q 'k8s.io/legacy-cloud-providers => ' "$gomod" && ! go list -m -versions k8s.io/legacy-cloud-providers 2>/dev/null | grep -qw "$staging_version"; then
+  stub="$work/legacy-cloud-providers"
   for provider in aws azure gce vsphere; do
-    mkdir -p "$work/legacy-cloud-providers/$provider"
+    mkdir -p "$stub/$provider"
     printf '// Package %s is empty: the in-tree cloud provider is not built.\npackage %s\n' "$provider" "$provider" \
-      > "$work/legacy-cloud-providers/$provider/doc.go"
+      > "$stub/$provider/doc.go"
   done
-  printf 'module k8s.io/legacy-cloud-providers\n\ngo 1.20\n' > "$work/legacy-cloud-providers/go.mod"
-  go mod edit -replace="k8s.io/legacy-cloud-providers=$work/legacy-cloud-providers"
+  cat > "$stub/gce/flags.go" <<'GO'
+package gce
+
+import "flag"
+
+// Registered by kube-apiserver as deprecated global flags; unused without the GCE provider.
+var (
+	_ = flag.String("cloud-provider-gce-lb-src-cidrs", "", "unused: the GCE cloud provider is not built")
+	_ = flag.String("cloud-provider-gce-l7lb-src-cidrs", "", "unused: the GCE cloud provider is not built")
+)
+GO
+  printf 'module k8s.io/legacy-cloud-providers\n\ngo 1.20\n' > "$stub/go.mod"
+  go mod edit -replace="k8s.io/legacy-cloud-providers=$stub"
 fi
 cat > tools.go <<'GO'
 //go:build tools
@@ -72,7 +86,9 @@ go get "k8s.io/kubernetes@$K8S_VERSION" >/dev/null
 pkg=k8s.io/component-base/version
 build_date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 ldflags="-s -w -checklinkname=0 -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor \
- -X $pkg.gitTreeState=clean -X $pkg.buildDate=$build_date"
+ -X $pkg.gitTreeState=clean -X $pkg.buildDate=$build_date \
+ -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION -X k8s.io/client-go/pkg/version.gitMajor=1 \
+ -X k8s.io/client-go/pkg/version.gitMinor=$minor"
 echo "building kube-apiserver $K8S_VERSION ..." >&2
 go build -mod=mod -tags tools -ldflags "$ldflags" -o "$out/kube-apiserver" "k8s.io/kubernetes/cmd/kube-apiserver"
 
