@@ -10,6 +10,7 @@ would refuse.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +21,16 @@ import yaml
 from loadtest_monitor import crd_check, kube_rules
 from loadtest_monitor.identity import API_VERSION, KIND
 from loadtest_monitor.spec import MonitorSpec, SpecError, monitor_name_problem, parse_spec, problem_lines
+
+
+class _KubectlLikeLoader(yaml.SafeLoader):
+    """PyYAML reads `1e-1` as a string (YAML 1.1 floats need a dot) while kubectl reads a number;
+    reading it as a number here too makes `render` refuse what the API server would refuse."""
+
+
+_KubectlLikeLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9]+[eE][-+]?[0-9]+$"), list("-+0123456789")
+)
 
 
 class InputError(Exception):
@@ -50,7 +61,7 @@ def read_documents(path: str) -> list[Any]:
     except OSError as err:
         raise InputError([f"error: {label}: cannot read: {err.strerror}"]) from None
     try:
-        return list(yaml.safe_load_all(text))
+        return list(yaml.load_all(text, Loader=_KubectlLikeLoader))
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
@@ -88,14 +99,20 @@ def _metadata_problems(meta: Any) -> list[tuple[str, str]]:
     return problems
 
 
+def _same_field(path: str) -> str:
+    """`requests['cpu']` and `requests.cpu` name the same field (the CRD check writes map keys in
+    brackets, spec.py as a path segment)."""
+    return re.sub(r"\['([^']*)'\]", r".\1", path)
+
+
 def _merge(first: list[tuple[str, str]], second: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """The operator's problems first (they say how to fix), then the CRD's for other fields."""
-    seen = {path for path, _ in first}
-    return first + [(path, text) for path, text in second if path not in seen and not _covered(path, seen)]
+    seen = {_same_field(path) for path, _ in first}
+    return first + [(p, text) for p, text in second if not _covered(_same_field(p), seen)]
 
 
 def _covered(path: str, seen: set[str]) -> bool:
-    return any(path.startswith(s + ".") or path.startswith(s + "[") for s in seen)
+    return any(path == s or path.startswith(s + ".") or path.startswith(s + "[") for s in seen)
 
 
 def check_monitor(doc: Mapping[str, Any], namespace: str | None) -> MonitorInput:

@@ -171,7 +171,7 @@ def test_valid_monitors_are_accepted_and_defaulted(old_apiserver: OldApiServer) 
                     "adminSecretRef": {"name": "grafana.admin.v2"},
                     "service": {"scheme": "internet-facing", "loadBalancerSourceRanges": ["203.0.113.0/24"]},
                 },
-                "influxdb": {"retention": "5200w", "resources": {"requests": {"cpu": "1e-1", "memory": 2}}},
+                "influxdb": {"retention": "5200w", "resources": {"requests": {"cpu": "100m", "memory": 2}}},
                 "placement": {"tolerations": [{"operator": "Exists"}], "nodeSelector": {"example.com/pool": "mon"}},
             },
         ),

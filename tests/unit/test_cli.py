@@ -104,6 +104,12 @@ BROKEN_FILES: list[tuple[str, bytes, str]] = [
         "spec.gatling.baseConfig: gatling.data.writers must be a list",
     ),
     (
+        "a number kubectl reads as a float",
+        b"apiVersion: loadtest.dev/v1alpha1\nkind: LoadtestMonitor\nmetadata: {name: x}\n"
+        b"spec: {influxdb: {resources: {requests: {cpu: 1e-1}}}}\n",
+        "spec.influxdb.resources.requests.cpu: is a decimal number",
+    ),
+    (
         "name the CRD refuses",
         b"apiVersion: loadtest.dev/v1alpha1\nkind: LoadtestMonitor\nmetadata: {name: My_Monitor}\n",
         "metadata.name: must start with a letter",
