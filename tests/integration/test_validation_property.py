@@ -14,6 +14,7 @@ from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -132,7 +133,7 @@ def _render(path: Path, namespace: str) -> tuple[str | None, list[str]]:
     return out.getvalue(), []
 
 
-@settings(max_examples=35, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 @given(name=st.sampled_from(NAMES), spec=specs)
 def _property(cluster: Any, namespace: str, tmp: Path, name: str, spec: dict[str, Any]) -> None:
     monitor = {"apiVersion": "loadtest.dev/v1alpha1", "kind": "LoadtestMonitor", "metadata": {"name": name}}
@@ -155,6 +156,9 @@ def _property(cluster: Any, namespace: str, tmp: Path, name: str, spec: dict[str
     assert result.returncode == 0, f"render accepted but the API server refused:\n{result.stderr}\n{spec}"
 
 
+# cel-python raises the recursion limit once (for its parser); hypothesis notes that it cannot reset it.
+@pytest.mark.filterwarnings("ignore:The recursion limit will not be reset")
 def test_render_accepts_only_what_the_api_server_accepts(cluster: Any, namespace: str, tmp_path: Path) -> None:
     _property(cluster, namespace, tmp_path)
-    assert SEEN["accepted"] >= 3 and SEEN["refused"] >= 3, SEEN
+    assert SEEN["accepted"] >= 5 and SEEN["refused"] >= 5, SEEN
+    print(f"examples: {SEEN}")
