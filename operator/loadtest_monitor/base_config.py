@@ -29,6 +29,10 @@ from pyparsing import ParseBaseException
 
 #: Characters, the same count as the CRD's maxLength (which counts characters, not bytes).
 MAX_BASE_CONFIG_CHARS = 65536
+#: Lines plus commas. pyhocon's time grows with the square of the number of keys (measured: 1000
+#: dotted keys ~36 s on a loaded 2-core machine, 500 keys ~10 s), and every reconcile parses it;
+#: Gatling's complete default gatling.conf has under 200 lines, so 500 entries is generous.
+MAX_BASE_CONFIG_ENTRIES = 500
 
 _KEYWORD = "INCLUDE"
 # pyparsing's Keyword treats these as part of a word: `included` or `$include` is not the keyword.
@@ -63,6 +67,11 @@ def parse_base_config(text: str) -> ConfigTree:
     if len(text) > MAX_BASE_CONFIG_CHARS:
         raise BaseConfigError(
             f"is {len(text)} characters, more than {MAX_BASE_CONFIG_CHARS}; keep only the settings you change"
+        )
+    entries = text.count("\n") + text.count(",")
+    if entries > MAX_BASE_CONFIG_ENTRIES:
+        raise BaseConfigError(
+            f"has {entries} lines and commas, more than {MAX_BASE_CONFIG_ENTRIES}; keep only the settings you change"
         )
     if not text.strip():
         return ConfigTree()

@@ -12,7 +12,12 @@ from typing import ClassVar
 import pytest
 from pyhocon import ConfigFactory
 
-from loadtest_monitor.base_config import MAX_BASE_CONFIG_CHARS, BaseConfigError, parse_base_config
+from loadtest_monitor.base_config import (
+    MAX_BASE_CONFIG_CHARS,
+    MAX_BASE_CONFIG_ENTRIES,
+    BaseConfigError,
+    parse_base_config,
+)
 from loadtest_monitor.render.gatling import render_gatling_conf
 from loadtest_monitor.spec import GatlingSpec, MonitorSpec, SpecError, parse_spec
 
@@ -118,6 +123,8 @@ WRONG_SHAPES = [
     ("gatling { data { ", "not valid HOCON near line"),
     ("[" * 5000, "too deeply"),
     ("x" * (MAX_BASE_CONFIG_CHARS + 1), "more than 65536"),
+    ("\n".join(f"k{i} = {i}" for i in range(MAX_BASE_CONFIG_ENTRIES + 2)), "more than 500"),
+    ("a = [" + ",".join("1" * (MAX_BASE_CONFIG_ENTRIES + 2)) + "]", "more than 500"),
 ]
 
 
