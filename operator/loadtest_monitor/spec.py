@@ -21,6 +21,7 @@ from typing import Any
 
 from loadtest_monitor import kube_rules
 from loadtest_monitor.base_config import BaseConfigError, parse_base_config
+from loadtest_monitor.spec_reader import Problems, Reader, short
 
 DEFAULT_INFLUXDB_IMAGE = "influxdb:1.11.8"
 DEFAULT_GRAFANA_IMAGE = "grafana/grafana:11.6.1"
@@ -190,120 +191,10 @@ class MonitorSpec:
     placement: PlacementSpec = field(default_factory=PlacementSpec)
 
 
-class _Problems:
-    """Every problem found in one parse, in the order of the fields."""
-
-    def __init__(self) -> None:
-        self.found: list[tuple[str, str]] = []
-
-    def add(self, path: str, message: str) -> None:
-        self.found.append((path, message))
-
-
-class _Reader:
-    """Reads one object of the spec with type checks; every problem names the full field path.
-
-    A wrong value is recorded and the default is used instead, so the parse goes on and reports
-    several problems at once; parse_spec raises them together at the end."""
-
-    def __init__(self, raw: Any, path: str, problems: _Problems) -> None:
-        if raw is None:
-            raw = {}
-        if not isinstance(raw, Mapping):
-            problems.add(path, f"must be an object, got {_kind(raw)}")
-            raw = {}
-        self.raw = raw
-        self.path = path
-        self.problems = problems
-
-    def at(self, key: str) -> str:
-        return f"{self.path}.{key}"
-
-    def problem(self, key: str, message: str) -> None:
-        self.problems.add(self.at(key), message)
-
-    def child(self, key: str) -> _Reader:
-        return _Reader(self.raw.get(key), self.at(key), self.problems)
-
-    def has(self, key: str) -> bool:
-        return self.raw.get(key) is not None
-
-    def string(self, key: str, default: str) -> str:
-        value = self.raw.get(key, default)
-        if value is None:
-            return default
-        if not isinstance(value, str):
-            self.problem(key, f"must be a string, got {_short(value)}")
-            return default
-        return value
-
-    def boolean(self, key: str, default: bool) -> bool:
-        value = self.raw.get(key, default)
-        if value is None:
-            return default
-        if not isinstance(value, bool):
-            self.problem(key, f"must be true or false, got {_short(value)}")
-            return default
-        return value
-
-    def integer(self, key: str, default: int, low: int, high: int) -> int:
-        value = self.raw.get(key, default)
-        if value is None:
-            return default
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.problem(key, f"must be a whole number from {low} to {high}, got {_short(value)}")
-            return default
-        if not low <= value <= high:
-            self.problem(key, f"must be from {low} to {high}, got {value}")
-            return default
-        return value
-
-    def choice(self, key: str, default: str, allowed: Sequence[str]) -> str:
-        value = self.string(key, default)
-        if value not in allowed:
-            self.problem(key, f"must be one of {', '.join(allowed)}, got {_short(value)}")
-            return default
-        return value
-
-    def matching(self, key: str, default: str, pattern: re.Pattern[str], hint: str) -> str:
-        value = self.string(key, default)
-        if not pattern.fullmatch(value):
-            self.problem(key, f"{_short(value)} is not valid: {hint}")
-            return default
-        return value
-
-    def string_list(self, key: str) -> tuple[str, ...]:
-        value = self.raw.get(key) or []
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            self.problem(key, "must be a list of strings")
-            return ()
-        return tuple(value)
-
-    def string_map(self, key: str) -> dict[str, str]:
-        value = self.raw.get(key) or {}
-        if not isinstance(value, Mapping) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-        ):
-            self.problem(key, "must be a map of strings to strings")
-            return {}
-        return dict(sorted(value.items()))
-
-
-def _kind(value: Any) -> str:
-    return {list: "a list", str: "a string", bool: "true/false", int: "a number", float: "a number"}.get(
-        type(value), type(value).__name__
-    )
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 def parse_spec(raw: Mapping[str, Any] | None) -> MonitorSpec:
     """Turns `.spec` of a LoadtestMonitor into a MonitorSpec, or raises SpecError."""
-    problems = _Problems()
-    root = _Reader(raw, "spec", problems)
+    problems = Problems()
+    root = Reader(raw, "spec", problems)
     spec = MonitorSpec(
         influxdb=_parse_influxdb(root.child("influxdb")),
         grafana=_parse_grafana(root.child("grafana")),
@@ -317,7 +208,7 @@ def parse_spec(raw: Mapping[str, Any] | None) -> MonitorSpec:
     return spec
 
 
-def _image(r: _Reader, default: str) -> str:
+def _image(r: Reader, default: str) -> str:
     image = r.string("image", default)
     if not _IMAGE_RE.fullmatch(image):
         r.problem("image", "must be an image reference without spaces, such as repository/name:tag")
@@ -325,7 +216,7 @@ def _image(r: _Reader, default: str) -> str:
     return image
 
 
-def _parse_influxdb(r: _Reader) -> InfluxDBSpec:
+def _parse_influxdb(r: Reader) -> InfluxDBSpec:
     defaults = InfluxDBSpec()
     image = _image(r, defaults.image)
     _check_influxdb_image(image, r)
@@ -333,7 +224,7 @@ def _parse_influxdb(r: _Reader) -> InfluxDBSpec:
     base = StorageSpec()
     class_name = storage.string("storageClassName", "") or None
     if class_name is not None and kube_rules.dns1123_subdomain(class_name):
-        storage.problem("storageClassName", f"{_short(class_name)} {kube_rules.dns1123_subdomain(class_name)}")
+        storage.problem("storageClassName", f"{short(class_name)} {kube_rules.dns1123_subdomain(class_name)}")
     return InfluxDBSpec(
         image=image,
         database=r.matching(
@@ -363,21 +254,21 @@ def retention_hours(retention: str) -> int | None:
     return int(match.group(2)) * _RETENTION_HOURS[match.group(3)]
 
 
-def _retention(r: _Reader, default: str) -> str:
+def _retention(r: Reader, default: str) -> str:
     value = r.string("retention", default)
     match = _RETENTION_RE.fullmatch(value)
     hint = "use a whole number of hours, days or weeks from 1h to 5200w (e.g. 24h, 7d, 2w), or INF to keep data forever"
     if match is None:
-        r.problem("retention", f"{_short(value)} is not valid: {hint}")
+        r.problem("retention", f"{short(value)} is not valid: {hint}")
         return default
     hours = retention_hours(value)
     if hours is not None and hours > RETENTION_MAX_HOURS:
-        r.problem("retention", f"{_short(value)} is too long for InfluxDB: {hint}")
+        r.problem("retention", f"{short(value)} is too long for InfluxDB: {hint}")
         return default
     return value
 
 
-def _check_influxdb_image(image: str, r: _Reader) -> None:
+def _check_influxdb_image(image: str, r: Reader) -> None:
     """Only InfluxDB 1.x has the Graphite listener; `latest` and 2.x/3.x silently lose all data."""
     if "@" in image:
         return  # pinned by digest: the user vouches for the version
@@ -397,7 +288,7 @@ def _check_influxdb_image(image: str, r: _Reader) -> None:
         )
 
 
-def _parse_resources(r: _Reader, default: Resources) -> Resources:
+def _parse_resources(r: Reader, default: Resources) -> Resources:
     """requests/limits as the API server checks a container's: names, quantities, limit >= request."""
     if not r.has("resources"):
         return default
@@ -417,7 +308,7 @@ def _parse_resources(r: _Reader, default: Resources) -> Resources:
             path = f"{res.at(part)}.{key}"
             name_problem = kube_rules.resource_name(str(key))
             if name_problem:
-                r.problems.add(path, f"{_short(str(key))} {name_problem}")
+                r.problems.add(path, f"{short(str(key))} {name_problem}")
                 continue
             text, problem = kube_rules.quantity(value)
             amount = kube_rules.parse_quantity(text) if text is not None else None
@@ -436,7 +327,7 @@ def _parse_resources(r: _Reader, default: Resources) -> Resources:
     return out
 
 
-def _check_requests_within_limits(res: _Reader, amounts: dict[str, dict[str, Decimal]]) -> None:
+def _check_requests_within_limits(res: Reader, amounts: dict[str, dict[str, Decimal]]) -> None:
     requests, limits = amounts.get("requests", {}), amounts.get("limits", {})
     for name, request in requests.items():
         limit = limits.get(name)
@@ -454,7 +345,7 @@ def _check_requests_within_limits(res: _Reader, amounts: dict[str, dict[str, Dec
         res.problems.add(res.path, "hugepages need a cpu or memory request or limit as well")
 
 
-def _parse_grafana(r: _Reader) -> GrafanaSpec:
+def _parse_grafana(r: Reader) -> GrafanaSpec:
     defaults = GrafanaSpec()
     svc = r.child("service")
     svc_defaults = GrafanaServiceSpec()
@@ -483,7 +374,7 @@ def _parse_grafana(r: _Reader) -> GrafanaSpec:
         if not name:
             ref.problem("name", "give the name of an existing Secret in this namespace")
         elif kube_rules.dns1123_subdomain(name):
-            ref.problem("name", f"{_short(name)} is not a Secret name: it {kube_rules.dns1123_subdomain(name)}")
+            ref.problem("name", f"{short(name)} is not a Secret name: it {kube_rules.dns1123_subdomain(name)}")
         secret_ref = AdminSecretRef(
             name=name,
             user_key=_secret_key(ref, "userKey", "admin-user"),
@@ -503,23 +394,23 @@ def _parse_grafana(r: _Reader) -> GrafanaSpec:
     )
 
 
-def _secret_key(ref: _Reader, key: str, default: str) -> str:
+def _secret_key(ref: Reader, key: str, default: str) -> str:
     value = ref.string(key, default)
     problem = kube_rules.secret_key(value)
     if problem:
-        ref.problem(key, f"{_short(value)} is not a Secret data key: it {problem}")
+        ref.problem(key, f"{short(value)} is not a Secret data key: it {problem}")
         return default
     return value
 
 
-def _check_cidrs(ranges: Sequence[str], r: _Reader, key: str) -> None:
+def _check_cidrs(ranges: Sequence[str], r: Reader, key: str) -> None:
     for i, cidr in enumerate(ranges):
         problem = kube_rules.cidr(cidr)
         if problem:
             r.problems.add(f"{r.at(key)}[{i}]", problem)
 
 
-def _parse_graphite(r: _Reader) -> GraphiteSpec:
+def _parse_graphite(r: Reader) -> GraphiteSpec:
     defaults = GraphiteSpec()
     ranges = r.string_list("allowedSourceRanges")
     _check_cidrs(ranges, r, "allowedSourceRanges")
@@ -527,7 +418,7 @@ def _parse_graphite(r: _Reader) -> GraphiteSpec:
     for i, ns in enumerate(namespaces):
         problem = kube_rules.dns1123_label(ns)
         if problem:
-            r.problems.add(f"{r.at('allowedNamespaces')}[{i}]", f"{_short(ns)} is not a namespace name: it {problem}")
+            r.problems.add(f"{r.at('allowedNamespaces')}[{i}]", f"{short(ns)} is not a namespace name: it {problem}")
     exposure = r.choice("exposure", defaults.exposure, GRAPHITE_EXPOSURES)
     if exposure == "InternalLoadBalancer" and not ranges:
         r.problem(
@@ -544,7 +435,7 @@ def _parse_graphite(r: _Reader) -> GraphiteSpec:
     )
 
 
-def _parse_gatling(r: _Reader) -> GatlingSpec:
+def _parse_gatling(r: Reader) -> GatlingSpec:
     defaults = GatlingSpec()
     prefix = r.matching(
         "rootPathPrefix",
@@ -572,7 +463,7 @@ def _parse_gatling(r: _Reader) -> GatlingSpec:
     )
 
 
-def _parse_placement(r: _Reader) -> PlacementSpec:
+def _parse_placement(r: Reader) -> PlacementSpec:
     node_selector = r.string_map("nodeSelector")
     for key, value in node_selector.items():
         problem = kube_rules.qualified_name(key)
@@ -581,7 +472,7 @@ def _parse_placement(r: _Reader) -> PlacementSpec:
         problem = kube_rules.label_value(value)
         if problem:
             r.problems.add(
-                f"{r.at('nodeSelector')}[{key!r}]", f"{_short(value)} is not a valid label value: it {problem}"
+                f"{r.at('nodeSelector')}[{key!r}]", f"{short(value)} is not a valid label value: it {problem}"
             )
     tolerations = r.raw.get("tolerations") or []
     if not isinstance(tolerations, list) or not all(isinstance(t, Mapping) for t in tolerations):
