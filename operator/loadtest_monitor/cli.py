@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 import yaml
@@ -48,6 +49,25 @@ def _dump(objects: Sequence[dict[str, Any]], out: TextIO) -> None:
     out.write(yaml.dump_all(objects, Dumper=_BlockDumper, sort_keys=True, explicit_start=True, width=120))
 
 
+def _offline(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """The offline commands answer in one line, never a traceback: input problems are reported by
+    _contexts; anything else after the checks passed is a bug, said so in one line."""
+
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except Exception as err:
+            first = str(err).splitlines()[0][:200] if str(err) else ""
+            bug = f"error: {type(err).__name__}: {first} (a bug in loadtest-monitor: please report it)"
+            raise SystemExit(bug) from None
+
+    return run
+
+
+@_offline
 def cmd_render(args: argparse.Namespace) -> int:
     for ctx in _contexts(args.filename, args.namespace, args.cluster_domain):
         objects = [o for o in render_all(ctx, admin_password="") if o["kind"] != "Secret"]
@@ -60,6 +80,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
+@_offline
 def cmd_gatling_conf(args: argparse.Namespace) -> int:
     for ctx in _contexts(args.filename, args.namespace, args.cluster_domain):
         sys.stdout.write(gatling_config_map(ctx)["data"]["gatling.conf"])

@@ -150,3 +150,15 @@ def test_every_problem_of_a_monitor_is_listed(tmp_path: Path) -> None:
         "spec.graphite.allowedSourceRanges[0]",
         "spec.extra",
     ]
+
+
+def test_a_bug_after_the_checks_is_one_line_not_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise KeyError("children\nsecond line")
+
+    monkeypatch.setattr("loadtest_monitor.cli.render_all", broken)
+    with pytest.raises(SystemExit) as caught:
+        main(["render", "-f", str(EXAMPLES / "monitor.yaml")])
+    message = str(caught.value.code)
+    assert message.startswith("error: KeyError: ") and "please report" in message
+    assert "\n" not in message
