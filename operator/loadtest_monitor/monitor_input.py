@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from loadtest_monitor import crd_check, kube_rules
+from loadtest_monitor import kube_rules
 from loadtest_monitor.identity import API_VERSION, KIND
 from loadtest_monitor.spec import MonitorSpec, SpecError, monitor_name_problem, parse_spec, problem_lines
 
@@ -117,6 +117,8 @@ def _covered(path: str, seen: set[str]) -> bool:
 
 def check_monitor(doc: Mapping[str, Any], namespace: str | None) -> MonitorInput:
     """The monitor's name, namespace and parsed spec, or InputError with every problem (capped)."""
+    # Imported here: the CEL interpreter is for the offline commands; `run` never loads it.
+    from loadtest_monitor import crd_check
     meta = doc.get("metadata")
     problems = _metadata_problems(meta)
     spec: MonitorSpec | None = None
