@@ -162,3 +162,25 @@ def test_render_accepts_only_what_the_api_server_accepts(cluster: Any, namespace
     _property(cluster, namespace, tmp_path)
     assert SEEN["accepted"] >= 5 and SEEN["refused"] >= 5, SEEN
     print(f"examples: {SEEN}")
+
+
+def test_the_offline_crd_check_answers_as_the_api_server_does(cluster: Any, namespace: str) -> None:
+    """On the table of hostile and careful inputs, crd_check (what `render` runs offline) and the API
+    server's dry-run of the monitor itself accept and refuse exactly the same ones."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
+    from test_spec_hostile import HOSTILE, VALID, monitor  # the unit tests' table, one source
+
+    from loadtest_monitor import crd_check
+
+    docs = [(case, doc) for case, doc, _ in HOSTILE] + [(case, monitor(spec)) for case, spec in VALID]
+    differ = []
+    for case, doc in docs:
+        if isinstance(doc.get("metadata"), dict):
+            doc = {**doc, "metadata": {**doc["metadata"], "namespace": namespace}}
+        offline_ok = crd_check.check(doc) == []
+        result = cluster.kubectl("apply", "--dry-run=server", "-f", "-", input=yaml.safe_dump(doc))
+        if offline_ok != (result.returncode == 0):
+            differ.append((case, offline_ok, result.stderr.strip()[:200]))
+    assert differ == []
