@@ -137,9 +137,13 @@ def old_apiserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OldApiSe
         assert established.returncode == 0, established.stderr
         yield api
     finally:
-        for proc in reversed(procs):
+        for proc in reversed(procs):  # the API server first: it hangs in shutdown without etcd
             os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=30)
         for log in logs:
             log.close()
 
