@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
 # tools: Helm v3 and kustomize for the packaging tests, built from the Go module proxy into the cache.
-.PHONY: registry tools install control-plane e2e-deps lint test unit integration e2e demo cluster cluster-down render bench bench-operator bench-forward clean
+.PHONY: registry tools install control-plane floor-apiserver e2e-deps lint test unit integration e2e demo cluster cluster-down render bench bench-operator bench-forward clean
 
 install: $(VENV)/.installed
 
@@ -28,6 +28,10 @@ registry:
 	bash hack/install-podman.sh
 	bash hack/build-registry.sh
 
+# kube-apiserver + etcd of the oldest Kubernetes the docs state, for the CRD floor test.
+floor-apiserver:
+	bash hack/build-apiserver.sh
+
 # A real InfluxDB 1.x (Debian) and Gatling's Maven artifacts for the end-to-end data path.
 e2e-deps:
 	bash hack/install-e2e-deps.sh
@@ -40,14 +44,14 @@ lint: install
 unit: install tools registry
 	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
 
-integration: install control-plane
+integration: install control-plane floor-apiserver
 	$(VENV)/bin/pytest tests/integration $(PYTEST_ARGS)
 
 e2e: install e2e-deps
 	$(VENV)/bin/pytest tests/e2e $(PYTEST_ARGS)
 
 # Everything CI runs: static checks, then unit, integration (real control plane) and e2e tests.
-test: install tools registry control-plane e2e-deps lint
+test: install tools registry control-plane floor-apiserver e2e-deps lint
 	$(VENV)/bin/pytest tests $(PYTEST_ARGS)
 
 demo: install control-plane

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 import yaml
@@ -14,10 +15,9 @@ import yaml
 from loadtest_monitor import cli_down, cli_runner_image, cli_up
 from loadtest_monitor.cli_connection import add_connection_args, cmd_eks_token, eks_kubeconfig
 from loadtest_monitor.forward.cli import register as register_forward
-from loadtest_monitor.identity import API_VERSION, KIND
+from loadtest_monitor.monitor_input import InputError, monitors
 from loadtest_monitor.render.common import LB_MODE_CONTROLLER, LOAD_BALANCER_MODES, Owner, RenderContext
 from loadtest_monitor.render.monitor import gatling_config_map, offline_credentials, render_all
-from loadtest_monitor.spec import SpecError, parse_spec
 
 EXAMPLES = """\
 examples:
@@ -33,32 +33,16 @@ examples:
 """
 
 
-def _monitors(stream: TextIO) -> Iterator[dict[str, Any]]:
-    for doc in yaml.safe_load_all(stream):
-        if isinstance(doc, dict) and doc.get("kind") == KIND and doc.get("apiVersion") == API_VERSION:
-            yield doc
-
-
 def _contexts(
     path: str, namespace: str | None, cluster_domain: str, load_balancer_mode: str = LB_MODE_CONTROLLER
 ) -> list[RenderContext]:
-    with sys.stdin if path == "-" else open(path, encoding="utf-8") as stream:
-        docs = list(_monitors(stream))
-    if not docs:
-        raise SystemExit(f"{path}: no {API_VERSION} {KIND} found")
-    contexts = []
-    for doc in docs:
-        meta = doc.get("metadata") or {}
-        name = meta.get("name")
-        if not name:
-            raise SystemExit(f"{path}: a {KIND} has no metadata.name")
-        ns = namespace or meta.get("namespace") or "default"
-        try:
-            spec = parse_spec(doc.get("spec"))
-        except SpecError as err:
-            raise SystemExit(f"error: {'stdin' if path == '-' else path}: {KIND} {name}: {err}") from err
-        contexts.append(RenderContext(Owner(name, ns), spec, cluster_domain, load_balancer_mode))
-    return contexts
+    """Checked monitors of the file (the CRD's rules and the operator's), or SystemExit with one
+    line per problem: exit code 1, never a traceback."""
+    try:
+        found = monitors(path, namespace)
+    except InputError as err:
+        raise SystemExit("\n".join(err.lines)) from None
+    return [RenderContext(Owner(m.name, m.namespace), m.spec, cluster_domain, load_balancer_mode) for m in found]
 
 
 class _BlockDumper(yaml.SafeDumper):
@@ -77,6 +61,25 @@ def _dump(objects: Sequence[dict[str, Any]], out: TextIO) -> None:
     out.write(yaml.dump_all(objects, Dumper=_BlockDumper, sort_keys=True, explicit_start=True, width=120))
 
 
+def _offline(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """The offline commands answer in one line, never a traceback: input problems are reported by
+    _contexts; anything else after the checks passed is a bug, said so in one line."""
+
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except Exception as err:
+            first = str(err).splitlines()[0][:200] if str(err) else ""
+            bug = f"error: {type(err).__name__}: {first} (a bug in loadtest-monitor: please report it)"
+            raise SystemExit(bug) from None
+
+    return run
+
+
+@_offline
 def cmd_render(args: argparse.Namespace) -> int:
     for ctx in _contexts(args.filename, args.namespace, args.cluster_domain, args.load_balancer_mode):
         objects = [o for o in render_all(ctx, offline_credentials(ctx)) if o["kind"] != "Secret"]
@@ -89,6 +92,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
+@_offline
 def cmd_gatling_conf(args: argparse.Namespace) -> int:
     for ctx in _contexts(args.filename, args.namespace, args.cluster_domain):
         sys.stdout.write(gatling_config_map(ctx)["data"]["gatling.conf"])

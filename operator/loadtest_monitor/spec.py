@@ -1,9 +1,14 @@
 """The typed LoadtestMonitor spec: parsing, defaults and the checks only the operator can make.
 
-The CRD schema rejects most bad input at `kubectl apply`. What it cannot judge (an InfluxDB image
-that is not 1.x, a base HOCON config that does not parse, a prefix that collides with a measurement)
-is caught here with a `SpecError` that names the field and says how to fix it. `render` also uses
-this module offline, so every default lives here as well as in the CRD (a unit test keeps them equal).
+The CRD schema rejects most bad input at `kubectl apply`; `render` runs the same schema and CEL
+rules offline (crd_check.py). What the CRD cannot judge is checked here, the way Kubernetes checks
+it when the operator applies the children (kube_rules.py): quantities, CIDRs, label and annotation
+keys, tolerations, resource names, Secret names and keys. What only the operator can judge (an
+InfluxDB image that is not 1.x, a base HOCON config it can merge, a prefix that collides with a
+measurement) is checked here too. Problems are collected (up to MAX_PROBLEMS) and raised as one
+`SpecError` whose `field` and `message` are the first problem's, and whose text lists them all,
+one short sentence each with the field path. Every default lives here as well as in the CRD (a unit
+test keeps them equal).
 """
 
 from __future__ import annotations
@@ -11,10 +16,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
-from pyhocon import ConfigFactory
-from pyhocon.exceptions import ConfigException
+from loadtest_monitor import kube_rules
+from loadtest_monitor.base_config import BaseConfigError, parse_base_config
+from loadtest_monitor.spec_reader import Problems, Reader, short
 
 DEFAULT_INFLUXDB_IMAGE = "influxdb:1.11.8"
 DEFAULT_GRAFANA_IMAGE = "grafana/grafana:13.2.1"
@@ -27,24 +34,77 @@ GRAPHITE_EXPOSURES = ("ClusterIP", "InternalLoadBalancer")
 # Measurement names the templates produce besides the request measurement (the root prefix).
 RESERVED_MEASUREMENTS = ("users",)
 
-_DATABASE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
-_RETENTION_RE = re.compile(r"^(INF|[1-9][0-9]{0,5}[hdw])$")
-_PREFIX_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_QUANTITY_RE = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
-_CIDR_RE = re.compile(r"^[0-9a-fA-F:.]+/[0-9]{1,3}$")
-_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_SECRET_KEY_RE = re.compile(r"^[-._a-zA-Z0-9]+$")
+#: Longest monitor name: child Service names add at most "-graphite" (9) and stay within 63.
+MAX_MONITOR_NAME = 54
+#: Shown in status, Events and the CLI: enough to fix several mistakes at once, never a wall of text.
+MAX_PROBLEMS = 5
+MAX_MESSAGE_CHARS = 1024
+
+# Retention: whole hours, days or weeks from 1h up to 5200 weeks (100 years). InfluxQL durations are
+# int64 nanoseconds and overflow near 15,250 weeks (30502w silently wraps to 10 days); 5200w leaves
+# room for the shard duration arithmetic. The CRD holds the same bounds as RETENTION_PATTERN.
+RETENTION_MAX_HOURS = 5200 * 7 * 24
+_RETENTION_HOURS = {"h": 1, "d": 24, "w": 7 * 24}
+RETENTION_PATTERN = (
+    r"INF|([1-9][0-9]{0,4}|[1-7][0-9]{5}|8[0-6][0-9]{4}|87[0-2][0-9]{3}|873[0-5][0-9]{2}|873600)h"
+    r"|([1-9][0-9]{0,3}|[12][0-9]{4}|3[0-5][0-9]{3}|36[0-3][0-9]{2}|36400)d"
+    r"|([1-9][0-9]{0,2}|[1-4][0-9]{3}|5[01][0-9]{2}|5200)w"
+)
+# Storage sizes: a whole number of Mi/Gi/Ti (or M/G/T). The CRD's "can only grow" rule compares two
+# sizes with plain CEL string and integer functions, which every Kubernetes from 1.27 on has
+# (the quantity() CEL library does not exist before 1.29); this grammar keeps that comparison exact.
+STORAGE_SIZE_PATTERN = r"[1-9][0-9]{0,5}(Mi|Gi|Ti|M|G|T)"
+IMAGE_PATTERN = r"[^\s]+"
+
+_DATABASE_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+_RETENTION_RE = re.compile(r"(INF)|([1-9][0-9]{0,8})([hdw])")  # digits bounded: int() of any length
+_PREFIX_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_STORAGE_SIZE_RE = re.compile(STORAGE_SIZE_PATTERN)
+_IMAGE_RE = re.compile(IMAGE_PATTERN)
+_MONITOR_NAME_RE = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
 
 Resources = dict[str, dict[str, str]]
 
 
 class SpecError(ValueError):
-    """A spec value the operator cannot use. `field` is the path a user sees in the YAML."""
+    """Spec values the operator cannot use. `field` and `message` are the first problem's (the path a
+    user sees in the YAML, and how to fix it); `problems` holds every one found; the text shows at
+    most MAX_PROBLEMS of them."""
 
-    def __init__(self, field_path: str, message: str) -> None:
-        super().__init__(f"{field_path}: {message}")
+    def __init__(self, field_path: str, message: str, problems: Sequence[tuple[str, str]] = ()) -> None:
+        self.problems: tuple[tuple[str, str], ...] = tuple(problems) or ((field_path, message),)
         self.field = field_path
         self.message = message
+        super().__init__(format_problems(self.problems))
+
+    def lines(self) -> list[str]:
+        """One line per problem, capped, for the CLI."""
+        return problem_lines(self.problems)
+
+
+def problem_lines(problems: Sequence[tuple[str, str]]) -> list[str]:
+    """`field: fix` lines, at most MAX_PROBLEMS, then `and N more`; each on one line."""
+    shown = [f"{path}: {' '.join(text.split())}" for path, text in problems[:MAX_PROBLEMS]]
+    more = len(problems) - len(shown)
+    return shown + ([f"and {more} more"] if more else [])
+
+
+def format_problems(problems: Sequence[tuple[str, str]]) -> str:
+    """The problems on one line (status, Events): `field: fix; field: fix; and N more`, at most
+    MAX_MESSAGE_CHARS."""
+    text = "; ".join(problem_lines(problems))
+    return text if len(text) <= MAX_MESSAGE_CHARS else text[: MAX_MESSAGE_CHARS - 3] + "..."
+
+
+def monitor_name_problem(name: Any) -> str | None:
+    """The monitor's name names every child; the CRD holds the same rule."""
+    if not isinstance(name, str) or not name:
+        return "is required"
+    if len(name) > MAX_MONITOR_NAME:
+        return f"must be at most {MAX_MONITOR_NAME} characters: the Services get suffixes such as -graphite"
+    if not _MONITOR_NAME_RE.fullmatch(name):
+        return "must start with a letter and contain only lowercase letters, digits and '-' (it names Services)"
+    return None
 
 
 @dataclass(frozen=True)
@@ -131,98 +191,40 @@ class MonitorSpec:
     placement: PlacementSpec = field(default_factory=PlacementSpec)
 
 
-class _Reader:
-    """Reads one object of the spec with type checks; every error names the full field path."""
-
-    def __init__(self, raw: Any, path: str) -> None:
-        if raw is None:
-            raw = {}
-        if not isinstance(raw, Mapping):
-            raise SpecError(path, f"must be an object, got {type(raw).__name__}")
-        self.raw = raw
-        self.path = path
-
-    def at(self, key: str) -> str:
-        return f"{self.path}.{key}"
-
-    def child(self, key: str) -> _Reader:
-        return _Reader(self.raw.get(key), self.at(key))
-
-    def has(self, key: str) -> bool:
-        return self.raw.get(key) is not None
-
-    def string(self, key: str, default: str) -> str:
-        value = self.raw.get(key, default)
-        if value is None:
-            return default
-        if not isinstance(value, str):
-            raise SpecError(self.at(key), f"must be a string, got {value!r}")
-        return value
-
-    def boolean(self, key: str, default: bool) -> bool:
-        value = self.raw.get(key, default)
-        if value is None:
-            return default
-        if not isinstance(value, bool):
-            raise SpecError(self.at(key), f"must be true or false, got {value!r}")
-        return value
-
-    def integer(self, key: str, default: int, low: int, high: int) -> int:
-        value = self.raw.get(key, default)
-        if value is None:
-            return default
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise SpecError(self.at(key), f"must be a whole number from {low} to {high}, got {value!r}")
-        if not low <= value <= high:
-            raise SpecError(self.at(key), f"must be from {low} to {high}, got {value}")
-        return value
-
-    def choice(self, key: str, default: str, allowed: Sequence[str]) -> str:
-        value = self.string(key, default)
-        if value not in allowed:
-            raise SpecError(self.at(key), f"must be one of {', '.join(allowed)}, got {value!r}")
-        return value
-
-    def matching(self, key: str, default: str, pattern: re.Pattern[str], hint: str) -> str:
-        value = self.string(key, default)
-        if not pattern.match(value):
-            raise SpecError(self.at(key), f"{value!r} is not valid: {hint}")
-        return value
-
-    def string_list(self, key: str) -> tuple[str, ...]:
-        value = self.raw.get(key) or []
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise SpecError(self.at(key), "must be a list of strings")
-        return tuple(value)
-
-    def string_map(self, key: str) -> dict[str, str]:
-        value = self.raw.get(key) or {}
-        if not isinstance(value, Mapping) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-        ):
-            raise SpecError(self.at(key), "must be a map of strings to strings")
-        return dict(sorted(value.items()))
-
-
 def parse_spec(raw: Mapping[str, Any] | None) -> MonitorSpec:
     """Turns `.spec` of a LoadtestMonitor into a MonitorSpec, or raises SpecError."""
-    root = _Reader(raw, "spec")
-    return MonitorSpec(
+    problems = Problems()
+    root = Reader(raw, "spec", problems)
+    spec = MonitorSpec(
         influxdb=_parse_influxdb(root.child("influxdb")),
         grafana=_parse_grafana(root.child("grafana")),
         graphite=_parse_graphite(root.child("graphite")),
         gatling=_parse_gatling(root.child("gatling")),
         placement=_parse_placement(root.child("placement")),
     )
+    if problems.found:
+        first_path, first_message = problems.found[0]
+        raise SpecError(first_path, first_message, problems.found)
+    return spec
 
 
-def _parse_influxdb(r: _Reader) -> InfluxDBSpec:
+def _image(r: Reader, default: str) -> str:
+    image = r.string("image", default)
+    if not _IMAGE_RE.fullmatch(image):
+        r.problem("image", "must be an image reference without spaces, such as repository/name:tag")
+        return default
+    return image
+
+
+def _parse_influxdb(r: Reader) -> InfluxDBSpec:
     defaults = InfluxDBSpec()
-    image = r.string("image", defaults.image)
-    _check_influxdb_image(image, r.at("image"))
+    image = _image(r, defaults.image)
+    _check_influxdb_image(image, r)
     storage = r.child("storage")
     base = StorageSpec()
     class_name = storage.string("storageClassName", "") or None
+    if class_name is not None and kube_rules.dns1123_subdomain(class_name):
+        storage.problem("storageClassName", f"{short(class_name)} {kube_rules.dns1123_subdomain(class_name)}")
     return InfluxDBSpec(
         image=image,
         database=r.matching(
@@ -231,15 +233,12 @@ def _parse_influxdb(r: _Reader) -> InfluxDBSpec:
             _DATABASE_RE,
             "use letters, digits and underscores, starting with a letter or underscore (e.g. gatling)",
         ),
-        retention=r.matching(
-            "retention",
-            defaults.retention,
-            _RETENTION_RE,
-            "use a whole number of hours, days or weeks (e.g. 24h, 7d, 2w) or INF to keep data forever",
-        ),
+        retention=_retention(r, defaults.retention),
         storage=StorageSpec(
             enabled=storage.boolean("enabled", base.enabled),
-            size=storage.matching("size", base.size, _QUANTITY_RE, "use a Kubernetes quantity such as 10Gi"),
+            size=storage.matching(
+                "size", base.size, _STORAGE_SIZE_RE, "use a whole number of Mi, Gi or Ti (or M, G, T), such as 10Gi"
+            ),
             storage_class_name=class_name,
             keep_on_delete=storage.boolean("keepOnDelete", base.keep_on_delete),
         ),
@@ -247,71 +246,147 @@ def _parse_influxdb(r: _Reader) -> InfluxDBSpec:
     )
 
 
-def _check_influxdb_image(image: str, path: str) -> None:
+def retention_hours(retention: str) -> int | None:
+    """Hours of a retention such as 7d; None for INF (keep forever)."""
+    match = _RETENTION_RE.fullmatch(retention)
+    if match is None or match.group(1):
+        return None
+    return int(match.group(2)) * _RETENTION_HOURS[match.group(3)]
+
+
+def _retention(r: Reader, default: str) -> str:
+    value = r.string("retention", default)
+    match = _RETENTION_RE.fullmatch(value)
+    hint = "use a whole number of hours, days or weeks from 1h to 5200w (e.g. 24h, 7d, 2w), or INF to keep data forever"
+    if match is None:
+        r.problem("retention", f"{short(value)} is not valid: {hint}")
+        return default
+    hours = retention_hours(value)
+    if hours is not None and hours > RETENTION_MAX_HOURS:
+        r.problem("retention", f"{short(value)} is too long for InfluxDB: {hint}")
+        return default
+    return value
+
+
+def _check_influxdb_image(image: str, r: Reader) -> None:
     """Only InfluxDB 1.x has the Graphite listener; `latest` and 2.x/3.x silently lose all data."""
     if "@" in image:
         return  # pinned by digest: the user vouches for the version
     last = image.rsplit("/", 1)[-1]
     tag = last.split(":", 1)[1] if ":" in last else ""
     if not tag:
-        raise SpecError(
-            path,
+        r.problem(
+            "image",
             f"{image!r} has no tag, which means latest (InfluxDB 2.x or newer, without the Graphite "
             f"listener); pin a 1.x tag such as {DEFAULT_INFLUXDB_IMAGE}",
         )
-    if not re.match(r"^1\.[0-9]+", tag):
-        raise SpecError(
-            path,
+    elif not re.match(r"1\.[0-9]+", tag):
+        r.problem(
+            "image",
             f"tag {tag!r} is not InfluxDB 1.x; only 1.x has the Graphite listener that Gatling "
             f"writes to; use a 1.x tag such as {DEFAULT_INFLUXDB_IMAGE}",
         )
 
 
-def _parse_resources(r: _Reader, default: Resources) -> Resources:
+def _parse_resources(r: Reader, default: Resources) -> Resources:
+    """requests/limits as the API server checks a container's: names, quantities, limit >= request."""
     if not r.has("resources"):
         return default
     res = r.child("resources")
+    for extra in sorted(set(res.raw) - {"requests", "limits"}, key=str):
+        res.problem(str(extra), "is not requests or limits")
     out: Resources = {}
+    amounts: dict[str, dict[str, Decimal]] = {}
     for part in ("requests", "limits"):
         values = res.raw.get(part) or {}
         if not isinstance(values, Mapping):
-            raise SpecError(res.at(part), "must be a map such as {cpu: 500m, memory: 1Gi}")
+            res.problem(part, "must be a map such as {cpu: 500m, memory: 1Gi}")
+            continue
         parsed: dict[str, str] = {}
-        for key, value in sorted(values.items()):
-            text = str(value)
-            if isinstance(value, bool) or not _QUANTITY_RE.match(text):
-                raise SpecError(f"{res.at(part)}.{key}", f"{value!r} is not a quantity such as 500m or 1Gi")
+        amounts[part] = {}
+        for key, value in sorted(values.items(), key=lambda kv: str(kv[0])):
+            path = f"{res.at(part)}.{key}"
+            name_problem = kube_rules.resource_name(str(key))
+            if name_problem:
+                r.problems.add(path, f"{short(str(key))} {name_problem}")
+                continue
+            text, problem = kube_rules.quantity(value)
+            amount = kube_rules.parse_quantity(text) if text is not None else None
+            if text is None or amount is None:
+                r.problems.add(path, problem or "is not a quantity")
+                continue
+            problem = kube_rules.resource_quantity_problem(str(key), amount)
+            if problem:
+                r.problems.add(path, problem)
+                continue
             parsed[str(key)] = text
+            amounts[part][str(key)] = amount
         if parsed:
             out[part] = parsed
+    _check_requests_within_limits(res, amounts)
     return out
 
 
-def _parse_grafana(r: _Reader) -> GrafanaSpec:
+def _check_requests_within_limits(res: Reader, amounts: dict[str, dict[str, Decimal]]) -> None:
+    requests, limits = amounts.get("requests", {}), amounts.get("limits", {})
+    for name, request in requests.items():
+        limit = limits.get(name)
+        overcommit = name in kube_rules.STANDARD_RESOURCES
+        if limit is not None and request > limit:
+            res.problems.add(f"{res.at('requests')}.{name}", f"must not be more than the limit {name}")
+        elif not overcommit and (limit is None or limit != request):
+            res.problems.add(
+                f"{res.at('limits')}.{name}", f"must be given and equal to the request: {name} cannot be overcommitted"
+            )
+    if any(n.startswith("hugepages-") for n in (*requests, *limits)) and not {"cpu", "memory"} & {
+        *requests,
+        *limits,
+    }:
+        res.problems.add(res.path, "hugepages need a cpu or memory request or limit as well")
+
+
+def _parse_grafana(r: Reader) -> GrafanaSpec:
     defaults = GrafanaSpec()
     svc = r.child("service")
     svc_defaults = GrafanaServiceSpec()
     ranges = svc.string_list("loadBalancerSourceRanges")
-    _check_cidrs(ranges, svc.at("loadBalancerSourceRanges"))
+    _check_cidrs(ranges, svc, "loadBalancerSourceRanges")
+    service_type = svc.choice("type", svc_defaults.type, SERVICE_TYPES)
+    scheme = svc.choice("scheme", svc_defaults.scheme, LB_SCHEMES)
+    if ranges and service_type != "LoadBalancer":
+        svc.problem("loadBalancerSourceRanges", "only applies to type LoadBalancer")
+    if scheme == "internet-facing" and service_type == "LoadBalancer" and not ranges:
+        svc.problem(
+            "loadBalancerSourceRanges",
+            "is required with scheme internet-facing: list the CIDRs that may reach Grafana (e.g. 203.0.113.0/24)",
+        )
+    annotations = svc.string_map("annotations")
+    if sum(len(k.encode()) + len(v.encode()) for k, v in annotations.items()) > kube_rules.ANNOTATIONS_MAX_BYTES:
+        svc.problem("annotations", "are larger than the 256 KiB Kubernetes allows for a Service's annotations")
+    for key in annotations:
+        problem = kube_rules.qualified_name(key)
+        if problem:
+            svc.problems.add(f"{svc.at('annotations')}[{key!r}]", f"is not a valid annotation key: it {problem}")
     secret_ref: AdminSecretRef | None = None
     if r.has("adminSecretRef"):
         ref = r.child("adminSecretRef")
         name = ref.string("name", "")
-        if not _NAME_RE.match(name):
-            raise SpecError(ref.at("name"), "give the name of an existing Secret in this namespace")
-        key_hint = "use a Secret data key (letters, digits, '-', '_', '.')"
+        if not name:
+            ref.problem("name", "give the name of an existing Secret in this namespace")
+        elif kube_rules.dns1123_subdomain(name):
+            ref.problem("name", f"{short(name)} is not a Secret name: it {kube_rules.dns1123_subdomain(name)}")
         secret_ref = AdminSecretRef(
             name=name,
-            user_key=ref.matching("userKey", "admin-user", _SECRET_KEY_RE, key_hint),
-            password_key=ref.matching("passwordKey", "admin-password", _SECRET_KEY_RE, key_hint),
+            user_key=_secret_key(ref, "userKey", "admin-user"),
+            password_key=_secret_key(ref, "passwordKey", "admin-password"),
         )
     return GrafanaSpec(
-        image=r.string("image", defaults.image) or defaults.image,
+        image=_image(r, defaults.image) or defaults.image,
         service=GrafanaServiceSpec(
-            type=svc.choice("type", svc_defaults.type, SERVICE_TYPES),
-            scheme=svc.choice("scheme", svc_defaults.scheme, LB_SCHEMES),
+            type=service_type,
+            scheme=scheme,
             load_balancer_source_ranges=ranges,
-            annotations=svc.string_map("annotations"),
+            annotations=annotations,
         ),
         admin_secret_ref=secret_ref,
         anonymous_viewing=r.boolean("anonymousViewing", defaults.anonymous_viewing),
@@ -319,30 +394,48 @@ def _parse_grafana(r: _Reader) -> GrafanaSpec:
     )
 
 
-def _check_cidrs(ranges: Sequence[str], path: str) -> None:
+def _secret_key(ref: Reader, key: str, default: str) -> str:
+    value = ref.string(key, default)
+    problem = kube_rules.secret_key(value)
+    if problem:
+        ref.problem(key, f"{short(value)} is not a Secret data key: it {problem}")
+        return default
+    return value
+
+
+def _check_cidrs(ranges: Sequence[str], r: Reader, key: str) -> None:
     for i, cidr in enumerate(ranges):
-        if not _CIDR_RE.match(cidr):
-            raise SpecError(f"{path}[{i}]", f"{cidr!r} is not a CIDR such as 10.0.0.0/16")
+        problem = kube_rules.cidr(cidr)
+        if problem:
+            r.problems.add(f"{r.at(key)}[{i}]", problem)
 
 
-def _parse_graphite(r: _Reader) -> GraphiteSpec:
+def _parse_graphite(r: Reader) -> GraphiteSpec:
     defaults = GraphiteSpec()
     ranges = r.string_list("allowedSourceRanges")
-    _check_cidrs(ranges, r.at("allowedSourceRanges"))
+    _check_cidrs(ranges, r, "allowedSourceRanges")
     namespaces = r.string_list("allowedNamespaces")
     for i, ns in enumerate(namespaces):
-        if not _NAME_RE.match(ns):
-            raise SpecError(f"{r.at('allowedNamespaces')}[{i}]", f"{ns!r} is not a namespace name")
+        problem = kube_rules.dns1123_label(ns)
+        if problem:
+            r.problems.add(f"{r.at('allowedNamespaces')}[{i}]", f"{short(ns)} is not a namespace name: it {problem}")
+    exposure = r.choice("exposure", defaults.exposure, GRAPHITE_EXPOSURES)
+    if exposure == "InternalLoadBalancer" and not ranges:
+        r.problem(
+            "allowedSourceRanges",
+            "is required with exposure InternalLoadBalancer (the runners' subnets): the Graphite port has no "
+            "authentication",
+        )
     return GraphiteSpec(
         protocol=r.choice("protocol", defaults.protocol, GRAPHITE_PROTOCOLS),
-        exposure=r.choice("exposure", defaults.exposure, GRAPHITE_EXPOSURES),
+        exposure=exposure,
         allowed_source_ranges=ranges,
         allowed_namespaces=namespaces,
         network_policy=r.boolean("networkPolicy", defaults.network_policy),
     )
 
 
-def _parse_gatling(r: _Reader) -> GatlingSpec:
+def _parse_gatling(r: Reader) -> GatlingSpec:
     defaults = GatlingSpec()
     prefix = r.matching(
         "rootPathPrefix",
@@ -351,16 +444,16 @@ def _parse_gatling(r: _Reader) -> GatlingSpec:
         "use one path segment of letters, digits, '-' and '_' (no dots: the runner name follows it)",
     )
     if prefix in RESERVED_MEASUREMENTS:
-        raise SpecError(
-            r.at("rootPathPrefix"),
-            f"{prefix!r} is also the measurement of Gatling's user counts; choose another prefix",
+        r.problem(
+            "rootPathPrefix", f"{prefix!r} is also the measurement of Gatling's user counts; choose another prefix"
         )
+        prefix = defaults.root_path_prefix
     base_config = r.string("baseConfig", defaults.base_config)
-    if base_config.strip():
-        try:
-            ConfigFactory.parse_string(base_config, resolve=False)
-        except (ConfigException, Exception) as err:  # pyhocon raises pyparsing errors too
-            raise SpecError(r.at("baseConfig"), f"is not valid HOCON: {err}") from err
+    try:
+        parse_base_config(base_config)
+    except BaseConfigError as err:
+        r.problem("baseConfig", str(err))
+        base_config = defaults.base_config
     return GatlingSpec(
         light=r.boolean("light", defaults.light),
         write_period=r.integer("writePeriod", defaults.write_period, 1, 60),
@@ -370,11 +463,25 @@ def _parse_gatling(r: _Reader) -> GatlingSpec:
     )
 
 
-def _parse_placement(r: _Reader) -> PlacementSpec:
+def _parse_placement(r: Reader) -> PlacementSpec:
+    node_selector = r.string_map("nodeSelector")
+    for key, value in node_selector.items():
+        problem = kube_rules.qualified_name(key)
+        if problem:
+            r.problems.add(f"{r.at('nodeSelector')}[{key!r}]", f"is not a valid label key: it {problem}")
+        problem = kube_rules.label_value(value)
+        if problem:
+            r.problems.add(
+                f"{r.at('nodeSelector')}[{key!r}]", f"{short(value)} is not a valid label value: it {problem}"
+            )
     tolerations = r.raw.get("tolerations") or []
     if not isinstance(tolerations, list) or not all(isinstance(t, Mapping) for t in tolerations):
-        raise SpecError(r.at("tolerations"), "must be a list of Kubernetes tolerations")
+        r.problem("tolerations", "must be a list of Kubernetes tolerations")
+        tolerations = []
+    for i, toleration in enumerate(tolerations):
+        for sub, problem in kube_rules.toleration(toleration):
+            r.problems.add(f"{r.at('tolerations')}[{i}].{sub}", problem)
     return PlacementSpec(
-        node_selector=r.string_map("nodeSelector"),
+        node_selector=node_selector,
         tolerations=tuple(dict(t) for t in tolerations),
     )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 from contextlib import redirect_stdout
 from pathlib import Path
 
@@ -80,3 +82,83 @@ def test_help_explains_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
     text = capsys.readouterr().out
     for word in ("run", "render", "gatling-conf", "examples:"):
         assert word in text
+
+
+BROKEN_FILES: list[tuple[str, bytes, str]] = [
+    ("yaml syntax", b"apiVersion: loadtest.dev/v1alpha1\nkind: [\n", "not valid YAML: line 3"),
+    (
+        "metadata as a list",
+        b"apiVersion: loadtest.dev/v1alpha1\nkind: LoadtestMonitor\nmetadata: [a]\nspec: {}\n",
+        "metadata: must be an object",
+    ),
+    (
+        "spec as a string",
+        b"apiVersion: loadtest.dev/v1alpha1\nkind: LoadtestMonitor\nmetadata: {name: x}\nspec: everything\n",
+        "spec: must be an object",
+    ),
+    ("not UTF-8", b"apiVersion: loadtest.dev/v1alpha1\nkind: \xff\xfe\n", "not UTF-8"),
+    (
+        "writers not a list",
+        b"apiVersion: loadtest.dev/v1alpha1\nkind: LoadtestMonitor\nmetadata: {name: x}\n"
+        b"spec: {gatling: {baseConfig: 'gatling.data.writers = graphite'}}\n",
+        "spec.gatling.baseConfig: gatling.data.writers must be a list",
+    ),
+    (
+        "a number kubectl reads as a float",
+        b"apiVersion: loadtest.dev/v1alpha1\nkind: LoadtestMonitor\nmetadata: {name: x}\n"
+        b"spec: {influxdb: {resources: {requests: {cpu: 1e-1}}}}\n",
+        "spec.influxdb.resources.requests.cpu: is a decimal number",
+    ),
+    (
+        "name the CRD refuses",
+        b"apiVersion: loadtest.dev/v1alpha1\nkind: LoadtestMonitor\nmetadata: {name: My_Monitor}\n",
+        "metadata.name: must start with a letter",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "content", "expected"), BROKEN_FILES, ids=[b[0] for b in BROKEN_FILES])
+@pytest.mark.parametrize("command", ["render", "gatling-conf"])
+def test_broken_input_is_one_clear_line_and_exit_code_1(
+    tmp_path: Path, case: str, content: bytes, expected: str, command: str
+) -> None:
+    path = tmp_path / "m.yaml"
+    path.write_bytes(content)
+    result = subprocess.run(
+        [sys.executable, "-m", "loadtest_monitor.cli", command, "-f", str(path)], capture_output=True, text=True
+    )
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"error: {path}: ")
+    assert expected in lines[0]
+
+
+def test_every_problem_of_a_monitor_is_listed(tmp_path: Path) -> None:
+    path = tmp_path / "m.yaml"
+    path.write_text(
+        "apiVersion: loadtest.dev/v1alpha1\nkind: LoadtestMonitor\nmetadata: {name: x}\n"
+        "spec: {influxdb: {retention: 0d}, graphite: {allowedSourceRanges: [10.0.0.0/33]}, extra: 1}\n"
+    )
+    with pytest.raises(SystemExit) as caught:
+        main(["render", "-f", str(path)])
+    lines = str(caught.value.code).splitlines()
+    assert [line.split(": ")[3] for line in lines] == [
+        "spec.influxdb.retention",
+        "spec.graphite.allowedSourceRanges[0]",
+        "spec.extra",
+    ]
+
+
+def test_a_bug_after_the_checks_is_one_line_not_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise KeyError("children\nsecond line")
+
+    monkeypatch.setattr("loadtest_monitor.cli.render_all", broken)
+    with pytest.raises(SystemExit) as caught:
+        main(["render", "-f", str(EXAMPLES / "monitor.yaml")])
+    message = str(caught.value.code)
+    assert message.startswith("error: KeyError: ") and "please report" in message
+    assert "\n" not in message

@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
+from loadtest_monitor import crd_check
 from loadtest_monitor.identity import GROUP, KIND, PLURAL, VERSION
-from loadtest_monitor.spec import parse_spec
+from loadtest_monitor.spec import RETENTION_PATTERN, STORAGE_SIZE_PATTERN, SpecError, parse_spec
 
 CRD_PATH = Path(__file__).resolve().parents[2] / "crds" / "loadtest.dev_loadtestmonitors.yaml"
 
@@ -89,3 +91,150 @@ def _lookup(schema: dict[str, Any], path: str) -> dict[str, Any]:
     for part in path.strip(".").split("."):
         node = node["properties"][part[:-2]]["items"] if part.endswith("[]") else node["properties"][part]
     return node
+
+
+# --- The CRD's patterns and spec.py's checks agree on a corpus of inputs -------------------------
+
+CORPUS: dict[str, list[str]] = {
+    "retention": [
+        "INF",
+        "1h",
+        "24h",
+        "7d",
+        "2w",
+        "5200w",
+        "5201w",
+        "36400d",
+        "36401d",
+        "873600h",
+        "873601h",
+        "0d",
+        "0h",
+        "07d",
+        "30502w",
+        "999999w",
+        "7 d",
+        "7d\n",
+        "inf",
+        "1.5d",
+        "",
+        "1m",
+    ],
+    "size": ["10Gi", "1Mi", "999999Ti", "1000000Gi", "0Gi", "0", "10", "10Gi\n", "1.5Gi", "1e9", "10G", "5T", "-1Gi"],
+    "database": ["gatling", "_x", "9lives", "a b", "gatling\n", "a" * 64, "a" * 65],
+    "prefix": ["gatling", "perf-1", "a.b", "users", "gatling\n", "x" * 64, "x" * 65],
+    "quantity": [
+        "1",
+        "0.5",
+        ".5",
+        "1.",
+        "500m",
+        "1Gi",
+        "1e3",
+        "1E-3",
+        "2k",
+        "1u",
+        "1n",
+        "+1",
+        "-1",
+        "1Gb",
+        "1 Gi",
+        "1Gi\n",
+        "0x10",
+        "1e",
+        "e3",
+        "1.2.3",
+    ],
+}
+
+
+def _field(kind: str, value: str) -> tuple[dict[str, Any], str]:
+    if kind == "retention":
+        return {"influxdb": {"retention": value}}, "spec.influxdb.retention"
+    if kind == "size":
+        return {"influxdb": {"storage": {"size": value}}}, "spec.influxdb.storage.size"
+    if kind == "database":
+        return {"influxdb": {"database": value}}, "spec.influxdb.database"
+    if kind == "prefix":
+        return {"gatling": {"rootPathPrefix": value}}, "spec.gatling.rootPathPrefix"
+    return {"influxdb": {"resources": {"limits": {"cpu": value}}}}, "spec.influxdb.resources.limits['cpu']"
+
+
+def _monitor(spec: dict[str, Any]) -> dict[str, Any]:
+    return {"apiVersion": "loadtest.dev/v1alpha1", "kind": "LoadtestMonitor", "metadata": {"name": "m"}, "spec": spec}
+
+
+@pytest.mark.parametrize("kind", sorted(CORPUS))
+def test_crd_patterns_and_spec_checks_agree(kind: str) -> None:
+    disagree = []
+    for value in CORPUS[kind]:
+        spec, path = _field(kind, value)
+        crd_ok = not [p for p in crd_check.check(_monitor(spec)) if p[0] == path]
+        try:
+            parse_spec(spec)
+            spec_ok = True
+        except SpecError:
+            spec_ok = False
+        if crd_ok != spec_ok:
+            disagree.append((value, f"crd={crd_ok}", f"spec={spec_ok}"))
+    assert disagree == []
+    # The corpus holds both answers, so the comparison can fail either way.
+    answers = set()
+    for value in CORPUS[kind]:
+        spec, _ = _field(kind, value)
+        try:
+            parse_spec(spec)
+            answers.add(True)
+        except SpecError:
+            answers.add(False)
+    assert answers == {True, False}
+
+
+CIDRS = [
+    "10.0.0.0/8",
+    "0.0.0.0/0",
+    "203.0.113.7/32",
+    "fd00::/8",
+    "::/0",
+    "2001:db8::/32",
+    "10.0.0.0/33",
+    "999.1.1.1/99",
+    "10.0.0.0",
+    "10.0.0.0/8\n",
+    "010.0.0.0/8",
+    "10.0.0.0/08",
+    "1.2.3.4/-1",
+    "everyone",
+    "fd00::/129",
+]
+
+
+def test_every_cidr_the_operator_accepts_the_crd_accepts_and_ipv4_garbage_both_refuse() -> None:
+    for value in CIDRS:
+        spec = {"graphite": {"allowedSourceRanges": [value]}}
+        crd_ok = not [
+            p for p in crd_check.check(_monitor(spec)) if p[0].startswith("spec.graphite.allowedSourceRanges")
+        ]
+        try:
+            parse_spec(spec)
+            spec_ok = True
+        except SpecError:
+            spec_ok = False
+        if spec_ok:
+            assert crd_ok, value
+        if not crd_ok:
+            assert not spec_ok, value
+    for value in ("10.0.0.0/33", "999.1.1.1/99", "10.0.0.0/8\n", "010.0.0.0/8", "fd00::/129"):
+        assert crd_check.check(_monitor({"graphite": {"allowedSourceRanges": [value]}})), value
+
+
+def test_the_packaged_crd_is_the_crds_file() -> None:
+    assert crd_check.crd() == _crd()
+
+
+def test_the_crd_holds_spec_pys_retention_and_size_patterns() -> None:
+    influxdb = _schema()["properties"]["spec"]["properties"]["influxdb"]["properties"]
+    # CEL rules with a message rather than patterns: the API server's pattern error dumps the regex.
+    assert influxdb["retention"]["x-kubernetes-validations"][0]["rule"] == f"self.matches('^({RETENTION_PATTERN})$')"
+    size = influxdb["storage"]["properties"]["size"]
+    assert size["x-kubernetes-validations"][0]["rule"] == f"self.matches('^{STORAGE_SIZE_PATTERN}$')"

@@ -68,7 +68,7 @@ BAD: list[tuple[dict[str, Any], str, str]] = [
     ({"influxdb": {"retention": "7 days"}}, "spec.influxdb.retention", "7d"),
     ({"influxdb": {"retention": "0d"}}, "spec.influxdb.retention", "7d"),
     ({"influxdb": {"storage": {"enabled": "yes"}}}, "spec.influxdb.storage.enabled", "true or false"),
-    ({"influxdb": {"storage": {"size": "ten"}}}, "spec.influxdb.storage.size", "quantity"),
+    ({"influxdb": {"storage": {"size": "ten"}}}, "spec.influxdb.storage.size", "10Gi"),
     ({"influxdb": {"storage": {"keepOnDelete": 1}}}, "spec.influxdb.storage.keepOnDelete", "true or false"),
     ({"influxdb": {"resources": {"requests": {"cpu": "lots"}}}}, "spec.influxdb.resources.requests.cpu", "quantity"),
     ({"influxdb": {"resources": {"limits": "1Gi"}}}, "spec.influxdb.resources.limits", "map"),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from pyhocon import ConfigFactory, ConfigTree, HOCONConverter
 
+from loadtest_monitor.base_config import WRITERS_PATH, parse_base_config
 from loadtest_monitor.spec import GatlingSpec, MonitorSpec
 
 # Series layout in InfluxDB; the dashboard imports these names rather than repeating them.
@@ -112,7 +113,7 @@ def graphite_templates(gatling: GatlingSpec) -> list[str]:
 
 def _writers(base: ConfigTree) -> list[str]:
     """Keeps the writers a base config already lists, in its order, and adds the required ones."""
-    existing = base.get_list("gatling.data.writers", [])
+    existing = base.get(WRITERS_PATH, None) or []  # parse_base_config made sure it is a list of names
     writers = [str(w) for w in existing]
     return writers + [w for w in _REQUIRED_WRITERS if w not in writers]
 
@@ -129,11 +130,8 @@ def _graphite_settings(spec: MonitorSpec, graphite_host: str, graphite_port: int
 
 def render_gatling_conf(spec: MonitorSpec, graphite_host: str, graphite_port: int) -> str:
     """The gatling.conf runner Jobs mount: the base config merged, our graphite settings on top."""
-    base = (
-        ConfigFactory.parse_string(spec.gatling.base_config, resolve=False)
-        if spec.gatling.base_config.strip()
-        else ConfigTree()
-    )
+    # Parsed without includes, I/O or substitution; spec.py already refused what cannot be merged.
+    base = parse_base_config(spec.gatling.base_config)
     # The prefix is ours alone (it carries the runner segment the templates expect).
     if base.get("gatling.data.graphite.rootPathPrefix", None) is not None:
         base.get_config("gatling.data.graphite").pop("rootPathPrefix")

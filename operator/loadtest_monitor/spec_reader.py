@@ -1,0 +1,121 @@
+"""Reading one object of a LoadtestMonitor spec with type checks, collecting every problem.
+
+A wrong value is recorded with its full field path and the default is used instead, so a parse
+goes on and reports several problems at once (spec.parse_spec raises them together).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+
+class Problems:
+    """Every problem found in one parse, in the order of the fields."""
+
+    def __init__(self) -> None:
+        self.found: list[tuple[str, str]] = []
+
+    def add(self, path: str, message: str) -> None:
+        self.found.append((path, message))
+
+
+class Reader:
+    """Reads one object of the spec with type checks; every problem names the full field path.
+
+    A wrong value is recorded and the default is used instead, so the parse goes on and reports
+    several problems at once; parse_spec raises them together at the end."""
+
+    def __init__(self, raw: Any, path: str, problems: Problems) -> None:
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, Mapping):
+            problems.add(path, f"must be an object, got {_kind(raw)}")
+            raw = {}
+        self.raw = raw
+        self.path = path
+        self.problems = problems
+
+    def at(self, key: str) -> str:
+        return f"{self.path}.{key}"
+
+    def problem(self, key: str, message: str) -> None:
+        self.problems.add(self.at(key), message)
+
+    def child(self, key: str) -> Reader:
+        return Reader(self.raw.get(key), self.at(key), self.problems)
+
+    def has(self, key: str) -> bool:
+        return self.raw.get(key) is not None
+
+    def string(self, key: str, default: str) -> str:
+        value = self.raw.get(key, default)
+        if value is None:
+            return default
+        if not isinstance(value, str):
+            self.problem(key, f"must be a string, got {short(value)}")
+            return default
+        return value
+
+    def boolean(self, key: str, default: bool) -> bool:
+        value = self.raw.get(key, default)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            self.problem(key, f"must be true or false, got {short(value)}")
+            return default
+        return value
+
+    def integer(self, key: str, default: int, low: int, high: int) -> int:
+        value = self.raw.get(key, default)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.problem(key, f"must be a whole number from {low} to {high}, got {short(value)}")
+            return default
+        if not low <= value <= high:
+            self.problem(key, f"must be from {low} to {high}, got {value}")
+            return default
+        return value
+
+    def choice(self, key: str, default: str, allowed: Sequence[str]) -> str:
+        value = self.string(key, default)
+        if value not in allowed:
+            self.problem(key, f"must be one of {', '.join(allowed)}, got {short(value)}")
+            return default
+        return value
+
+    def matching(self, key: str, default: str, pattern: re.Pattern[str], hint: str) -> str:
+        value = self.string(key, default)
+        if not pattern.fullmatch(value):
+            self.problem(key, f"{short(value)} is not valid: {hint}")
+            return default
+        return value
+
+    def string_list(self, key: str) -> tuple[str, ...]:
+        value = self.raw.get(key) or []
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.problem(key, "must be a list of strings")
+            return ()
+        return tuple(value)
+
+    def string_map(self, key: str) -> dict[str, str]:
+        value = self.raw.get(key) or {}
+        if not isinstance(value, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        ):
+            self.problem(key, "must be a map of strings to strings")
+            return {}
+        return dict(sorted(value.items()))
+
+
+def _kind(value: Any) -> str:
+    return {list: "a list", str: "a string", bool: "true/false", int: "a number", float: "a number"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -1,0 +1,142 @@
+"""`gatling.baseConfig` is data: no include is ever executed, no file or URL is read, wrong shapes are
+refused with the field named, and substitutions Gatling resolves are kept."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+from pyhocon import ConfigFactory
+
+from loadtest_monitor.base_config import (
+    MAX_BASE_CONFIG_CHARS,
+    MAX_BASE_CONFIG_ENTRIES,
+    BaseConfigError,
+    parse_base_config,
+)
+from loadtest_monitor.render.gatling import render_gatling_conf
+from loadtest_monitor.spec import GatlingSpec, MonitorSpec, SpecError, parse_spec
+
+SECRET = "TOPSECRET-operator-file-content"
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    hits: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        type(self).hits.append(self.path)
+        body = f'leaked = "{SECRET}"\n'.encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def server() -> Iterator[str]:
+    _Recorder.hits = []
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.fixture
+def secret_file(tmp_path: Path) -> Path:
+    path = tmp_path / "operator-secret.conf"
+    path.write_text(f'leaked = "{SECRET}"\n')
+    return path
+
+
+def _hostile(url: str, path: Path) -> list[str]:
+    return [
+        f'include url("{url}/meta-data")',
+        f'include "{url}/plain"',
+        f'include required(url("{url}/required"))',
+        f'INCLUDE url("{url}/upper")',
+        f'gatling {{\n  include url("{url}/nested")\n}}',
+        f'a = http://example include url("{url}/after-value")',
+        f'include file("{path}")',
+        f'include "{path}"',
+        f'include required(file("{path}"))',
+        f'include "{path.parent}/*.conf"',
+        'include package("pyhocon:config_parser.py")',
+        f'# harmless comment\nb = 1\ninclude file("{path}")\n',
+    ]
+
+
+def test_the_test_server_and_file_would_be_read_by_a_plain_parse(server: str, secret_file: Path) -> None:
+    """The hostile inputs are real: pyhocon on its own fetches the URL and reads the file."""
+    assert ConfigFactory.parse_string(f'include url("{server}/control")', resolve=False)["leaked"] == SECRET
+    assert _Recorder.hits == ["/control"]
+    assert ConfigFactory.parse_string(f'include file("{secret_file}")', resolve=False)["leaked"] == SECRET
+
+
+def test_no_include_is_ever_executed(server: str, secret_file: Path) -> None:
+    for text in _hostile(server, secret_file):
+        with pytest.raises(SpecError) as caught:
+            parse_spec({"gatling": {"baseConfig": text}})
+        assert caught.value.field == "spec.gatling.baseConfig", text
+        assert "'include' is not allowed" in caught.value.message
+        assert SECRET not in str(caught.value)
+        # The renderer refuses too, even when handed a spec that skipped parse_spec.
+        with pytest.raises(BaseConfigError):
+            render_gatling_conf(MonitorSpec(gatling=GatlingSpec(base_config=text)), "graphite", 2003)
+    assert _Recorder.hits == []
+
+
+def test_the_error_names_the_line() -> None:
+    with pytest.raises(SpecError) as caught:
+        parse_spec({"gatling": {"baseConfig": 'a = 1\nb = 2\n  include url("http://x")\n'}})
+    assert caught.value.message.startswith("line 3: 'include' is not allowed")
+
+
+def test_substitutions_gatling_resolves_are_kept() -> None:
+    text = "gatling { core { encoding = utf-8 }, custom = ${?HOSTNAME} }\ngatling.data.writers = [console]\n"
+    spec = parse_spec({"gatling": {"baseConfig": text}})
+    conf = render_gatling_conf(spec, "h", 2003)
+    assert "${?HOSTNAME}" in conf
+    parsed = ConfigFactory.parse_string(conf)
+    assert parsed["gatling.data.writers"] == ["console", "file", "graphite"]
+    assert parsed["gatling.core.encoding"] == "utf-8"
+
+
+WRONG_SHAPES = [
+    ("gatling.data.writers = graphite", "gatling.data.writers must be a list"),
+    ("gatling.data.writers = ${?WRITERS}", "gatling.data.writers must be a list"),
+    ("gatling.data.writers = [console, 3]", "gatling.data.writers must be a list"),
+    ("gatling = 5", "gatling must be an object"),
+    ("gatling.data = [1]", "gatling.data must be an object"),
+    ("gatling.data.graphite = tcp", "gatling.data.graphite must be an object"),
+    ("[1, 2]", "not a list"),
+    ("gatling { data { ", "not valid HOCON near line"),
+    ("[" * 5000, "too deeply"),
+    ("x" * (MAX_BASE_CONFIG_CHARS + 1), "more than 65536"),
+    ("\n".join(f"k{i} = {i}" for i in range(MAX_BASE_CONFIG_ENTRIES + 2)), "more than 500"),
+    ("a = [" + ",".join("1" * (MAX_BASE_CONFIG_ENTRIES + 2)) + "]", "more than 500"),
+]
+
+
+@pytest.mark.parametrize(("text", "hint"), WRONG_SHAPES, ids=[w[1] for w in WRONG_SHAPES])
+def test_wrong_shapes_are_one_line_field_named_errors(text: str, hint: str) -> None:
+    with pytest.raises(SpecError) as caught:
+        parse_spec({"gatling": {"baseConfig": text}})
+    assert caught.value.field == "spec.gatling.baseConfig"
+    assert hint in caught.value.message
+    assert "\n" not in str(caught.value) and len(str(caught.value)) < 300
+
+
+def test_words_that_merely_contain_include_are_fine() -> None:
+    tree = parse_base_config('included = 1\nincludes = "x"\nmy_include = 2\n')
+    assert tree["included"] == 1
