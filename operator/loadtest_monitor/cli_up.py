@@ -13,13 +13,11 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-import yaml
-
 from loadtest_monitor.cli_connection import add_connection_args, api_client
 from loadtest_monitor.cluster_rest import Rest, RestError, path
 from loadtest_monitor.identity import API_VERSION, GROUP, KIND, PLURAL
 from loadtest_monitor.install import ManifestsMissing, crd_objects, operator_namespace, operator_objects
-from loadtest_monitor.spec import SpecError, parse_spec
+from loadtest_monitor.monitor_input import InputError, check_monitor, read_documents
 
 Obj = dict[str, Any]
 
@@ -67,30 +65,30 @@ class Console:
 
 
 def read_monitors(filename: str, namespace: str | None) -> list[Obj]:
-    """The LoadtestMonitors of a file, each checked offline (the same rules the operator applies)."""
+    """The LoadtestMonitors of a file, each checked offline with the same rules as `render`
+    (the CRD's schema and CEL rules, then the operator's own): nothing is sent for a bad file."""
     label = "stdin" if filename == "-" else filename
     try:
-        with sys.stdin if filename == "-" else open(filename, encoding="utf-8") as stream:
-            docs = list(yaml.safe_load_all(stream))
-    except OSError as err:
-        raise SystemExit(f"error: -f {label}: {err.strerror}") from err
-    except yaml.YAMLError as err:
-        raise SystemExit(f"error: {label}: not valid YAML: {str(err).splitlines()[0]}") from err
-    monitors = [d for d in docs if isinstance(d, dict) and d.get("kind") == KIND]
-    if not monitors:
+        docs = read_documents(filename)
+    except InputError as err:
+        raise SystemExit("\n".join(err.lines)) from None
+    found = [d for d in docs if isinstance(d, dict) and d.get("kind") == KIND]
+    if not found:
         raise SystemExit(f"error: {label}: no {API_VERSION} {KIND} found")
-    for doc in monitors:
+    lines: list[str] = []
+    for doc in found:
         if doc.get("apiVersion") != API_VERSION:
-            raise SystemExit(f"error: {label}: {KIND} apiVersion must be {API_VERSION}, not {doc.get('apiVersion')}")
-        meta = doc.setdefault("metadata", {})
-        if not isinstance(meta, dict) or not meta.get("name"):
-            raise SystemExit(f"error: {label}: a {KIND} has no metadata.name")
-        meta["namespace"] = namespace or meta.get("namespace") or "default"
+            lines.append(f"error: {label}: {KIND} apiVersion must be {API_VERSION}, not {doc.get('apiVersion')}")
+            continue
         try:
-            parse_spec(doc.get("spec"))
-        except SpecError as err:
-            raise SystemExit(f"error: {label}: {KIND} {meta['name']}: {err}") from err
-    return monitors
+            checked = check_monitor(doc, namespace)
+        except InputError as err:
+            lines += [f"error: {label}: {line}" for line in err.lines]
+            continue
+        doc["metadata"]["namespace"] = checked.namespace
+    if lines:
+        raise SystemExit("\n".join(lines))
+    return found
 
 
 # --- install -------------------------------------------------------------------------------------

@@ -66,7 +66,7 @@ def test_read_monitors_checks_the_spec_before_anything_is_sent(tmp_path: Path) -
     )
     with pytest.raises(SystemExit, match=rf"^error: {bad}: LoadtestMonitor checkout: spec.influxdb.retention"):
         read_monitors(str(bad), None)
-    with pytest.raises(SystemExit, match=r"^error: -f .*missing.yaml: No such file or directory$"):
+    with pytest.raises(SystemExit, match=r"^error: .*missing.yaml: cannot read: No such file or directory$"):
         read_monitors(str(tmp_path / "missing.yaml"), None)
     empty = tmp_path / "empty.yaml"
     empty.write_text("kind: ConfigMap\n")
