@@ -140,6 +140,7 @@ class RunnerProcess:
         self.started = time.time()
         self.proc = subprocess.Popen(
             ["sh", str(RUN_SH)],
+            cwd=self.results.parent,  # logback-test.xml writes target/graphite-<runner>.log here
             env=env, stdout=log, stderr=subprocess.STDOUT, text=True, start_new_session=True,
         )
         log.close()
