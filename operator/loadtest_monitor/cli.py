@@ -9,6 +9,7 @@ from typing import Any, TextIO
 
 import yaml
 
+from loadtest_monitor.forward.cli import register as register_forward
 from loadtest_monitor.identity import API_VERSION, KIND
 from loadtest_monitor.render.common import Owner, RenderContext
 from loadtest_monitor.render.monitor import gatling_config_map, render_all
@@ -127,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("-n", "--namespace", help="namespace (default: the file's, else default)")
         p.add_argument("--cluster-domain", default="cluster.local", help="the cluster's DNS domain")
         p.set_defaults(func=func)
+    register_forward(sub)
     return parser
 
 

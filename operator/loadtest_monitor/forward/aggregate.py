@@ -1,0 +1,270 @@
+"""Per-window aggregation equal to what Gatling 3.11.5's Graphite writer sent.
+
+Facts from Gatling 3.11.5 (io.gatling.graphite.GraphiteDataWriter and its buffers):
+
+- A flush every writePeriod, starting one period after the run starts; each flush is one payload
+  of `path value epochSeconds` lines. Here window k holds the records whose time (a response's
+  end, a user's start or end) falls in [k, k+1) x writePeriod after the run start, and is stamped
+  with the epoch second of its end: the LOG's time, so a finished log gives the same series as a
+  live one, and two windows never share a second.
+- Users, per scenario and for `allUsers`: `active` = users started up to this window minus users
+  ended up to the PREVIOUS window (a user ending now still counts once), `done` = users ended so
+  far. `waiting` (the injection profile's total minus those started) is not sent: the log does not
+  carry the profile's total, and a guessed number would be wrong.
+- Requests: one buffer per request path (groups + name) and one for allRequests, created at the
+  first response; from then on every window sends its ok/ko/all statistics (histogram.py), or only
+  `count 0` for a status without responses in that window. Group and error records are not sent.
+- light = true keeps allRequests and users only.
+
+A record can arrive after its window was sent (Gatling logs a response when it completes, and
+the log grows in buffered chunks): the window is re-sent with the full numbers, together with
+every later window already sent (the user counts are cumulative). InfluxDB keeps one point per
+series and timestamp, so the re-sent window replaces the early one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from loadtest_monitor.forward import histogram as hist
+from loadtest_monitor.forward.paths import STATUSES, percentile_names, sanitize
+from loadtest_monitor.forward.records import Record, RequestRecord, RunHeader, UserRecord
+
+ALL_USERS = "allUsers"
+ALL_REQUESTS = "allRequests"
+
+
+@dataclass(frozen=True)
+class WindowSettings:
+    prefix: str  # rootPathPrefix with the runner segment, as Gatling used it (not sanitised)
+    simulation_id: str
+    write_period_ms: int = 1000
+    light: bool = False
+    percentiles: tuple[float, ...] = (50.0, 75.0, 95.0, 99.0)
+
+
+@dataclass(frozen=True)
+class Payload:
+    """One window's lines, ready for Graphite."""
+
+    window: int
+    epoch: int
+    data: bytes
+    lines: int
+    resend: bool
+
+
+class _Window:
+    __slots__ = ("all", "requests", "users")
+
+    def __init__(self) -> None:
+        self.users: dict[str, list[int]] = {}  # scenario -> [started, ended] in this window
+        self.requests: dict[str, tuple[hist.Histogram, hist.Histogram]] = {}  # path -> (ok, ko)
+        self.all: tuple[hist.Histogram, hist.Histogram] | None = None
+
+
+class Aggregator:
+    """Collects records into windows and renders the windows that are due."""
+
+    def __init__(self, settings: WindowSettings, header: RunHeader, retention_windows: int = 600) -> None:
+        self.settings = settings
+        self.start_ms = header.start_ms
+        self._period = settings.write_period_ms
+        self._root = f"{settings.prefix}.{sanitize(settings.simulation_id)}"
+        self._metric_names = ("count", "min", "max", "mean", "stdDev", *percentile_names(settings.percentiles))
+        self._retention = max(retention_windows, 2)
+        self._windows: dict[int, _Window] = {}
+        self._first_retained = 0
+        self._base: dict[str, list[int]] = {}  # scenario -> [started, ended] before _first_retained
+        self._next = 0  # first window never sent
+        self._dirty_from: int | None = None
+        self._scenario_since: dict[str, int] = dict.fromkeys(header.scenarios or (), 0)
+        self._path_since: dict[str, int] = {}
+        self._all_since: int | None = None
+        self._paths: dict[tuple[tuple[str, ...], str], str] = {}
+        self.watermark: int | None = None  # latest record time seen (ms after the run start)
+        self.last_window: int | None = None  # latest window holding a record
+        self.records = 0
+        self.folded_late = 0  # records older than the retained windows, counted in the oldest one
+
+    # -- input -------------------------------------------------------------------------------------
+
+    def add(self, records: Iterable[Record]) -> None:
+        period = self._period
+        light = self.settings.light
+        windows = self._windows
+        watermark = self.watermark if self.watermark is not None else -(1 << 62)
+        last = self.last_window if self.last_window is not None else -1
+        count = 0
+        for record in records:
+            kind = type(record)
+            if kind is RequestRecord:
+                time = record.end  # type: ignore[union-attr]
+            elif kind is UserRecord:
+                time = record.time  # type: ignore[union-attr]
+            else:
+                continue  # group and error records were never sent to Graphite
+            count += 1
+            if time > watermark:
+                watermark = time
+            index = time // period if time > 0 else 0
+            if index < self._next:
+                index = self._late(index)
+            if index > last:
+                last = index
+            window = windows.get(index)
+            if window is None:
+                window = windows[index] = _Window()
+            if kind is UserRecord:
+                self._add_user(window, index, record)  # type: ignore[arg-type]
+            else:
+                self._add_response(window, index, record, light)  # type: ignore[arg-type]
+        self.records += count
+        if count:
+            self.watermark = watermark
+            self.last_window = last
+
+    def _late(self, index: int) -> int:
+        if index < self._first_retained:
+            self.folded_late += 1
+            index = self._first_retained
+        if self._dirty_from is None or index < self._dirty_from:
+            self._dirty_from = index
+        return index
+
+    def _add_user(self, window: _Window, index: int, record: UserRecord) -> None:
+        counts = window.users.get(record.scenario)
+        if counts is None:
+            counts = window.users[record.scenario] = [0, 0]
+        counts[0 if record.start else 1] += 1
+        since = self._scenario_since.get(record.scenario)
+        if since is None or index < since:
+            self._scenario_since[record.scenario] = index
+
+    def _add_response(self, window: _Window, index: int, record: RequestRecord, light: bool) -> None:
+        elapsed = record.end - record.start
+        # Gatling: responseTime = max(1, end - start), then the histogram records max(time, 1).
+        key = hist.bucket_of(elapsed) if elapsed > 1 else 1
+        status = 0 if record.ok else 1
+        pair = window.all
+        if pair is None:
+            pair = window.all = ({}, {})
+        counts = pair[status]
+        counts[key] = counts.get(key, 0) + 1
+        if self._all_since is None or index < self._all_since:
+            self._all_since = index
+        if light:
+            return
+        path = self._paths.get((record.groups, record.name))
+        if path is None:
+            segments = [*(sanitize(g) for g in record.groups), sanitize(record.name)]
+            path = self._paths[(record.groups, record.name)] = f"{self._root}.{'.'.join(segments)}"
+        pair = window.requests.get(path)
+        if pair is None:
+            pair = window.requests[path] = ({}, {})
+        counts = pair[status]
+        counts[key] = counts.get(key, 0) + 1
+        since = self._path_since.get(path)
+        if since is None or index < since:
+            self._path_since[path] = index
+
+    # -- output ------------------------------------------------------------------------------------
+
+    @property
+    def next_window(self) -> int:
+        return self._next
+
+    def window_end_ms(self, index: int) -> int:
+        """End of window `index` in milliseconds after the run start."""
+        return (index + 1) * self._period
+
+    def take(self, upto: int) -> list[Payload]:
+        """Windows due up to `upto` (inclusive) never sent, plus re-sends of corrected ones."""
+        first = self._dirty_from if self._dirty_from is not None else self._next
+        last = max(upto, self._next - 1)
+        if last < first:
+            return []
+        payloads = self._render(first, last)
+        self._dirty_from = None
+        self._next = last + 1
+        self._prune()
+        return payloads
+
+    def finish(self) -> list[Payload]:
+        """Everything left, through the last window holding a record."""
+        last = self.last_window if self.last_window is not None else self._next - 1
+        return self.take(max(last, self._next - 1))
+
+    def _render(self, first: int, last: int) -> list[Payload]:
+        cumulative = {s: list(c) for s, c in self._base.items()}
+        payloads = []
+        for index in range(self._first_retained, last + 1):
+            window = self._windows.get(index)
+            ended_before = {s: c[1] for s, c in cumulative.items()}
+            if window is not None:
+                for scenario, (started, ended) in window.users.items():
+                    counts = cumulative.setdefault(scenario, [0, 0])
+                    counts[0] += started
+                    counts[1] += ended
+            if index >= first:
+                payloads.append(self._payload(index, window, cumulative, ended_before, resend=index < self._next))
+        return payloads
+
+    def _payload(
+        self,
+        index: int,
+        window: _Window | None,
+        cumulative: dict[str, list[int]],
+        ended_before: dict[str, int],
+        resend: bool,
+    ) -> Payload:
+        epoch = (self.start_ms + self.window_end_ms(index)) // 1000
+        suffix = f" {epoch}\n"
+        out: list[str] = []
+        users_root = f"{self._root}.users."
+        all_active = all_done = 0
+        for scenario, since in self._scenario_since.items():
+            started, ended = cumulative.get(scenario, (0, 0))
+            active = started - ended_before.get(scenario, 0)
+            all_active += active
+            all_done += ended
+            if since <= index:
+                path = users_root + sanitize(scenario)
+                out.append(f"{path}.active {active}{suffix}{path}.done {ended}{suffix}")
+        path = users_root + ALL_USERS
+        out.append(f"{path}.active {all_active}{suffix}{path}.done {all_done}{suffix}")
+        if self._all_since is not None and self._all_since <= index:
+            self._status_lines(out, f"{self._root}.{ALL_REQUESTS}", window.all if window else None, suffix)
+        for path, since in self._path_since.items():
+            if since <= index:
+                pair = window.requests.get(path) if window is not None else None
+                self._status_lines(out, path, pair, suffix)
+        text = "".join(out)
+        return Payload(index, epoch, text.encode("utf-8"), text.count("\n"), resend)
+
+    def _status_lines(
+        self, out: list[str], path: str, pair: tuple[hist.Histogram, hist.Histogram] | None, suffix: str
+    ) -> None:
+        ok, ko = pair if pair is not None else ({}, {})
+        names = self._metric_names
+        for status, counts in zip(STATUSES, (ok, ko, hist.merged(ok, ko)), strict=True):
+            metrics = hist.metrics(counts, self.settings.percentiles)
+            base = f"{path}.{status}."
+            if metrics is None:
+                out.append(f"{base}count 0{suffix}")
+                continue
+            values = (metrics.count, metrics.min, metrics.max, metrics.mean, metrics.std_dev, *metrics.percentiles)
+            out.append("".join(f"{base}{name} {value}{suffix}" for name, value in zip(names, values, strict=True)))
+
+    def _prune(self) -> None:
+        """Forget windows too old to be corrected; their user counts move into the base."""
+        keep_from = self._next - self._retention
+        while self._first_retained < keep_from:
+            window = self._windows.pop(self._first_retained, None)
+            if window is not None:
+                for scenario, (started, ended) in window.users.items():
+                    counts = self._base.setdefault(scenario, [0, 0])
+                    counts[0] += started
+                    counts[1] += ended
+            self._first_retained += 1

@@ -1,0 +1,256 @@
+"""Decoder of the binary simulation.log of Gatling 3.13.0 to 3.15.1.
+
+The layout, as Gatling's io.gatling.core.stats.writer.LogFileDataWriter writes it and its charts
+module reads it back (the same in every release from 3.13.0 to 3.15.1; there is no separate
+format number, the run record names the Gatling version and Gatling's own reader accepts only
+logs of its exact version):
+
+- numbers are big-endian: int = 4 bytes, long = 8 bytes, boolean = 1 byte (0 or 1);
+- string = int length, then (when length > 0) the bytes of Java's internal representation and one
+  "coder" byte: 0 = Latin-1 (one byte per char), 1 = UTF-16 in the JVM's byte order (little-endian
+  on x86-64 and arm64, the platforms Gatling runs on);
+- cached string = int index; index >= 0 is a new string (a string follows; the writer numbers them
+  1, 2, 3, ...), index < 0 refers back to string number -index;
+- every record starts with a type byte: 0 run, 1 request, 2 user, 3 group, 4 error:
+  run:     string gatlingVersion, string simulationClass, long start (epoch ms), string description,
+           int n + n strings (scenario names, in scenario index order), int n + n (int length + bytes)
+           assertions;
+  request: int n + n cached strings (groups), cached name, int start, int end, boolean ok,
+           cached message;
+  user:    int scenario index, boolean start, int time;
+  group:   int n + n cached strings, int start, int end, int cumulatedResponseTime, boolean ok;
+  error:   cached message, int time.
+  Times in records are milliseconds relative to the run start.
+
+Gatling writes through an 8 KiB buffer that it flushes when the next value does not fit, so the
+file grows in chunks that end anywhere, even inside a number: a record split across reads waits.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from loadtest_monitor.forward.records import (
+    ErrorRecord,
+    GroupRecord,
+    LogFormatError,
+    Record,
+    RequestRecord,
+    RunHeader,
+    UserRecord,
+    sanitize_text,
+)
+
+# Releases whose writer was read for this decoder (their layouts are identical).
+KNOWN_VERSIONS = frozenset(
+    [f"3.13.{p}" for p in range(6)] + [f"3.14.{p}" for p in range(10)] + ["3.15.0", "3.15.1"]
+)
+KNOWN_RANGE = "3.13.0 to 3.15.1"
+
+RUN, REQUEST, USER, GROUP, ERROR = 0, 1, 2, 3, 4
+# Gatling's buffer is 8 KiB and a string must fit in it whole: anything longer is corruption.
+_MAX_STRING = 8192
+_MAX_GROUP_DEPTH = 1000
+_INT = struct.Struct(">i")
+_LONG = struct.Struct(">q")
+
+
+class _NeedMore(Exception):
+    """The record continues beyond the bytes read so far."""
+
+
+class UnsupportedVersionError(LogFormatError):
+    """A binary log of a Gatling release this decoder was not written for."""
+
+
+class BinaryLogDecoder:
+    """Feed it bytes as they appear in the file; it returns every complete record."""
+
+    def __init__(self, allow_untested_version: bool = False) -> None:
+        self.header: RunHeader | None = None
+        self._allow_untested = allow_untested_version
+        self._buf = bytearray()
+        self._offset = 0  # file offset of _buf[0]
+        self._count = 0  # records decoded
+        self._cache: list[str] = [""]  # index 0 unused: the writer starts at 1
+
+    @property
+    def pending_bytes(self) -> int:
+        return len(self._buf)
+
+    def check_complete(self) -> None:
+        if self._buf:
+            raise LogFormatError(
+                f"truncated: record {self._count + 1} at byte {self._offset} is incomplete "
+                f"({len(self._buf)} bytes, the file ends inside it)"
+            )
+        if self.header is None:
+            raise LogFormatError("no run record: this is not a complete Gatling simulation.log")
+
+    def feed(self, data: bytes) -> list[Record]:
+        buf = self._buf
+        buf += data
+        out: list[Record] = []
+        pos = 0
+        end = len(buf)
+        cache_size = len(self._cache)
+        try:
+            if self.header is None:
+                self.header, pos = self._run(buf, 0, end)
+                self._count = 1
+            while pos < end:
+                cache_size = len(self._cache)
+                kind = buf[pos]
+                record: Record
+                if kind == REQUEST:
+                    record, pos = self._request(buf, pos + 1, end)
+                elif kind == USER:
+                    record, pos = self._user(buf, pos + 1, end)
+                elif kind == GROUP:
+                    record, pos = self._group(buf, pos + 1, end)
+                elif kind == ERROR:
+                    record, pos = self._error(buf, pos + 1, end)
+                else:
+                    raise self._corrupt(pos, f"unknown record type {kind}")
+                out.append(record)
+                self._count += 1
+        except _NeedMore:
+            del self._cache[cache_size:]  # strings of the unfinished record are read again
+        del buf[:pos]
+        self._offset += pos
+        return out
+
+    def _corrupt(self, pos: int, what: str) -> LogFormatError:
+        return LogFormatError(f"corrupt: record {self._count + 1} near byte {self._offset + pos}: {what}")
+
+    # -- primitives: each returns (value, next position) or raises _NeedMore -----------------------
+
+    @staticmethod
+    def _int(buf: bytearray, pos: int, end: int) -> tuple[int, int]:
+        if pos + 4 > end:
+            raise _NeedMore
+        return _INT.unpack_from(buf, pos)[0], pos + 4
+
+    def _bool(self, buf: bytearray, pos: int, end: int) -> tuple[bool, int]:
+        if pos >= end:
+            raise _NeedMore
+        value = buf[pos]
+        if value > 1:
+            raise self._corrupt(pos, f"boolean byte {value}")
+        return value == 1, pos + 1
+
+    def _string(self, buf: bytearray, pos: int, end: int) -> tuple[str, int]:
+        length, pos = self._int(buf, pos, end)
+        if length == 0:
+            return "", pos
+        if length < 0 or length > _MAX_STRING:
+            raise self._corrupt(pos - 4, f"string length {length}")
+        if pos + length + 1 > end:
+            raise _NeedMore
+        coder = buf[pos + length]
+        raw = bytes(buf[pos : pos + length])
+        if coder == 0:
+            return raw.decode("latin-1"), pos + length + 1
+        if coder == 1 and length % 2 == 0:
+            try:
+                return raw.decode("utf-16-le"), pos + length + 1
+            except UnicodeDecodeError:
+                raise self._corrupt(pos, "invalid UTF-16 string") from None
+        raise self._corrupt(pos + length, f"string coder {coder} for {length} bytes")
+
+    def _cached(self, buf: bytearray, pos: int, end: int) -> tuple[str, int]:
+        index, pos = self._int(buf, pos, end)
+        cache = self._cache
+        if index < 0:
+            if -index >= len(cache):
+                raise self._corrupt(pos - 4, f"string #{-index} referenced before it was written")
+            return cache[-index], pos
+        if index != len(cache):
+            raise self._corrupt(pos - 4, f"new string numbered {index}, expected {len(cache)}")
+        value, pos = self._string(buf, pos, end)
+        value = sanitize_text(value)
+        cache.append(value)
+        return value, pos
+
+    def _groups(self, buf: bytearray, pos: int, end: int) -> tuple[tuple[str, ...], int]:
+        count, pos = self._int(buf, pos, end)
+        if count == 0:
+            return (), pos
+        if count < 0 or count > _MAX_GROUP_DEPTH:
+            raise self._corrupt(pos - 4, f"group depth {count}")
+        groups = []
+        for _ in range(count):
+            name, pos = self._cached(buf, pos, end)
+            groups.append(name)
+        return tuple(groups), pos
+
+    # -- records ---------------------------------------------------------------------------------
+
+    def _run(self, buf: bytearray, pos: int, end: int) -> tuple[RunHeader, int]:
+        if pos >= end:
+            raise _NeedMore
+        if buf[pos] != RUN:
+            raise self._corrupt(pos, f"the log starts with record type {buf[pos]}, not a run record")
+        version, pos = self._string(buf, pos + 1, end)
+        if version not in KNOWN_VERSIONS and not self._allow_untested:
+            raise UnsupportedVersionError(
+                f"written by Gatling {version[:40]}: this forwarder decodes the binary logs of Gatling "
+                f"{KNOWN_RANGE} (Gatling changes the layout without a format number); use a forwarder "
+                "that lists that version, or --allow-untested-version to try the 3.13-3.15 layout"
+            )
+        simulation_class, pos = self._string(buf, pos, end)
+        if pos + 8 > end:
+            raise _NeedMore
+        start = _LONG.unpack_from(buf, pos)[0]
+        _description, pos = self._string(buf, pos + 8, end)
+        count, pos = self._int(buf, pos, end)
+        if count < 0 or count > 100_000:
+            raise self._corrupt(pos - 4, f"scenario count {count}")
+        scenarios = []
+        for _ in range(count):
+            name, pos = self._string(buf, pos, end)
+            scenarios.append(sanitize_text(name))
+        assertions, pos = self._int(buf, pos, end)
+        if assertions < 0 or assertions > 100_000:
+            raise self._corrupt(pos - 4, f"assertion count {assertions}")
+        for _ in range(assertions):
+            length, pos = self._int(buf, pos, end)
+            if length < 0 or length > _MAX_STRING:
+                raise self._corrupt(pos - 4, f"assertion length {length}")
+            if pos + length > end:
+                raise _NeedMore
+            pos += length
+        return RunHeader("binary", version, simulation_class, None, start, tuple(scenarios)), pos
+
+    def _request(self, buf: bytearray, pos: int, end: int) -> tuple[RequestRecord, int]:
+        groups, pos = self._groups(buf, pos, end)
+        name, pos = self._cached(buf, pos, end)
+        if pos + 9 > end:
+            raise _NeedMore
+        start, stop = struct.unpack_from(">ii", buf, pos)
+        ok, pos = self._bool(buf, pos + 8, end)
+        message, pos = self._cached(buf, pos, end)
+        return RequestRecord(groups, name, start, stop, ok, message), pos
+
+    def _user(self, buf: bytearray, pos: int, end: int) -> tuple[UserRecord, int]:
+        if pos + 9 > end:
+            raise _NeedMore
+        index = _INT.unpack_from(buf, pos)[0]
+        scenarios = self.header.scenarios if self.header is not None else None
+        if scenarios is None or not 0 <= index < len(scenarios):
+            raise self._corrupt(pos, f"scenario index {index}")
+        start, pos = self._bool(buf, pos + 4, end)
+        return UserRecord(scenarios[index], start, _INT.unpack_from(buf, pos)[0]), pos + 4
+
+    def _group(self, buf: bytearray, pos: int, end: int) -> tuple[GroupRecord, int]:
+        groups, pos = self._groups(buf, pos, end)
+        if pos + 13 > end:
+            raise _NeedMore
+        start, stop, cumulated = struct.unpack_from(">iii", buf, pos)
+        ok, pos = self._bool(buf, pos + 12, end)
+        return GroupRecord(groups, start, stop, cumulated, ok), pos
+
+    def _error(self, buf: bytearray, pos: int, end: int) -> tuple[ErrorRecord, int]:
+        message, pos = self._cached(buf, pos, end)
+        time, pos = self._int(buf, pos, end)
+        return ErrorRecord(message, time), pos

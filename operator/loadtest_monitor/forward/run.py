@@ -1,0 +1,198 @@
+"""The forwarder's loop: wait for the log, decode what Gatling appended, send the due windows.
+
+When a window is due (live mode): once the log holds a record at least GRACE_MS past its end
+(records arrive nearly in time order), or at the latest `max_delay` seconds after its end by the
+clock, so quiet periods still produce windows as Gatling's timer did. The clock-driven windows
+stop IDLE_CAP_MS after the last record, so a stale log never produces an endless tail of empty
+windows. A window that later receives a record is re-sent (aggregate.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from loadtest_monitor.forward.aggregate import Aggregator, Payload, WindowSettings
+from loadtest_monitor.forward.conf import ForwardSettings
+from loadtest_monitor.forward.follow import LogFollower, find_logs
+from loadtest_monitor.forward.logformat import Decoder, choose_decoder
+from loadtest_monitor.forward.paths import simulation_id_of_class, simulation_id_of_run_folder
+from loadtest_monitor.forward.records import LogFormatError, RunHeader
+from loadtest_monitor.forward.sender import GraphiteSender
+
+log = logging.getLogger("loadtest_monitor.forward")
+
+GRACE_MS = 250
+IDLE_CAP_MS = 60_000
+# Windows are kept (and corrected when a late record arrives) for this long after they are sent.
+RETENTION_S = 120
+
+
+@dataclass(frozen=True)
+class ForwardOptions:
+    results: Path
+    once: bool = False
+    max_delay_s: float = 1.0
+    tick_s: float = 0.2
+    drain_timeout_s: float = 10.0
+    allow_untested_version: bool = False
+
+
+class ForwardError(Exception):
+    """Ends the forwarder with a one-line message and a non-zero exit."""
+
+
+def simulation_id(header: RunHeader, run_folder: Path) -> str:
+    """Text logs name it; binary logs do not, but the run folder `<id>-<timestamp>` does."""
+    if header.simulation_id:
+        return header.simulation_id
+    return simulation_id_of_run_folder(run_folder.name) or simulation_id_of_class(header.simulation_class)
+
+
+class Forwarder:
+    def __init__(
+        self,
+        settings: ForwardSettings,
+        options: ForwardOptions,
+        sender: GraphiteSender,
+        stop: threading.Event,
+        clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+    ) -> None:
+        self.settings = settings
+        self.options = options
+        self.sender = sender
+        self.stop = stop
+        self._clock_ms = clock_ms
+        self.follower: LogFollower | None = None
+        self.decoder: Decoder | None = None
+        self.aggregator: Aggregator | None = None
+        self.windows_sent = 0
+        self.windows_resent = 0
+        self._head = b""  # first bytes, until they tell the format
+
+    # -- phases ------------------------------------------------------------------------------------
+
+    def run(self) -> int:
+        if not self._wait_for_log():
+            log.warning("stopped before a simulation.log appeared under %s: nothing to forward", self.options.results)
+            return 0
+        assert self.follower is not None
+        while True:
+            stopping = self.stop.is_set()
+            complete = self.options.once or self.follower.complete(self.options.results)
+            self._read()
+            if complete or stopping:
+                return self._finish(complete)
+            self._send(self._due())
+            self.sender.pump()
+            self.stop.wait(self.options.tick_s)
+
+    def _wait_for_log(self) -> bool:
+        announced = False
+        while True:
+            logs = find_logs(self.options.results)
+            if logs:
+                self.follower = LogFollower(logs[-1])
+                log.info("following %s", self.follower.path)
+                return True
+            if self.options.once:
+                raise ForwardError(f"--results {self.options.results}: no simulation.log found (searched 3 levels)")
+            if not announced:
+                log.info("waiting for a simulation.log under %s", self.options.results)
+                announced = True
+            if self.stop.wait(self.options.tick_s):
+                return False
+
+    def _read(self) -> None:
+        assert self.follower is not None
+        data = self.follower.read()
+        if self.decoder is None:
+            if not data:
+                return
+            self._head += data
+            decoder = choose_decoder(self._head, self.settings.encoding, self.options.allow_untested_version)
+            if decoder is None:
+                return
+            self.decoder, data, self._head = decoder, self._head, b""
+        records = self.decoder.feed(data)
+        if self.aggregator is None:
+            header = self.decoder.header
+            if header is None:
+                return
+            self.aggregator = self._start(header)
+        self.aggregator.add(records)
+
+    def _start(self, header: RunHeader) -> Aggregator:
+        assert self.follower is not None
+        sim = simulation_id(header, self.follower.run_folder)
+        window = WindowSettings(
+            prefix=self.settings.prefix,
+            simulation_id=sim,
+            write_period_ms=self.settings.write_period_s * 1000,
+            light=self.settings.light,
+            percentiles=self.settings.percentiles,
+        )
+        log.info(
+            "Gatling %s %s log of %s; sending every %d s to %s under %s.%s",
+            header.gatling_version, header.log_format, header.simulation_class,
+            self.settings.write_period_s, self.sender.address, self.settings.prefix, sim,
+        )
+        retention = max(RETENTION_S // self.settings.write_period_s, 2)
+        return Aggregator(window, header, retention_windows=retention)
+
+    def _due(self) -> list[Payload]:
+        agg = self.aggregator
+        if agg is None or agg.watermark is None:
+            return []
+        period = agg.settings.write_period_ms
+        by_log = agg.watermark - GRACE_MS
+        by_clock = min(self._clock_ms() - agg.start_ms - int(self.options.max_delay_s * 1000),
+                       agg.watermark + IDLE_CAP_MS)
+        upto = max(by_log, by_clock) // period - 1
+        return agg.take(upto)
+
+    def _send(self, payloads: list[Payload]) -> None:
+        for payload in payloads:
+            self.sender.put(payload.data)
+            if payload.resend:
+                self.windows_resent += 1
+            else:
+                self.windows_sent += 1
+            if self.options.once and self.sender.buffered_bytes > self.sender.max_buffer_bytes // 2:
+                self._drain_or_fail()
+
+    def _drain_or_fail(self) -> None:
+        if not self.sender.drain(self.options.drain_timeout_s):
+            raise ForwardError(
+                f"Graphite {self.sender.address} took none of the last {self.sender.pending} windows within "
+                f"{self.options.drain_timeout_s:.0f} s; they were not delivered"
+            )
+
+    def _finish(self, complete: bool) -> int:
+        assert self.follower is not None
+        if self.aggregator is not None:
+            self._send(self.aggregator.finish())
+        self._drain_or_fail()
+        agg = self.aggregator
+        log.info(
+            "done: %d records, %d windows sent, %d re-sent with late records, %d dropped while Graphite was down",
+            agg.records if agg else 0, self.windows_sent, self.windows_resent, self.sender.dropped_payloads,
+        )
+        if agg is not None and agg.folded_late:
+            log.warning("%d records arrived over %d s late and were counted in a later window",
+                        agg.folded_late, RETENTION_S)
+        if self.decoder is None:
+            if complete:
+                raise ForwardError(f"{self.follower.path}: empty, Gatling wrote nothing")
+            return 0
+        try:
+            self.decoder.check_complete()
+        except LogFormatError as err:
+            if complete:
+                raise
+            log.warning("%s: %s (stopped while Gatling was writing it)", self.follower.path, err)
+        return 0

@@ -1,0 +1,167 @@
+"""Helpers of the forwarder tests: real logs of our own Gatling runs, a writer of hand-made binary
+logs (the layout of Gatling 3.13-3.15, for corner cases a real run does not produce) and a local
+Graphite sink on 127.0.0.1 that records every line it receives."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import struct
+import threading
+import time
+from pathlib import Path
+
+DATA = Path(__file__).resolve().parent / "data" / "forward"
+TEXT_VERSIONS = ("3.11.5", "3.12.0")
+BINARY_VERSIONS = ("3.13.5", "3.14.9", "3.15.1")
+
+
+def real_log(version: str) -> bytes:
+    """simulation.log of DataPathSimulation (tests/e2e/gatling-project), run with that Gatling."""
+    return (DATA / version / "simulation.log").read_bytes()
+
+
+def report_totals(version: str) -> dict[str, object]:
+    """All-requests totals from Gatling's own HTML report of the same run, and its run folder."""
+    return dict(json.loads((DATA / version / "report-totals.json").read_text()))
+
+
+class BinaryLog:
+    """Writes records the way Gatling 3.13-3.15's LogFileDataWriter does (big-endian, string cache)."""
+
+    def __init__(self, version: str = "3.15.1", start_ms: int = 1_700_000_000_000,
+                 scenarios: tuple[str, ...] = ("scn",)) -> None:
+        self.data = bytearray()
+        self._cache: dict[str, int] = {}
+        self.data += b"\x00"
+        self.string(version)
+        self.string("com.example.MySimulation")
+        self.data += struct.pack(">q", start_ms)
+        self.string("")
+        self.data += struct.pack(">i", len(scenarios))
+        for s in scenarios:
+            self.string(s)
+        self.data += struct.pack(">i", 0)
+
+    def string(self, value: str) -> None:
+        if not value:
+            self.data += struct.pack(">i", 0)
+            return
+        if all(ord(c) < 256 for c in value):
+            raw, coder = value.encode("latin-1"), 0
+        else:
+            raw, coder = value.encode("utf-16-le"), 1
+        self.data += struct.pack(">i", len(raw)) + raw + bytes([coder])
+
+    def cached(self, value: str) -> None:
+        index = self._cache.get(value)
+        if index is None:
+            index = self._cache[value] = len(self._cache) + 1
+            self.data += struct.pack(">i", index)
+            self.string(value)
+        else:
+            self.data += struct.pack(">i", -index)
+
+    def user(self, scenario: int, start: bool, time_ms: int) -> BinaryLog:
+        self.data += b"\x02" + struct.pack(">i?i", scenario, start, time_ms)
+        return self
+
+    def request(
+        self, groups: tuple[str, ...], name: str, start: int, end: int, ok: bool, message: str = ""
+    ) -> BinaryLog:
+        self.data += b"\x01" + struct.pack(">i", len(groups))
+        for g in groups:
+            self.cached(g)
+        self.cached(name)
+        self.data += struct.pack(">ii?", start, end, ok)
+        self.cached(message)
+        return self
+
+    def group(self, groups: tuple[str, ...], start: int, end: int, cumulated: int, ok: bool) -> BinaryLog:
+        self.data += b"\x03" + struct.pack(">i", len(groups))
+        for g in groups:
+            self.cached(g)
+        self.data += struct.pack(">iii?", start, end, cumulated, ok)
+        return self
+
+    def error(self, message: str, time_ms: int) -> BinaryLog:
+        self.data += b"\x04"
+        self.cached(message)
+        self.data += struct.pack(">i", time_ms)
+        return self
+
+
+class GraphiteSink:
+    """A Graphite TCP listener on 127.0.0.1 (a fixed port may be given to start it later)."""
+
+    def __init__(self, port: int = 0) -> None:
+        self.server = socket.create_server(("127.0.0.1", port))
+        self.port = self.server.getsockname()[1]
+        self.lines: list[str] = []
+        self.connections = 0
+        self._open: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._stop = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._stop:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            self.connections += 1
+            self._open.append(conn)
+            threading.Thread(target=self._read, args=(conn,), daemon=True).start()
+
+    def _read(self, conn: socket.socket) -> None:
+        buf = b""
+        with conn:
+            while True:
+                try:
+                    chunk = conn.recv(65536)
+                except OSError:
+                    return
+                if not chunk:
+                    return
+                buf += chunk
+                *lines, buf = buf.split(b"\n")
+                with self._lock:
+                    self.lines.extend(line.decode() for line in lines)
+
+    def drop_connections(self) -> None:
+        """Closes the accepted connections (as an InfluxDB restart would); keeps listening."""
+        for conn in self._open:
+            with contextlib.suppress(OSError):  # already closed by the other side
+                conn.shutdown(socket.SHUT_RDWR)
+        self._open.clear()
+
+    def close(self) -> None:
+        self._stop = True
+        self.server.close()
+        self.drop_connections()
+
+    def points(self) -> dict[tuple[str, int], int]:
+        """What InfluxDB would keep: the last value per (path, epoch)."""
+        with self._lock:
+            lines = list(self.lines)
+        out: dict[tuple[str, int], int] = {}
+        for line in lines:
+            path, value, epoch = line.split(" ")
+            out[(path, int(epoch))] = int(value)
+        return out
+
+    def wait_for(self, predicate: object, timeout: float = 30.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if callable(predicate) and predicate():
+                return True
+            time.sleep(0.05)
+        return False
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
