@@ -43,7 +43,7 @@ def _from_stats_js(text: str, run_dir: Path, runner: str) -> GatlingResults:
         if all_requests is None:  # the first node is the root ("All Requests")
             all_requests = RequestStats((), "allRequests", counts["total"], counts["ok"], counts["ko"], {})
         elif m["type"] == "REQUEST":
-            *groups, name = json.loads(f'"{m["path"]}"').split(" / ")
+            *groups, _request = json.loads(f'"{m["path"]}"').split(" / ")
             requests.append(RequestStats(tuple(groups), json.loads(f'"{m["name"]}"'), *counts.values(), {}))
     if all_requests is None:
         raise RuntimeError(f"{run_dir}/js/stats.js: no statistics found")

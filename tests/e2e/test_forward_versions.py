@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from conftest import RAW_SPEC, RUNNERS
 from forward_run import ForwardedRun, run_forwarded
-from gatling_runner_home import FORWARDER_VERSIONS, build_agent
 from gatling_run import SIMULATION_ID
+from gatling_runner_home import FORWARDER_VERSIONS, build_agent
 from http_target import TargetServer
 from influxd import MissingTool
 from test_datapath import _expected, _sums
