@@ -19,8 +19,10 @@ import java.util.concurrent.locks.ReentrantLock;
  *   <li>when records stop (a pause in the load, the quiet end of a run), the message-driven trigger
  *       never fires again and the last records would sit in the buffer until the next one or the end
  *       of the run. A daemon thread checks every {@code maxAge / 4}: if records are waiting, the last
- *       flush is at least {@code maxAge} old and the writer thread is not inside a writer method
- *       ({@code tryLock}), it flushes. It never waits for the lock, so it never slows Gatling down.
+ *       flush is at least {@code maxAge} old, no record came for one check period (silence), and the
+ *       writer thread is not inside a writer method ({@code tryLock}), it flushes. It never waits for
+ *       the lock, so it never slows Gatling down. So a record reaches the file at most about
+ *       {@code maxAge + maxAge / 4} after it was written, whether traffic goes on or stops.
  * </ul>
  */
 public final class LogFlusher {
@@ -31,6 +33,7 @@ public final class LogFlusher {
   private static Object writer;
   private static Method flush;
   private static long lastFlushNanos;
+  private static long lastRecordNanos;
   private static boolean pending;
   private static boolean closed;
   private static boolean disabled;
@@ -59,7 +62,8 @@ public final class LogFlusher {
         }
       }
       pending = true;
-      if (System.nanoTime() - lastFlushNanos >= maxAgeNanos) {
+      lastRecordNanos = System.nanoTime();
+      if (lastRecordNanos - lastFlushNanos >= maxAgeNanos) {
         flushNow();
       }
     } catch (Throwable t) {
@@ -87,7 +91,10 @@ public final class LogFlusher {
       return; // the writer thread is in a writer method: it runs the policy itself
     }
     try {
-      if (!disabled && !closed && pending && System.nanoTime() - lastFlushNanos >= maxAgeNanos) {
+      long now = System.nanoTime();
+      // Only in silence: while records keep coming, the writer thread flushes them itself.
+      if (!disabled && !closed && pending && now - lastFlushNanos >= maxAgeNanos
+          && now - lastRecordNanos >= quietNanos()) {
         flushNow();
       }
     } catch (Throwable t) {
@@ -95,6 +102,11 @@ public final class LogFlusher {
     } finally {
       LOCK.unlock();
     }
+  }
+
+  /** How long without a record counts as silence: one check period of the idle flusher. */
+  private static long quietNanos() {
+    return Math.max(TimeUnit.MILLISECONDS.toNanos(25), maxAgeNanos / 4);
   }
 
   private static void bind(Object fileData) {
@@ -123,7 +135,7 @@ public final class LogFlusher {
   }
 
   private static void startIdleFlusher() {
-    long periodNanos = Math.max(TimeUnit.MILLISECONDS.toNanos(25), maxAgeNanos / 4);
+    long periodNanos = quietNanos();
     Thread thread = new Thread(() -> {
       while (true) {
         try {
