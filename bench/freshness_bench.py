@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT / "operator"))
 
 from conftest import start_influxd  # noqa: E402
 from forward_run import Forwarder  # noqa: E402
-from gatling_runner_home import RunnerProcess, build_agent, build_runner_home  # noqa: E402
+from gatling_runner_home import RunnerHome, RunnerProcess, build_agent, build_runner_home, image_jvm_flags  # noqa: E402
 from http_target import TargetServer, _Handler  # noqa: E402
 from influxd import Influxd  # noqa: E402
 
@@ -130,17 +130,19 @@ def freshness(completions: list[float], samples: list[tuple[float, int]]) -> lis
     return out
 
 
-def one_run(version: str, rate: int, seconds: int, agent: Path | None, work: Path) -> Result:
+def one_run(home: RunnerHome, rate: int, seconds: int, with_agent: bool, work: Path) -> Result:
+    """One run on `home` (built with the agent); without it, the image's flags minus -javaagent."""
     spec = parse_spec(RAW_SPEC)
+    agent_path = str(home.home / "agent" / "log-flush-agent.jar") if with_agent else ""
+    (home.home / "jvm-flags").write_text(image_jvm_flags(home.version, agent_path) + "\n")
     server = start_influxd(spec, work / "influxd")
     target = TimedTarget().start()
     poller = Poller(server, spec)
     forwarder: Forwarder | None = None
     try:
-        conf = render_gatling_conf(spec, graphite_host="127.0.0.1", graphite_port=server.ports.graphite)
-        home = build_runner_home(work / "runner", version, conf, agent)
+        home.conf.write_text(render_gatling_conf(spec, graphite_host="127.0.0.1", graphite_port=server.ports.graphite))
         results = work / "results"
-        results.mkdir()
+        results.mkdir(parents=True)
         forwarder = Forwarder(home.conf, results, "fresh").start()
         poller.start()
         gatling = RunnerProcess(
@@ -158,7 +160,7 @@ def one_run(version: str, rate: int, seconds: int, agent: Path | None, work: Pat
         lat = freshness(completions, poller.samples)
         q = statistics.quantiles(lat, n=100, method="inclusive")
         log_bytes = (run_dir / "simulation.log").stat().st_size
-        return Result(rate, agent is not None, seconds, len(completions), len(lat), q[49], q[94], max(lat),
+        return Result(rate, with_agent, seconds, len(completions), len(lat), q[49], q[94], max(lat),
                       log_bytes / max(1, len(completions)))
     finally:
         poller.stop_event.set()
@@ -180,10 +182,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="freshness-") as tmp:
         work = Path(tmp)
         agent = build_agent(work)
+        home = build_runner_home(work / "runner", args.gatling_version, "", agent)
         for rate in rates:
             for with_agent in (True, False):
-                r = one_run(args.gatling_version, rate, args.seconds, agent if with_agent else None,
-                            work / f"{rate}-{with_agent}")
+                r = one_run(home, rate, args.seconds, with_agent, work / f"{rate}-{with_agent}")
                 print(r.row(), flush=True)
                 results.append(r)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
