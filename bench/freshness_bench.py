@@ -136,7 +136,8 @@ def one_run(home: RunnerHome, rate: int, seconds: int, with_agent: bool, work: P
     agent_path = str(home.home / "agent" / "log-flush-agent.jar") if with_agent else ""
     (home.home / "jvm-flags").write_text(image_jvm_flags(home.version, agent_path) + "\n")
     server = start_influxd(spec, work / "influxd")
-    target = TimedTarget().start()
+    target = TimedTarget()
+    target.start()
     poller = Poller(server, spec)
     forwarder: Forwarder | None = None
     try:
@@ -174,7 +175,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--gatling-version", default="3.15.1")
     parser.add_argument("--rates", default="10,100,1000", help="requests per second, comma-separated")
-    parser.add_argument("--seconds", type=int, default=30, help="load duration of each run")
+    parser.add_argument("--seconds", type=int, default=20, help="load duration of each run")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args()
     rates = [int(r) for r in args.rates.split(",")]

@@ -44,7 +44,8 @@ def _from_stats_js(text: str, run_dir: Path, runner: str) -> GatlingResults:
             all_requests = RequestStats((), "allRequests", counts["total"], counts["ok"], counts["ko"], {})
         elif m["type"] == "REQUEST":
             *groups, _request = json.loads(f'"{m["path"]}"').split(" / ")
-            requests.append(RequestStats(tuple(groups), json.loads(f'"{m["name"]}"'), *counts.values(), {}))
+            name = json.loads(f'"{m["name"]}"')
+            requests.append(RequestStats(tuple(groups), name, counts["total"], counts["ok"], counts["ko"], {}))
     if all_requests is None:
         raise RuntimeError(f"{run_dir}/js/stats.js: no statistics found")
     return GatlingResults(runner, run_dir, all_requests, requests)
@@ -61,9 +62,10 @@ class _StatsTable(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = dict(attrs)
-        if tag == "tr" and a.get("id") and (a["id"] == "ROOT" or a["id"].startswith(("req_", "group_"))):
-            self._row = {"id": a["id"], "parent": a.get("data-parent"), "name": ""}
-            self.rows[str(a["id"])] = self._row
+        row_id = a.get("id") or ""
+        if tag == "tr" and (row_id == "ROOT" or row_id.startswith(("req_", "group_"))):
+            self._row = {"id": row_id, "parent": a.get("data-parent"), "name": ""}
+            self.rows[row_id] = self._row
         elif self._row is not None and tag == "span" and "ellipsed-name" in (a.get("class") or ""):
             self._field = "name"
         elif self._row is not None and tag == "td":
