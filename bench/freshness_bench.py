@@ -5,12 +5,13 @@ Gatling (3.15.1 by default) started by the runner image's run.sh, `loadtest-moni
 following its simulation.log, and a real influxd with the operator's rendered config (writePeriod
 1 s), at 10, 100 and 1,000 requests/s, with and without the runner image's log-flush agent.
 
-How it is measured, independent of window boundaries: the local HTTP target records the time of
-every response it sends (loopback: the client sees it within a millisecond). A poller asks
-InfluxDB every 100 ms for the run's total request count (sum of allRequests.all.count over all
-windows). The i-th response (in completion order) is "visible" at the first poll whose total
-is >= i; its freshness is that poll time minus its completion time. p50/p95 over all requests.
-A window that is re-sent with a larger count simply raises the total; nothing is double counted.
+How it is measured, independent of window boundaries: a request's completion is Gatling's own
+end time for it, read from the run's simulation.log afterwards (with the forwarder's decoder; the
+binary log stores times relative to the run start in its header). A poller asks InfluxDB every
+100 ms for the run's total request count (sum of allRequests.all.count over all windows). The
+i-th response (in completion order) is "visible" at the first poll whose total is >= i; its
+freshness is that poll time minus its completion time. p50/p95 over all requests. A window that is
+re-sent with a larger count simply raises the total; nothing is double counted.
 
 Results are printed and written to bench/results/freshness-<date>.md and .json.
 Everything stays on 127.0.0.1 and stops by itself.
@@ -38,9 +39,11 @@ sys.path.insert(0, str(ROOT / "operator"))
 from conftest import start_influxd  # noqa: E402
 from forward_run import Forwarder  # noqa: E402
 from gatling_runner_home import RunnerHome, RunnerProcess, build_agent, build_runner_home, image_jvm_flags  # noqa: E402
-from http_target import TargetServer, _Handler  # noqa: E402
+from http_target import TargetServer  # noqa: E402
 from influxd import Influxd  # noqa: E402
 
+from loadtest_monitor.forward.logformat import choose_decoder  # noqa: E402
+from loadtest_monitor.forward.records import RequestRecord  # noqa: E402
 from loadtest_monitor.render.gatling import ALL_REQUESTS, render_gatling_conf, requests_measurement  # noqa: E402
 from loadtest_monitor.spec import MonitorSpec, parse_spec  # noqa: E402
 
@@ -52,23 +55,16 @@ RAW_SPEC = {
 POLL_SECONDS = 0.1
 
 
-class _TimedHandler(_Handler):
-    server: TimedTarget
-
-    def do_GET(self) -> None:
-        super().do_GET()
-        # After the response is written: what the client sees as the completion, within ~1 ms.
-        with self.server.lock:
-            self.server.completions.append(time.time())
-
-
-class TimedTarget(TargetServer):
-    """The e2e HTTP target, recording when each response was sent."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.RequestHandlerClass = _TimedHandler
-        self.completions: list[float] = []
+def completions_of(log: Path) -> list[float]:
+    """Gatling's end time (epoch seconds) of every request in a finished simulation.log."""
+    data = log.read_bytes()
+    decoder = choose_decoder(data[:16])
+    assert decoder is not None, f"{log}: empty"
+    records = decoder.feed(data)
+    header = decoder.header
+    assert header is not None
+    offset = header.start_ms if header.log_format == "binary" else 0
+    return [(r.end + offset) / 1000 for r in records if isinstance(r, RequestRecord)]
 
 
 @dataclass
@@ -136,7 +132,7 @@ def one_run(home: RunnerHome, rate: int, seconds: int, with_agent: bool, work: P
     agent_path = str(home.home / "agent" / "log-flush-agent.jar") if with_agent else ""
     (home.home / "jvm-flags").write_text(image_jvm_flags(home.version, agent_path) + "\n")
     server = start_influxd(spec, work / "influxd")
-    target = TimedTarget()
+    target = TargetServer()
     target.start()
     poller = Poller(server, spec)
     forwarder: Forwarder | None = None
@@ -156,8 +152,7 @@ def one_run(home: RunnerHome, rate: int, seconds: int, with_agent: bool, work: P
         time.sleep(2)
         poller.stop_event.set()
         poller.join()
-        with target.lock:
-            completions = list(target.completions)
+        completions = completions_of(run_dir / "simulation.log")
         lat = freshness(completions, poller.samples)
         q = statistics.quantiles(lat, n=100, method="inclusive")
         log_bytes = (run_dir / "simulation.log").stat().st_size
