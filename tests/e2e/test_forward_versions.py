@@ -18,8 +18,10 @@ from conftest import RAW_SPEC, RUNNERS
 from forward_run import ForwardedRun, run_forwarded
 from gatling_run import SIMULATION_ID
 from gatling_runner_home import FORWARDER_VERSIONS, build_agent
+from grafana_interp import TimeRange, interpolate
 from http_target import TargetServer
 from influxd import MissingTool
+from test_dashboard_queries import Resolved, _dashboard, _points
 from test_datapath import _expected, _sums
 
 from loadtest_monitor.render.gatling import ALL_REQUESTS, ALL_USERS
@@ -132,3 +134,23 @@ def test_flush_agent_was_active_and_forwarders_ended_cleanly(forwarded: Forwarde
         assert "[log-flush-agent] installed" in console
         assert "timed flushes" in console and "unknown shape" not in console and "disabled" not in console
         assert "error" not in forwarded.forwarder_logs[runner].lower(), forwarded.forwarder_logs[runner]
+
+
+def test_every_dashboard_panel_query_returns_data(forwarded: ForwardedRun) -> None:
+    # The unchanged dashboard, its variables and every panel query resolved as Grafana does.
+    dashboard = _dashboard(forwarded)
+    time_range = TimeRange(int(forwarded.started - 5) * 1000, int(forwarded.finished + 5) * 1000)
+    res = Resolved(forwarded, dashboard, time_range, {})
+    for variable in dashboard["templating"]["list"]:
+        query = interpolate(variable["query"], res.values({"simulation": [SIMULATION_ID]}), time_range, 5)
+        res.options[variable["name"]] = sorted(
+            str(v[-1]) for s in forwarded.influxd.series(query, forwarded.db) for v in s.get("values", [])
+        )
+    assert res.options["runner"] == sorted(RUNNERS)
+    empty = []
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            series, _ = res.run_target(panel, target)
+            if not _points(series):
+                empty.append(f"{panel['title']} / {target['refId']}")
+    assert not empty, f"Gatling {forwarded.version}: panels without data: {empty}"
