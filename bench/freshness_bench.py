@@ -23,6 +23,7 @@ import argparse
 import bisect
 import datetime as dt
 import json
+import os
 import platform
 import statistics
 import sys
@@ -55,6 +56,13 @@ RAW_SPEC = {
 POLL_SECONDS = 0.1
 
 
+class QuietTarget(TargetServer):
+    """The e2e HTTP target without a traceback per connection a client dropped."""
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass
+
+
 def completions_of(log: Path) -> list[float]:
     """Gatling's end time (epoch seconds) of every request in a finished simulation.log."""
     data = log.read_bytes()
@@ -78,11 +86,12 @@ class Result:
     p95: float
     max: float
     log_bytes_per_request: float
+    load_average: float  # the machine's 1-minute load average at the end of the run
 
     def row(self) -> str:
         return (
             f"| {self.rate} | {'with' if self.agent else 'without'} | {self.requests} | {self.p50:.2f} | "
-            f"{self.p95:.2f} | {self.max:.2f} | {self.log_bytes_per_request:.1f} |"
+            f"{self.p95:.2f} | {self.max:.2f} | {self.log_bytes_per_request:.1f} | {self.load_average:.1f} |"
         )
 
 
@@ -132,7 +141,7 @@ def one_run(home: RunnerHome, rate: int, seconds: int, with_agent: bool, work: P
     agent_path = str(home.home / "agent" / "log-flush-agent.jar") if with_agent else ""
     (home.home / "jvm-flags").write_text(image_jvm_flags(home.version, agent_path) + "\n")
     server = start_influxd(spec, work / "influxd")
-    target = TargetServer()
+    target = QuietTarget()
     target.start()
     poller = Poller(server, spec)
     forwarder: Forwarder | None = None
@@ -157,7 +166,7 @@ def one_run(home: RunnerHome, rate: int, seconds: int, with_agent: bool, work: P
         q = statistics.quantiles(lat, n=100, method="inclusive")
         log_bytes = (run_dir / "simulation.log").stat().st_size
         return Result(rate, with_agent, seconds, len(completions), len(lat), q[49], q[94], max(lat),
-                      log_bytes / max(1, len(completions)))
+                      log_bytes / max(1, len(completions)), os.getloadavg()[0])
     finally:
         poller.stop_event.set()
         if forwarder is not None:
@@ -192,8 +201,10 @@ def main() -> int:
         f"Machine: {platform.machine()}, {platform.python_version()}; command: `make bench-freshness`.\n"
         "Seconds from a response to its count being queryable in InfluxDB (poll every 0.1 s).\n"
         "Goal with the flush agent: p95 <= writePeriod + 1.5 s = 2.5 s.\n\n"
-        "| req/s | flush agent | requests | p50 s | p95 s | max s | log bytes/request |\n"
-        "|---|---|---|---|---|---|---|\n"
+        f"The machine has {os.cpu_count()} cores; the last column is its 1-minute load average at the end\n"
+        "of each run (Gatling, the forwarder, InfluxDB and the target share them).\n\n"
+        "| req/s | flush agent | requests | p50 s | p95 s | max s | log bytes/request | load avg |\n"
+        "|---|---|---|---|---|---|---|---|\n"
     )
     text = header + "\n".join(r.row() for r in results) + "\n"
     (args.out / f"freshness-{stamp}.md").write_text(text)
