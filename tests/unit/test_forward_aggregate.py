@@ -235,3 +235,18 @@ def test_epochs_are_distinct_and_one_period_apart(period):
     agg.add([req("a", 0, t) for t in range(0, 20_000, 700)])
     epochs = [p.epoch for p in agg.finish()]
     assert all(b - a == period for a, b in itertools.pairwise(epochs))
+
+
+def test_memory_bound_keeps_the_newest_windows_and_folds_older_late_records(monkeypatch):
+    monkeypatch.setattr("loadtest_monitor.forward.aggregate.MAX_HISTOGRAM_ENTRIES", 50)
+    agg = aggregator()
+    for second in range(20):  # 30 distinct response times per window
+        agg.add([req("a", second * 1000, second * 1000 + 100 + t) for t in range(30)])
+    sent = agg.take(18)
+    assert len(sent) == 19
+    agg.add([req("a", 0, 500, ok=False)])  # window 0 is long forgotten: counted in the oldest kept one
+    assert agg.folded_late == 1
+    resent = agg.take(18)
+    # The 5 newest sent windows were kept (MIN_KEPT_WINDOWS); the oldest of them took the record.
+    assert [(p.window, p.resend) for p in resent] == [(w, True) for w in range(14, 19)]
+    assert lines(resent)[0]["a.ko.count"] == 1

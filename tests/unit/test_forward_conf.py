@@ -39,6 +39,7 @@ def test_runner_segment_rule():
     assert runner_segment("pod.name_1-x") == "pod-name_1-x"
     assert runner_segment("") == "local"
     assert runner_segment("é" * 70) == "-" * 63
+    assert runner_segment("pé") == "p--"  # byte by byte, like run.sh's `tr` in the C locale
 
 
 def test_a_plain_user_conf_with_defaults_and_percentiles():
@@ -50,6 +51,20 @@ def test_a_plain_user_conf_with_defaults_and_percentiles():
     assert (settings.port, settings.protocol, settings.write_period_s, settings.light) == (2003, "tcp", 1, False)
     assert settings.prefix == "team.load" and settings.runner is None
     assert settings.percentiles == (10.0, 75.0, 95.0, 99.9)
+
+
+@pytest.mark.parametrize(
+    ("value", "env", "prefix"),
+    [
+        ("gatling.${?R}", {}, "gatling."),
+        ("gatling.${?R}", {"R": "r1"}, "gatling.r1"),
+        ("x${?NOPE}y", {}, "xy"),
+        ('"a b" ${?R}', {"R": "c"}, "a b c"),
+        ("${R}.tail", {"R": "r.1"}, "r.1.tail"),
+    ],
+)
+def test_concatenations(value, env, prefix):
+    assert settings_from_text(f"gatling.data.graphite.rootPathPrefix = {value}\n", "g.conf", env).prefix == prefix
 
 
 def test_substitutions_resolve_like_typesafe_config():

@@ -165,3 +165,29 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def binary_log_started_at(data: bytes, start_ms: int) -> bytes:
+    """The same binary log with another run start (times in records are relative to it)."""
+    pos = 1
+    for _ in range(2):  # gatlingVersion, simulationClass: int length, bytes, coder byte
+        length = struct.unpack_from(">i", data, pos)[0]
+        pos += 4 + (length + 1 if length else 0)
+    return data[:pos] + struct.pack(">q", start_ms) + data[pos + 8 :]
+
+
+_TEXT_TIME_FIELDS = {"RUN": (3,), "USER": (3,), "REQUEST": (3, 4), "GROUP": (2, 3), "ERROR": (2,)}
+
+
+def text_log_started_at(data: bytes, start_ms: int) -> bytes:
+    """The same text log moved in time so that its run starts at `start_ms`."""
+    lines = data.decode().split("\n")
+    run = next(line for line in lines if line.startswith("RUN\t"))
+    shift = start_ms - int(run.split("\t")[3])
+    out = []
+    for line in lines:
+        fields = line.split("\t")
+        for i in _TEXT_TIME_FIELDS.get(fields[0], ()):
+            fields[i] = str(int(fields[i]) + shift)
+        out.append("\t".join(fields))
+    return "\n".join(out).encode()

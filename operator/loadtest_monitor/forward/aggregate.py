@@ -33,6 +33,9 @@ from loadtest_monitor.forward.records import Record, RequestRecord, RunHeader, U
 
 ALL_USERS = "allUsers"
 ALL_REQUESTS = "allRequests"
+# Memory bound of the sent windows kept for corrections (about 100 bytes per bucket).
+MAX_HISTOGRAM_ENTRIES = 200_000
+MIN_KEPT_WINDOWS = 5
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,11 @@ class _Window:
         self.users: dict[str, list[int]] = {}  # scenario -> [started, ended] in this window
         self.requests: dict[str, tuple[hist.Histogram, hist.Histogram]] = {}  # path -> (ok, ko)
         self.all: tuple[hist.Histogram, hist.Histogram] | None = None
+
+    def entries(self) -> int:
+        """Histogram buckets held: what the window costs in memory."""
+        total = sum(len(ok) + len(ko) for ok, ko in self.requests.values())
+        return total + (len(self.all[0]) + len(self.all[1]) if self.all else 0)
 
 
 class Aggregator:
@@ -258,8 +266,22 @@ class Aggregator:
             out.append("".join(f"{base}{name} {value}{suffix}" for name, value in zip(names, values, strict=True)))
 
     def _prune(self) -> None:
-        """Forget windows too old to be corrected; their user counts move into the base."""
+        """Forget windows too old to be corrected; their user counts move into the base.
+
+        Kept: the windows of the retention time, but only as many of the newest sent ones as fit in
+        MAX_HISTOGRAM_ENTRIES (a busy run has hundreds of distinct response times per path and
+        window), and always the last MIN_KEPT_WINDOWS. At a rate that fills the budget, the log's
+        8 KiB chunks arrive within a fraction of a second, so nothing needs a long correction window.
+        """
         keep_from = self._next - self._retention
+        entries = 0
+        for index in range(self._next - 1, max(keep_from, self._first_retained) - 1, -1):
+            window = self._windows.get(index)
+            if window is not None:
+                entries += window.entries()
+            if entries > MAX_HISTOGRAM_ENTRIES and index < self._next - MIN_KEPT_WINDOWS:
+                keep_from = index + 1
+                break
         while self._first_retained < keep_from:
             window = self._windows.pop(self._first_retained, None)
             if window is not None:

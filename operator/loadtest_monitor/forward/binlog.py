@@ -53,6 +53,7 @@ _MAX_STRING = 8192
 _MAX_GROUP_DEPTH = 1000
 _INT = struct.Struct(">i")
 _LONG = struct.Struct(">q")
+_TIMES_STATUS = struct.Struct(">iiB")
 
 
 class _NeedMore(Exception):
@@ -180,9 +181,17 @@ class BinaryLogDecoder:
             raise self._corrupt(pos - 4, f"group depth {count}")
         groups = []
         for _ in range(count):
-            name, pos = self._cached(buf, pos, end)
+            name, pos = self._cached_fast(buf, pos, end)
             groups.append(name)
         return tuple(groups), pos
+
+    def _cached_fast(self, buf: bytearray, pos: int, end: int) -> tuple[str, int]:
+        """A string seen before (the usual case) without the checks of a new one."""
+        if pos + 4 <= end:
+            index = _INT.unpack_from(buf, pos)[0]
+            if 0 > index > -len(self._cache):
+                return self._cache[-index], pos + 4
+        return self._cached(buf, pos, end)
 
     # -- records ---------------------------------------------------------------------------------
 
@@ -224,12 +233,14 @@ class BinaryLogDecoder:
 
     def _request(self, buf: bytearray, pos: int, end: int) -> tuple[RequestRecord, int]:
         groups, pos = self._groups(buf, pos, end)
-        name, pos = self._cached(buf, pos, end)
+        name, pos = self._cached_fast(buf, pos, end)
         if pos + 9 > end:
             raise _NeedMore
-        start, stop = struct.unpack_from(">ii", buf, pos)
-        ok, pos = self._bool(buf, pos + 8, end)
-        message, pos = self._cached(buf, pos, end)
+        start, stop, ok_byte = _TIMES_STATUS.unpack_from(buf, pos)
+        if ok_byte > 1:
+            raise self._corrupt(pos + 8, f"boolean byte {ok_byte}")
+        message, pos = self._cached_fast(buf, pos + 9, end)
+        ok = ok_byte == 1
         return RequestRecord(groups, name, start, stop, ok, message), pos
 
     def _user(self, buf: bytearray, pos: int, end: int) -> tuple[UserRecord, int]:
@@ -251,6 +262,6 @@ class BinaryLogDecoder:
         return GroupRecord(groups, start, stop, cumulated, ok), pos
 
     def _error(self, buf: bytearray, pos: int, end: int) -> tuple[ErrorRecord, int]:
-        message, pos = self._cached(buf, pos, end)
+        message, pos = self._cached_fast(buf, pos, end)
         time, pos = self._int(buf, pos, end)
         return ErrorRecord(message, time), pos

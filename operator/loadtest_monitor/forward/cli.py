@@ -63,6 +63,11 @@ def register(sub: Any) -> None:
         help="decode a binary log of a Gatling version not tested with this forwarder (still refuses "
         "anything that does not decode cleanly)",
     )
+    p.add_argument(
+        "--until-sigterm", action="store_true",
+        help="once the run is complete and sent, stay idle until SIGTERM instead of exiting (for a native "
+        "sidecar, which the kubelet restarts after any exit while the Gatling container runs)",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log every window sent")
     p.set_defaults(func=cmd_forward)
 
@@ -91,6 +96,7 @@ def cmd_forward(args: argparse.Namespace) -> int:
         max_delay_s=args.max_delay,
         drain_timeout_s=args.drain_timeout,
         allow_untested_version=args.allow_untested_version,
+        until_sigterm=args.until_sigterm,
     )
     forwarder = Forwarder(settings, options, sender, stop)
     try:
@@ -101,6 +107,9 @@ def cmd_forward(args: argparse.Namespace) -> int:
         return 1
     except ForwardError as err:
         print(f"error: {err}", file=sys.stderr)
+        return 1
+    except Exception as err:  # one line, never a traceback, in a sidecar's log
+        print(f"error: forwarder stopped by an unexpected {type(err).__name__}: {err}", file=sys.stderr)
         return 1
     finally:
         sender.close()

@@ -138,9 +138,11 @@ class _Resolver:
                 found, value = self._substitute(token)
                 parts.append(_text(value) if found else "")
                 parts.append(token.ws or "")
-            elif isinstance(token, (ConfigQuotedString, ConfigUnquotedString)):
+            elif isinstance(token, ConfigQuotedString):
                 parts.append(token.value)
-                parts.append(getattr(token, "ws", "") or "")
+                parts.append(token.ws or "")
+            elif isinstance(token, ConfigUnquotedString):  # a str, its spaces included
+                parts.append(str(token))
             else:
                 parts.append(_text(token))
         return True, "".join(parts).rstrip() if not isinstance(tokens[-1], ConfigQuotedString) else "".join(parts)

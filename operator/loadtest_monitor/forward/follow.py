@@ -22,7 +22,7 @@ from loadtest_monitor.forward.records import LogFormatError
 LOG_NAME = "simulation.log"
 REPORT_NAME = "index.html"
 _SEARCH_DEPTH = 3  # <results>/<run>/simulation.log, or a Maven project's target/gatling/<run>/...
-_READ_CHUNK = 1 << 20
+READ_CHUNK = 1 << 20
 
 
 def find_logs(results: Path) -> list[Path]:
@@ -50,20 +50,21 @@ class LogFollower:
     path: Path
     offset: int = 0
 
-    def read(self) -> bytes:
-        chunks = []
-        with self.path.open("rb") as stream:
+    def read(self, limit: int = READ_CHUNK) -> bytes:
+        """The next bytes Gatling appended, at most `limit` (a long log is taken in pieces)."""
+        try:
+            stream = self.path.open("rb")
+        except OSError as err:
+            reason = err.strerror or type(err).__name__
+            raise LogFormatError(f"cannot read it any more ({reason}): was the run folder removed?") from None
+        with stream:
             size = os.fstat(stream.fileno()).st_size
             if size < self.offset:
                 raise LogFormatError(f"{self.path} shrank from {self.offset} to {size} bytes: it was rewritten")
             stream.seek(self.offset)
-            while True:
-                chunk = stream.read(_READ_CHUNK)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                self.offset += len(chunk)
-        return b"".join(chunks)
+            chunk = stream.read(limit)
+        self.offset += len(chunk)
+        return chunk
 
     @property
     def run_folder(self) -> Path:

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import re
-
 DEFAULT_RUNNER = "local"
 MAX_RUNNER_CHARS = 63
-_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 
 
 def runner_segment(name: str) -> str:
-    """Every character outside `[A-Za-z0-9_-]` becomes `-`, at most 63 characters, empty -> `local`.
+    """Every byte outside `[A-Za-z0-9_-]` becomes `-`, at most 63 of them, empty -> `local`.
 
-    InfluxDB's templates expect exactly one segment for the runner: a `.` in a pod name would
-    otherwise shift every later segment (simulation, groups, request) by one.
+    Byte by byte, as run.sh does with `tr`/`cut` in the C locale (a non-ASCII character of N UTF-8
+    bytes becomes N dashes), so the runner image and the forwarder always agree. InfluxDB's
+    templates expect exactly one segment here: a `.` in a pod name would shift every later one.
     """
-    reduced = _UNSAFE.sub("-", name)[:MAX_RUNNER_CHARS]
+    raw = name.encode("utf-8", "surrogateescape")  # environment values are bytes on Linux
+    reduced = "".join(chr(b) if b in _SAFE else "-" for b in raw[:MAX_RUNNER_CHARS])
     return reduced or DEFAULT_RUNNER

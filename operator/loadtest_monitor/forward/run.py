@@ -28,7 +28,8 @@ log = logging.getLogger("loadtest_monitor.forward")
 
 GRACE_MS = 250
 IDLE_CAP_MS = 60_000
-# Windows are kept (and corrected when a late record arrives) for this long after they are sent.
+# Windows are kept (and corrected when a late record arrives) for this long after they are sent,
+# within the memory bound of aggregate.MAX_HISTOGRAM_ENTRIES.
 RETENTION_S = 120
 
 
@@ -40,6 +41,7 @@ class ForwardOptions:
     tick_s: float = 0.2
     drain_timeout_s: float = 10.0
     allow_untested_version: bool = False
+    until_sigterm: bool = False  # a native sidecar restarted after exit 0 would forward the run again
 
 
 class ForwardError(Exception):
@@ -84,10 +86,14 @@ class Forwarder:
         while True:
             stopping = self.stop.is_set()
             complete = self.options.once or self.follower.complete(self.options.results)
-            self._read()
+            self._read_all()
             if complete or stopping:
-                return self._finish(complete)
-            self._send(self._due())
+                code = self._finish(complete)
+                if complete and not stopping and self.options.until_sigterm:
+                    log.info("the run is complete; idle until SIGTERM (--until-sigterm)")
+                    self.stop.wait()
+                return code
+            self._send(self._due(by_clock=True))
             self.sender.pump()
             self.stop.wait(self.options.tick_s)
 
@@ -107,9 +113,16 @@ class Forwarder:
             if self.stop.wait(self.options.tick_s):
                 return False
 
-    def _read(self) -> None:
+    def _read_all(self) -> None:
+        """Everything appended so far, a piece at a time: the windows a piece completes are sent
+        before the next is read, so a long log (a restart mid-run, --once) never sits in memory."""
         assert self.follower is not None
-        data = self.follower.read()
+        while data := self.follower.read():
+            self._read(data)
+            self._send(self._due(by_clock=False))
+            self.sender.pump()
+
+    def _read(self, data: bytes) -> None:
         if self.decoder is None:
             if not data:
                 return
@@ -144,19 +157,22 @@ class Forwarder:
         retention = max(RETENTION_S // self.settings.write_period_s, 2)
         return Aggregator(window, header, retention_windows=retention)
 
-    def _due(self) -> list[Payload]:
+    def _due(self, by_clock: bool) -> list[Payload]:
         agg = self.aggregator
         if agg is None or agg.watermark is None:
             return []
-        period = agg.settings.write_period_ms
-        by_log = agg.watermark - GRACE_MS
-        by_clock = min(self._clock_ms() - agg.start_ms - int(self.options.max_delay_s * 1000),
-                       agg.watermark + IDLE_CAP_MS)
-        upto = max(by_log, by_clock) // period - 1
-        return agg.take(upto)
+        due_ms = agg.watermark - GRACE_MS
+        if by_clock:
+            late_ms = self._clock_ms() - agg.start_ms - int(self.options.max_delay_s * 1000)
+            due_ms = max(due_ms, min(late_ms, agg.watermark + IDLE_CAP_MS))
+        return agg.take(due_ms // agg.settings.write_period_ms - 1)
 
     def _send(self, payloads: list[Payload]) -> None:
         for payload in payloads:
+            log.debug(
+                "window %d (epoch %d): %d lines%s",
+                payload.window, payload.epoch, payload.lines, " (re-sent with late records)" if payload.resend else "",
+            )
             self.sender.put(payload.data)
             if payload.resend:
                 self.windows_resent += 1
@@ -168,23 +184,30 @@ class Forwarder:
     def _drain_or_fail(self) -> None:
         if not self.sender.drain(self.options.drain_timeout_s):
             raise ForwardError(
-                f"Graphite {self.sender.address} took none of the last {self.sender.pending} windows within "
-                f"{self.options.drain_timeout_s:.0f} s; they were not delivered"
+                f"Graphite {self.sender.address} was unreachable for {self.options.drain_timeout_s:.0f} s: "
+                f"{self.sender.pending} windows were not delivered (--drain-timeout waits longer)"
             )
 
     def _finish(self, complete: bool) -> int:
         assert self.follower is not None
         if self.aggregator is not None:
             self._send(self.aggregator.finish())
-        self._drain_or_fail()
+        if self.options.once:
+            self._drain_or_fail()
+        elif not self.sender.drain(self.options.drain_timeout_s):
+            # Live: the run is over either way; say what was lost rather than fail the pod.
+            log.warning(
+                "Graphite %s still unreachable after %.0f s: %d windows were not delivered",
+                self.sender.address, self.options.drain_timeout_s, self.sender.pending,
+            )
         agg = self.aggregator
         log.info(
             "done: %d records, %d windows sent, %d re-sent with late records, %d dropped while Graphite was down",
             agg.records if agg else 0, self.windows_sent, self.windows_resent, self.sender.dropped_payloads,
         )
         if agg is not None and agg.folded_late:
-            log.warning("%d records arrived over %d s late and were counted in a later window",
-                        agg.folded_late, RETENTION_S)
+            log.warning("%d records arrived after their window was forgotten and were counted in a later one",
+                        agg.folded_late)
         if self.decoder is None:
             if complete:
                 raise ForwardError(f"{self.follower.path}: empty, Gatling wrote nothing")
