@@ -25,6 +25,9 @@ from loadtest_monitor.render.gatling import ALL_REQUESTS, render_gatling_conf, r
 from loadtest_monitor.spec import MonitorSpec
 
 FORWARD = str(Path(sys.executable).parent / "loadtest-monitor")
+# This runner's forwarder runs as the Job's native sidecar does: --until-sigterm, stopped with
+# SIGTERM once Gatling has exited (the kubelet's part); the other one ends by itself on the report.
+SIDECAR_RUNNER = "runner-b"
 
 
 @dataclass
@@ -64,6 +67,14 @@ class Forwarder:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
 
+    def terminate(self) -> bool:
+        """SIGTERM, as the kubelet stops a sidecar; True if it was still running then."""
+        assert self.proc is not None
+        alive = self.proc.poll() is None
+        if alive:
+            self.proc.send_signal(signal.SIGTERM)
+        return alive
+
     def tail(self, n: int = 30) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
 
@@ -75,6 +86,7 @@ class ForwardedRun(DataPathRun):
     gatling_exited: dict[str, float] = field(default_factory=dict)
     forwarder_logs: dict[str, str] = field(default_factory=dict)
     gatling_consoles: dict[str, str] = field(default_factory=dict)  # run.sh + Gatling output per runner
+    sidecar_alive_at_sigterm: dict[str, bool] = field(default_factory=dict)
 
 
 def run_forwarded(
@@ -96,13 +108,16 @@ def run_forwarded(
         for runner, props in runners.items():
             results = workdir / f"results-{runner}"
             results.mkdir(parents=True)
-            forwarders.append(Forwarder(home.conf, results, runner).start())
+            extra = ("--until-sigterm",) if runner == SIDECAR_RUNNER else ()
+            forwarders.append(Forwarder(home.conf, results, runner, extra).start())
             gatlings.append(RunnerProcess(home, runner, {"target.baseUrl": target.base_url, **props}, results))
         for g in gatlings:
             g.start()
         first_seen, exited = _watch_live(server, spec, gatlings)
         run_dirs = {g.runner: g.wait() for g in gatlings}
         finished = time.time()
+        time.sleep(3)  # the sidecar must still be there after the run, waiting for its SIGTERM
+        sidecar_alive = {f.runner: f.terminate() for f in forwarders if f.runner == SIDECAR_RUNNER}
         rcs = {f.runner: f.wait() for f in forwarders}
         failed = {r: (rc, f.tail()) for f, (r, rc) in zip(forwarders, rcs.items(), strict=True) if rc != 0}
         if failed:
@@ -131,6 +146,7 @@ def run_forwarded(
         gatling_exited=exited,
         forwarder_logs={f.runner: f.log.read_text(errors="replace") for f in forwarders},
         gatling_consoles={g.runner: g.console_log.read_text(errors="replace") for g in gatlings},
+        sidecar_alive_at_sigterm=sidecar_alive,
     )
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import RAW_SPEC, RUNNERS
-from forward_run import ForwardedRun, run_forwarded
+from forward_run import SIDECAR_RUNNER, ForwardedRun, run_forwarded
 from gatling_run import SIMULATION_ID
 from gatling_runner_home import FORWARDER_VERSIONS, build_agent
 from grafana_interp import TimeRange, interpolate
@@ -154,3 +154,9 @@ def test_every_dashboard_panel_query_returns_data(forwarded: ForwardedRun) -> No
             if not _points(series):
                 empty.append(f"{panel['title']} / {target['refId']}")
     assert not empty, f"Gatling {forwarded.version}: panels without data: {empty}"
+
+
+def test_sidecar_mode_waits_for_sigterm_and_ends_cleanly(forwarded: ForwardedRun) -> None:
+    # --until-sigterm (the Job's sidecar): still running 3 s after Gatling exited, then SIGTERM
+    # ends it with exit 0 (run_forwarded fails the run otherwise); its counts are checked above.
+    assert forwarded.sidecar_alive_at_sigterm == {SIDECAR_RUNNER: True}

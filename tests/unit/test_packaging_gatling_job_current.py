@@ -97,6 +97,8 @@ def test_forwarder_runs_the_forward_subcommand_of_the_operator_image(forwarder):
     conf = f"{runner_conf_dir()}/gatling.conf"
     assert [*forwarder["command"], *forwarder["args"]] == [
         "loadtest-monitor", "forward", "--gatling-conf", conf, "--results", "/opt/gatling/results",
+        # A native sidecar is restarted after any exit while Gatling runs: wait for the SIGTERM.
+        "--until-sigterm",
     ]
 
 
