@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
 # tools: Helm v3 and kustomize for the packaging tests, built from the Go module proxy into the cache.
-.PHONY: registry tools install control-plane floor-apiserver e2e-deps lint test unit integration e2e demo cluster cluster-down render bench bench-operator bench-forward clean
+.PHONY: registry tools install control-plane floor-apiserver e2e-deps lint test unit integration e2e demo cluster cluster-down render bench bench-operator bench-forward bench-freshness clean
 
 install: $(VENV)/.installed
 
@@ -69,6 +69,9 @@ render: install
 
 bench: install e2e-deps
 	$(PY) bench/ingest_bench.py
+
+bench-freshness: install e2e-deps
+	$(PY) bench/freshness_bench.py
 
 bench-operator: install control-plane
 	$(PY) bench/operator_bench.py

@@ -2,8 +2,12 @@
 # Installs what the end-to-end data-path tests and the ingest benchmark need, idempotently:
 #   - a real InfluxDB 1.x (Debian's `influxdb` package, 1.6.x) WITHOUT its system service running:
 #     tests and the benchmark start their own influxd on free loopback ports with their own data dir;
-#   - the Maven artifacts of the Gatling project in tests/e2e/gatling-project (Gatling 3.11.x, the
-#     last line with Graphite output), so that test runs work offline and start fast.
+#   - the Maven artifacts of the Gatling project in tests/e2e/gatling-project for every Gatling
+#     version the tests run (3.11.5 with its Graphite writer; the latest 3.12.x, 3.13.x, 3.14.x and
+#     3.15.1 with the forwarder), and of the runner image's log-flush agent
+#     (docker/gatling-runner/agent), so that test runs work offline and start fast.
+# The Maven artifacts land in the local Maven repository (~/.m2), which is the cache: a second run
+# resolves everything from there (add -o to the mvn calls to prove it works offline).
 # Java 17 and Maven are expected on the machine. Runs as root in CI (`make e2e-deps`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,5 +54,19 @@ done
 
 # Pre-fetch the Gatling project's dependencies and plugins: resolving and compiling once puts every
 # artifact the tests need (Gatling, its plugin, the compiler) into the local Maven repository.
-( cd tests/e2e/gatling-project && mvn -q -B -DskipTests dependency:go-offline test-compile )
-echo "install-e2e-deps: influxd and the Gatling Maven project are ready"
+# Keep this list equal to tests/e2e/gatling_runner_home.py (GRAPHITE_VERSION, FORWARDER_VERSIONS).
+GATLING_VERSIONS="3.11.5 3.12.0 3.13.5 3.14.9 3.15.1"
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"; [ "${created_policy:-0}" = 1 ] && $SUDO rm -f /usr/sbin/policy-rc.d' EXIT
+cp -r tests/e2e/gatling-project "$scratch/project"
+rm -rf "$scratch/project/target"
+for version in $GATLING_VERSIONS; do
+  echo "install-e2e-deps: Gatling $version"
+  ( cd "$scratch/project" && mvn -q -B -Dgatling.version="$version" -DskipTests \
+      dependency:go-offline test-compile dependency:build-classpath -Dmdep.outputFile=/dev/null )
+done
+# The flush agent: ByteBuddy and the shade plugin (built by the tests and by the image).
+cp -r docker/gatling-runner/agent "$scratch/agent"
+rm -rf "$scratch/agent/target"
+( cd "$scratch/agent" && mvn -q -B package )
+echo "install-e2e-deps: influxd, Gatling $GATLING_VERSIONS and the log-flush agent are ready"

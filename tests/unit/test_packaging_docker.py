@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -152,13 +154,166 @@ def test_gatling_pinned_to_a_graphite_capable_release():
     assert version == "3.11.5"
 
 
-def test_runner_build_enforces_the_gatling_version():
-    text = RUNNER.read_text()
+def build_arg_defaults(name: str) -> list[str]:
+    """The default of build argument `name` in each stage that declares it."""
+    defaults = []
+    for stage in stages(RUNNER):
+        for ins, rest in stage:
+            if ins == "ARG" and rest.split("=", 1)[0] == name:
+                assert "=" in rest, f"ARG {name} without a default in a stage"
+                defaults.append(rest.split("=", 1)[1])
+    return defaults
+
+
+def test_runner_build_arg_defaults_to_the_pom_version():
+    # Both stages declare GATLING_VERSION with the same default: the pom's, the last Graphite release.
     version = pom_property("gatling.version")
-    assert f"<gatling.version>{version}</gatling.version>" in text
-    assert f"gatling-graphite-{version}.jar" in text
+    assert build_arg_defaults("GATLING_VERSION") == [version, version]
     env = " ".join(rest for ins, rest in stages(RUNNER)[-1] if ins == "ENV")
-    assert f"GATLING_VERSION={version}" in env
+    assert "GATLING_VERSION=${GATLING_VERSION}" in env
+
+
+def test_runner_build_compiles_against_the_build_arg_and_checks_graphite_for_311():
+    runs = [rest for ins, rest in stages(RUNNER)[0] if ins == "RUN"]
+    maven = [r for r in runs if r.startswith("mvn") and "gatling.version" in r]
+    assert maven and all('-Dgatling.version="$GATLING_VERSION"' in r for r in maven), maven
+    # 3.11.x: the Graphite writer jar must be in the image, or the dashboards would stay empty.
+    assert any('3.11.*) test -f "target/lib/gatling-graphite-$GATLING_VERSION.jar"' in r for r in runs), runs
+    # The version is checked (jvm-flags.sh) before anything is downloaded.
+    first_mvn = next(i for i, r in enumerate(runs) if r.startswith("mvn"))
+    assert any("jvm-flags.sh" in r for r in runs[:first_mvn])
+
+
+def test_runner_image_carries_agent_and_flags_for_run_sh():
+    copies = [rest for ins, rest in stages(RUNNER)[-1] if ins == "COPY"]
+    assert "--from=build /build/out/agent /opt/gatling/agent" in copies
+    assert "--from=build /build/jvm-flags /opt/gatling/jvm-flags" in copies
+    runs = " ".join(rest for ins, rest in stages(RUNNER)[0] if ins == "RUN")
+    assert "grep -q -- -javaagent jvm-flags" in runs and "agent/target/log-flush-agent.jar" in runs
+
+
+def test_agent_pom_builds_a_self_contained_premain_jar():
+    ns = {"m": "http://maven.apache.org/POM/4.0.0"}
+    root = ET.parse(RUNNER_DIR / "agent" / "pom.xml").getroot()
+    assert root.findtext("m:build/m:finalName", namespaces=ns) == "log-flush-agent"
+    deps = [d.findtext("m:artifactId", namespaces=ns) for d in root.findall("m:dependencies/m:dependency", ns)]
+    assert deps == ["byte-buddy"]
+    text = (RUNNER_DIR / "agent" / "pom.xml").read_text()
+    assert "<Premain-Class>dev.loadtest.flushagent.FlushAgent</Premain-Class>" in text
+    # ByteBuddy relocated: the agent joins the application class path next to Gatling's jars.
+    assert "<shadedPattern>dev.loadtest.flushagent.shaded.bytebuddy</shadedPattern>" in text
+    premain = RUNNER_DIR / "agent" / "src" / "main" / "java" / "dev" / "loadtest" / "flushagent" / "FlushAgent.java"
+    assert "public static void premain(String arguments, Instrumentation instrumentation)" in premain.read_text()
+
+
+# --- jvm-flags.sh and run.sh, run for real ----------------------------------------------------
+
+
+def jvm_flags(version: str, agent: str = "/opt/gatling/agent/log-flush-agent.jar") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["sh", str(RUNNER_DIR / "jvm-flags.sh"), version, agent], capture_output=True, text=True, check=False
+    )
+
+
+ADD_OPENS = "--add-opens java.base/java.lang=ALL-UNNAMED"
+AGENT_FLAG = "-javaagent:/opt/gatling/agent/log-flush-agent.jar"
+
+
+@pytest.mark.parametrize(
+    ("version", "flags"),
+    [
+        ("3.11.5", ""),  # Graphite writer: nothing extra
+        ("3.12.0", AGENT_FLAG),
+        ("3.13.5", f"{AGENT_FLAG} {ADD_OPENS}"),
+        ("3.14.9", f"{AGENT_FLAG} {ADD_OPENS}"),
+        ("3.15.1", f"{AGENT_FLAG} {ADD_OPENS}"),
+    ],
+)
+def test_jvm_flags_per_tested_version(version, flags):
+    proc = jvm_flags(version)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == flags
+    assert proc.stderr == ""
+
+
+def test_jvm_flags_without_agent_keep_add_opens():
+    assert jvm_flags("3.15.1", "").stdout.strip() == ADD_OPENS
+
+
+def test_jvm_flags_warn_for_an_untested_version_but_build_it():
+    proc = jvm_flags("3.16.0")
+    assert proc.returncode == 0
+    assert proc.stdout.strip() == f"{AGENT_FLAG} {ADD_OPENS}"
+    assert "WARNING: Gatling 3.16.0 is not among the tested versions" in proc.stderr
+
+
+@pytest.mark.parametrize("version", ["3.10.2", "3.15", "latest", "4.0.0", "3.15.1-SNAPSHOT"])
+def test_jvm_flags_refuse_what_the_image_cannot_run(version):
+    proc = jvm_flags(version)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert "GATLING_VERSION" in proc.stderr and version in proc.stderr
+
+
+def run_sh(tmp_path: Path, env: dict[str, str], image_flags: str | None = None) -> tuple[list[str], str]:
+    """Runs run.sh with a stand-in `java` that records its arguments and its GATLING_RUNNER."""
+    home = tmp_path / "home"
+    (home / "conf").mkdir(parents=True, exist_ok=True)
+    (home / "conf" / "gatling.conf").write_text("gatling {}\n")
+    if image_flags is not None:
+        (home / "jvm-flags").write_text(image_flags + "\n")
+    bindir = tmp_path / "bin"
+    bindir.mkdir(exist_ok=True)
+    record = tmp_path / "java-call.json"
+    java = bindir / "java"
+    java.write_text(
+        f"#!{sys.executable}\n"
+        "import json, os, sys\n"
+        f"json.dump({{'argv': sys.argv[1:], 'runner': os.environ.get('GATLING_RUNNER')}}, open({str(record)!r}, 'w'))\n"
+    )
+    java.chmod(0o755)
+    full_env = {"PATH": f"{bindir}:/usr/bin:/bin", "GATLING_HOME": str(home), "GATLING_SIMULATION": "x.Sim", **env}
+    proc = subprocess.run(["sh", str(RUNNER_DIR / "run.sh"), "--no-reports"], env=full_env,
+                          capture_output=True, text=True, timeout=30, check=False)
+    assert proc.returncode == 0, proc.stderr
+    call = json.loads(record.read_text())
+    return call["argv"], call["runner"]
+
+
+@pytest.mark.parametrize(
+    ("env", "segment"),
+    [
+        ({"GATLING_RUNNER": "checkout-load-0-x7k2p"}, "checkout-load-0-x7k2p"),
+        ({"GATLING_RUNNER": "Runner.A/b c\\d"}, "Runner-A-b-c-d"),
+        ({"GATLING_RUNNER": "a" * 70}, "a" * 63),
+        ({"GATLING_RUNNER": "", "HOSTNAME": "checkout-load-1"}, "checkout-load-1"),
+        ({"HOSTNAME": "pod.ns"}, "pod-ns"),
+        ({}, "local"),
+        ({"GATLING_RUNNER": "..."}, "---"),
+        ({"GATLING_RUNNER": "under_score-OK9"}, "under_score-OK9"),
+    ],
+)
+def test_run_sh_reduces_the_runner_to_one_graphite_segment(tmp_path, env, segment):
+    argv, runner = run_sh(tmp_path, env)
+    assert runner == segment  # exported before Java starts: gatling.conf's ${?GATLING_RUNNER} sees it
+    assert argv[argv.index("--run-description") + 1] == f"runner {segment}"
+
+
+def test_run_sh_puts_image_flags_before_java_opts_and_passes_gatling_args(tmp_path):
+    flags = f"{AGENT_FLAG} {ADD_OPENS}"
+    argv, _ = run_sh(tmp_path, {"JAVA_OPTS": "-Xmx1g -Dfoo=bar"}, image_flags=flags)
+    home = tmp_path / "home"
+    assert argv[: argv.index("-cp")] == [*flags.split(), "-Xmx1g", "-Dfoo=bar"]
+    assert argv[argv.index("-cp") + 1] == f"{home}/conf:{home}/classes:{home}/lib/*"
+    assert argv[argv.index("-cp") + 2] == "io.gatling.app.Gatling"
+    assert argv[argv.index("--simulation") + 1] == "x.Sim"
+    assert argv[argv.index("--results-folder") + 1] == f"{home}/results"
+    assert argv[-1] == "--no-reports"
+
+
+def test_run_sh_without_image_flags_runs_java_opts_only(tmp_path):
+    argv, _ = run_sh(tmp_path, {"JAVA_OPTS": "-Xmx1g"})
+    assert argv[: argv.index("-cp")] == ["-Xmx1g"]
 
 
 def test_gatling_dependency_uses_the_pinned_property():
