@@ -16,7 +16,7 @@ from typing import Any
 from pyhocon import ConfigFactory
 from pyhocon.exceptions import ConfigException
 
-DEFAULT_INFLUXDB_IMAGE = "influxdb:1.11.8"
+DEFAULT_INFLUXDB_IMAGE = "influxdb:1.12.4"
 DEFAULT_GRAFANA_IMAGE = "grafana/grafana:11.6.1"
 
 SERVICE_TYPES = ("LoadBalancer", "ClusterIP", "NodePort")

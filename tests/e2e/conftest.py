@@ -1,6 +1,9 @@
 """Fixtures of the end-to-end data path: a real influxd started with the operator's rendered
 influxdb.conf, a local HTTP target, and real Gatling 3.11 runs with the rendered gatling.conf.
 
+Every test that uses influxd runs once per InfluxDB build of the matrix (`influxd_build`, test ids
+`[1.12.4]` and `[debian-1.6]`): the version of the default image and an older packaged release.
+
 These tests never skip: a missing influxd, java or mvn fails them with the reason and the fix.
 """
 
@@ -26,7 +29,7 @@ from gatling_run import (
     prepare_project,
 )
 from http_target import TargetServer
-from influxd import Influxd, MissingTool, Ports, require_tool, with_rpc_bind
+from influxd import INFLUXD_BUILDS, Influxd, InfluxdBuild, MissingTool, Ports, require_tool
 
 from loadtest_monitor.render.gatling import render_gatling_conf
 from loadtest_monitor.render.influxdb import render_influxdb_conf
@@ -53,25 +56,44 @@ def expected_users(props: dict[str, str]) -> dict[str, int]:
     return {"browse": browse, "checkout": checkout, "allUsers": browse + checkout}
 
 
+@pytest.fixture(scope="session", params=INFLUXD_BUILDS, ids=lambda build: build.name)
+def influxd_build(request: pytest.FixtureRequest) -> InfluxdBuild:
+    """The InfluxDB build under test; every data-path fixture below runs once per build."""
+    build: InfluxdBuild = request.param
+    return build
+
+
 @pytest.fixture(scope="session")
-def e2e_tools() -> None:
+def influxd_binary(influxd_build: InfluxdBuild) -> str:
     try:
-        for tool in ("influxd", "java", "mvn"):
-            require_tool(tool)
+        return influxd_build.binary()
     except MissingTool as exc:
         pytest.fail(str(exc), pytrace=False)
 
 
-def start_influxd(spec: MonitorSpec, workdir: Path) -> Influxd:
-    """influxd with exactly the rendered influxdb.conf, bound to free loopback ports."""
+@pytest.fixture(scope="session")
+def e2e_tools(influxd_binary: str) -> str:
+    """The influxd binary of this build, once java and mvn are known to be there too."""
+    try:
+        for tool in ("java", "mvn"):
+            require_tool(tool)
+    except MissingTool as exc:
+        pytest.fail(str(exc), pytrace=False)
+    return influxd_binary
+
+
+def start_influxd(spec: MonitorSpec, workdir: Path, binary: str | None = None) -> Influxd:
+    """influxd with exactly the rendered influxdb.conf, every port (HTTP, Graphite TCP+UDP, RPC)
+    on a free loopback port. binary: the build under test (default: `influxd` on PATH)."""
     ports = Ports.pick()
     conf = render_influxdb_conf(
         spec,
         data_dir=str(workdir / "var"),
         http_bind=f"127.0.0.1:{ports.http}",
         graphite_bind=f"127.0.0.1:{ports.graphite}",
+        rpc_bind=f"127.0.0.1:{ports.rpc}",
     )
-    return Influxd(with_rpc_bind(conf, f"127.0.0.1:{ports.rpc}"), workdir, ports).start()
+    return Influxd(conf, workdir, ports, binary).start()
 
 
 @pytest.fixture(scope="session")
@@ -111,10 +133,10 @@ class DataPathRun:
 
 
 def run_data_path(
-    spec: MonitorSpec, target: TargetServer, workdir: Path, runners: dict[str, dict[str, str]]
+    spec: MonitorSpec, target: TargetServer, workdir: Path, runners: dict[str, dict[str, str]], binary: str
 ) -> DataPathRun:
     """A fresh influxd, the Gatling project with the rendered gatling.conf, all runners at once."""
-    server = start_influxd(spec, workdir / "influxd")
+    server = start_influxd(spec, workdir / "influxd", binary)
     try:
         conf = render_gatling_conf(spec, graphite_host="127.0.0.1", graphite_port=server.ports.graphite)
         project = prepare_project(workdir / "gatling-project", conf)
@@ -143,12 +165,12 @@ def run_data_path(
 
 
 def run_until_distinct_windows(
-    spec: MonitorSpec, target: TargetServer, base: Path, runners: dict[str, dict[str, str]]
+    spec: MonitorSpec, target: TargetServer, base: Path, runners: dict[str, dict[str, str]], binary: str
 ) -> DataPathRun:
     notes: list[str] = []
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
-            run = run_data_path(spec, target, base / f"attempt-{attempt}", runners)
+            run = run_data_path(spec, target, base / f"attempt-{attempt}", runners, binary)
         except (RuntimeError, MissingTool) as exc:
             pytest.fail(str(exc), pytrace=False)
         collided = {r: lossy_same_second_flushes(run.emitted(r)) for r in runners}
@@ -168,12 +190,12 @@ def run_until_distinct_windows(
 
 @pytest.fixture(scope="session")
 def two_runner_run(
-    e2e_tools: None, http_target: TargetServer, tmp_path_factory: pytest.TempPathFactory
+    e2e_tools: str, http_target: TargetServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[DataPathRun]:
     """Two Gatling processes at once, GATLING_RUNNER=runner-a / runner-b, both writing over TCP to
     the same InfluxDB with the same rendered gatling.conf (as two pods of one Job would)."""
     run = run_until_distinct_windows(
-        parse_spec(RAW_SPEC), http_target, tmp_path_factory.mktemp("tcp"), RUNNERS
+        parse_spec(RAW_SPEC), http_target, tmp_path_factory.mktemp("tcp"), RUNNERS, e2e_tools
     )
     yield run
     run.influxd.stop()
@@ -181,12 +203,13 @@ def two_runner_run(
 
 @pytest.fixture(scope="session")
 def udp_run(
-    e2e_tools: None, http_target: TargetServer, tmp_path_factory: pytest.TempPathFactory
+    e2e_tools: str, http_target: TargetServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[DataPathRun]:
     """One runner over UDP (Gatling sends each flush as one datagram)."""
     raw = {**RAW_SPEC, "graphite": {"protocol": "udp"}}
     run = run_until_distinct_windows(
-        parse_spec(raw), http_target, tmp_path_factory.mktemp("udp"), {"udp-runner": RUNNERS["runner-b"]}
+        parse_spec(raw), http_target, tmp_path_factory.mktemp("udp"), {"udp-runner": RUNNERS["runner-b"]},
+        e2e_tools,
     )
     yield run
     run.influxd.stop()

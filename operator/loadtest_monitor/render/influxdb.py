@@ -66,12 +66,15 @@ def render_influxdb_conf(
     data_dir: str = DATA_DIR,
     http_bind: str = f":{INFLUXDB_HTTP_PORT}",
     graphite_bind: str = f":{GRAPHITE_PORT}",
+    rpc_bind: str = "127.0.0.1:8088",
 ) -> str:
-    """influxdb.conf with one Graphite listener per protocol on the same port (TCP and UDP)."""
+    """influxdb.conf with one Graphite listener per protocol on the same port (TCP and UDP).
+
+    rpc_bind is the backup/restore service, loopback only in the pod; tests move it to a free port."""
     return (
         "# Rendered by loadtest-monitor for InfluxDB 1.x.\n"
         "reporting-disabled = true\n"
-        'bind-address = "127.0.0.1:8088"\n\n'
+        f"bind-address = {_toml_string(rpc_bind)}\n\n"
         "[meta]\n"
         f"  dir = {_toml_string(data_dir + '/meta')}\n"
         "  retention-autocreate = true\n\n"
