@@ -1,17 +1,27 @@
 """The Gatling runner image runs a real simulation, as the example Job runs it, into a real
 InfluxDB: the gatling.conf the operator publishes is mounted on /opt/gatling/conf (a directory
 holding only that file), the root filesystem is read-only, /tmp and the results are writable, the
-runner identity comes from GATLING_RUNNER. The counts that reach InfluxDB equal Gatling's own.
+runner identity comes from GATLING_RUNNER.
+
+A relay between the container and InfluxDB's Graphite port keeps every line sent, which gives two
+exact checks: the image sent every request Gatling counted (its stats.json), and InfluxDB stored
+what was sent. Gatling 3.11 stamps each flush with the epoch second, and its final flush often
+shares the second of the last periodic one; InfluxDB keeps the later point of a series and second,
+so "stored" means the last value sent per path and second (the e2e suite detects and repeats such
+runs; here the relay makes the comparison exact without that).
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from gatling_run import GatlingResults
+from graphite_relay import GraphiteLine, GraphiteRelay
 from http_target import TargetServer
 from influxd import INFLUXD_BUILDS, SOURCE_BUILT_VERSION, Influxd, MissingTool, Ports
 from podman import Podman
@@ -24,10 +34,6 @@ REPO = Path(__file__).resolve().parents[2]
 JOB = REPO / "manifests" / "examples" / "gatling-job.yaml"
 RUNNER = "image-runner-0"
 USERS_PER_SEC, SECONDS = 4, 8
-# Gatling 3.11 stamps each Graphite flush with the epoch second; a delayed flush that shares its
-# second with the next one is overwritten in InfluxDB (see tests/e2e/gatling_run.py). A run that
-# lost a window that way is repeated, like the e2e data-path runs.
-MAX_ATTEMPTS = 3
 
 
 def _job_container() -> dict[str, Any]:
@@ -61,16 +67,24 @@ def _start_influxd(spec: MonitorSpec, workdir: Path) -> Influxd:
     return Influxd(conf, workdir, ports, binary).start()
 
 
-def _run_once(
-    podman: Podman, image: str, spec: MonitorSpec, target: TargetServer, workdir: Path
-) -> tuple[Influxd, GatlingResults, int, str]:
+@dataclass
+class RunnerRun:
+    influxd: Influxd
+    results: GatlingResults
+    sent: list[GraphiteLine]
+    answered: int  # requests the HTTP target answered during the run
+    log: str
+
+
+def _run(podman: Podman, image: str, spec: MonitorSpec, target: TargetServer, workdir: Path) -> RunnerRun:
     server = _start_influxd(spec, workdir / "influxd")
+    relay = GraphiteRelay(server.ports.graphite).start()
     conf_dir, results = workdir / "conf", workdir / "results"
     conf_dir.mkdir()
     results.mkdir()
     results.chmod(0o777)  # the image's user (10001) writes here, as into the Job's emptyDir
     (conf_dir / "gatling.conf").write_text(
-        render_gatling_conf(spec, graphite_host="127.0.0.1", graphite_port=server.ports.graphite)
+        render_gatling_conf(spec, graphite_host="127.0.0.1", graphite_port=relay.port)
     )
     (conf_dir / "gatling.conf").chmod(0o644)
     options = [
@@ -90,9 +104,11 @@ def _run_once(
             code = podman.wait(name, timeout=300)
             log = podman.logs(name)
             assert code == 0, f"runner exited {code}:\n{log}"
+        relay.stop()
         server.wait_quiet(lambda: server.graphite_stats().get("tcp", {}).get("pointsTx", 0))
-        return server, GatlingResults.load(results, RUNNER), target.total() - before, log
+        return RunnerRun(server, GatlingResults.load(results, RUNNER), relay.lines(), target.total() - before, log)
     except BaseException:
+        relay.stop()
         server.stop()
         raise
 
@@ -115,31 +131,58 @@ def _gatling_counts(results: GatlingResults) -> dict[tuple[str, str], int]:
     return counts
 
 
+def _count_lines(sent: list[GraphiteLine]) -> list[tuple[tuple[str, str], GraphiteLine]]:
+    """((request, status), line) of every `<prefix>.<runner>.<simulation>.<request>.<status>.count`
+    line (the example simulation has no groups)."""
+    out = []
+    for line in sent:
+        parts = line.path.split(".")
+        if len(parts) == 6 and parts[1] == RUNNER and parts[5] == "count" and parts[3] != "users":
+            out.append(((parts[3], parts[4]), line))
+    return out
+
+
+def _sent_totals(sent: list[GraphiteLine]) -> dict[tuple[str, str], int]:
+    totals: dict[tuple[str, str], int] = defaultdict(int)
+    for key, line in _count_lines(sent):
+        totals[key] += int(line.value)
+    return dict(totals)
+
+
+def _stored_totals(sent: list[GraphiteLine]) -> dict[tuple[str, str], int]:
+    """What InfluxDB must hold: per path and second, the last value sent."""
+    last: dict[tuple[str, int], tuple[tuple[str, str], int]] = {}
+    for key, line in _count_lines(sent):
+        last[(line.path, line.epoch)] = (key, int(line.value))
+    totals: dict[tuple[str, str], int] = defaultdict(int)
+    for key, value in last.values():
+        totals[key] += value
+    return dict(totals)
+
+
 def test_runner_image_sends_a_real_simulation_into_influxdb(
     podman: Podman, runner_image: str, http_target: TargetServer, tmp_path: Path
 ) -> None:
     spec = parse_spec({})  # the example monitor's settings: every default
-    notes: list[str] = []
-    for attempt in range(1, MAX_ATTEMPTS + 1):
-        server, results, answered, log = _run_once(podman, runner_image, spec, http_target, tmp_path / str(attempt))
-        try:
-            expected = _gatling_counts(results)
-            got = _influx_counts(server, spec)
-            users = server.rows(
-                f"SELECT last(\"done\") AS done FROM \"users\" WHERE \"runner\" = '{RUNNER}' "
-                f"AND \"scenario\" = '{ALL_USERS}'",
-                spec.influxdb.database,
-            )
-        finally:
-            server.stop()
-        total = results.all_requests.total
-        # Gatling ran the whole load against the target (plus its one warm-up request).
-        assert total == 2 * USERS_PER_SEC * SECONDS, log
-        assert answered in (total, total + 1), (answered, total)
-        # Users done is cumulative: its last value is exact even when a window was overwritten.
-        assert users and users[0]["done"] == USERS_PER_SEC * SECONDS, users
-        if got == expected:
-            return
-        notes.append(f"attempt {attempt}: InfluxDB {got} != Gatling {expected}")
-        assert all(got.get(k, 0) <= n for k, n in expected.items()), notes[-1]  # only a lost window
-    pytest.fail("\n".join(notes), pytrace=False)
+    run = _run(podman, runner_image, spec, http_target, tmp_path)
+    try:
+        stored = _influx_counts(run.influxd, spec)
+        users = run.influxd.rows(
+            f"SELECT last(\"done\") AS done FROM \"users\" WHERE \"runner\" = '{RUNNER}' "
+            f"AND \"scenario\" = '{ALL_USERS}'",
+            spec.influxdb.database,
+        )
+    finally:
+        run.influxd.stop()
+    gatling = _gatling_counts(run.results)
+    total = run.results.all_requests.total
+    # Gatling ran the whole load against the target (plus its one warm-up request).
+    assert total == 2 * USERS_PER_SEC * SECONDS, run.log
+    assert run.answered in (total, total + 1), (run.answered, total)
+    # The image sent every count Gatling has in its own report, under this runner's segment.
+    assert _sent_totals(run.sent) == gatling
+    # InfluxDB stored every line that reached it, under the right runner/request/status tags.
+    assert stored == _stored_totals(run.sent)
+    assert stored[(ALL_REQUESTS, "all")] > 0
+    # Users done is cumulative, so its last value is exact in any case.
+    assert users and users[0]["done"] == USERS_PER_SEC * SECONDS, users
