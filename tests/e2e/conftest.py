@@ -1,8 +1,9 @@
 """Fixtures of the end-to-end data path: a real influxd started with the operator's rendered
 influxdb.conf, a local HTTP target, and real Gatling 3.11 runs with the rendered gatling.conf.
 
-Every test that uses influxd runs once per InfluxDB build of the matrix (`influxd_build`, test ids
-`[1.12.4]` and `[debian-1.6]`): the version of the default image and an older packaged release.
+Every test that takes `influxd_binary` (directly or through the data-path runs) runs once per
+InfluxDB build of the matrix, test ids `[1.12.4]` and `[debian-1.6]`: the version of the default
+image and an older packaged release. influxd started without a binary is the 1.12.4 build.
 
 These tests never skip: a missing influxd, java or mvn fails them with the reason and the fix.
 """
@@ -56,35 +57,28 @@ def expected_users(props: dict[str, str]) -> dict[str, int]:
     return {"browse": browse, "checkout": checkout, "allUsers": browse + checkout}
 
 
-@pytest.fixture(scope="session", params=INFLUXD_BUILDS, ids=lambda build: build.name)
-def influxd_build(request: pytest.FixtureRequest) -> InfluxdBuild:
-    """The InfluxDB build under test; every data-path fixture below runs once per build."""
-    build: InfluxdBuild = request.param
-    return build
-
-
 @pytest.fixture(scope="session")
-def influxd_binary(influxd_build: InfluxdBuild) -> str:
-    try:
-        return influxd_build.binary()
-    except MissingTool as exc:
-        pytest.fail(str(exc), pytrace=False)
-
-
-@pytest.fixture(scope="session")
-def e2e_tools(influxd_binary: str) -> str:
-    """The influxd binary of this build, once java and mvn are known to be there too."""
+def e2e_tools() -> None:
     try:
         for tool in ("java", "mvn"):
             require_tool(tool)
     except MissingTool as exc:
         pytest.fail(str(exc), pytrace=False)
-    return influxd_binary
+
+
+@pytest.fixture(scope="session", params=INFLUXD_BUILDS, ids=lambda build: build.name)
+def influxd_binary(request: pytest.FixtureRequest) -> str:
+    """The influxd of one build of the matrix; a test (or fixture) that takes it runs once per build."""
+    build: InfluxdBuild = request.param
+    try:
+        return build.binary()
+    except MissingTool as exc:
+        pytest.fail(str(exc), pytrace=False)
 
 
 def start_influxd(spec: MonitorSpec, workdir: Path, binary: str | None = None) -> Influxd:
     """influxd with exactly the rendered influxdb.conf, every port (HTTP, Graphite TCP+UDP, RPC)
-    on a free loopback port. binary: the build under test (default: `influxd` on PATH)."""
+    on a free loopback port. binary: the build under test (default: 1.12.4, the default image's)."""
     ports = Ports.pick()
     conf = render_influxdb_conf(
         spec,
@@ -190,12 +184,12 @@ def run_until_distinct_windows(
 
 @pytest.fixture(scope="session")
 def two_runner_run(
-    e2e_tools: str, http_target: TargetServer, tmp_path_factory: pytest.TempPathFactory
+    e2e_tools: None, influxd_binary: str, http_target: TargetServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[DataPathRun]:
     """Two Gatling processes at once, GATLING_RUNNER=runner-a / runner-b, both writing over TCP to
     the same InfluxDB with the same rendered gatling.conf (as two pods of one Job would)."""
     run = run_until_distinct_windows(
-        parse_spec(RAW_SPEC), http_target, tmp_path_factory.mktemp("tcp"), RUNNERS, e2e_tools
+        parse_spec(RAW_SPEC), http_target, tmp_path_factory.mktemp("tcp"), RUNNERS, influxd_binary
     )
     yield run
     run.influxd.stop()
@@ -203,13 +197,13 @@ def two_runner_run(
 
 @pytest.fixture(scope="session")
 def udp_run(
-    e2e_tools: str, http_target: TargetServer, tmp_path_factory: pytest.TempPathFactory
+    e2e_tools: None, influxd_binary: str, http_target: TargetServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[DataPathRun]:
     """One runner over UDP (Gatling sends each flush as one datagram)."""
     raw = {**RAW_SPEC, "graphite": {"protocol": "udp"}}
     run = run_until_distinct_windows(
         parse_spec(raw), http_target, tmp_path_factory.mktemp("udp"), {"udp-runner": RUNNERS["runner-b"]},
-        e2e_tools,
+        influxd_binary,
     )
     yield run
     run.influxd.stop()
