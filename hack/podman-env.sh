@@ -15,7 +15,8 @@ set -euo pipefail
 
 CACHE_ROOT=${LTM_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/loadtest-monitor}
 CONF_DIR="$CACHE_ROOT/containers"
-RUN_ROOT="${XDG_RUNTIME_DIR:-/run}/loadtest-monitor/containers"
+# Runtime state on the runtime filesystem (gone at reboot, as podman expects), one per cache root.
+RUN_ROOT="${XDG_RUNTIME_DIR:-/run}/loadtest-monitor/containers-$(printf '%s' "$CONF_DIR" | sha256sum | cut -c1-12)"
 PACKAGES=(mmdebstrap podman buildah skopeo umoci runc uidmap)
 
 missing=()
