@@ -28,6 +28,10 @@ if [ -x "$BIN_DIR/influxd" ] && "$BIN_DIR/influxd" version | grep -q "^InfluxDB 
   exit 0
 fi
 
+# rustup installs into ~/.cargo/bin, which a non-login shell (CI) may not have on PATH.
+if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
+  PATH="$HOME/.cargo/bin:$PATH"
+fi
 for tool in go cargo cc; do
   if ! command -v "$tool" >/dev/null 2>&1; then
     echo "build-influxdb: '$tool' is required (Go, a Rust toolchain with cargo, a C compiler); install Rust with rustup" >&2
@@ -71,7 +75,7 @@ package tools
 
 import _ "github.com/influxdata/influxdb/cmd/influxd"
 GO
-go get "$MODULE@v$INFLUXDB_VERSION" >/dev/null 2>&1
+go get "$MODULE@v$INFLUXDB_VERSION" >/dev/null
 
 # The pkg-config that builds libflux, at the version influxdb itself pins.
 echo "building pkg-config $pkgconfig_version ..." >&2
