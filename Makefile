@@ -37,6 +37,7 @@ images:
 
 lint: install
 	$(VENV)/bin/ruff check operator tests hack bench
+	$(VENV)/bin/hadolint docker/*/Dockerfile
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy --strict hack/localcluster.py hack/demo.py hack/operator_process.py bench/operator_bench.py
 
