@@ -20,14 +20,14 @@ from typing import Any
 
 import pytest
 import yaml
+from e2e_helpers import start_influxd
 from gatling_run import GatlingResults
 from graphite_relay import GraphiteLine, GraphiteRelay
 from http_target import TargetServer
-from influxd import Influxd, MissingTool, Ports, default_binary
+from influxd import Influxd, MissingTool, default_binary
 from podman import Podman
 
 from loadtest_monitor.render.gatling import ALL_REQUESTS, ALL_USERS, render_gatling_conf, requests_measurement
-from loadtest_monitor.render.influxdb import render_influxdb_conf
 from loadtest_monitor.spec import MonitorSpec, parse_spec
 
 REPO = Path(__file__).resolve().parents[2]
@@ -52,18 +52,10 @@ def _conf_mount() -> str:
 
 def _start_influxd(spec: MonitorSpec, workdir: Path) -> Influxd:
     try:
-        binary = default_binary()  # 1.12.4, the default image's version
-    except MissingTool as exc:
+        influxd: Influxd = start_influxd(spec, workdir, default_binary())  # 1.12.4, the default image's
+    except (MissingTool, RuntimeError) as exc:
         pytest.fail(str(exc), pytrace=False)
-    ports = Ports.pick()
-    conf = render_influxdb_conf(
-        spec,
-        data_dir=str(workdir / "var"),
-        http_bind=f"127.0.0.1:{ports.http}",
-        graphite_bind=f"127.0.0.1:{ports.graphite}",
-        rpc_bind=f"127.0.0.1:{ports.rpc}",
-    )
-    return Influxd(conf, workdir, ports, binary).start()
+    return influxd
 
 
 @dataclass
