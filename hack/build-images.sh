@@ -29,9 +29,6 @@ fi
 if [ -f /etc/ssl/certs/java/cacerts ]; then
   java_mounts+=(-v /etc/ssl/certs/java/cacerts:/etc/ssl/certs/java/cacerts:ro)
 fi
-if [ -f "$HOME/.m2/settings.xml" ]; then # a Maven mirror configured for this machine
-  java_mounts+=(-v "$HOME/.m2/settings.xml:/root/.m2/settings.xml:ro")
-fi
 
 build() { # build IMAGE DOCKERFILE CONTEXT MOUNTS...
   local image=$1 dockerfile=$2 context=$3 started
