@@ -30,7 +30,10 @@ stand_in() {
   started=$(date +%s)
   echo "building stand-in $name from Debian $SUITE ($packages) ..." >&2
   tar=$(mktemp --suffix=.tar)
-  mmdebstrap --quiet --variant=minbase --mode=root --include="$packages" "${SLIM[@]}" "$SUITE" "$tar"
+  trap 'rm -f "$tar"' EXIT
+  # One more try on failure: a mirror hiccup should not fail a CI run.
+  mmdebstrap --quiet --variant=minbase --mode=root --include="$packages" "${SLIM[@]}" "$SUITE" "$tar" ||
+    mmdebstrap --quiet --variant=minbase --mode=root --include="$packages" "${SLIM[@]}" "$SUITE" "$tar"
   local changes=(--change "LABEL $LABEL=$recipe")
   for c in "$@"; do changes+=(--change "$c"); done
   podman import --quiet "${changes[@]}" "$tar" "$name" >/dev/null
