@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
 # tools: Helm v3 and kustomize for the packaging tests, built from the Go module proxy into the cache.
-.PHONY: registry tools install control-plane floor-apiserver e2e-deps lint test unit integration e2e demo cluster cluster-down render bench bench-operator bench-forward bench-freshness clean
+.PHONY: registry tools install control-plane floor-apiserver e2e-deps influxdb images images-test lint test unit integration e2e demo cluster cluster-down render bench bench-operator bench-forward bench-freshness clean
 
 install: $(VENV)/.installed
 
@@ -36,8 +36,18 @@ floor-apiserver:
 e2e-deps:
 	bash hack/install-e2e-deps.sh
 
+# InfluxDB 1.12.4 (the default image's version) built from the Go module proxy into the cache.
+influxdb:
+	bash hack/build-influxdb.sh
+
+# The operator and Gatling runner images, built with podman from the unchanged Dockerfiles on
+# Debian stand-ins of their base images (podman, runc and the stand-ins are set up by the script).
+images:
+	bash hack/build-images.sh
+
 lint: install
 	$(VENV)/bin/ruff check operator tests hack bench
+	$(VENV)/bin/hadolint docker/*/Dockerfile
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy --strict hack/localcluster.py hack/demo.py hack/operator_process.py bench/operator_bench.py bench/forward_bench.py
 
@@ -47,11 +57,14 @@ unit: install tools registry
 integration: install control-plane floor-apiserver
 	$(VENV)/bin/pytest tests/integration $(PYTEST_ARGS)
 
-e2e: install e2e-deps
+e2e: install e2e-deps influxdb
 	$(VENV)/bin/pytest tests/e2e $(PYTEST_ARGS)
 
+images-test: install control-plane e2e-deps influxdb images
+	$(VENV)/bin/pytest tests/images $(PYTEST_ARGS)
+
 # Everything CI runs: static checks, then unit, integration (real control plane) and e2e tests.
-test: install tools registry control-plane floor-apiserver e2e-deps lint
+test: install tools registry control-plane floor-apiserver e2e-deps influxdb images lint
 	$(VENV)/bin/pytest tests $(PYTEST_ARGS)
 
 demo: install control-plane

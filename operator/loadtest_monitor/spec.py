@@ -23,7 +23,7 @@ from loadtest_monitor import kube_rules
 from loadtest_monitor.base_config import BaseConfigError, parse_base_config
 from loadtest_monitor.spec_reader import Problems, Reader, short
 
-DEFAULT_INFLUXDB_IMAGE = "influxdb:1.11.8"
+DEFAULT_INFLUXDB_IMAGE = "influxdb:1.12.4"
 DEFAULT_GRAFANA_IMAGE = "grafana/grafana:13.2.1"
 
 SERVICE_TYPES = ("LoadBalancer", "ClusterIP", "NodePort")

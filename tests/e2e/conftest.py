@@ -1,6 +1,10 @@
 """Fixtures of the end-to-end data path: a real influxd started with the operator's rendered
 influxdb.conf, a local HTTP target, and real Gatling 3.11 runs with the rendered gatling.conf.
 
+Every test that takes `influxd_binary` (directly or through the data-path runs) runs once per
+InfluxDB build of the matrix, test ids `[1.12.4]` and `[debian-1.6]`: the version of the default
+image and an older packaged release. influxd started without a binary is the 1.12.4 build.
+
 These tests never skip: a missing influxd, java or mvn fails them with the reason and the fix.
 """
 
@@ -27,7 +31,7 @@ from gatling_run import (
 )
 from http_target import TargetServer
 from influx_bootstrap import start_bootstrapped
-from influxd import Influxd, MissingTool, require_tool
+from influxd import INFLUXD_BUILDS, Influxd, InfluxdBuild, MissingTool, require_tool
 
 from loadtest_monitor.render.gatling import render_gatling_conf
 from loadtest_monitor.spec import MonitorSpec, parse_spec
@@ -56,15 +60,27 @@ def expected_users(props: dict[str, str]) -> dict[str, int]:
 @pytest.fixture(scope="session")
 def e2e_tools() -> None:
     try:
-        for tool in ("influxd", "influx", "java", "mvn"):
+        for tool in ("influx", "java", "mvn"):
             require_tool(tool)
+    except MissingTool as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="session", params=INFLUXD_BUILDS, ids=lambda build: build.name)
+def influxd_binary(request: pytest.FixtureRequest) -> str:
+    """The influxd of one build of the matrix; a test (or fixture) that takes it runs once per build."""
+    build: InfluxdBuild = request.param
+    try:
+        return build.binary()
     except MissingTool as exc:
         pytest.fail(str(exc), pytrace=False)
 
 
 def start_influxd(spec: MonitorSpec, workdir: Path, binary: str | None = None) -> Influxd:
     """influxd prepared as the pod prepares it: the rendered bootstrap (init container), then the
-    rendered influxdb.conf with HTTP authentication on; the client queries as the generated admin."""
+    rendered influxdb.conf with HTTP authentication on, every port (HTTP, Graphite TCP+UDP, RPC) on a
+    free loopback port; the client queries as the generated admin. binary: the build under test
+    (default: 1.12.4, the default image's)."""
     server, _ = start_bootstrapped(spec, workdir, binary=binary)
     return server
 
@@ -106,10 +122,10 @@ class DataPathRun:
 
 
 def run_data_path(
-    spec: MonitorSpec, target: TargetServer, workdir: Path, runners: dict[str, dict[str, str]]
+    spec: MonitorSpec, target: TargetServer, workdir: Path, runners: dict[str, dict[str, str]], binary: str
 ) -> DataPathRun:
     """A fresh influxd, the Gatling project with the rendered gatling.conf, all runners at once."""
-    server = start_influxd(spec, workdir / "influxd")
+    server = start_influxd(spec, workdir / "influxd", binary)
     try:
         conf = render_gatling_conf(spec, graphite_host="127.0.0.1", graphite_port=server.ports.graphite)
         project = prepare_project(workdir / "gatling-project", conf)
@@ -138,12 +154,12 @@ def run_data_path(
 
 
 def run_until_distinct_windows(
-    spec: MonitorSpec, target: TargetServer, base: Path, runners: dict[str, dict[str, str]]
+    spec: MonitorSpec, target: TargetServer, base: Path, runners: dict[str, dict[str, str]], binary: str
 ) -> DataPathRun:
     notes: list[str] = []
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
-            run = run_data_path(spec, target, base / f"attempt-{attempt}", runners)
+            run = run_data_path(spec, target, base / f"attempt-{attempt}", runners, binary)
         except (RuntimeError, MissingTool) as exc:
             pytest.fail(str(exc), pytrace=False)
         collided = {r: lossy_same_second_flushes(run.emitted(r)) for r in runners}
@@ -163,12 +179,12 @@ def run_until_distinct_windows(
 
 @pytest.fixture(scope="session")
 def two_runner_run(
-    e2e_tools: None, http_target: TargetServer, tmp_path_factory: pytest.TempPathFactory
+    e2e_tools: None, influxd_binary: str, http_target: TargetServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[DataPathRun]:
     """Two Gatling processes at once, GATLING_RUNNER=runner-a / runner-b, both writing over TCP to
     the same InfluxDB with the same rendered gatling.conf (as two pods of one Job would)."""
     run = run_until_distinct_windows(
-        parse_spec(RAW_SPEC), http_target, tmp_path_factory.mktemp("tcp"), RUNNERS
+        parse_spec(RAW_SPEC), http_target, tmp_path_factory.mktemp("tcp"), RUNNERS, influxd_binary
     )
     yield run
     run.influxd.stop()
@@ -176,12 +192,13 @@ def two_runner_run(
 
 @pytest.fixture(scope="session")
 def udp_run(
-    e2e_tools: None, http_target: TargetServer, tmp_path_factory: pytest.TempPathFactory
+    e2e_tools: None, influxd_binary: str, http_target: TargetServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[DataPathRun]:
     """One runner over UDP (Gatling sends each flush as one datagram)."""
     raw = {**RAW_SPEC, "graphite": {"protocol": "udp"}}
     run = run_until_distinct_windows(
-        parse_spec(raw), http_target, tmp_path_factory.mktemp("udp"), {"udp-runner": RUNNERS["runner-b"]}
+        parse_spec(raw), http_target, tmp_path_factory.mktemp("udp"), {"udp-runner": RUNNERS["runner-b"]},
+        influxd_binary,
     )
     yield run
     run.influxd.stop()

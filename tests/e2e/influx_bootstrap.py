@@ -11,7 +11,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from influxd import Influxd, Ports, require_tool
+from influxd import Influxd, Ports, default_binary, require_tool
 
 from loadtest_monitor.render import bootstrap
 from loadtest_monitor.render.influxdb import render_influxdb_conf
@@ -113,6 +113,7 @@ def start_bootstrapped(
 ) -> tuple[Influxd, BootstrapRun]:
     """The pod's sequence: bootstrap (must succeed here), then influxd with authentication."""
     creds = credentials or Credentials()
+    binary = binary or default_binary()  # the same build for the bootstrap and the server
     ports = Ports.pick()
     run = run_bootstrap(spec, workdir, ports, creds, binary)
     if run.exit_code != 0 or run.reason != bootstrap.BOOTSTRAPPED:

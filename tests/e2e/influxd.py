@@ -2,6 +2,10 @@
 
 Shared by the end-to-end tests and the ingest benchmark. Nothing here is product code: the config
 text comes from the operator's renderer, this only runs it and talks to InfluxDB's HTTP API.
+
+Two builds of InfluxDB 1.x are known (`INFLUXD_BUILDS`): 1.12.4, the version of the operator's
+default image, built from source into the cache by hack/build-influxdb.sh, and Debian's packaged
+1.6.x, an older release that users still run.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+TCP_LISTEN = "0A"  # the state column of /proc/net/tcp
 RPC_BIND_LINE = re.compile(r'^bind-address\s*=\s*"[^"]*"\s*$', re.MULTILINE)
 
 
@@ -56,9 +61,64 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
     raise RuntimeError("no free loopback port")
 
 
-def influxd_version() -> str:
-    out = subprocess.run([require_tool("influxd"), "version"], capture_output=True, text=True, check=True)
+def influxd_version(binary: str | None = None) -> str:
+    out = subprocess.run([binary or default_binary(), "version"], capture_output=True, text=True, check=True)
     return out.stdout.strip()
+
+
+# The InfluxDB release that hack/build-influxdb.sh builds by default: the default image's tag.
+SOURCE_BUILT_VERSION = "1.12.4"
+
+
+def cache_root() -> Path:
+    """The cache the hack/ build scripts fill (same rule as theirs)."""
+    if root := os.environ.get("LTM_CACHE_DIR"):
+        return Path(root)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "loadtest-monitor"
+
+
+@dataclass(frozen=True)
+class InfluxdBuild:
+    """One influxd binary of the version matrix: `name` is the test id, `version_prefix` what
+    `influxd version` must start with (so a test can never run on a different build by accident)."""
+
+    name: str
+    version_prefix: str
+    how_to_install: str
+    cached_binary: str | None = None  # a path in the cache; None: Debian's `influxd` on PATH
+
+    def binary(self) -> str:
+        """The binary's path; MissingTool (with the command that installs it) if it is not there."""
+        if self.cached_binary is None:
+            path = shutil.which("influxd")
+        else:
+            candidate = cache_root() / self.cached_binary
+            path = str(candidate) if os.access(candidate, os.X_OK) else None
+        if path is None:
+            raise MissingTool(f"influxd {self.name} is not installed: run `{self.how_to_install}`")
+        version = influxd_version(path)
+        if not version.startswith(self.version_prefix):
+            raise MissingTool(
+                f"{path} reports {version!r}, not {self.version_prefix!r}: run `{self.how_to_install}`"
+            )
+        return path
+
+
+INFLUXD_BUILDS = (
+    InfluxdBuild(
+        name=SOURCE_BUILT_VERSION,
+        version_prefix=f"InfluxDB {SOURCE_BUILT_VERSION} ",
+        how_to_install="make influxdb",
+        cached_binary=f"influxdb-{SOURCE_BUILT_VERSION}/influxd",
+    ),
+    InfluxdBuild(name="debian-1.6", version_prefix="InfluxDB v1.6.", how_to_install="make e2e-deps"),
+)
+
+
+def default_binary() -> str:
+    """The influxd of a caller that names none: the build of the default image's version."""
+    return INFLUXD_BUILDS[0].binary()
 
 
 @dataclass
@@ -106,7 +166,7 @@ class Influxd:
         return f"http://127.0.0.1:{self.ports.http}"
 
     def start(self, timeout: float = 30.0) -> Influxd:
-        binary = self.binary or require_tool("influxd")
+        binary = self.binary or default_binary()
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.conf_path.write_text(self.conf_text)
         log = self.log_path.open("ab")
@@ -146,6 +206,26 @@ class Influxd:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(timeout=5)
+
+    def listening(self) -> set[tuple[str, int]]:
+        """(protocol, port) of every socket this influxd listens on (TCP in LISTEN state, bound
+        UDP), read from /proc: what a second influxd or another test on the machine could collide with."""
+        if self.proc is None:
+            return set()
+        inodes: set[str] = set()
+        for fd in Path(f"/proc/{self.proc.pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes.add(target[len("socket:[") : -1])
+        found: set[tuple[str, int]] = set()
+        for table in ("tcp", "tcp6", "udp", "udp6"):
+            for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
+                fields = line.split()
+                local, state, inode = fields[1], fields[3], fields[9]
+                if inode in inodes and (table.startswith("udp") or state == TCP_LISTEN):
+                    found.add((table[:3], int(local.rsplit(":", 1)[1], 16)))
+        return found
 
     def log_tail(self, n: int = 40) -> str:
         try:
