@@ -12,6 +12,7 @@ import yaml
 from loadtest_monitor.identity import API_VERSION, KIND
 from loadtest_monitor.render.common import Owner, RenderContext
 from loadtest_monitor.render.monitor import gatling_config_map, render_all
+from loadtest_monitor.settings import DEFAULT_CLUSTER_DOMAIN
 from loadtest_monitor.spec import SpecError, parse_spec
 
 EXAMPLES = """\
@@ -84,17 +85,24 @@ def cmd_gatling_conf(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    import os
+
     import kopf
 
-    import loadtest_monitor.handlers  # noqa: F401  (registers the handlers)
+    from loadtest_monitor import handlers  # registers the handlers
+    from loadtest_monitor.settings import Settings, SettingsError
 
+    try:
+        settings = Settings.from_env(os.environ, liveness_port=args.liveness_port)
+    except SettingsError as err:
+        raise SystemExit(f"error: {err}") from None
+    handlers.configure(settings)
     namespaces = args.namespace or []
     kopf.configure(verbose=args.verbose)
     kopf.run(
         standalone=True,  # one replica, no peering objects needed
         clusterwide=not namespaces,
         namespaces=namespaces,
-        liveness_endpoint=f"http://0.0.0.0:{args.liveness_port}/healthz" if args.liveness_port else None,
     )
     return 0
 
@@ -114,7 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the operator against the cluster in KUBECONFIG (or in-cluster)")
     run.add_argument("-n", "--namespace", action="append", help="watch only this namespace (repeatable)")
     run.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace (default)")
-    run.add_argument("--liveness-port", type=int, default=0, help="serve /healthz on this port (0: off)")
+    run.add_argument(
+        "--liveness-port", type=int, default=0, help="serve /healthz on this port (0: off); fails when reconciles stall"
+    )
     run.add_argument("-v", "--verbose", action="store_true", help="log every handler call")
     run.set_defaults(func=cmd_run)
 
@@ -125,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text)
         p.add_argument("-f", "--filename", required=True, help="LoadtestMonitor YAML file, or - for stdin")
         p.add_argument("-n", "--namespace", help="namespace (default: the file's, else default)")
-        p.add_argument("--cluster-domain", default="cluster.local", help="the cluster's DNS domain")
+        p.add_argument("--cluster-domain", default=DEFAULT_CLUSTER_DOMAIN, help="the cluster's DNS domain")
         p.set_defaults(func=func)
     return parser
 
