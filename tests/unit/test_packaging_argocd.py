@@ -124,6 +124,20 @@ def test_degraded_on_other_failures(reason):
     assert reason in out["message"] and "it broke" in out["message"]
 
 
+def _degraded_reasons() -> list[str]:
+    from loadtest_monitor import status as st
+
+    return [st.REASON_NAME_CONFLICT, st.REASON_PROGRESS_DEADLINE, *st.DEGRADED_WAITING_REASONS]
+
+
+@pytest.mark.parametrize("reason", _degraded_reasons())
+def test_degraded_when_a_child_will_not_recover_by_waiting(reason):
+    message = f"InfluxDBReady: Deployment checkout-influxdb: pod x container influxdb is in {reason}"
+    out = health(monitor(status=ready_status(condition("Ready", "False", reason, message), others=SUBCONDITIONS)))
+    assert out["status"] == "Degraded"
+    assert reason in out["message"]
+
+
 def test_reasons_match_the_operator():
     from loadtest_monitor import status as st
 
