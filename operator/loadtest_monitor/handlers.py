@@ -174,8 +174,8 @@ async def startup(settings: kopf.OperatorSettings, **kwargs: Any) -> None:
     settings.posting.enabled = False
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
-    # Bounded reconnects after the API server went away (kopf's default waits up to minutes).
-    settings.networking.error_backoffs = [1, 2, 5, 10]
+    # Watches that go quiet are restarted by the client too, not only by the server.
+    settings.networking.connect_timeout = 10
     for api_version, _, plural in CHILD_KINDS:
         settings.watching.label_selectors[api_version, plural] = MANAGED_SELECTOR
     settings.watching.label_selectors["v1", POD_PLURAL] = MANAGED_SELECTOR

@@ -5,6 +5,8 @@ Every read goes through pykube or kubectl, never through the operator's own code
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import time
 from collections.abc import Callable
@@ -42,18 +44,36 @@ def wait_for(check: Callable[[], T | None], timeout: float, what: str, interval:
 class Operator:
     """`loadtest-monitor run` as a subprocess, restartable."""
 
-    def __init__(self, cluster: Any, log_path: Path, kubeconfig: Path | None = None) -> None:
+    def __init__(
+        self,
+        cluster: Any,
+        log_path: Path,
+        kubeconfig: Path | None = None,
+        *,
+        resync_seconds: int = 20,
+        extra: tuple[str, ...] = (),
+    ) -> None:
         self.cluster = cluster
         self.log_path = log_path
         self.kubeconfig = kubeconfig
+        self.resync_seconds = resync_seconds
+        self.extra = extra
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         env = self.cluster.env()
         if self.kubeconfig is not None:
             env["KUBECONFIG"] = str(self.kubeconfig)
-        env["LTM_RESYNC_SECONDS"] = "20"
-        self.proc = spawn_operator(env, self.log_path, "--verbose")
+        env["LTM_RESYNC_SECONDS"] = str(self.resync_seconds)
+        self.proc = spawn_operator(env, self.log_path, "--verbose", *self.extra)
+
+    def kill(self) -> None:
+        """SIGKILL, as the kernel's OOM killer or a node failure would: no clean shutdown."""
+        if self.proc is None:
+            return
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+        self.proc = None
 
     def stop(self) -> None:
         if self.proc is None:
@@ -135,4 +155,18 @@ def operator_requests(cluster: Any, since: int) -> list[dict[str, Any]]:
         for e in cluster.audit_events(since)
         if e.get("stage") == "ResponseComplete"
         and (e.get("userAgent", "").startswith(OPERATOR_AGENT) or e.get("userAgent", "").startswith("kopf/"))
+    ]
+
+
+def warnings_with_reason(cluster: Any, namespace: str, reason: str) -> list[dict[str, Any]]:
+    out = cluster.kubectl("get", "events", "-n", namespace, "--field-selector", f"reason={reason}", "-o", "yaml")
+    items = (yaml.safe_load(out.stdout) or {}).get("items") or []
+    return [e for e in items if e.get("type") == "Warning"]
+
+
+def operator_writes(cluster: Any, since: int, namespace: str) -> list[tuple[str, str, str]]:
+    return [
+        (e["verb"], e.get("objectRef", {}).get("resource", ""), e.get("objectRef", {}).get("name", ""))
+        for e in operator_requests(cluster, since)
+        if e["verb"] in WRITE_VERBS and e.get("objectRef", {}).get("namespace") == namespace
     ]
