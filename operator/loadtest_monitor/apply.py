@@ -9,7 +9,9 @@ fields other managers add (a webhook's loadBalancerClass) never do.
 Ownership: an object is ours when it carries our ownerReference, or carries our managed-by and
 instance labels and no ownerReference at all (a PVC kept with keepOnDelete, re-adopted). Anything
 else with a child's name is somebody else's: never written, labelled or deleted (NameConflict).
-Creation never merges into an existing object: see kube.CREATE_ONLY_UID.
+Creation never merges into an existing object: a child missing from the label-selected store is
+looked up by name first (an object without our labels is not in the store); every update names
+the uid of the object proven ours, so it can only ever change that object.
 """
 
 from __future__ import annotations
@@ -105,10 +107,6 @@ def _project(shape: Any, live: Any) -> Any:
     return live
 
 
-def _uid_clash(err: KubeError) -> bool:
-    return err.status in (409, 422) and "uid" in str(err).lower()
-
-
 def _immutable(err: KubeError) -> bool:
     return err.status == 422 and "immutable" in str(err).lower()
 
@@ -122,8 +120,11 @@ class Lookup:
         self.watched = watched
         self._read: dict[tuple[str, str, str, str], Obj | None] = {}
 
+    def from_store(self, api_version: str, kind: str) -> bool:
+        return self.watched.get((api_version, kind), False)
+
     def get(self, api_version: str, kind: str, namespace: str, name: str) -> Obj | None:
-        if self.watched.get((api_version, kind), False):
+        if self.from_store(api_version, kind):
             return self.store.get(api_version, kind, namespace, name)
         key = (api_version, kind, namespace, name)
         if key not in self._read:
@@ -183,18 +184,15 @@ class Applier:
 
     def _create(self, owner: Owner, desired: Obj, lookup: Lookup) -> ChildResult:
         kind, name = desired["kind"], desired["metadata"]["name"]
-        try:
-            response = self.client.apply(desired, uid=None)
-        except KubeError as err:
-            if not _uid_clash(err):
-                raise
-            # An object of that name exists that our store does not show: read it to decide.
+        if lookup.from_store(desired["apiVersion"], kind):
+            # The store only holds objects with our labels: one without them may exist. A GET
+            # by name decides, so an apply never merges our fields into somebody else's object.
             existing = self.client.get(desired["apiVersion"], kind, owner.namespace, name)
-            if existing is None:
-                raise KubeError(409, f"{kind} {name} appeared and went while being created; retrying") from err
-            if not is_ours(existing, owner):
-                return ChildResult(kind, name, CONFLICT, conflict_message(kind, name))
-            return self._update(desired, existing, lookup)
+            if existing is not None:
+                if not is_ours(existing, owner):
+                    return ChildResult(kind, name, CONFLICT, conflict_message(kind, name))
+                return self._update(desired, existing, lookup)
+        response = self.client.apply(desired, uid=None)
         self._remember(desired, response, lookup)
         return ChildResult(kind, name, CREATED, live=response)
 

@@ -10,7 +10,6 @@ import datetime as dt
 import json
 import os
 import socket
-import uuid
 from collections.abc import Mapping
 from typing import Any, cast
 
@@ -83,12 +82,6 @@ def load_client_config() -> client.ApiClient:
     return api
 
 
-#: A uid no object has: an apply carrying it creates a missing object, and fails (uid is
-#: immutable) when an object of that name already exists, so an apply can never merge our
-#: fields into an object somebody else made.
-CREATE_ONLY_UID = str(uuid.UUID(int=0))
-
-
 class Kube:
     def __init__(self, api: client.ApiClient, field_manager: str = FIELD_MANAGER, timeout: float = 10.0) -> None:
         self.api = api
@@ -145,16 +138,17 @@ class Kube:
     def apply(self, obj: Mapping[str, Any], *, uid: str | None = None) -> Obj:
         """Server-side apply with our field manager.
 
-        `uid` None: create only (fails if any object of that name exists, see CREATE_ONLY_UID).
-        `uid` given: update exactly that object, which the caller proved ours; forced, because a
-        field somebody else took over on our object is taken back.
+        `uid` None: create (the caller checked that no object of that name exists); not forced.
+        `uid` given: update exactly that object, which the caller proved ours (the API server
+        refuses the request if the object of that name has another uid, or is gone); forced,
+        because a field somebody else took over on our object is taken back.
         """
         meta = dict(obj["metadata"])
-        meta["uid"] = uid or CREATE_ONLY_UID
-        body = {**obj, "metadata": meta}
         query = [("fieldManager", self.field_manager)]
         if uid:
+            meta["uid"] = uid
             query.append(("force", "true"))
+        body = {**obj, "metadata": meta}
         self.writes += 1
         return self._call(
             "PATCH",

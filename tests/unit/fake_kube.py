@@ -1,8 +1,10 @@
 """An in-memory stand-in for the client layer (kube.Kube) and the watches, for reconcile unit tests.
 
-It keeps the rules the reconcile relies on: an apply with the create-only uid fails on an
-existing object, an apply with a uid updates exactly that object (what we send replaces what
-we sent before, so removed fields go; fields of others stay), a Deployment's selector is
+It keeps the rules the reconcile relies on: an apply with a uid updates exactly that object and
+fails when the object of that name has another uid or is gone; an apply without a uid onto an
+existing object is recorded in `merged_into` (the real server would merge our fields into it);
+what we send replaces what we sent before (removed fields go, fields of others stay); a
+Deployment's selector is
 immutable, a delete honours its uid precondition. Watches are immediate: every write shows in
 the store's sources at once, except for kinds the store does not watch (Secrets).
 """
@@ -15,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from loadtest_monitor.identity import API_VERSION, KIND
-from loadtest_monitor.kube import CREATE_ONLY_UID, KubeError
+from loadtest_monitor.kube import KubeError
 from loadtest_monitor.settings import Settings
 from loadtest_monitor.store import WatchStore
 
@@ -37,6 +39,7 @@ class FakeKube:
         self.sources: dict[tuple[str, str], dict[tuple[str, str], list[Obj]]] = {k: {} for k in WATCHED}
         self.calls: list[tuple[str, str, str]] = []  # (verb, kind, name)
         self.events: list[tuple[str, str, str]] = []
+        self.merged_into: list[str] = []  # unforced applies onto an existing object (must stay empty)
         self.fail: dict[tuple[str, str, str], KubeError] = {}  # (verb, kind, name) -> error to raise
         self._ids = itertools.count(1)
         self.store = WatchStore()
@@ -97,10 +100,10 @@ class FakeKube:
         self._check("apply", obj["kind"], meta["name"])
         key = (obj["apiVersion"], obj["kind"], meta["namespace"], meta["name"])
         old = self.objects.get(key)
-        if old is not None and old["metadata"]["uid"] != (uid or CREATE_ONLY_UID):
-            raise KubeError(422, f"{obj['kind']} {meta['name']}: metadata.uid: Invalid value: field is immutable")
-        if old is None and uid is not None:
-            raise KubeError(409, "Precondition failed: UID in precondition")
+        if uid is not None and (old is None or old["metadata"]["uid"] != uid):
+            raise KubeError(409, f"Precondition failed: UID in precondition: {uid}")
+        if old is not None and uid is None:
+            self.merged_into.append(f"{obj['kind']}/{meta['name']}")  # a real apply would merge into it
         if old is not None and obj["kind"] == "Deployment" and old["spec"]["selector"] != obj["spec"]["selector"]:
             raise KubeError(422, "Deployment.apps is invalid: spec.selector: Invalid value: field is immutable")
         new = copy.deepcopy(dict(old or {}))

@@ -89,8 +89,17 @@ def test_restricted_check_catches_a_root_privileged_pod():
         "containers": [{"name": "c", "securityContext": {"runAsUser": 0, "privileged": True}}],
     }
     problems = "\n".join(restricted_violations(pod))
-    for expected in ("hostNetwork", "hostPath", "runAsNonRoot", "runAsUser", "seccomp",
-                     "allowPrivilegeEscalation", "privileged", "drop lacks ALL", "readOnlyRootFilesystem"):
+    for expected in (
+        "hostNetwork",
+        "hostPath",
+        "runAsNonRoot",
+        "runAsUser",
+        "seccomp",
+        "allowPrivilegeEscalation",
+        "privileged",
+        "drop lacks ALL",
+        "readOnlyRootFilesystem",
+    ):
         assert expected in problems
 
 

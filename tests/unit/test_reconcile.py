@@ -57,6 +57,7 @@ def test_first_pass_creates_every_child_and_a_second_writes_nothing() -> None:
     monitor(fake)
     rec = settle(fake)
     assert ready(fake)["status"] == "True"
+    assert fake.merged_into == []
     assert {k[1] for k in fake.objects} >= {"ConfigMap", "Secret", "Service", "Deployment", "NetworkPolicy"}
     assert all(APPLIED_HASH in o["metadata"]["annotations"] for k, o in fake.objects.items() if k[1] != KIND)
     fake.calls.clear()
@@ -140,6 +141,7 @@ def test_a_foreign_object_is_never_touched_and_reported_once(kind: str, api_vers
         rec.reconcile(NS, "checkout")
         assert fake.find(kind, name) == foreign
         assert ("delete", kind, name) not in fake.calls
+        assert fake.merged_into == []
     cond = ready(fake)
     assert (cond["status"], cond["reason"]) == ("False", "NameConflict")
     assert f"{kind} {name}" in cond["message"] and "delete or rename it" in cond["message"]
