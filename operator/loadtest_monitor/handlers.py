@@ -64,6 +64,7 @@ class Runtime:
     settings: Settings
     store: WatchStore = field(default_factory=WatchStore)
     known: set[MonitorKey] = field(default_factory=set)
+    known_lock: threading.Lock = field(default_factory=threading.Lock)  # event loop and workers both touch it
     reconciler: Reconciler | None = None
     queue: WorkQueue[MonitorKey] | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -109,6 +110,11 @@ def _work(key: MonitorKey) -> bool:
     rt = _runtime()
     assert rt.reconciler is not None
     outcome = rt.reconciler.reconcile(*key)
+    if outcome.gone:  # a deletion the watch did not deliver: the resync forgets it too
+        with rt.known_lock:
+            rt.known.discard(key)
+        rt.store.drop_namespace_name(key[0], f"{key[1]}-")
+        return True
     if outcome.applied or outcome.pruned or outcome.errors or outcome.conflicts:
         log.info(
             "reconciled %s/%s: applied=%s pruned=%s errors=%s conflicts=%s",
@@ -163,7 +169,9 @@ async def _resync_forever(rt: Runtime) -> None:
     while True:
         await asyncio.sleep(rt.settings.resync_seconds)
         assert rt.queue is not None
-        for key in sorted(rt.known):
+        with rt.known_lock:
+            keys = sorted(rt.known)
+        for key in keys:
             rt.queue.add(key)
 
 
@@ -263,13 +271,15 @@ def monitor_event(*, type: str, namespace: str | None, name: str, **_: Any) -> N
         return
     key = (namespace, name)
     if type == "DELETED":
-        rt.known.discard(key)
+        with rt.known_lock:
+            rt.known.discard(key)
         rt.queue.forget(key)
         rt.store.drop_namespace_name(namespace, f"{name}-")
         if rt.reconciler is not None:
             rt.reconciler.forget(namespace, name)
         return
-    rt.known.add(key)
+    with rt.known_lock:
+        rt.known.add(key)
     rt.queue.add(key)
 
 

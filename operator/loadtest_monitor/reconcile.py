@@ -91,6 +91,7 @@ class Outcome:
     results: list[ChildResult] = field(default_factory=list)
     status_written: bool = False
     invalid: str = ""
+    gone: bool = False  # the monitor no longer exists (or is being deleted)
 
     def _labels(self, *actions: str) -> list[str]:
         return [r.label for r in self.results if r.action in actions]
@@ -150,6 +151,7 @@ class Reconciler:
         monitor = self.store.get(API_VERSION, KIND, namespace, name)
         if monitor is None or monitor["metadata"].get("deletionTimestamp"):
             self.forget(namespace, name)
+            outcome.gone = True
             return outcome  # children go with the garbage collector
         try:
             spec = parse_spec(monitor.get("spec"))
