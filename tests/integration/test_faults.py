@@ -12,6 +12,7 @@ import pykube
 import pytest
 from operator_support import (
     CRD,
+    FreezableProxy,
     Operator,
     apply_monitor,
     children,
@@ -128,3 +129,54 @@ def test_monitor_deleted_while_the_operator_is_down(
     assert not [w for w in operator_writes(cluster, mark, namespace) if w[2].startswith("checkout")]
     log = operator.log_path.read_text(errors="replace")
     assert "Traceback" not in log, log[-3000:]
+
+
+def _healthz(port: int) -> int:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as err:
+        return int(err.code)
+    except OSError:
+        return 0
+
+
+def test_an_api_server_that_does_not_answer_fails_liveness_and_bounded_calls_recover(
+    cluster: Any, crd: None, kube_api: pykube.HTTPClient, namespace: str, tmp_path: Any
+) -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proxy = FreezableProxy(cluster.ports["apiserver"])
+    op = Operator(
+        cluster,
+        tmp_path / "operator.log",
+        kubeconfig=proxy.kubeconfig(cluster, tmp_path / "kubeconfig"),
+        resync_seconds=5,
+        extra=("--liveness-port", str(port)),
+        extra_env={"LTM_REQUEST_TIMEOUT_SECONDS": "2", "LTM_RECONCILE_DEADLINE_SECONDS": "10"},
+    )
+    op.start()
+    try:
+        assert apply_monitor(cluster, namespace, minimal()).returncode == 0
+        wait_ready(kube_api, namespace, "checkout")
+        assert wait_for(lambda: _healthz(port) == 200, 20, "healthz 200")
+        proxy.frozen.set()
+        wait_for(lambda: _healthz(port) == 500, 60, "healthz to fail while reconciles hang")
+        proxy.frozen.clear()
+        wait_for(lambda: _healthz(port) == 200, 60, "healthz to recover")
+        assert apply_monitor(cluster, namespace, minimal(gatling={"writePeriod": 7})).returncode == 0
+        wait_for(
+            lambda: "writePeriod = 7" in config_map_data(kube_api, namespace, "checkout-gatling")["gatling.conf"],
+            90,
+            "the operator to work again without a restart",
+        )
+        assert op.proc is not None and op.proc.poll() is None
+    finally:
+        op.stop()
+        proxy.close()
