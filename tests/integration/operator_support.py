@@ -5,6 +5,7 @@ Every read goes through pykube or kubectl, never through the operator's own code
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -218,10 +219,8 @@ class FreezableProxy:
             pass
         finally:
             for sock in (src, dst):
-                try:
+                with contextlib.suppress(OSError):
                     sock.close()
-                except OSError:
-                    pass
 
     def close(self) -> None:
         self._closing = True

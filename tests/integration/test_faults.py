@@ -144,7 +144,7 @@ def _healthz(port: int) -> int:
         return 0
 
 
-def test_an_api_server_that_does_not_answer_fails_liveness_and_bounded_calls_recover(
+def test_an_api_server_that_does_not_answer_costs_seconds_not_minutes_and_work_resumes(
     cluster: Any, crd: None, kube_api: pykube.HTTPClient, namespace: str, tmp_path: Any
 ) -> None:
     import socket
@@ -167,9 +167,12 @@ def test_an_api_server_that_does_not_answer_fails_liveness_and_bounded_calls_rec
         wait_ready(kube_api, namespace, "checkout")
         assert wait_for(lambda: _healthz(port) == 200, 20, "healthz 200")
         proxy.frozen.set()
-        wait_for(lambda: _healthz(port) == 500, 60, "healthz to fail while reconciles hang")
+        frozen_at = time.monotonic()
+        # The resync's reconcile gives up after 2 s x (1 + 1 retry) per call, and says why.
+        wait_for(lambda: "API server unreachable" in op.log_path.read_text(errors="replace"), 40, "a bounded failure")
+        assert time.monotonic() - frozen_at < 40
+        assert _healthz(port) == 200  # reconciles do finish (and fail): the operator is alive
         proxy.frozen.clear()
-        wait_for(lambda: _healthz(port) == 200, 60, "healthz to recover")
         assert apply_monitor(cluster, namespace, minimal(gatling={"writePeriod": 7})).returncode == 0
         wait_for(
             lambda: "writePeriod = 7" in config_map_data(kube_api, namespace, "checkout-gatling")["gatling.conf"],
