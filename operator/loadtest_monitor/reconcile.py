@@ -168,8 +168,11 @@ class Reconciler:
                 outcome.results.append(ChildResult(desired["kind"], "", FAILED, "reconcile deadline passed; retrying"))
                 break
             if _uses_any(desired, blocked):
-                continue  # its Secret is unreadable or not ours: leave the child as it is
-            outcome.results.append(self.applier.apply(ctx.owner, desired, lookup))
+                continue  # what it mounts is unreadable or not ours: leave the child as it is
+            result = self.applier.apply(ctx.owner, desired, lookup)
+            outcome.results.append(result)
+            if result.action == CONFLICT:
+                blocked[result.label] = result.message
         self._prune(ctx, monitor, lookup, outcome, {r.label for r in outcome.results} | set(blocked))
         self._report(monitor, ctx, self._conditions(ctx, lookup, outcome), outcome)
         return outcome
@@ -340,12 +343,16 @@ class Reconciler:
                 log.warning("Event %s on %s not posted: %s", reason, monitor["metadata"]["name"], err)
 
 
+# Kinds a pod mounts by name: a Deployment that would mount one that is not ours waits.
+_MOUNTED = ("Secret/", "ConfigMap/", "PersistentVolumeClaim/")
+
+
 def _uses_any(obj: Mapping[str, Any], blocked: Mapping[str, str]) -> bool:
-    """Is `obj` one of the blocked Secrets, or does it mount or reference one of them?"""
+    """Is `obj` blocked itself, or does it mount a blocked Secret, ConfigMap or PVC?"""
     if not blocked:
         return False
     label = f"{obj['kind']}/{obj['metadata']['name']}"
     if label in blocked:
         return True
     text = json.dumps(obj.get("spec") or {})
-    return any(f'"{name.split("/", 1)[1]}"' in text for name in blocked if name.startswith("Secret/"))
+    return any(f'"{name.split("/", 1)[1]}"' in text for name in blocked if name.startswith(_MOUNTED))

@@ -309,3 +309,21 @@ def test_an_invalid_spec_changes_no_child() -> None:
     assert [c for c in fake.writes() if c[0] in ("apply", "delete")] == []
     assert ready(fake)["reason"] == "InvalidSpec"
     assert "graphite" in fake.objects[(API_VERSION, KIND, NS, "checkout")]["status"]
+
+
+def test_a_deployment_never_mounts_a_foreign_pvc() -> None:
+    fake = FakeKube()
+    fake.put(
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "checkout-influxdb-data", "namespace": NS},
+            "spec": {"resources": {"requests": {"storage": "1Gi"}}},
+        }
+    )
+    fake.sources[("v1", "PersistentVolumeClaim")].clear()  # not labelled: the watch never shows it
+    monitor(fake, {"influxdb": {"storage": {"enabled": True, "size": "1Gi"}}})
+    outcome = make_reconciler(fake).reconcile(NS, "checkout")
+    assert fake.find("Deployment", "checkout-influxdb") is None
+    assert "Deployment/checkout-grafana" in outcome.applied
+    assert ready(fake)["reason"] == "NameConflict"
