@@ -19,7 +19,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -111,14 +113,53 @@ def _immutable(err: KubeError) -> bool:
     return err.status == 422 and "immutable" in str(err).lower()
 
 
-class Lookup:
-    """Reads of one reconcile: the store for watched kinds, a GET by name (once) for the rest."""
+class NameCache:
+    """Objects read by name (Secrets, which are not watched), reused for `max_age` seconds.
 
-    def __init__(self, client: Client, store: Store, watched: Mapping[tuple[str, str], bool]) -> None:
+    Bursts of passes while a monitor rolls out then cost one GET, not one per pass; the resync
+    still reads each again (max_age is below the resync period), which is how a deleted one is
+    noticed. Entries of a monitor that is gone are dropped; old entries expire on their own.
+    """
+
+    def __init__(self, max_age: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_age = max_age
+        self.clock = clock
+        self._entries: dict[tuple[str, str, str, str], tuple[Obj | None, float]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str, str, str]) -> tuple[bool, Obj | None]:
+        with self._lock:
+            entry = self._entries.get(key)
+        if entry is None or self.clock() - entry[1] > self.max_age:
+            return False, None
+        return True, entry[0]
+
+    def put(self, key: tuple[str, str, str, str], obj: Obj | None) -> None:
+        now = self.clock()
+        with self._lock:
+            self._entries[key] = (obj, now)
+            for old in [k for k, (_, at) in self._entries.items() if now - at > 10 * self.max_age]:
+                del self._entries[old]
+
+    def drop(self, namespace: str, prefix: str) -> None:
+        with self._lock:
+            for key in [k for k in self._entries if k[2] == namespace and k[3].startswith(prefix)]:
+                del self._entries[key]
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+class Lookup:
+    """Reads of one reconcile: the store for watched kinds, a GET by name (cached) for the rest."""
+
+    def __init__(
+        self, client: Client, store: Store, watched: Mapping[tuple[str, str], bool], by_name: NameCache
+    ) -> None:
         self.client = client
         self.store = store
         self.watched = watched
-        self._read: dict[tuple[str, str, str, str], Obj | None] = {}
+        self.by_name = by_name
 
     def from_store(self, api_version: str, kind: str) -> bool:
         return self.watched.get((api_version, kind), False)
@@ -127,15 +168,24 @@ class Lookup:
         if self.from_store(api_version, kind):
             return self.store.get(api_version, kind, namespace, name)
         key = (api_version, kind, namespace, name)
-        if key not in self._read:
-            self._read[key] = self.client.get(api_version, kind, namespace, name)
-        return self._read[key]
+        fresh, cached = self.by_name.get(key)
+        if fresh:
+            return cached
+        found = self.client.get(api_version, kind, namespace, name)
+        self.by_name.put(key, found)
+        return found
 
     def seen(self, obj: Mapping[str, Any]) -> None:
         meta = obj.get("metadata") or {}
         key = (str(obj.get("apiVersion")), str(obj.get("kind")), str(meta.get("namespace")), str(meta.get("name")))
-        self._read[key] = dict(obj)
+        if not self.from_store(key[0], key[1]):
+            self.by_name.put(key, dict(obj))
         self.store.remember(obj)
+
+    def gone(self, api_version: str, kind: str, namespace: str, name: str, uid: str) -> None:
+        if not self.from_store(api_version, kind):
+            self.by_name.put((api_version, kind, namespace, name), None)
+        self.store.forget(api_version, kind, namespace, name, uid)
 
 
 class Applier:
@@ -208,7 +258,7 @@ class Applier:
             # Never a PVC: that would be its data.
             log.info("recreating Deployment %s/%s: %s", meta["namespace"], meta["name"], err)
             self.client.delete(desired["apiVersion"], kind, meta["namespace"], meta["name"], uid)
-            lookup.store.forget(desired["apiVersion"], kind, meta["namespace"], meta["name"], uid)
+            lookup.gone(desired["apiVersion"], kind, meta["namespace"], meta["name"], uid)
             response = self.client.apply(desired, uid=None)
             self._remember(desired, response, lookup)
             return ChildResult(kind, meta["name"], RECREATED, live=response)
@@ -225,7 +275,7 @@ class Applier:
                 return None
             uid = str(live["metadata"]["uid"])
             self.client.delete(api_version, kind, owner.namespace, name, uid)
-            lookup.store.forget(api_version, kind, owner.namespace, name, uid)
+            lookup.gone(api_version, kind, owner.namespace, name, uid)
             self._baseline.pop((owner.namespace, name, kind), None)
             return ChildResult(kind, name, PRUNED)
         except KubeError as err:

@@ -30,6 +30,7 @@ from loadtest_monitor.apply import (
     ChildResult,
     Client,
     Lookup,
+    NameCache,
     conflict_message,
     is_ours,
 )
@@ -140,11 +141,13 @@ class Reconciler:
         self.now = now
         self.load_balancer_state = load_balancer_state
         self.applier = Applier(kube)
+        self.by_name = NameCache(max_age=settings.resync_seconds / 2)
         self._pruned: dict[tuple[str, str], tuple[str, int]] = {}  # monitor -> (uid, generation) pruned
 
     def forget(self, namespace: str, name: str) -> None:
         self._pruned.pop((namespace, name), None)
         self.applier.forget_monitor(namespace, name)
+        self.by_name.drop(namespace, f"{name}-")
 
     def reconcile(self, namespace: str, name: str) -> Outcome:
         outcome = Outcome()
@@ -161,7 +164,7 @@ class Reconciler:
             return outcome
         deadline = time.monotonic() + self.settings.reconcile_deadline
         ctx = RenderContext(Owner(name, namespace, monitor["metadata"]["uid"]), spec, self.settings.cluster_domain)
-        lookup = Lookup(self.kube, self.store, self.watched)
+        lookup = Lookup(self.kube, self.store, self.watched, self.by_name)
         credentials, blocked = self._credentials(ctx, lookup, outcome)
         for desired in render_children(ctx, credentials):
             if time.monotonic() > deadline:

@@ -42,12 +42,20 @@ class FakeKube:
         self.merged_into: list[str] = []  # unforced applies onto an existing object (must stay empty)
         self.fail: dict[tuple[str, str, str], KubeError] = {}  # (verb, kind, name) -> error to raise
         self._ids = itertools.count(1)
+        self.now = 1000.0  # the clock of the by-name cache; tick() moves it
         self.store = WatchStore()
         for api_version, kind in WATCHED:
             self.store.attach(api_version, kind, self.sources[(api_version, kind)])
         self.store.attach_pods({})
 
     # --- helpers for tests ---------------------------------------------------------------------
+
+    def clock(self) -> float:
+        return self.now
+
+    def tick(self, seconds: float = 3600.0) -> None:
+        """Time passes (past the by-name cache's age, by default): the next pass reads Secrets again."""
+        self.now += seconds
 
     def _publish(self, key: tuple[str, str, str, str]) -> None:
         source = self.sources.get((key[0], key[1]))
@@ -156,7 +164,7 @@ def make_reconciler(fake: FakeKube, **settings: Any) -> Any:
     from loadtest_monitor.reconcile import Reconciler
 
     watched = {k: True for k in WATCHED}
-    return Reconciler(
+    reconciler = Reconciler(
         fake,
         fake.store,
         Settings(**settings),
@@ -165,3 +173,5 @@ def make_reconciler(fake: FakeKube, **settings: Any) -> Any:
         write_status=fake.patch_status,
         now=lambda: "2026-11-29T00:00:00Z",
     )
+    reconciler.by_name.clock = fake.clock
+    return reconciler
