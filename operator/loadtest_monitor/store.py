@@ -73,8 +73,7 @@ class WatchStore:
             return None
         for _ in range(3):  # the event loop may replace the entry while this thread copies it
             try:
-                found = source.get((namespace, name)) if hasattr(source, "get") else None
-                items = list(found or [])
+                items = list(source.get((namespace, name)) or [])
                 return items[-1] if items else None
             except RuntimeError:
                 continue
@@ -102,8 +101,7 @@ class WatchStore:
     def pods(self, namespace: str, monitor: str) -> list[Obj]:
         for _ in range(3):
             try:
-                found = self._pods.get((namespace, monitor)) if hasattr(self._pods, "get") else None
-                return list(found or [])
+                return list(self._pods.get((namespace, monitor)) or [])
             except RuntimeError:
                 continue
         return []
