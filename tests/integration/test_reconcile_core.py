@@ -9,6 +9,7 @@ pykube, kubectl or the audit log.
 from __future__ import annotations
 
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -445,9 +446,8 @@ def test_reads_come_from_label_selected_watches_and_secrets_by_name(
     for event in requests:
         resource = event.get("objectRef", {}).get("resource")
         if event["verb"] in ("list", "watch") and resource in CHILD_KINDS:
-            assert "labelSelector=app.kubernetes.io%2Fmanaged-by%3Dloadtest-monitor" in event["requestURI"], event[
-                "requestURI"
-            ]
+            query = urllib.parse.parse_qs(urllib.parse.urlsplit(event["requestURI"]).query)
+            assert query.get("labelSelector") == ["app.kubernetes.io/managed-by=loadtest-monitor"], event["requestURI"]
         if resource == "secrets":
             assert event["verb"] not in ("list", "watch"), event["requestURI"]
     time.sleep(2)
