@@ -66,7 +66,7 @@ BUILD_SCRIPT = REPO_ROOT / "hack" / "build-control-plane.sh"
 STATE_DIR = REPO_ROOT / ".cluster"
 PROJECT_CRDS_DIR = REPO_ROOT / "crds"
 
-SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
+SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/16"  # room for the Services of 500 monitors
 POD_CIDR = "10.244.0.0/16"
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
