@@ -325,7 +325,8 @@ class Reconciler:
         if outcome.invalid and changed:
             notes.append(("Warning", st.REASON_INVALID_SPEC, outcome.invalid))
         parts = []
-        if outcome.applied:
+        first = not (monitor.get("status") or {}).get("conditions")
+        if outcome.applied and not first:  # the first pass creates everything: its Ready Event says so
             parts.append("applied " + ", ".join(outcome.applied))
         if outcome.pruned:
             parts.append("removed " + ", ".join(outcome.pruned))
