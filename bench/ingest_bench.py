@@ -111,10 +111,16 @@ class Variant:
 def variants() -> list[Variant]:
     return [
         Variant("rendered", "the operator's rendered influxdb.conf", lambda c: c),
-        Variant("influx-defaults", "rendered, batch-* keys removed (InfluxDB's built-in Graphite batching)",
-                lambda c: BATCH_KEYS.sub("", c)),
-        Variant("candidate-100ms", 'rendered with batch-timeout = "100ms"',
-                lambda c: re.sub(r'batch-timeout\s*=\s*"[^"]*"', 'batch-timeout = "100ms"', c)),
+        Variant(
+            "influx-defaults",
+            "rendered, batch-* keys removed (InfluxDB's built-in Graphite batching)",
+            lambda c: BATCH_KEYS.sub("", c),
+        ),
+        Variant(
+            "candidate-100ms",
+            'rendered with batch-timeout = "100ms"',
+            lambda c: re.sub(r'batch-timeout\s*=\s*"[^"]*"', 'batch-timeout = "100ms"', c),
+        ),
     ]
 
 
@@ -126,7 +132,9 @@ def start(spec: MonitorSpec, variant: Variant, workdir: Path) -> Influxd:
     if prepared.exit_code != 0 or not prepared.message.startswith("Bootstrapped"):
         raise RuntimeError(f"bootstrap failed: {prepared.message}\n{prepared.output[-2000:]}")
     conf = render_influxdb_conf(
-        spec, data_dir=str(workdir / "var"), http_bind=f"127.0.0.1:{ports.http}",
+        spec,
+        data_dir=str(workdir / "var"),
+        http_bind=f"127.0.0.1:{ports.http}",
         graphite_bind=f"127.0.0.1:{ports.graphite}",
     )
     conf = variant.transform(with_rpc_bind(conf, f"127.0.0.1:{ports.rpc}"))
@@ -328,8 +336,9 @@ def main(argv: list[str] | None = None) -> int:
     per_runner_typical = WindowShape(requests=50, ko_empty=True).count()
     tcp_tpls = templates(prefix, shape, [f"runner-{i:03d}" for i in range(40)])
     # UDP: the largest window that fits one datagram (Gatling never splits a flush).
-    udp_requests = max(r for r in range(1, 60) if len(templates(prefix, WindowShape(r), ["runner-000"])[0].at(0))
-                       <= UDP_MAX_PAYLOAD)
+    udp_requests = max(
+        r for r in range(1, 60) if len(templates(prefix, WindowShape(r), ["runner-000"])[0].at(0)) <= UDP_MAX_PAYLOAD
+    )
     udp_tpls = templates(prefix, WindowShape(udp_requests), [f"runner-{i:03d}" for i in range(40)])
     window_bytes_50 = len(tcp_tpls[0].at(int(time.time())))
     udp_50_error = ""
@@ -345,15 +354,20 @@ def main(argv: list[str] | None = None) -> int:
         "influxdb": influxd_version(),
         "duration_s": args.duration,
         "window": {
-            "requests": 50, "lines_per_runner_per_period_worst": per_runner,
-            "lines_per_runner_per_period_ko_empty": per_runner_typical, "bytes_50_requests": window_bytes_50,
+            "requests": 50,
+            "lines_per_runner_per_period_worst": per_runner,
+            "lines_per_runner_per_period_ko_empty": per_runner_typical,
+            "bytes_50_requests": window_bytes_50,
             "udp_send_50_requests": udp_50_error or "sent",
-            "udp_max_requests_per_datagram": udp_requests, "udp_lines_per_datagram": udp_tpls[0].lines,
+            "udp_max_requests_per_datagram": udp_requests,
+            "udp_lines_per_datagram": udp_tpls[0].lines,
         },
         "variants": {},
     }
-    print(f"InfluxDB: {report['influxdb']}; window of 50 requests = {per_runner} lines, {window_bytes_50} bytes; "
-          f"over UDP: {udp_50_error or 'sent'}; UDP carries at most {udp_requests} requests per window")
+    print(
+        f"InfluxDB: {report['influxdb']}; window of 50 requests = {per_runner} lines, {window_bytes_50} bytes; "
+        f"over UDP: {udp_50_error or 'sent'}; UDP carries at most {udp_requests} requests per window"
+    )
 
     with tempfile.TemporaryDirectory(prefix="ingest-bench-") as tmp:
         for variant in variants():
@@ -363,8 +377,10 @@ def main(argv: list[str] | None = None) -> int:
                 result: dict[str, Any] = {"describe": variant.describe}
                 tcp = tcp_blast(server, tcp_tpls, args.duration if full else min(args.duration, 15))
                 result["tcp"] = asdict(tcp) | {"rate": tcp.rate, "lost": tcp.lost}
-                print(f"[{variant.name}] TCP {fmt_rate(tcp.rate)} lines/s for {tcp.seconds:.0f}s, "
-                      f"sent {tcp.sent}, written {tcp.written}, lost {tcp.lost}")
+                print(
+                    f"[{variant.name}] TCP {fmt_rate(tcp.rate)} lines/s for {tcp.seconds:.0f}s, "
+                    f"sent {tcp.sent}, written {tcp.written}, lost {tcp.lost}"
+                )
                 if full:
                     trials = udp_search(server, udp_tpls, tcp.rate * 0.2, args.duration, args.udp_probes)
                     result["udp_trials"] = [asdict(t) | {"rate": t.rate, "lost": t.lost} for t in trials]
@@ -374,15 +390,23 @@ def main(argv: list[str] | None = None) -> int:
                     result["udp"] = asdict(best) | {"rate": best.rate, "lost": 0} if best else None
                     for t in trials:
                         kind = "probe" if "probe" in t.extra else "sustained"
-                        print(f"[{variant.name}] UDP {kind} {fmt_rate(t.rate)} lines/s for {t.seconds:.0f}s: "
-                              f"lost {t.lost} of {t.sent} {t.extra.get('kernel_udp_rcvbuf_errors', '')}")
+                        print(
+                            f"[{variant.name}] UDP {kind} {fmt_rate(t.rate)} lines/s for {t.seconds:.0f}s: "
+                            f"lost {t.lost} of {t.sent} {t.extra.get('kernel_udp_rcvbuf_errors', '')}"
+                        )
                 for background in (0, 10):
                     f = freshness(server, shape, prefix, db, background, args.fresh_samples)
                     key = "freshness_idle" if background == 0 else "freshness_loaded"
-                    result[key] = {"background_lines_per_s": f.background_lines_per_s, "p50_s": f.pct(0.5),
-                                   "p95_s": f.pct(0.95), "samples": f.samples}
-                    print(f"[{variant.name}] freshness with {f.background_lines_per_s} lines/s background: "
-                          f"p50 {f.pct(0.5):.3f}s p95 {f.pct(0.95):.3f}s")
+                    result[key] = {
+                        "background_lines_per_s": f.background_lines_per_s,
+                        "p50_s": f.pct(0.5),
+                        "p95_s": f.pct(0.95),
+                        "samples": f.samples,
+                    }
+                    print(
+                        f"[{variant.name}] freshness with {f.background_lines_per_s} lines/s background: "
+                        f"p50 {f.pct(0.5):.3f}s p95 {f.pct(0.95):.3f}s"
+                    )
                 result["graphite_stats"] = server.graphite_stats()
                 report["variants"][variant.name] = result
             finally:
@@ -433,8 +457,11 @@ def write_reports(report: dict[str, Any], out: Path) -> None:
     lines += [
         "",
         f"- TCP ratio rendered / defaults: {s['tcp_ratio_rendered_over_defaults']:.2f}"
-        + (f"; UDP ratio: {s['udp_ratio_rendered_over_defaults']:.2f}" if "udp_ratio_rendered_over_defaults" in s
-           else ""),
+        + (
+            f"; UDP ratio: {s['udp_ratio_rendered_over_defaults']:.2f}"
+            if "udp_ratio_rendered_over_defaults" in s
+            else ""
+        ),
         f"- A Gatling runner with 50 request names at light=false sends {w['lines_per_runner_per_period_worst']} "
         f"lines per writePeriod when ok, ko and all all have responses "
         f"({w['lines_per_runner_per_period_ko_empty']} when no KO), i.e. per second at writePeriod = 1.",
@@ -449,7 +476,8 @@ def write_reports(report: dict[str, Any], out: Path) -> None:
         + "; ".join(
             f"{name} {'probe' if t['extra'].get('probe') else 'sustained'} {fmt_rate(t['rate'])}/s "
             f"{t['seconds']:.0f} s lost {t['lost']}"
-            for name, v in report["variants"].items() for t in v.get("udp_trials", [])
+            for name, v in report["variants"].items()
+            for t in v.get("udp_trials", [])
         )
         + ". The zero-loss figure is the sustained run (60 % of the best loss-free 5 s probe): a lower bound "
         "of the UDP capacity, limited by the 208 KiB default socket buffer (a few 57 KiB datagrams).",

@@ -66,7 +66,7 @@ BUILD_SCRIPT = REPO_ROOT / "hack" / "build-control-plane.sh"
 STATE_DIR = REPO_ROOT / ".cluster"
 PROJECT_CRDS_DIR = REPO_ROOT / "crds"
 
-SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
+SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/16"  # room for the Services of 500 monitors
 POD_CIDR = "10.244.0.0/16"
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
@@ -519,6 +519,17 @@ class LocalCluster:
         if not (self.keep_run_dir or keep_logs):
             shutil.rmtree(self.run_dir, ignore_errors=True)
 
+    def stop_apiserver(self) -> None:
+        """Stops kube-apiserver only (fault tests: clients see refused connections until restart)."""
+        _terminate([self._procs["kube-apiserver"]])
+
+    def start_apiserver(self, timeout: float = 60.0) -> None:
+        """Starts kube-apiserver again on the same port, with the same etcd, and waits for /readyz."""
+        if self._procs["kube-apiserver"].alive():
+            raise ClusterError("kube-apiserver is still running; stop_apiserver() first")
+        self._start_apiserver()
+        self._wait("kube-apiserver /readyz after restart", self._apiserver_ready, time.monotonic() + timeout)
+
     def alive(self) -> dict[str, bool]:
         """Whether each started component's process is still running."""
         return {name: p.alive() for name, p in self._procs.items()}
@@ -855,7 +866,8 @@ class LocalCluster:
             raise ClusterError(f"creating StorageClass {STORAGE_CLASS}: HTTP {status}: {body[:500]!r}")
 
     def _create_node(self) -> None:
-        resources = {"cpu": "32", "memory": "256Gi", "pods": "250", "ephemeral-storage": "1Ti"}
+        # Room for 500 monitors (1,000 pods with their default requests); the node is fake.
+        resources = {"cpu": "1024", "memory": "4Ti", "pods": "1500", "ephemeral-storage": "16Ti"}
         node = {
             "apiVersion": "v1",
             "kind": "Node",

@@ -7,7 +7,9 @@
 --                condition is missing or Unknown, or False with reason Progressing (the
 --                stack's Deployments are still rolling out), or the monitor is being deleted
 --   Degraded     Ready=False for any other reason: InvalidSpec (fix the spec in Git),
---                ApplyFailed, AdminSecretMissing, ...
+--                ApplyFailed, NameConflict (an object of someone else has a child's name),
+--                AdminSecretMissing, ProgressDeadlineExceeded, and a pod's CrashLoopBackOff,
+--                ImagePullBackOff or ErrImagePull, ...
 --   Healthy      Ready=True for the current generation
 local hs = {}
 

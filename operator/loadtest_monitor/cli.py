@@ -15,6 +15,7 @@ import yaml
 from loadtest_monitor import cli_down, cli_runner_image, cli_up
 from loadtest_monitor.cli_connection import add_connection_args, cmd_eks_token, eks_kubeconfig
 from loadtest_monitor.forward.cli import register as register_forward
+from loadtest_monitor.identity import DEFAULT_CLUSTER_DOMAIN
 from loadtest_monitor.monitor_input import InputError, monitors
 from loadtest_monitor.render.common import LB_MODE_CONTROLLER, LOAD_BALANCER_MODES, Owner, RenderContext
 from loadtest_monitor.render.monitor import gatling_config_map, offline_credentials, render_all
@@ -102,10 +103,14 @@ def cmd_gatling_conf(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     import kopf
 
+    from loadtest_monitor import handlers  # registers the handlers
+    from loadtest_monitor.settings import Settings, SettingsError
+
     try:
-        import loadtest_monitor.handlers  # noqa: F401  (registers the handlers; reads the LTM_* settings)
-    except ValueError as err:  # a bad LTM_* setting: one line, no traceback
-        raise SystemExit(f"error: {err}") from err
+        settings = Settings.from_env(os.environ, liveness_port=args.liveness_port)
+    except SettingsError as err:  # a bad LTM_* setting: one line, no traceback
+        raise SystemExit(f"error: {err}") from None
+    handlers.configure(settings)
 
     # With --eks-cluster, kopf and the client read a private kubeconfig whose exec plugin renews the token.
     kubeconfig = eks_kubeconfig(args, tempfile.mkdtemp(prefix="loadtest-monitor-"))
@@ -124,7 +129,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         standalone=True,  # one replica, no peering objects needed
         clusterwide=not namespaces,
         namespaces=namespaces,
-        liveness_endpoint=f"http://0.0.0.0:{args.liveness_port}/healthz" if args.liveness_port else None,
     )
     return 0
 
@@ -144,7 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the operator against the cluster in KUBECONFIG (or in-cluster)")
     run.add_argument("-n", "--namespace", action="append", help="watch only this namespace (repeatable)")
     run.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace (default)")
-    run.add_argument("--liveness-port", type=int, default=0, help="serve /healthz on this port (0: off)")
+    run.add_argument(
+        "--liveness-port", type=int, default=0, help="serve /healthz on this port (0: off); fails when reconciles stall"
+    )
     run.add_argument(
         "--metrics-port", type=int, default=0, help="serve Prometheus /metrics on this port (0: off; manifests: 8081)"
     )
@@ -163,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text)
         p.add_argument("-f", "--filename", required=True, help="LoadtestMonitor YAML file, or - for stdin")
         p.add_argument("-n", "--namespace", help="namespace (default: the file's, else default)")
-        p.add_argument("--cluster-domain", default="cluster.local", help="the cluster's DNS domain")
+        p.add_argument("--cluster-domain", default=DEFAULT_CLUSTER_DOMAIN, help="the cluster's DNS domain")
         p.set_defaults(func=func)
         if name == "render":
             p.add_argument(

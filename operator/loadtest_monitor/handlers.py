@@ -1,8 +1,13 @@
-"""Thin kopf handlers: every event about a monitor or one of its children asks for a reconcile.
+"""Thin kopf wiring: label-selected watches fill the store, every event queues a reconcile.
 
-Only event handlers are used, on purpose: they add no finalizer (deletion never hangs when the
-operator is down), store no progress annotations on the object (a restart writes nothing), and
-make the operator level-triggered. A resync every minute is the safety net for missed events.
+- Children are watched with a SERVER-SIDE label selector (our managed-by label), so the API server
+  sends only our objects, however big the cluster; kopf keeps them in indexes (the store) and
+  calls no handler before every index holds its initial listing.
+- Secrets are not watched at all (RBAC has no list/watch on them): the reconcile reads the few it
+  needs by name, and the resync notices a deleted one.
+- Only event handlers and indexes are used, on purpose: no finalizer (deletion never hangs when the
+  operator is down), no progress annotations on objects (a restart writes nothing).
+- Reconciles run in a small worker pool (workqueue.py); the resync queues every known monitor.
 """
 
 from __future__ import annotations
@@ -10,59 +15,170 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import kopf
 
-from loadtest_monitor.identity import FIELD_MANAGER, GROUP, LABEL_INSTANCE, LABEL_MANAGED_BY, PLURAL, VERSION
+from loadtest_monitor import metrics
+from loadtest_monitor.identity import (
+    API_VERSION,
+    FIELD_MANAGER,
+    GROUP,
+    KIND,
+    LABEL_INSTANCE,
+    LABEL_MANAGED_BY,
+    MANAGED_SELECTOR,
+    PLURAL,
+    VERSION,
+)
 from loadtest_monitor.kube import Kube, load_client_config
 from loadtest_monitor.reconcile import Reconciler
-from loadtest_monitor.render.common import parse_load_balancer_mode
+from loadtest_monitor.settings import Settings
+from loadtest_monitor.store import WatchStore, slim
+from loadtest_monitor.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
 
-RESYNC_SECONDS = float(os.environ.get("LTM_RESYNC_SECONDS", "60"))
-CLUSTER_DOMAIN = os.environ.get("LTM_CLUSTER_DOMAIN", "cluster.local")
-LOAD_BALANCER_MODE = parse_load_balancer_mode(os.environ.get("LTM_LOAD_BALANCER_MODE", ""))
+OURS = {LABEL_MANAGED_BY: FIELD_MANAGER}
 
-# Children whose changes (a hand edit, a deletion, a rollout's progress) concern their monitor.
-# Secrets are left out on purpose: watching them means receiving every Secret of the cluster
-# (and the RBAC to do so); the resync restores a deleted admin Secret instead.
-CHILD_RESOURCES = (
-    ("apps/v1", "deployments"),
-    ("v1", "services"),
-    ("v1", "configmaps"),
-    ("v1", "persistentvolumeclaims"),
-    ("networking.k8s.io/v1", "networkpolicies"),
+# (apiVersion, kind, plural) of every watched child kind.
+CHILD_KINDS = (
+    ("apps/v1", "Deployment", "deployments"),
+    ("v1", "Service", "services"),
+    ("v1", "ConfigMap", "configmaps"),
+    ("v1", "PersistentVolumeClaim", "persistentvolumeclaims"),
+    ("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies"),
 )
+# Pods of our Deployments (their waiting reasons make a monitor Degraded); also label-selected.
+POD_PLURAL = "pods"
+
+MonitorKey = tuple[str, str]
 
 
-class OperatorState:
-    """What the handlers share: the reconciler and the monitors seen so far (for the resync)."""
+@dataclass
+class Runtime:
+    """Everything the handlers share, built once by `configure` from the Settings."""
 
-    def __init__(self) -> None:
-        self.reconciler: Reconciler | None = None
-        self.known: set[tuple[str, str]] = set()
-        self.resync_task: asyncio.Task[None] | None = None
-
-    def require(self) -> Reconciler:
-        if self.reconciler is None:
-            lb_state = None
-            if os.environ.get("LTM_AWS_LB_STATE", "").lower() in ("1", "true", "yes"):
-                from loadtest_monitor.aws.load_balancers import from_environment
-
-                lb_state = from_environment()
-            self.reconciler = Reconciler(
-                Kube(load_client_config()),
-                CLUSTER_DOMAIN,
-                load_balancer_state=lb_state,
-                load_balancer_mode=LOAD_BALANCER_MODE,
-            )
-        return self.reconciler
+    settings: Settings
+    store: WatchStore = field(default_factory=WatchStore)
+    known: set[MonitorKey] = field(default_factory=set)
+    ready: dict[MonitorKey, bool] = field(default_factory=dict)  # last Ready seen, for the metrics
+    known_lock: threading.Lock = field(default_factory=threading.Lock)  # event loop and workers both touch it
+    reconciler: Reconciler | None = None
+    queue: WorkQueue[MonitorKey] | None = None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    health_server: ThreadingHTTPServer | None = None
 
 
-STATE = OperatorState()
+RUNTIME: Runtime | None = None
+
+
+def configure(settings: Settings) -> None:
+    """Called by `loadtest-monitor run` before kopf starts; nothing is read at import time."""
+    global RUNTIME
+    RUNTIME = Runtime(settings)
+
+
+def _runtime() -> Runtime:
+    if RUNTIME is None:
+        raise RuntimeError("handlers.configure(settings) was not called before the operator started")
+    return RUNTIME
+
+
+def _build_reconciler(rt: Runtime) -> Reconciler:
+    kube = Kube(load_client_config(), timeout=rt.settings.request_timeout)
+    lb_state = None
+    if rt.settings.aws_lb_state:
+        from loadtest_monitor.aws.load_balancers import from_environment
+
+        lb_state = from_environment()
+    watched = {(api_version, kind): True for api_version, kind, _ in CHILD_KINDS}
+    watched[(API_VERSION, KIND)] = True
+    return Reconciler(
+        kube,
+        rt.store,
+        rt.settings,
+        watched=watched,
+        events=kube.post_event,
+        write_status=kube.patch_status,
+        load_balancer_state=lb_state,
+    )
+
+
+def _work(key: MonitorKey) -> bool:
+    rt = _runtime()
+    assert rt.reconciler is not None
+    started = time.monotonic()
+    try:
+        outcome = rt.reconciler.reconcile(*key)
+    except Exception:
+        metrics.observe_reconcile("error", time.monotonic() - started)
+        raise
+    if outcome.gone:  # a deletion the watch did not deliver: the resync forgets it too
+        with rt.known_lock:
+            rt.known.discard(key)
+            rt.ready.pop(key, None)
+        rt.store.drop_namespace_name(key[0], f"{key[1]}-")
+        _count_monitors(rt)
+        return True
+    metrics.observe_reconcile(outcome.metric_label, time.monotonic() - started)
+    with rt.known_lock:
+        rt.ready[key] = outcome.ready
+    _count_monitors(rt)
+    if outcome.applied or outcome.pruned or outcome.errors or outcome.conflicts:
+        log.info(
+            "reconciled %s/%s: applied=%s pruned=%s errors=%s conflicts=%s",
+            *key,
+            outcome.applied,
+            outcome.pruned,
+            outcome.errors,
+            len(outcome.conflicts),
+        )
+    return outcome.ok
+
+
+def _count_monitors(rt: Runtime) -> None:
+    with rt.known_lock:
+        ready = sum(1 for key, is_ready in rt.ready.items() if is_ready and key in rt.known)
+        not_ready = len(rt.known) - ready
+    metrics.set_monitors(ready, not_ready)
+
+
+# --- liveness --------------------------------------------------------------------------------
+
+
+class _Health(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        rt = _runtime()
+        ok, why = (
+            (False, "not started")
+            if rt.queue is None
+            else rt.queue.health(rt.settings.reconcile_deadline, rt.settings.liveness_stale_seconds)
+        )
+        body = why.encode()
+        self.send_response(200 if ok and self.path.startswith("/healthz") else 500 if not ok else 404)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return  # probes every few seconds: not worth a log line
+
+
+def _serve_health(rt: Runtime) -> None:
+    if not rt.settings.liveness_port:
+        return
+    server = ThreadingHTTPServer(("0.0.0.0", rt.settings.liveness_port), _Health)
+    threading.Thread(target=server.serve_forever, name="healthz", daemon=True).start()
+    rt.health_server = server
+
+
+# --- lifecycle -------------------------------------------------------------------------------
 
 
 @kopf.on.login()
@@ -70,50 +186,133 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
     return kopf.login_via_client(**kwargs)
 
 
-async def _resync_forever() -> None:
-    loop = asyncio.get_running_loop()
+async def _resync_forever(rt: Runtime) -> None:
     while True:
-        await asyncio.sleep(RESYNC_SECONDS)
-        for namespace, name in sorted(STATE.known):
-            try:
-                await loop.run_in_executor(None, STATE.require().request, namespace, name)
-            except Exception:  # one broken monitor must not stop the others' resync
-                log.exception("resync of %s/%s failed", namespace, name)
+        await asyncio.sleep(rt.settings.resync_seconds)
+        assert rt.queue is not None
+        with rt.known_lock:
+            keys = sorted(rt.known)
+        for key in keys:
+            rt.queue.add(key)
 
 
 @kopf.on.startup()
-async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
+async def startup(settings: kopf.OperatorSettings, **kwargs: Any) -> None:
+    rt = _runtime()
     # The reconciler posts the Events that matter; kopf would post every INFO log line too.
     settings.posting.enabled = False
     settings.watching.server_timeout = 300
-    STATE.require()
-    STATE.resync_task = asyncio.create_task(_resync_forever())
+    settings.watching.client_timeout = 330
+    # Watches that go quiet are restarted by the client too, not only by the server.
+    settings.networking.connect_timeout = 10
+    for api_version, _, plural in CHILD_KINDS:
+        settings.watching.label_selectors[api_version, plural] = MANAGED_SELECTOR
+    settings.watching.label_selectors["v1", POD_PLURAL] = MANAGED_SELECTOR
+    for api_version, kind, plural in CHILD_KINDS:
+        rt.store.attach(api_version, kind, kwargs[f"{plural}_index"])
+    rt.store.attach(API_VERSION, KIND, kwargs["monitors_index"])
+    rt.store.attach_pods(kwargs["pods_index"])
+    rt.reconciler = _build_reconciler(rt)
+    rt.queue = WorkQueue(
+        _work,
+        workers=rt.settings.workers,
+        retry_min=rt.settings.retry_min_seconds,
+        retry_max=rt.settings.retry_max_seconds,
+    )
+    rt.queue.start()
+    _serve_health(rt)
+    rt.tasks.append(asyncio.create_task(_resync_forever(rt)))
 
 
 @kopf.on.cleanup()
 async def cleanup(**_: Any) -> None:
-    if STATE.resync_task is not None:
-        STATE.resync_task.cancel()
+    rt = _runtime()
+    for task in rt.tasks:
+        task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await STATE.resync_task
+            await task
+    if rt.queue is not None:
+        await asyncio.get_running_loop().run_in_executor(None, rt.queue.stop)
+    if rt.health_server is not None:
+        rt.health_server.shutdown()
+
+
+# --- watches ---------------------------------------------------------------------------------
+
+
+def _by_name(namespace: str | None, name: str | None, body: kopf.Body) -> dict[tuple[str, str], Any]:
+    return {(namespace or "", name or ""): slim(dict(body))}
+
+
+@kopf.index(GROUP, VERSION, PLURAL)
+def monitors_index(namespace: str | None, name: str | None, body: kopf.Body, **_: Any) -> Any:
+    return _by_name(namespace, name, body)
+
+
+@kopf.index("apps", "v1", "deployments", labels=OURS)
+def deployments_index(namespace: str | None, name: str | None, body: kopf.Body, **_: Any) -> Any:
+    return _by_name(namespace, name, body)
+
+
+@kopf.index("", "v1", "services", labels=OURS)
+def services_index(namespace: str | None, name: str | None, body: kopf.Body, **_: Any) -> Any:
+    return _by_name(namespace, name, body)
+
+
+@kopf.index("", "v1", "configmaps", labels=OURS)
+def configmaps_index(namespace: str | None, name: str | None, body: kopf.Body, **_: Any) -> Any:
+    return _by_name(namespace, name, body)
+
+
+@kopf.index("", "v1", "persistentvolumeclaims", labels=OURS)
+def persistentvolumeclaims_index(namespace: str | None, name: str | None, body: kopf.Body, **_: Any) -> Any:
+    return _by_name(namespace, name, body)
+
+
+@kopf.index("networking.k8s.io", "v1", "networkpolicies", labels=OURS)
+def networkpolicies_index(namespace: str | None, name: str | None, body: kopf.Body, **_: Any) -> Any:
+    return _by_name(namespace, name, body)
+
+
+@kopf.index("", "v1", POD_PLURAL, labels=OURS)
+def pods_index(namespace: str | None, name: str | None, body: kopf.Body, labels: kopf.Labels, **_: Any) -> Any:
+    """Per monitor, only what the status reads: name, labels and container states."""
+    status = body.get("status") or {}
+    summary = {
+        "metadata": {"name": name, "labels": dict(labels)},
+        "status": {k: status.get(k) for k in ("containerStatuses", "initContainerStatuses") if status.get(k)},
+    }
+    return {(namespace or "", labels.get(LABEL_INSTANCE, "")): summary}
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
 def monitor_event(*, type: str, namespace: str | None, name: str, **_: Any) -> None:
-    if namespace is None:
+    rt = _runtime()
+    if namespace is None or rt.queue is None:
         return
+    key = (namespace, name)
     if type == "DELETED":
-        STATE.known.discard((namespace, name))
+        with rt.known_lock:
+            rt.known.discard(key)
+            rt.ready.pop(key, None)
+        _count_monitors(rt)
+        rt.queue.forget(key)
+        rt.store.drop_namespace_name(namespace, f"{name}-")
+        if rt.reconciler is not None:
+            rt.reconciler.forget(namespace, name)
         return
-    STATE.known.add((namespace, name))
-    STATE.require().request(namespace, name)
+    with rt.known_lock:
+        rt.known.add(key)
+    rt.queue.add(key)
 
 
 def _child_event(*, namespace: str | None, labels: kopf.Labels, **_: Any) -> None:
+    rt = _runtime()
     owner = labels.get(LABEL_INSTANCE)
-    if namespace and owner and (namespace, owner) in STATE.known:
-        STATE.require().request(namespace, owner)
+    if namespace and owner and (namespace, owner) in rt.known and rt.queue is not None:
+        rt.queue.add((namespace, owner))
 
 
-for _api_version, _plural in CHILD_RESOURCES:
-    kopf.on.event(_api_version, _plural, labels={LABEL_MANAGED_BY: FIELD_MANAGER})(_child_event)
+for _api_version, _kind, _plural in CHILD_KINDS:
+    kopf.on.event(_api_version, _plural, labels=OURS)(_child_event)
+kopf.on.event("v1", POD_PLURAL, labels=OURS)(_child_event)

@@ -11,6 +11,9 @@ KIND = "LoadtestMonitor"
 PLURAL = "loadtestmonitors"
 
 FIELD_MANAGER = "loadtest-monitor"
+
+#: The cluster DNS domain when nobody says otherwise (the one place this default lives).
+DEFAULT_CLUSTER_DOMAIN = "cluster.local"
 PART_OF = "loadtest-monitor"
 
 LABEL_NAME = "app.kubernetes.io/name"

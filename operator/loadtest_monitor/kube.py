@@ -1,4 +1,4 @@
-"""The one runtime client layer: server-side apply, get, list, delete, status and Events.
+"""The one runtime client layer: server-side apply, get, delete, status and Events.
 
 Requests go straight to the REST paths through the official client's ApiClient, so there is
 no discovery round trip and the product talks to the API server through exactly one client.
@@ -15,6 +15,7 @@ from typing import Any, cast
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError as TransportError
 
 from loadtest_monitor import __version__
 from loadtest_monitor.identity import API_VERSION, FIELD_MANAGER, KIND, PLURAL
@@ -65,20 +66,27 @@ def resource_path(api_version: str, kind: str, namespace: str, name: str | None 
 
 
 def load_client_config() -> client.ApiClient:
-    """In-cluster credentials in a pod, else the kubeconfig (KUBECONFIG or ~/.kube/config)."""
+    """In-cluster credentials in a pod, else the kubeconfig (KUBECONFIG or ~/.kube/config).
+
+    One retry at most: the default (3 retries of a 30 s read) turned one call to an API server
+    that does not answer into two minutes; the reconcile retries with back-off instead.
+    """
+    configuration = client.Configuration()
     if os.environ.get("KUBERNETES_SERVICE_HOST"):
-        config.load_incluster_config()  # type: ignore[attr-defined,no-untyped-call]
+        config.load_incluster_config(client_configuration=configuration)  # type: ignore[attr-defined,no-untyped-call]
     else:
-        config.load_kube_config()  # type: ignore[attr-defined,no-untyped-call]
-    api = client.ApiClient()
+        config.load_kube_config(client_configuration=configuration)  # type: ignore[attr-defined,no-untyped-call]
+    configuration.retries = 1
+    api = client.ApiClient(configuration)
     api.user_agent = USER_AGENT  # lets the audit log tell the operator's requests apart
     return api
 
 
 class Kube:
-    def __init__(self, api: client.ApiClient, field_manager: str = FIELD_MANAGER) -> None:
+    def __init__(self, api: client.ApiClient, field_manager: str = FIELD_MANAGER, timeout: float = 10.0) -> None:
         self.api = api
         self.field_manager = field_manager
+        self.timeout = timeout
         # Counted so tests and benchmarks can see how many writes a reconcile made.
         self.writes = 0
 
@@ -100,13 +108,23 @@ class Kube:
             auth_settings=["BearerToken"],
         )
         try:
-            response = self.api.call_api(method_, url, header_params=headers, body=payload, _request_timeout=30)
+            response = self.api.call_api(
+                method_, url, header_params=headers, body=payload, _request_timeout=(self.timeout, self.timeout)
+            )
         except ApiException as err:
             raise KubeError(int(err.status or 0), _server_message(err)) from err
-        raw = response.read()  # type: ignore[no-untyped-call]
+        except (TransportError, OSError) as err:  # refused, reset, timed out: an API error like any other
+            raise KubeError(0, f"API server unreachable: {type(err).__name__}: {err}") from err
+        try:
+            raw = response.read()  # type: ignore[no-untyped-call]
+        except (TransportError, OSError) as err:
+            raise KubeError(0, f"API server connection lost: {type(err).__name__}") from err
         if not 200 <= response.status < 300:
             raise KubeError(response.status, _message_of(raw, response.reason))
-        data = json.loads(raw) if raw else {}
+        try:
+            data = json.loads(raw) if raw else {}
+        except ValueError as err:
+            raise KubeError(response.status, f"API server answered with no JSON: {err}") from err
         return cast(Obj, data or {})
 
     def get(self, api_version: str, kind: str, namespace: str, name: str) -> Obj | None:
@@ -117,41 +135,49 @@ class Kube:
                 return None
             raise
 
-    def list(self, api_version: str, kind: str, namespace: str, label_selector: str) -> list[Obj]:
-        data = self._call("GET", resource_path(api_version, kind, namespace), query=[("labelSelector", label_selector)])
-        return list(data.get("items") or [])
+    def apply(self, obj: Mapping[str, Any], *, uid: str | None = None) -> Obj:
+        """Server-side apply with our field manager.
 
-    def apply(self, obj: Mapping[str, Any]) -> Obj:
-        """Server-side apply with our field manager; force, because these objects are ours."""
-        meta = obj["metadata"]
+        `uid` None: create (the caller checked that no object of that name exists); not forced.
+        `uid` given: update exactly that object, which the caller proved ours (the API server
+        refuses the request if the object of that name has another uid, or is gone); forced,
+        because a field somebody else took over on our object is taken back.
+        """
+        meta = dict(obj["metadata"])
+        query = [("fieldManager", self.field_manager)]
+        if uid:
+            meta["uid"] = uid
+            query.append(("force", "true"))
+        body = {**obj, "metadata": meta}
         self.writes += 1
         return self._call(
             "PATCH",
             resource_path(obj["apiVersion"], obj["kind"], meta["namespace"], meta["name"]),
-            body=json.dumps(obj),
-            query=[("fieldManager", self.field_manager), ("force", "true")],
+            body=json.dumps(body),
+            query=query,
             content_type="application/apply-patch+yaml",
         )
 
-    def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None:
+    def delete(self, api_version: str, kind: str, namespace: str, name: str, uid: str) -> None:
+        """Deletes exactly the object with this uid (a replacement of the same name stays)."""
         self.writes += 1
         try:
             self._call(
                 "DELETE",
                 resource_path(api_version, kind, namespace, name),
-                body={"propagationPolicy": "Background"},
+                body={"propagationPolicy": "Background", "preconditions": {"uid": uid}},
             )
         except KubeError as err:
             if err.status != 404:
                 raise
 
-    def patch_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> Obj:
-        """A merge patch of the status subresource (never touches spec, labels or annotations)."""
+    def patch_status(self, namespace: str, name: str, patch: Mapping[str, Any]) -> Obj:
+        """A JSON merge patch of the status subresource; a None value removes that key."""
         self.writes += 1
         return self._call(
             "PATCH",
             resource_path(API_VERSION, KIND, namespace, name) + "/status",
-            body={"status": dict(status)},
+            body={"status": dict(patch)},
             content_type="application/merge-patch+json",
         )
 

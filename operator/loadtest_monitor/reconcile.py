@@ -1,213 +1,247 @@
-"""One reconcile of one LoadtestMonitor: parse, render, apply what drifted, prune, report.
+"""One reconcile of one LoadtestMonitor: read, render, apply what changed, prune, report.
 
-Level-triggered and idempotent: it reads the monitor and its children, writes only what differs
-from the rendered objects, and writes status only when status changed. Running it again (after
-a crash, a restart, or for an event it caused itself) creates nothing twice and writes nothing.
+Level-triggered and idempotent: the monitor and its children come from the watch-fed store,
+only what differs from what we applied is written, and status only when it changed. Running it
+again (after a crash, a restart, or for an event it caused itself) creates nothing twice and
+writes nothing. A failure is never a deletion: what could not be applied stays as it is, and
+the status names it.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import datetime as dt
+import json
 import logging
 import secrets
-import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from loadtest_monitor import status as st
-from loadtest_monitor.drift import contains
-from loadtest_monitor.identity import (
-    API_VERSION,
-    GATLING_CONF_KEY,
-    GRAFANA_PORT,
-    GRAPHITE_PORT,
-    JAVA_PROPERTIES_KEY,
-    KIND,
-    LABEL_INSTANCE,
-    MANAGED_SELECTOR,
+from loadtest_monitor.apply import (
+    CONFLICT,
+    FAILED,
+    PRUNED,
+    WRITES,
+    Applier,
+    ChildResult,
+    Client,
+    Lookup,
+    NameCache,
+    conflict_message,
+    is_ours,
 )
-from loadtest_monitor.kube import Kube, KubeError, Obj
-from loadtest_monitor.render.common import LB_MODE_CONTROLLER, Owner, RenderContext
-from loadtest_monitor.render.grafana import admin_secret_location
-from loadtest_monitor.render.monitor import generated_secrets, graphite_host, render_all
-from loadtest_monitor.spec import MonitorSpec, SpecError, parse_spec
+from loadtest_monitor.identity import API_VERSION, GATLING_CONF_KEY, KIND
+from loadtest_monitor.kube import KubeError, Obj
+from loadtest_monitor.render.common import Owner, RenderContext
+from loadtest_monitor.render.monitor import generated_secrets, render_all
+from loadtest_monitor.settings import Settings
+from loadtest_monitor.spec import SpecError, parse_spec
+from loadtest_monitor.store import Store
 
 log = logging.getLogger(__name__)
 
-# Kinds that can stop being wanted when the spec changes (storage, NetworkPolicy, own Secret).
-PRUNABLE = (
-    ("v1", "PersistentVolumeClaim"),
-    ("networking.k8s.io/v1", "NetworkPolicy"),
-    ("v1", "Secret"),
-)
 PASSWORD_BYTES = 24  # token_urlsafe(24) gives 32 characters
+Credentials = dict[str, dict[str, str]]  # Secret name -> key -> value
 
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _key(obj: Mapping[str, Any]) -> tuple[str, str, str]:
-    return obj["apiVersion"], obj["kind"], obj["metadata"]["name"]
+def possible_secret_names(ctx: RenderContext) -> tuple[str, ...]:
+    """Every Secret a monitor of this name can have, wanted or not (pruned by name, never listed)."""
+    return (ctx.names.grafana_admin_secret, ctx.names.influxdb_auth_secret)
 
 
-def _owned_by(obj: Mapping[str, Any], uid: str) -> bool:
-    return any(ref.get("uid") == uid for ref in obj.get("metadata", {}).get("ownerReferences") or [])
+def prunable(ctx: RenderContext) -> list[tuple[str, str, str]]:
+    """Children that stop being wanted when the spec changes (storage, NetworkPolicy, own Secrets)."""
+    names = ctx.names
+    return [
+        ("v1", "PersistentVolumeClaim", names.influxdb_pvc),
+        ("networking.k8s.io/v1", "NetworkPolicy", names.network_policy),
+        *(("v1", "Secret", name) for name in possible_secret_names(ctx)),
+    ]
+
+
+# ----------------------------------------------------------------------------------------------
 
 
 @dataclass
 class Outcome:
     """What one reconcile did; handlers log it, tests and benchmarks read it."""
 
-    applied: list[str] = field(default_factory=list)
-    pruned: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
+    results: list[ChildResult] = field(default_factory=list)
     status_written: bool = False
     invalid: str = ""
+    gone: bool = False  # the monitor no longer exists (or is being deleted)
+    ready: bool = False  # the Ready condition this pass computed (for the operator's metrics)
+
+    def _labels(self, *actions: str) -> list[str]:
+        return [r.label for r in self.results if r.action in actions]
+
+    @property
+    def applied(self) -> list[str]:
+        return self._labels(*(a for a in WRITES if a != PRUNED))
+
+    @property
+    def pruned(self) -> list[str]:
+        return self._labels(PRUNED)
+
+    @property
+    def errors(self) -> list[str]:
+        return [r.message for r in self.results if r.action == FAILED]
+
+    @property
+    def conflicts(self) -> list[str]:
+        return [r.message for r in self.results if r.action == CONFLICT]
+
+    @property
+    def metric_label(self) -> str:
+        """The outcome as the operator's metrics name it (metrics.OUTCOMES)."""
+        if self.invalid:
+            return "invalid"
+        if self.errors:
+            return "error"
+        return "conflict" if self.conflicts else "ok"
+
+    @property
+    def ok(self) -> bool:
+        """False asks for a retry in seconds (a conflict waits for the resync: a human must act)."""
+        return not self.errors
 
 
 class Reconciler:
     def __init__(
         self,
-        kube: Kube,
-        cluster_domain: str = "cluster.local",
+        kube: Client,
+        store: Store,
+        settings: Settings,
+        *,
+        watched: Mapping[tuple[str, str], bool],
+        events: Callable[[Obj, str, str, str], None],
+        write_status: Callable[[str, str, Obj], Obj],
         now: Callable[[], str] = _now,
         load_balancer_state: Callable[[str], str] | None = None,
-        load_balancer_mode: str = LB_MODE_CONTROLLER,
     ) -> None:
         self.kube = kube
-        self.cluster_domain = cluster_domain
-        self.load_balancer_mode = load_balancer_mode
+        self.store = store
+        self.settings = settings
+        self.watched = watched
+        self.events = events
+        self.write_status = write_status
         self.now = now
-        # Optional: DNS name of a load balancer -> its state (aws.load_balancers on EKS).
         self.load_balancer_state = load_balancer_state
-        self._guard = threading.Lock()
-        self._running: set[tuple[str, str]] = set()
-        self._pending: set[tuple[str, str]] = set()
+        self.applier = Applier(kube)
+        self.by_name = NameCache(max_age=settings.resync_seconds / 2)
+        self._pruned: dict[tuple[str, str], tuple[str, int]] = {}  # monitor -> (uid, generation) pruned
 
-    def request(self, namespace: str, name: str) -> None:
-        """Reconcile now, or once more after the reconcile already running for this monitor.
-
-        Bursts of events (the initial listing, a rollout's status updates) collapse into at most
-        one extra pass instead of one pass per event.
-        """
-        key = (namespace, name)
-        with self._guard:
-            if key in self._running:
-                self._pending.add(key)
-                return
-            self._running.add(key)
-        try:
-            while True:
-                self.reconcile(namespace, name)
-                with self._guard:
-                    if key not in self._pending:
-                        break
-                    self._pending.discard(key)
-        finally:
-            with self._guard:
-                self._running.discard(key)
-                self._pending.discard(key)
+    def forget(self, namespace: str, name: str) -> None:
+        self._pruned.pop((namespace, name), None)
+        self.applier.forget_monitor(namespace, name)
+        self.by_name.drop(namespace, f"{name}-")
 
     def reconcile(self, namespace: str, name: str) -> Outcome:
         outcome = Outcome()
-        monitor = self.kube.get(API_VERSION, KIND, namespace, name)
+        monitor = self.store.get(API_VERSION, KIND, namespace, name)
         if monitor is None or monitor["metadata"].get("deletionTimestamp"):
+            self.forget(namespace, name)
+            outcome.gone = True
             return outcome  # children go with the garbage collector
         try:
             spec = parse_spec(monitor.get("spec"))
         except SpecError as err:
             outcome.invalid = str(err)
-            self._report_invalid(monitor, str(err), outcome)
+            self._report(monitor, None, st.invalid_spec_conditions(str(err)), outcome)
             return outcome
+        deadline = time.monotonic() + self.settings.reconcile_deadline
         ctx = RenderContext(
-            Owner(name, namespace, monitor["metadata"]["uid"]), spec, self.cluster_domain, self.load_balancer_mode
+            Owner(name, namespace, monitor["metadata"]["uid"]),
+            spec,
+            self.settings.cluster_domain,
+            self.settings.load_balancer_mode,
         )
-        live = self._apply_children(ctx, outcome)
-        self._prune(ctx, live, outcome)
-        self._report(monitor, ctx, live, outcome)
+        lookup = Lookup(self.kube, self.store, self.watched, self.by_name)
+        credentials, blocked = self._credentials(ctx, lookup, outcome)
+        for desired in render_all(ctx, credentials):
+            if time.monotonic() > deadline:
+                outcome.results.append(ChildResult(desired["kind"], "", FAILED, "reconcile deadline passed; retrying"))
+                break
+            if _uses_any(desired, blocked):
+                continue  # what it mounts is unreadable or not ours: leave the child as it is
+            result = self.applier.apply(ctx.owner, desired, lookup)
+            outcome.results.append(result)
+            if result.action == CONFLICT:
+                blocked[result.label] = result.message
+        self._prune(ctx, monitor, lookup, outcome, {r.label for r in outcome.results} | set(blocked))
+        self._report(monitor, ctx, self._conditions(ctx, lookup, outcome), outcome)
         return outcome
 
-    # --- children -------------------------------------------------------------------------
+    # --- parts -------------------------------------------------------------------------------
 
-    def _credentials(self, ctx: RenderContext) -> dict[str, dict[str, str]]:
-        """Generated Secrets' values: read by name, kept when present, generated when missing."""
-        out: dict[str, dict[str, str]] = {}
-        for name, keys in generated_secrets(ctx).items():
-            current = self.kube.get("v1", "Secret", ctx.owner.namespace, name)
-            data = (current or {}).get("data") or {}
-            out[name] = {
-                k: base64.b64decode(data[k]).decode() if data.get(k) else secrets.token_urlsafe(PASSWORD_BYTES)
-                for k in keys
-            }
-        return out
+    def _credentials(self, ctx: RenderContext, lookup: Lookup, outcome: Outcome) -> tuple[Credentials, dict[str, str]]:
+        """Generated Secrets read by name: existing values kept, missing ones made; never on an error.
 
-    def _apply_children(self, ctx: RenderContext, outcome: Outcome) -> dict[tuple[str, str, str], Obj]:
-        live: dict[tuple[str, str, str], Obj] = {}
-        for desired in render_all(ctx, self._credentials(ctx)):
-            key = _key(desired)
-            current = self.kube.get(desired["apiVersion"], desired["kind"], ctx.owner.namespace, key[2])
-            if current is not None and contains(desired, current):
-                live[key] = current
-                continue
+        Returns (credentials, blocked): `blocked` names Secrets (as "Secret/<name>") that could not
+        be read, decoded, or are not ours; they and what mounts them are left untouched this pass.
+        """
+        credentials: Credentials = {}
+        blocked: dict[str, str] = {}
+        for secret_name, keys in generated_secrets(ctx).items():
+            label = f"Secret/{secret_name}"
             try:
-                live[key] = self.kube.apply(desired)
-                outcome.applied.append(f"{key[1]}/{key[2]}")
+                live = lookup.get("v1", "Secret", ctx.owner.namespace, secret_name)
             except KubeError as err:
-                outcome.errors.append(f"{key[1]} {key[2]}: {err}")
-        return live
+                blocked[label] = f"Secret {secret_name}: cannot be read ({err}); not regenerated"
+                outcome.results.append(ChildResult("Secret", secret_name, FAILED, blocked[label]))
+                continue
+            if live is not None and not is_ours(live, ctx.owner):
+                blocked[label] = conflict_message("Secret", secret_name)
+                outcome.results.append(ChildResult("Secret", secret_name, CONFLICT, blocked[label]))
+                continue
+            values: dict[str, str] = {}
+            try:
+                for key, encoded in ((live or {}).get("data") or {}).items():
+                    values[key] = base64.b64decode(encoded, validate=True).decode()
+            except (binascii.Error, UnicodeDecodeError, TypeError):
+                blocked[label] = f"Secret {secret_name}: key {key!r} is not valid base64 text; fix or delete it"
+                outcome.results.append(ChildResult("Secret", secret_name, FAILED, blocked[label]))
+                continue
+            for key in keys:
+                if not values.get(key):
+                    values[key] = secrets.token_urlsafe(PASSWORD_BYTES)
+            credentials[secret_name] = values
+        for secret_name in generated_secrets(ctx):
+            credentials.setdefault(secret_name, {k: "" for k in generated_secrets(ctx)[secret_name]})
+        return credentials, blocked
 
-    def _prune(self, ctx: RenderContext, live: Mapping[tuple[str, str, str], Obj], outcome: Outcome) -> None:
-        selector = f"{MANAGED_SELECTOR},{LABEL_INSTANCE}={ctx.owner.name}"
-        for api_version, kind in PRUNABLE:
-            for obj in self.kube.list(api_version, kind, ctx.owner.namespace, selector):
-                obj_name = obj["metadata"]["name"]
-                # Only what this monitor owns (a PVC kept on delete has no ownerReference), and
-                # only once: a claim still in use stays, terminating, behind its protection finalizer.
-                if (
-                    (api_version, kind, obj_name) in live
-                    or not _owned_by(obj, ctx.owner.uid)
-                    or obj["metadata"].get("deletionTimestamp")
-                ):
-                    continue
-                try:
-                    self.kube.delete(api_version, kind, ctx.owner.namespace, obj_name)
-                    outcome.pruned.append(f"{kind}/{obj_name}")
-                except KubeError as err:
-                    outcome.errors.append(f"{kind} {obj_name}: {err}")
-
-    # --- status ---------------------------------------------------------------------------
-
-    def _write_status(self, monitor: Obj, status: Obj, outcome: Outcome) -> None:
-        current = monitor.get("status") or {}
-        if all(current.get(k) == v for k, v in status.items()):
-            return
-        meta = monitor["metadata"]
-        self.kube.patch_status(meta["namespace"], meta["name"], status)
-        outcome.status_written = True
-
-    def _condition_changed(self, monitor: Obj, cond_type: str, new: list[Obj]) -> bool:
-        old = {c.get("type"): c for c in (monitor.get("status") or {}).get("conditions") or []}
-        mine = next(c for c in new if c["type"] == cond_type)
-        before = old.get(cond_type) or {}
-        return any(before.get(k) != mine[k] for k in ("status", "reason", "message"))
-
-    def _report_invalid(self, monitor: Obj, message: str, outcome: Outcome) -> None:
+    def _prune(self, ctx: RenderContext, monitor: Obj, lookup: Lookup, outcome: Outcome, handled: set[str]) -> None:
+        """Removes children no longer wanted. Secrets cost a GET each, so only after a spec change."""
         generation = int(monitor["metadata"].get("generation", 0))
-        previous = (monitor.get("status") or {}).get("conditions") or []
-        conditions = st.merge_conditions(previous, st.invalid_spec_conditions(message), generation, self.now())
-        changed = self._condition_changed(monitor, st.READY, conditions)
-        self._write_status(monitor, {"observedGeneration": generation, "conditions": conditions}, outcome)
-        if changed:
-            self.kube.post_event(monitor, "Warning", st.REASON_INVALID_SPEC, message)
+        key = (ctx.owner.namespace, ctx.owner.name)
+        spec_changed = self._pruned.get(key) != (ctx.owner.uid, generation)
+        clean = True
+        for api_version, kind, name in prunable(ctx):
+            if f"{kind}/{name}" in handled or (not self.watched.get((api_version, kind)) and not spec_changed):
+                continue
+            result = self.applier.prune(ctx.owner, api_version, kind, name, lookup)
+            if result is not None:
+                outcome.results.append(result)
+                clean = clean and result.action != FAILED
+        if clean:
+            self._pruned[key] = (ctx.owner.uid, generation)
 
-    def _admin_secret_condition(self, ctx: RenderContext) -> st.Condition | None:
+    def _admin_secret_condition(self, ctx: RenderContext, lookup: Lookup) -> st.Condition | None:
         ref = ctx.spec.grafana.admin_secret_ref
         if ref is None:
             return None
-        secret = self.kube.get("v1", "Secret", ctx.owner.namespace, ref.name)
+        try:
+            secret = lookup.get("v1", "Secret", ctx.owner.namespace, ref.name)
+        except KubeError as err:
+            return st.Condition(st.GRAFANA_READY, "Unknown", st.REASON_APPLY_FAILED, f"Secret {ref.name}: {err}")
         data = (secret or {}).get("data") or {}
         missing = [k for k in (ref.user_key, ref.password_key) if k not in data]
         if secret is None or missing:
@@ -220,17 +254,25 @@ class Reconciler:
             )
         return None
 
-    def _component_conditions(
-        self, ctx: RenderContext, live: Mapping[tuple[str, str, str], Obj], outcome: Outcome
-    ) -> list[st.Condition]:
-        names = ctx.names
-        influx = st.deployment_condition(
-            st.INFLUXDB_READY, live.get(("apps/v1", "Deployment", names.influxdb_deployment))
+    def _conditions(self, ctx: RenderContext, lookup: Lookup, outcome: Outcome) -> list[st.Condition]:
+        names, ns = ctx.names, ctx.owner.namespace
+        pods = self.store.pods(ns, ctx.owner.name)
+
+        def component(cond_type: str, deployment: str, app: str) -> st.Condition:
+            live = lookup.get("apps/v1", "Deployment", ns, deployment)
+            if live is not None and not is_ours(live, ctx.owner):
+                live = None
+            own_pods = [
+                p for p in pods if (p.get("metadata") or {}).get("labels", {}).get("app.kubernetes.io/name") == app
+            ]
+            return st.deployment_condition(cond_type, live, own_pods)
+
+        influx = component(st.INFLUXDB_READY, names.influxdb_deployment, "influxdb")
+        grafana = self._admin_secret_condition(ctx, lookup) or component(
+            st.GRAFANA_READY, names.grafana_deployment, "grafana"
         )
-        grafana = self._admin_secret_condition(ctx) or st.deployment_condition(
-            st.GRAFANA_READY, live.get(("apps/v1", "Deployment", names.grafana_deployment))
-        )
-        if ("v1", "ConfigMap", names.gatling_config) in live:
+        config = next((r for r in outcome.results if r.label == f"ConfigMap/{names.gatling_config}"), None)
+        if config is not None and config.action not in (FAILED, CONFLICT):
             published = st.Condition(
                 st.CONFIG_PUBLISHED,
                 "True",
@@ -238,75 +280,84 @@ class Reconciler:
                 f"ConfigMap {names.gatling_config} holds {GATLING_CONF_KEY}",
             )
         else:
-            published = st.Condition(st.CONFIG_PUBLISHED, "False", st.REASON_APPLY_FAILED, "ConfigMap not applied")
+            reason = (
+                st.REASON_NAME_CONFLICT if config is not None and config.action == CONFLICT else st.REASON_APPLY_FAILED
+            )
+            published = st.Condition(st.CONFIG_PUBLISHED, "False", reason, config.message if config else "not applied")
         parts = [influx, grafana, published]
+        if outcome.conflicts:
+            return [st.Condition(st.READY, "False", st.REASON_NAME_CONFLICT, "; ".join(outcome.conflicts)), *parts]
         if outcome.errors:
-            failed = st.Condition(st.READY, "False", st.REASON_APPLY_FAILED, "; ".join(outcome.errors))
-            return [failed, *parts]
+            return [st.Condition(st.READY, "False", st.REASON_APPLY_FAILED, "; ".join(outcome.errors)), *parts]
         return [st.ready_condition(parts), *parts]
 
     def _report(
-        self, monitor: Obj, ctx: RenderContext, live: Mapping[tuple[str, str, str], Obj], outcome: Outcome
+        self, monitor: Obj, ctx: RenderContext | None, conditions: list[st.Condition], outcome: Outcome
     ) -> None:
-        generation = int(monitor["metadata"].get("generation", 0))
-        previous = (monitor.get("status") or {}).get("conditions") or []
-        conditions = st.merge_conditions(
-            previous, self._component_conditions(ctx, live, outcome), generation, self.now()
-        )
-        status: Obj = {"observedGeneration": generation, "conditions": conditions, **self._addresses(ctx, live)}
-        ready_changed = self._condition_changed(monitor, st.READY, conditions)
-        self._write_status(monitor, status, outcome)
-        if outcome.applied or outcome.pruned:
-            parts = []
-            if outcome.applied:
-                parts.append("applied " + ", ".join(outcome.applied))
-            if outcome.pruned:
-                parts.append("removed " + ", ".join(outcome.pruned))
-            self.kube.post_event(monitor, "Normal", "Reconciled", "; ".join(parts))
-        if outcome.errors and ready_changed:
-            self.kube.post_event(monitor, "Warning", st.REASON_APPLY_FAILED, "; ".join(outcome.errors))
-        elif ready_changed and conditions[0]["status"] == "True":
-            self.kube.post_event(monitor, "Normal", "Ready", conditions[0]["message"])
+        """Writes status as a whole (keys no longer computed are removed) and the Events that matter."""
+        meta = monitor["metadata"]
+        generation = int(meta.get("generation", 0))
+        old_status: Obj = monitor.get("status") or {}
+        merged = st.merge_conditions(old_status.get("conditions") or [], conditions, generation, self.now())
+        new_status: Obj = {"observedGeneration": generation, "conditions": merged}
+        outcome.ready = merged[0]["status"] == "True"
+        if ctx is not None:
+            grafana_svc = self.store.get("v1", "Service", ctx.owner.namespace, ctx.names.grafana_service)
+            graphite_svc = self.store.get("v1", "Service", ctx.owner.namespace, ctx.names.graphite_service)
+            new_status.update(st.addresses(ctx, grafana_svc, graphite_svc, self.load_balancer_state))
+        else:  # invalid spec: the addresses of the last good spec still describe what runs
+            new_status.update({k: v for k, v in old_status.items() if k not in new_status})
+        patch = st.status_patch(old_status, new_status)
+        if patch:
+            try:
+                response = self.write_status(meta["namespace"], meta["name"], patch)
+                self.store.remember(response)
+                outcome.status_written = True
+            except KubeError as err:
+                log.warning("status of %s/%s not written: %s", meta["namespace"], meta["name"], err)
+                outcome.results.append(ChildResult(KIND, meta["name"], FAILED, f"status: {err}"))
+        self._post_events(monitor, merged, outcome)
 
-    def _addresses(self, ctx: RenderContext, live: Mapping[tuple[str, str, str], Obj]) -> Obj:
-        names = ctx.names
-        spec: MonitorSpec = ctx.spec
-        grafana_svc = live.get(("v1", "Service", names.grafana_service))
-        internal_url = f"http://{names.service_fqdn(names.grafana_service, ctx.cluster_domain)}:{GRAFANA_PORT}"
-        lb_host = st.load_balancer_address(grafana_svc)
-        if spec.grafana.service.type == "LoadBalancer":
-            url = f"http://{lb_host}:{GRAFANA_PORT}" if lb_host else ""
-        else:
-            url = internal_url
-        secret_name, user_key, password_key = admin_secret_location(ctx)
-        host = graphite_host(ctx)
-        graphite: Obj = {
-            "host": host,
-            "port": GRAPHITE_PORT,
-            "protocol": spec.graphite.protocol,
-            "address": f"{host}:{GRAPHITE_PORT}",
-        }
-        graphite_lb = st.load_balancer_address(live.get(("v1", "Service", names.graphite_service)))
-        if spec.graphite.exposure == "InternalLoadBalancer" and graphite_lb:
-            graphite["externalAddress"] = f"{graphite_lb}:{GRAPHITE_PORT}"
-        grafana: Obj = {
-            "url": url,
-            "internalUrl": internal_url,
-            "service": names.grafana_service,
-            "adminSecret": {"name": secret_name, "userKey": user_key, "passwordKey": password_key},
-        }
-        if lb_host and self.load_balancer_state is not None:
-            grafana["loadBalancerState"] = self.load_balancer_state(lb_host)
-        return {
-            "grafana": grafana,
-            "graphite": graphite,
-            "influxdb": {
-                "url": f"http://{names.service_fqdn(names.influxdb_service, ctx.cluster_domain)}:8086",
-                "database": spec.influxdb.database,
-            },
-            "gatlingConfig": {
-                "configMap": names.gatling_config,
-                "key": GATLING_CONF_KEY,
-                "javaSystemPropertiesKey": JAVA_PROPERTIES_KEY,
-            },
-        }
+    def _post_events(self, monitor: Obj, merged: list[Obj], outcome: Outcome) -> None:
+        before = {c.get("type"): c for c in (monitor.get("status") or {}).get("conditions") or []}.get(st.READY) or {}
+        ready = merged[0]
+        changed = any(before.get(k) != ready[k] for k in ("status", "reason", "message"))
+        notes: list[tuple[str, str, str]] = []
+        if outcome.invalid and changed:
+            notes.append(("Warning", st.REASON_INVALID_SPEC, outcome.invalid))
+        parts = []
+        first = not (monitor.get("status") or {}).get("conditions")
+        if outcome.applied and not first:  # the first pass creates everything: its Ready Event says so
+            parts.append("applied " + ", ".join(outcome.applied))
+        if outcome.pruned:
+            parts.append("removed " + ", ".join(outcome.pruned))
+        if parts:
+            notes.append(("Normal", "Reconciled", "; ".join(parts)))
+        if (
+            changed
+            and ready["status"] == "False"
+            and ready["reason"] in (st.REASON_NAME_CONFLICT, st.REASON_APPLY_FAILED)
+        ):
+            notes.append(("Warning", ready["reason"], ready["message"]))
+        elif changed and ready["status"] == "True":
+            notes.append(("Normal", "Ready", ready["message"]))
+        for event_type, reason, message in notes:
+            try:
+                self.events(monitor, event_type, reason, message)
+            except KubeError as err:  # an Event is a courtesy: never a reason to fail the reconcile
+                log.warning("Event %s on %s not posted: %s", reason, monitor["metadata"]["name"], err)
+
+
+# Kinds a pod mounts by name: a Deployment that would mount one that is not ours waits.
+_MOUNTED = ("Secret/", "ConfigMap/", "PersistentVolumeClaim/")
+
+
+def _uses_any(obj: Mapping[str, Any], blocked: Mapping[str, str]) -> bool:
+    """Is `obj` blocked itself, or does it mount a blocked Secret, ConfigMap or PVC?"""
+    if not blocked:
+        return False
+    label = f"{obj['kind']}/{obj['metadata']['name']}"
+    if label in blocked:
+        return True
+    text = json.dumps(obj.get("spec") or {})
+    return any(f'"{name.split("/", 1)[1]}"' in text for name in blocked if name.startswith(_MOUNTED))

@@ -6,9 +6,14 @@ when its status changes, so an unchanged world produces an identical status and 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from loadtest_monitor.identity import GATLING_CONF_KEY, GRAFANA_PORT, GRAPHITE_PORT, JAVA_PROPERTIES_KEY
+from loadtest_monitor.render.common import RenderContext
+from loadtest_monitor.render.grafana import admin_secret_location
+from loadtest_monitor.render.monitor import graphite_host
 
 READY = "Ready"
 INFLUXDB_READY = "InfluxDBReady"
@@ -22,6 +27,18 @@ REASON_AVAILABLE = "Available"
 REASON_PROGRESSING = "Progressing"
 REASON_PUBLISHED = "Published"
 REASON_ADMIN_SECRET_MISSING = "AdminSecretMissing"
+REASON_NAME_CONFLICT = "NameConflict"
+REASON_PROGRESS_DEADLINE = "ProgressDeadlineExceeded"
+
+# Container waiting reasons that will not clear up by waiting: the child is Degraded.
+DEGRADED_WAITING_REASONS = (
+    "CrashLoopBackOff",
+    "ImagePullBackOff",
+    "ErrImagePull",
+    "InvalidImageName",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+)
 
 Obj = dict[str, Any]
 
@@ -56,12 +73,41 @@ def merge_conditions(
     return merged
 
 
-def deployment_condition(cond_type: str, deployment: Mapping[str, Any] | None) -> Condition:
-    """True once the Deployment's current generation is rolled out and Available."""
+def _degraded_pod(pods: Sequence[Mapping[str, Any]]) -> tuple[str, str] | None:
+    """(reason, message) of the first container that waits for a reason waiting will not fix."""
+    for pod in pods:
+        pod_status = pod.get("status") or {}
+        statuses = [*(pod_status.get("initContainerStatuses") or []), *(pod_status.get("containerStatuses") or [])]
+        for container in statuses:
+            waiting = (container.get("state") or {}).get("waiting") or {}
+            reason = str(waiting.get("reason") or "")
+            if reason in DEGRADED_WAITING_REASONS:
+                pod_name = (pod.get("metadata") or {}).get("name", "")
+                detail = f": {waiting['message']}" if waiting.get("message") else ""
+                return reason, f"pod {pod_name} container {container.get('name')} is in {reason}{detail}"
+    return None
+
+
+def deployment_condition(
+    cond_type: str, deployment: Mapping[str, Any] | None, pods: Sequence[Mapping[str, Any]] = ()
+) -> Condition:
+    """True once the Deployment's current generation is rolled out and Available.
+
+    False with the Deployment's ProgressDeadlineExceeded, or a pod's CrashLoopBackOff /
+    ImagePullBackOff / ErrImagePull reason, when the rollout will not finish by itself.
+    """
     if deployment is None:
         return Condition(cond_type, "False", REASON_PROGRESSING, "Deployment does not exist yet")
     name = deployment.get("metadata", {}).get("name", "")
     status = deployment.get("status") or {}
+    degraded = _degraded_pod(pods)
+    if degraded is not None:
+        return Condition(cond_type, "False", degraded[0], f"Deployment {name}: {degraded[1]}")
+    for cond in status.get("conditions") or []:
+        if cond.get("type") == "Progressing" and cond.get("reason") == REASON_PROGRESS_DEADLINE:
+            return Condition(
+                cond_type, "False", REASON_PROGRESS_DEADLINE, f"Deployment {name}: {cond.get('message', '')}"
+            )
     generation = deployment.get("metadata", {}).get("generation", 0)
     wanted = deployment.get("spec", {}).get("replicas", 1)
     available = any(c.get("type") == "Available" and c.get("status") == "True" for c in status.get("conditions") or [])
@@ -110,3 +156,76 @@ def load_balancer_address(service: Mapping[str, Any] | None) -> str:
         return ""
     first = ingress[0]
     return str(first.get("hostname") or first.get("ip") or "")
+
+
+def status_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> Obj:
+    """The JSON merge patch turning `old` into `new`: keys no longer in `new` become null.
+
+    Empty when nothing changed, so an unchanged world writes nothing; lists are sent whole.
+    """
+    patch: Obj = {}
+    for key in old:
+        if key not in new:
+            patch[key] = None
+    for key, value in new.items():
+        before = old.get(key)
+        if isinstance(value, Mapping) and isinstance(before, Mapping):
+            inner = status_patch(before, value)
+            if inner:
+                patch[key] = inner
+        elif key not in old or before != value:
+            patch[key] = value
+    return patch
+
+
+def addresses(
+    ctx: RenderContext,
+    grafana_service: Mapping[str, Any] | None,
+    graphite_service: Mapping[str, Any] | None,
+    load_balancer_state: Callable[[str], str] | None = None,
+) -> Obj:
+    """status.grafana / graphite / influxdb / gatlingConfig: where users and runners connect.
+
+    `load_balancer_state` maps a load balancer's DNS name to its
+    state (EKS only) or is None. Keys with nothing to say are left out, so they go from status.
+    """
+    names = ctx.names
+    spec = ctx.spec
+    internal_url = f"http://{names.service_fqdn(names.grafana_service, ctx.cluster_domain)}:{GRAFANA_PORT}"
+    lb_host = load_balancer_address(grafana_service)
+    if spec.grafana.service.type == "LoadBalancer":
+        url = f"http://{lb_host}:{GRAFANA_PORT}" if lb_host else ""
+    else:
+        url = internal_url
+    secret_name, user_key, password_key = admin_secret_location(ctx)
+    host = graphite_host(ctx)
+    graphite: Obj = {
+        "host": host,
+        "port": GRAPHITE_PORT,
+        "protocol": spec.graphite.protocol,
+        "address": f"{host}:{GRAPHITE_PORT}",
+    }
+    graphite_lb = load_balancer_address(graphite_service)
+    if spec.graphite.exposure == "InternalLoadBalancer" and graphite_lb:
+        graphite["externalAddress"] = f"{graphite_lb}:{GRAPHITE_PORT}"
+    grafana: Obj = {
+        "url": url,
+        "internalUrl": internal_url,
+        "service": names.grafana_service,
+        "adminSecret": {"name": secret_name, "userKey": user_key, "passwordKey": password_key},
+    }
+    if lb_host and load_balancer_state is not None:
+        grafana["loadBalancerState"] = load_balancer_state(lb_host)
+    return {
+        "grafana": grafana,
+        "graphite": graphite,
+        "influxdb": {
+            "url": f"http://{names.service_fqdn(names.influxdb_service, ctx.cluster_domain)}:8086",
+            "database": spec.influxdb.database,
+        },
+        "gatlingConfig": {
+            "configMap": names.gatling_config,
+            "key": GATLING_CONF_KEY,
+            "javaSystemPropertiesKey": JAVA_PROPERTIES_KEY,
+        },
+    }

@@ -5,6 +5,9 @@ Every read goes through pykube or kubectl, never through the operator's own code
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import subprocess
 import time
 from collections.abc import Callable
@@ -42,18 +45,39 @@ def wait_for(check: Callable[[], T | None], timeout: float, what: str, interval:
 class Operator:
     """`loadtest-monitor run` as a subprocess, restartable."""
 
-    def __init__(self, cluster: Any, log_path: Path, kubeconfig: Path | None = None) -> None:
+    def __init__(
+        self,
+        cluster: Any,
+        log_path: Path,
+        kubeconfig: Path | None = None,
+        *,
+        resync_seconds: int = 20,
+        extra: tuple[str, ...] = (),
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.cluster = cluster
         self.log_path = log_path
         self.kubeconfig = kubeconfig
+        self.resync_seconds = resync_seconds
+        self.extra = extra
+        self.extra_env = dict(extra_env or {})
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         env = self.cluster.env()
         if self.kubeconfig is not None:
             env["KUBECONFIG"] = str(self.kubeconfig)
-        env["LTM_RESYNC_SECONDS"] = "20"
-        self.proc = spawn_operator(env, self.log_path, "--verbose")
+        env["LTM_RESYNC_SECONDS"] = str(self.resync_seconds)
+        env.update(self.extra_env)
+        self.proc = spawn_operator(env, self.log_path, "--verbose", *self.extra)
+
+    def kill(self) -> None:
+        """SIGKILL, as the kernel's OOM killer or a node failure would: no clean shutdown."""
+        if self.proc is None:
+            return
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+        self.proc = None
 
     def stop(self) -> None:
         if self.proc is None:
@@ -136,3 +160,76 @@ def operator_requests(cluster: Any, since: int) -> list[dict[str, Any]]:
         if e.get("stage") == "ResponseComplete"
         and (e.get("userAgent", "").startswith(OPERATOR_AGENT) or e.get("userAgent", "").startswith("kopf/"))
     ]
+
+
+def warnings_with_reason(cluster: Any, namespace: str, reason: str) -> list[dict[str, Any]]:
+    out = cluster.kubectl("get", "events", "-n", namespace, "--field-selector", f"reason={reason}", "-o", "yaml")
+    items = (yaml.safe_load(out.stdout) or {}).get("items") or []
+    return [e for e in items if e.get("type") == "Warning"]
+
+
+def operator_writes(cluster: Any, since: int, namespace: str) -> list[tuple[str, str, str]]:
+    return [
+        (e["verb"], e.get("objectRef", {}).get("resource", ""), e.get("objectRef", {}).get("name", ""))
+        for e in operator_requests(cluster, since)
+        if e["verb"] in WRITE_VERBS and e.get("objectRef", {}).get("namespace") == namespace
+    ]
+
+
+class FreezableProxy:
+    """A TCP forwarder to the API server that can stop passing bytes while keeping connections
+    open: an API server that accepts and never answers, for the operator only."""
+
+    def __init__(self, target_port: int) -> None:
+        import socket
+        import threading
+
+        self.target_port = target_port
+        self.frozen = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self._threads: list[threading.Thread] = []
+        self._closing = False
+        accept = threading.Thread(target=self._accept, daemon=True)
+        accept.start()
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        while not self._closing:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            for src, dst in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+
+    def _pump(self, src: Any, dst: Any) -> None:
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                while self.frozen.is_set() and not self._closing:
+                    time.sleep(0.05)  # hold the bytes: the peer waits for an answer that does not come
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                with contextlib.suppress(OSError):
+                    sock.close()
+
+    def close(self) -> None:
+        self._closing = True
+        self.frozen.clear()
+        self.listener.close()
+
+    def kubeconfig(self, cluster: Any, path: Path) -> Path:
+        config = yaml.safe_load(Path(cluster.kubeconfig_path).read_text())
+        for entry in config["clusters"]:
+            entry["cluster"]["server"] = f"https://127.0.0.1:{self.port}"
+        path.write_text(yaml.safe_dump(config))
+        return path

@@ -321,9 +321,9 @@ def test_restart_creates_no_duplicates_and_writes_nothing(
     operator.start()
 
     def reconciled_after_restart() -> bool:
-        # Pruning lists Secrets: the last read of a reconcile, before status is compared.
+        # The admin Secret is read by name: the one read of a reconcile, before anything is written.
         return any(
-            e["verb"] == "list"
+            e["verb"] == "get"
             and e.get("objectRef", {}).get("resource") == "secrets"
             and e.get("objectRef", {}).get("namespace") == namespace
             for e in operator_requests(cluster, mark)

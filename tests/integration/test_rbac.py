@@ -89,7 +89,8 @@ def test_shipped_rbac_is_least_privilege(cluster: Any, operator_as_service_accou
     user = f"system:serviceaccount:{SA_NAMESPACE}:{SA_NAME}"
     refused = (
         ("watch", "secrets"),
-        ("list", "pods"),
+        ("list", "secrets"),
+        ("get", "pods"),
         ("create", "pods"),
         ("list", "nodes"),
         ("patch", "loadtestmonitors.loadtest.dev"),
@@ -102,6 +103,8 @@ def test_shipped_rbac_is_least_privilege(cluster: Any, operator_as_service_accou
         ("create", "events", ""),
         ("patch", "deployments.apps", ""),
         ("delete", "persistentvolumeclaims", ""),
+        ("get", "secrets", ""),
+        ("watch", "pods", ""),  # label-selected, for crash loops and pull errors
     )
     for verb, resource, extra in allowed:
         args = ["auth", "can-i", verb, resource, *([extra] if extra else []), "--all-namespaces", "--as", user]

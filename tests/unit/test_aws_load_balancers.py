@@ -10,10 +10,9 @@ import pytest
 from moto import mock_aws
 
 from loadtest_monitor.aws.load_balancers import LoadBalancerStates, find_state
-from loadtest_monitor.kube import Kube
-from loadtest_monitor.reconcile import Reconciler
 from loadtest_monitor.render.common import Owner, RenderContext
 from loadtest_monitor.spec import parse_spec
+from loadtest_monitor.status import addresses
 
 REGION = "eu-west-1"
 
@@ -77,11 +76,10 @@ def test_errors_are_reported_as_unknown_not_raised() -> None:
 
 
 def test_status_reports_the_state_beside_the_url() -> None:
-    reconciler = Reconciler(Kube.__new__(Kube), load_balancer_state=lambda dns: f"state-of-{dns}")
     ctx = RenderContext(Owner("checkout", "perf", "uid"), parse_spec({}))
     service = {"status": {"loadBalancer": {"ingress": [{"hostname": "nlb.example"}]}}}
-    status = reconciler._addresses(ctx, {("v1", "Service", "checkout-grafana"): service})
+    status = addresses(ctx, service, None, lambda dns: f"state-of-{dns}")
     assert status["grafana"]["url"] == "http://nlb.example:3000"
     assert status["grafana"]["loadBalancerState"] == "state-of-nlb.example"
-    without = Reconciler(Kube.__new__(Kube))._addresses(ctx, {("v1", "Service", "checkout-grafana"): service})
+    without = addresses(ctx, service, None)
     assert "loadBalancerState" not in without["grafana"]

@@ -46,3 +46,12 @@ def test_plain_lists_compare_in_order_and_length() -> None:
 def test_type_mismatch_is_drift() -> None:
     assert not contains({"a": {"b": 1}}, {"a": "x"})
     assert not contains({"a": [1]}, {"a": {"0": 1}})
+
+
+def test_quantities_compare_by_value() -> None:
+    desired = {"resources": {"limits": {"cpu": "1000m", "memory": "1024Mi"}, "requests": {"storage": "10240Mi"}}}
+    live = {"resources": {"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"storage": "10Gi"}}}
+    assert contains(desired, live)
+    assert not contains({"resources": {"limits": {"cpu": "2"}}}, live)
+    # Outside resources a string stays a string: an env value "1000m" is not "1".
+    assert not contains({"env": [{"name": "X", "value": "1000m"}]}, {"env": [{"name": "X", "value": "1"}]})

@@ -31,8 +31,14 @@ def health(obj: dict) -> dict:
 
 
 def condition(ctype: str, status: str, reason: str = "", message: str = "", generation: int = 3) -> dict:
-    return {"type": ctype, "status": status, "reason": reason, "message": message,
-            "lastTransitionTime": "2026-01-01T00:00:00Z", "observedGeneration": generation}
+    return {
+        "type": ctype,
+        "status": status,
+        "reason": reason,
+        "message": message,
+        "lastTransitionTime": "2026-01-01T00:00:00Z",
+        "observedGeneration": generation,
+    }
 
 
 def monitor(generation: int = 3, status: dict | None = None, **metadata) -> dict:
@@ -63,8 +69,11 @@ SUBCONDITIONS = (
 
 
 def test_healthy_when_ready_for_the_current_generation():
-    out = health(monitor(status=ready_status(condition("Ready", "True", "StackReady", "Grafana at http://x"),
-                                             others=SUBCONDITIONS)))
+    out = health(
+        monitor(
+            status=ready_status(condition("Ready", "True", "StackReady", "Grafana at http://x"), others=SUBCONDITIONS)
+        )
+    )
     assert out["status"] == "Healthy"
     assert "Grafana at http://x" in out["message"]
 
@@ -91,8 +100,11 @@ def test_progressing_when_ready_condition_is_missing():
 
 
 def test_progressing_when_ready_is_unknown():
-    out = health(monitor(status=ready_status(condition("Ready", "Unknown", "WaitingForLoadBalancer",
-                                                       "waiting for the NLB hostname"))))
+    out = health(
+        monitor(
+            status=ready_status(condition("Ready", "Unknown", "WaitingForLoadBalancer", "waiting for the NLB hostname"))
+        )
+    )
     assert out["status"] == "Progressing"
     assert "WaitingForLoadBalancer" in out["message"]
 
@@ -111,8 +123,11 @@ def test_progressing_when_ready_condition_is_from_an_older_generation():
 
 
 def test_degraded_on_invalid_spec():
-    out = health(monitor(status=ready_status(condition("Ready", "False", "InvalidSpec",
-                                                       "spec.influxdb.storage: must be a quantity"))))
+    out = health(
+        monitor(
+            status=ready_status(condition("Ready", "False", "InvalidSpec", "spec.influxdb.storage: must be a quantity"))
+        )
+    )
     assert out["status"] == "Degraded"
     assert "spec.influxdb.storage: must be a quantity" in out["message"]
 
@@ -122,6 +137,20 @@ def test_degraded_on_other_failures(reason):
     out = health(monitor(status=ready_status(condition("Ready", "False", reason, "it broke"))))
     assert out["status"] == "Degraded"
     assert reason in out["message"] and "it broke" in out["message"]
+
+
+def _degraded_reasons() -> list[str]:
+    from loadtest_monitor import status as st
+
+    return [st.REASON_NAME_CONFLICT, st.REASON_PROGRESS_DEADLINE, *st.DEGRADED_WAITING_REASONS]
+
+
+@pytest.mark.parametrize("reason", _degraded_reasons())
+def test_degraded_when_a_child_will_not_recover_by_waiting(reason):
+    message = f"InfluxDBReady: Deployment checkout-influxdb: pod x container influxdb is in {reason}"
+    out = health(monitor(status=ready_status(condition("Ready", "False", reason, message), others=SUBCONDITIONS)))
+    assert out["status"] == "Degraded"
+    assert reason in out["message"]
 
 
 def test_reasons_match_the_operator():

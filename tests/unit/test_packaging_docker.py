@@ -125,8 +125,11 @@ def test_operator_user_matches_the_deployment():
 
 
 def test_dockerignore_keeps_the_build_context_small_but_complete():
-    ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
-               if line.strip() and not line.startswith("#")}
+    ignored = {
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
     assert {".git", ".venv", "tests"} <= ignored
     assert not {"operator", "pyproject.toml", "constraints.txt"} & ignored
 

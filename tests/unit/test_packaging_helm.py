@@ -37,8 +37,11 @@ NON_DEFAULT_VALUES = {
     "resources": {"requests": {"cpu": "250m", "memory": "200Mi"}, "limits": {"memory": "400Mi"}},
     "nodeSelector": {"kubernetes.io/os": "linux", "node-group": "tools"},
     "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "tools", "effect": "NoSchedule"}],
-    "serviceAccount": {"create": True, "name": "ltm-operator",
-                       "annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/ltm"}},
+    "serviceAccount": {
+        "create": True,
+        "name": "ltm-operator",
+        "annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/ltm"},
+    },
     "namespace": {"create": True},
     "verbose": True,
 }
@@ -79,8 +82,18 @@ def test_lint_default_values_strict():
 
 
 def test_lint_non_default_values_strict(tmp_path):
-    proc = run([str(helm_binary()), "lint", str(CHART), "--strict", "--kube-version", KUBE_VERSION,
-                "-f", values_file(tmp_path, NON_DEFAULT_VALUES)])
+    proc = run(
+        [
+            str(helm_binary()),
+            "lint",
+            str(CHART),
+            "--strict",
+            "--kube-version",
+            KUBE_VERSION,
+            "-f",
+            values_file(tmp_path, NON_DEFAULT_VALUES),
+        ]
+    )
     assert "0 chart(s) failed" in proc.stdout
 
 
@@ -188,10 +201,14 @@ def test_watch_namespaces_binds_per_namespace_only(custom_render):
     bindings = of_kind(custom_render, "RoleBinding")
     assert sorted(b["metadata"]["namespace"] for b in bindings) == ["team-a", "team-b"]
     for binding in bindings:
-        assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                                      "name": "loadtest-monitor"}
-        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "ltm-operator",
-                                        "namespace": OPERATOR_NAMESPACE}]
+        assert binding["roleRef"] == {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "ClusterRole",
+            "name": "loadtest-monitor",
+        }
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": "ltm-operator", "namespace": OPERATOR_NAMESPACE}
+        ]
     # Only the cluster-scoped role is bound cluster-wide.
     cluster_bound = roles_bound_to(custom_render, "ltm-operator", OPERATOR_NAMESPACE, "ClusterRoleBinding")
     assert [r["metadata"]["name"] for r in cluster_bound] == ["loadtest-monitor-cluster"]
@@ -222,8 +239,9 @@ def test_custom_service_account_and_namespace(custom_render):
 
 
 def test_rbac_and_service_account_can_be_left_to_the_cluster_owner(tmp_path):
-    objs = helm_template("-f", values_file(tmp_path, {"rbac": {"create": False},
-                                                     "serviceAccount": {"create": False, "name": "given"}}))
+    objs = helm_template(
+        "-f", values_file(tmp_path, {"rbac": {"create": False}, "serviceAccount": {"create": False, "name": "given"}})
+    )
     kinds = {o["kind"] for o in objs}
     assert kinds == {"CustomResourceDefinition", "Deployment"}
     assert one(objs, "Deployment")["spec"]["template"]["spec"]["serviceAccountName"] == "given"
@@ -245,8 +263,16 @@ def test_release_name_prefixes_cluster_scoped_names(tmp_path):
     ],
 )
 def test_inconsistent_values_fail_with_a_message(tmp_path, values, message):
-    cmd = [str(helm_binary()), "template", "x", str(CHART), "--kube-version", KUBE_VERSION,
-           "-f", values_file(tmp_path, values)]
+    cmd = [
+        str(helm_binary()),
+        "template",
+        "x",
+        str(CHART),
+        "--kube-version",
+        KUBE_VERSION,
+        "-f",
+        values_file(tmp_path, values),
+    ]
     proc = run(cmd, check=False)
     assert proc.returncode != 0
     assert message in proc.stderr

@@ -89,8 +89,15 @@ def kustomize(path: Path) -> list[Obj]:
 
 def helm_template(*args: str, release: str = "loadtest-monitor", include_crds: bool = True) -> list[Obj]:
     cmd = [
-        str(helm_binary()), "template", release, str(CHART),
-        "--namespace", OPERATOR_NAMESPACE, "--kube-version", KUBE_VERSION, *args,
+        str(helm_binary()),
+        "template",
+        release,
+        str(CHART),
+        "--namespace",
+        OPERATOR_NAMESPACE,
+        "--kube-version",
+        KUBE_VERSION,
+        *args,
     ]
     if include_crds:
         cmd.append("--include-crds")
@@ -116,8 +123,14 @@ def of_kind(objs: Iterable[Obj], kind: str) -> list[Obj]:
 # --- Pod Security Standard "restricted" -------------------------------------------------------
 
 RESTRICTED_VOLUME_TYPES = {
-    "configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim",
-    "projected", "secret",
+    "configMap",
+    "csi",
+    "downwardAPI",
+    "emptyDir",
+    "ephemeral",
+    "persistentVolumeClaim",
+    "projected",
+    "secret",
 }
 
 
@@ -177,7 +190,8 @@ NAMESPACED_NEEDS: dict[tuple[str, str], set[str]] = {
     ("", "configmaps"): {"get", "list", "watch", "create", "patch", "delete"},
     ("", "persistentvolumeclaims"): {"get", "list", "watch", "create", "patch", "delete"},
     ("networking.k8s.io", "networkpolicies"): {"get", "list", "watch", "create", "patch", "delete"},
-    ("", "secrets"): {"get", "list", "create", "patch", "delete"},
+    ("", "secrets"): {"get", "create", "patch", "delete"},
+    ("", "pods"): {"list", "watch"},
     ("", "events"): {"create"},
     ("loadtest.dev", "loadtestmonitors"): {"get", "list", "watch"},
     ("loadtest.dev", "loadtestmonitors/status"): {"get", "patch"},
@@ -211,7 +225,9 @@ def roles_bound_to(objs: list[Obj], sa_name: str, sa_namespace: str, binding_kin
     for binding in of_kind(objs, binding_kind):
         for subject in binding["subjects"]:
             if (subject["kind"], subject["name"], subject.get("namespace")) == (
-                "ServiceAccount", sa_name, sa_namespace,
+                "ServiceAccount",
+                sa_name,
+                sa_namespace,
             ):
                 assert binding["roleRef"]["kind"] == "ClusterRole"
                 names.add(binding["roleRef"]["name"])

@@ -51,3 +51,41 @@ def test_load_balancer_address_prefers_hostname() -> None:
     assert st.load_balancer_address({"status": {"loadBalancer": {"ingress": [{"ip": "1.2.3.4"}]}}}) == "1.2.3.4"
     assert st.load_balancer_address({"status": {}}) == ""
     assert st.load_balancer_address(None) == ""
+
+
+def test_status_patch_removes_keys_no_longer_sent_and_is_empty_when_nothing_changed() -> None:
+    old = {"graphite": {"host": "h", "externalAddress": "nlb:2003"}, "grafana": {"loadBalancerState": "active"}}
+    new = {"graphite": {"host": "h"}, "grafana": {}}
+    assert st.status_patch(old, new) == {"graphite": {"externalAddress": None}, "grafana": {"loadBalancerState": None}}
+    assert st.status_patch(new, new) == {}
+    assert st.status_patch({"a": 1}, {}) == {"a": None}
+
+
+def _pod(reason: str) -> dict[str, object]:
+    waiting = {"reason": reason, "message": "back-off 5m0s restarting failed container"}
+    return {
+        "metadata": {"name": "x-influxdb-abc"},
+        "status": {"containerStatuses": [{"name": "influxdb", "state": {"waiting": waiting}}]},
+    }
+
+
+def test_pods_that_will_not_start_make_the_component_degraded() -> None:
+    for reason in ("CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull"):
+        cond = st.deployment_condition(st.INFLUXDB_READY, _deployment(False), [_pod(reason)])
+        assert (cond.status, cond.reason) == ("False", reason)
+        assert "x-influxdb-abc" in cond.message
+    assert (
+        st.deployment_condition(st.INFLUXDB_READY, _deployment(False), [_pod("ContainerCreating")]).reason
+        == "Progressing"
+    )
+
+
+def test_progress_deadline_exceeded_is_its_own_reason() -> None:
+    dep = _deployment(False)
+    dep["status"]["conditions"].append(  # type: ignore[index]
+        {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded", "message": "timed out"}
+    )
+    cond = st.deployment_condition(st.INFLUXDB_READY, dep)
+    assert (cond.status, cond.reason) == ("False", "ProgressDeadlineExceeded")
+    ready = st.ready_condition([cond])
+    assert ready.reason == "ProgressDeadlineExceeded"

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from loadtest_monitor.identity import API_VERSION, KIND, ChildNames, child_labels
+from loadtest_monitor.identity import API_VERSION, DEFAULT_CLUSTER_DOMAIN, KIND, ChildNames, child_labels
 from loadtest_monitor.spec import MonitorSpec
 
 Obj = dict[str, Any]
@@ -51,7 +51,7 @@ def parse_load_balancer_mode(value: str) -> str:
 class RenderContext:
     owner: Owner
     spec: MonitorSpec
-    cluster_domain: str = "cluster.local"
+    cluster_domain: str = DEFAULT_CLUSTER_DOMAIN
     load_balancer_mode: str = LB_MODE_CONTROLLER
 
     @property

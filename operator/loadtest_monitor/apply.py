@@ -1,0 +1,282 @@
+"""Apply and prune one monitor's children, touching only objects that are provably ours.
+
+Deciding to write: each applied object carries a hash of what we applied (APPLIED_HASH). The
+object is re-applied when that hash differs from the desired one (the spec changed: server-side
+apply then removes every field we no longer send) or when a field we send no longer holds our
+value (drift by hand). Nothing else causes a write, so server-side normalisation (quantities) and
+fields other managers add (a webhook's loadBalancerClass) never do.
+
+Ownership: an object is ours when it carries our ownerReference, or carries our managed-by and
+instance labels and no ownerReference at all (a PVC kept with keepOnDelete, re-adopted). Anything
+else with a child's name is somebody else's: never written, labelled or deleted (NameConflict).
+Creation never merges into an existing object: a child missing from the label-selected store is
+looked up by name first (an object without our labels is not in the store); every update names
+the uid of the object proven ours, so it can only ever change that object.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from loadtest_monitor.drift import contains
+from loadtest_monitor.identity import FIELD_MANAGER, GROUP, LABEL_INSTANCE, LABEL_MANAGED_BY
+from loadtest_monitor.kube import KubeError, Obj
+from loadtest_monitor.render.common import Owner
+from loadtest_monitor.store import Store
+
+log = logging.getLogger(__name__)
+
+APPLIED_HASH = f"{GROUP}/applied-hash"
+
+# What happened to one child in one reconcile.
+CREATED = "created"
+UPDATED = "updated"
+RECREATED = "recreated"
+UNCHANGED = "unchanged"
+CONFLICT = "conflict"
+FAILED = "failed"
+PRUNED = "pruned"
+WRITES = (CREATED, UPDATED, RECREATED, PRUNED)
+
+
+class Client(Protocol):
+    """The part of kube.Kube the apply needs (an in-memory fake implements it for unit tests)."""
+
+    def get(self, api_version: str, kind: str, namespace: str, name: str) -> Obj | None: ...
+
+    def apply(self, obj: Mapping[str, Any], *, uid: str | None = None) -> Obj: ...
+
+    def delete(self, api_version: str, kind: str, namespace: str, name: str, uid: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class ChildResult:
+    kind: str
+    name: str
+    action: str
+    message: str = ""
+    live: Obj | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind}/{self.name}"
+
+
+def applied_hash(desired: Mapping[str, Any]) -> str:
+    text = json.dumps(desired, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def stamped(desired: Mapping[str, Any]) -> Obj:
+    """`desired` with the hash of itself in metadata.annotations (what the next pass compares)."""
+    meta = dict(desired["metadata"])
+    meta["annotations"] = {**(meta.get("annotations") or {}), APPLIED_HASH: applied_hash(desired)}
+    return {**desired, "metadata": meta}
+
+
+def is_ours(obj: Mapping[str, Any], owner: Owner) -> bool:
+    meta = obj.get("metadata") or {}
+    refs = meta.get("ownerReferences") or []
+    if any(ref.get("uid") == owner.uid for ref in refs):
+        return True
+    labels = meta.get("labels") or {}
+    return not refs and labels.get(LABEL_MANAGED_BY) == FIELD_MANAGER and labels.get(LABEL_INSTANCE) == owner.name
+
+
+def owned_by(obj: Mapping[str, Any], owner: Owner) -> bool:
+    return any(ref.get("uid") == owner.uid for ref in (obj.get("metadata") or {}).get("ownerReferences") or [])
+
+
+def conflict_message(kind: str, name: str) -> str:
+    return (
+        f"{kind} {name} already exists and is not this monitor's (no ownerReference to it, no "
+        f"{LABEL_MANAGED_BY}={FIELD_MANAGER} and {LABEL_INSTANCE} labels); it is left untouched: "
+        "delete or rename it, or give the monitor another name"
+    )
+
+
+def _project(shape: Any, live: Any) -> Any:
+    """The parts of `live` at the paths `shape` has (what the server made of what we sent)."""
+    if isinstance(shape, Mapping) and isinstance(live, Mapping):
+        return {k: _project(v, live[k]) for k, v in shape.items() if k in live}
+    return live
+
+
+def _immutable(err: KubeError) -> bool:
+    return err.status == 422 and "immutable" in str(err).lower()
+
+
+class NameCache:
+    """Objects read by name (Secrets, which are not watched), reused for `max_age` seconds.
+
+    Bursts of passes while a monitor rolls out then cost one GET, not one per pass; the resync
+    still reads each again (max_age is below the resync period), which is how a deleted one is
+    noticed. Entries of a monitor that is gone are dropped; old entries expire on their own.
+    """
+
+    def __init__(self, max_age: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_age = max_age
+        self.clock = clock
+        self._entries: dict[tuple[str, str, str, str], tuple[Obj | None, float]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str, str, str]) -> tuple[bool, Obj | None]:
+        with self._lock:
+            entry = self._entries.get(key)
+        if entry is None or self.clock() - entry[1] > self.max_age:
+            return False, None
+        return True, entry[0]
+
+    def put(self, key: tuple[str, str, str, str], obj: Obj | None) -> None:
+        now = self.clock()
+        with self._lock:
+            self._entries[key] = (obj, now)
+            for old in [k for k, (_, at) in self._entries.items() if now - at > 10 * self.max_age]:
+                del self._entries[old]
+
+    def drop(self, namespace: str, prefix: str) -> None:
+        with self._lock:
+            for key in [k for k in self._entries if k[2] == namespace and k[3].startswith(prefix)]:
+                del self._entries[key]
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+class Lookup:
+    """Reads of one reconcile: the store for watched kinds, a GET by name (cached) for the rest."""
+
+    def __init__(
+        self, client: Client, store: Store, watched: Mapping[tuple[str, str], bool], by_name: NameCache
+    ) -> None:
+        self.client = client
+        self.store = store
+        self.watched = watched
+        self.by_name = by_name
+
+    def from_store(self, api_version: str, kind: str) -> bool:
+        return self.watched.get((api_version, kind), False)
+
+    def get(self, api_version: str, kind: str, namespace: str, name: str) -> Obj | None:
+        if self.from_store(api_version, kind):
+            return self.store.get(api_version, kind, namespace, name)
+        key = (api_version, kind, namespace, name)
+        fresh, cached = self.by_name.get(key)
+        if fresh:
+            return cached
+        found = self.client.get(api_version, kind, namespace, name)
+        self.by_name.put(key, found)
+        return found
+
+    def seen(self, obj: Mapping[str, Any]) -> None:
+        meta = obj.get("metadata") or {}
+        key = (str(obj.get("apiVersion")), str(obj.get("kind")), str(meta.get("namespace")), str(meta.get("name")))
+        if not self.from_store(key[0], key[1]):
+            self.by_name.put(key, dict(obj))
+        self.store.remember(obj)
+
+    def gone(self, api_version: str, kind: str, namespace: str, name: str, uid: str) -> None:
+        if not self.from_store(api_version, kind):
+            self.by_name.put((api_version, kind, namespace, name), None)
+        self.store.forget(api_version, kind, namespace, name, uid)
+
+
+class Applier:
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        # (namespace, name of child, kind) -> (hash, what the server returned for our fields) after
+        # our last apply: a field an admission webhook rewrites in our own request is not drift.
+        self._baseline: dict[tuple[str, str, str], tuple[str, Any]] = {}
+
+    def forget_monitor(self, namespace: str, monitor: str) -> None:
+        prefix = f"{monitor}-"
+        for key in [k for k in self._baseline if k[0] == namespace and k[1].startswith(prefix)]:
+            del self._baseline[key]
+
+    def _in_sync(self, desired: Obj, live: Mapping[str, Any]) -> bool:
+        want = desired["metadata"]["annotations"][APPLIED_HASH]
+        have = ((live.get("metadata") or {}).get("annotations") or {}).get(APPLIED_HASH)
+        if want != have:
+            return False
+        if contains(desired, live):
+            return True
+        meta = desired["metadata"]
+        baseline = self._baseline.get((meta["namespace"], meta["name"], desired["kind"]))
+        return baseline is not None and baseline[0] == want and contains(baseline[1], live)
+
+    def _remember(self, desired: Obj, response: Obj, lookup: Lookup) -> None:
+        meta = desired["metadata"]
+        want = meta["annotations"][APPLIED_HASH]
+        self._baseline[(meta["namespace"], meta["name"], desired["kind"])] = (want, _project(desired, response))
+        lookup.seen(response)
+
+    def apply(self, owner: Owner, desired_unstamped: Obj, lookup: Lookup) -> ChildResult:
+        desired = stamped(desired_unstamped)
+        api_version, kind, name = desired["apiVersion"], desired["kind"], desired["metadata"]["name"]
+        try:
+            live = lookup.get(api_version, kind, owner.namespace, name)
+            if live is None:
+                return self._create(owner, desired, lookup)
+            if not is_ours(live, owner):
+                return ChildResult(kind, name, CONFLICT, conflict_message(kind, name))
+            if self._in_sync(desired, live):
+                return ChildResult(kind, name, UNCHANGED, live=live)
+            return self._update(desired, live, lookup)
+        except KubeError as err:
+            return ChildResult(kind, name, FAILED, f"{kind} {name}: {err}")
+
+    def _create(self, owner: Owner, desired: Obj, lookup: Lookup) -> ChildResult:
+        kind, name = desired["kind"], desired["metadata"]["name"]
+        if lookup.from_store(desired["apiVersion"], kind):
+            # The store only holds objects with our labels: one without them may exist. A GET
+            # by name decides, so an apply never merges our fields into somebody else's object.
+            existing = self.client.get(desired["apiVersion"], kind, owner.namespace, name)
+            if existing is not None:
+                if not is_ours(existing, owner):
+                    return ChildResult(kind, name, CONFLICT, conflict_message(kind, name))
+                return self._update(desired, existing, lookup)
+        response = self.client.apply(desired, uid=None)
+        self._remember(desired, response, lookup)
+        return ChildResult(kind, name, CREATED, live=response)
+
+    def _update(self, desired: Obj, live: Mapping[str, Any], lookup: Lookup) -> ChildResult:
+        kind, meta = desired["kind"], desired["metadata"]
+        uid = str(live["metadata"]["uid"])
+        try:
+            response = self.client.apply(desired, uid=uid)
+        except KubeError as err:
+            if not (_immutable(err) and kind == "Deployment"):
+                raise
+            # A Deployment's selector cannot change: replace ours (its pods restart anyway).
+            # Never a PVC: that would be its data.
+            log.info("recreating Deployment %s/%s: %s", meta["namespace"], meta["name"], err)
+            self.client.delete(desired["apiVersion"], kind, meta["namespace"], meta["name"], uid)
+            lookup.gone(desired["apiVersion"], kind, meta["namespace"], meta["name"], uid)
+            response = self.client.apply(desired, uid=None)
+            self._remember(desired, response, lookup)
+            return ChildResult(kind, meta["name"], RECREATED, live=response)
+        self._remember(desired, response, lookup)
+        return ChildResult(kind, meta["name"], UPDATED, live=response)
+
+    def prune(self, owner: Owner, api_version: str, kind: str, name: str, lookup: Lookup) -> ChildResult | None:
+        """Deletes a child that is no longer wanted, if this monitor owns it (not merely labels it)."""
+        try:
+            live = lookup.get(api_version, kind, owner.namespace, name)
+            # Only what this monitor owns (a PVC kept on delete has no ownerReference), and only
+            # once: a claim still in use stays, terminating, behind its protection finalizer.
+            if live is None or not owned_by(live, owner) or (live.get("metadata") or {}).get("deletionTimestamp"):
+                return None
+            uid = str(live["metadata"]["uid"])
+            self.client.delete(api_version, kind, owner.namespace, name, uid)
+            lookup.gone(api_version, kind, owner.namespace, name, uid)
+            self._baseline.pop((owner.namespace, name, kind), None)
+            return ChildResult(kind, name, PRUNED)
+        except KubeError as err:
+            return ChildResult(kind, name, FAILED, f"{kind} {name} (to remove): {err}")
