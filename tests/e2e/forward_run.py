@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from conftest import DataPathRun, expected_users, start_influxd
+from datapath import DataPathRun, expected_users, start_influxd
 from gatling_report import load_report
 from gatling_runner_home import RunnerHome, RunnerProcess, build_runner_home
 from http_target import TargetServer

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from conftest import DataPathRun
+from datapath import DataPathRun
 from gatling_run import SIMULATION_ID, RequestStats
 from grafana_interp import ALL, TimeRange, format_value, interpolate
 

@@ -12,7 +12,7 @@ from collections import defaultdict
 from typing import Any
 
 import pytest
-from conftest import DataPathRun
+from datapath import DataPathRun
 from gatling_run import SIMULATION_ID
 
 from loadtest_monitor.render.gatling import ALL_REQUESTS, ALL_USERS, requests_measurement

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import RAW_SPEC, RUNNERS, start_influxd
+from datapath import RAW_SPEC, RUNNERS, start_influxd
 from forward_run import Forwarder
 from gatling_report import load_report
 from gatling_run import EmittedWindow, GatlingResults, emitted_windows, lossy_same_second_flushes

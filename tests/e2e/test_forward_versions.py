@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import RAW_SPEC, RUNNERS
+from datapath import RAW_SPEC, RUNNERS
 from forward_run import SIDECAR_RUNNER, ForwardedRun, run_forwarded
 from gatling_run import SIMULATION_ID
 from gatling_runner_home import FORWARDER_VERSIONS, build_agent

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import start_influxd
+from datapath import start_influxd
 from influxd import INFLUXD_BUILDS, SOURCE_BUILT_VERSION, influxd_version
 
 from loadtest_monitor.spec import DEFAULT_INFLUXDB_IMAGE, parse_spec

@@ -1,4 +1,4 @@
-"""The e2e suite's way of starting influxd (tests/e2e/conftest.py: start_influxd), loaded under a
+"""The e2e suite's way of starting influxd (tests/e2e/datapath.py: start_influxd), loaded under a
 name of its own, so the image tests start InfluxDB exactly as the data-path tests do (rendered
 config, free ports, and whatever preparation the pod's InfluxDB gets there)."""
 
@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-E2E_CONFTEST = Path(__file__).resolve().parents[1] / "e2e" / "conftest.py"
+E2E_CONFTEST = Path(__file__).resolve().parents[1] / "e2e" / "datapath.py"
 
 
 def _load() -> ModuleType:
