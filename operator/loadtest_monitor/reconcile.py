@@ -34,7 +34,7 @@ from loadtest_monitor.apply import (
     conflict_message,
     is_ours,
 )
-from loadtest_monitor.identity import API_VERSION, GATLING_CONF_KEY, KIND
+from loadtest_monitor.identity import API_VERSION, GATLING_CONF_KEY, KIND, LABEL_NAME
 from loadtest_monitor.kube import KubeError, Obj
 from loadtest_monitor.render.common import Owner, RenderContext
 from loadtest_monitor.render.monitor import generated_secrets, render_all
@@ -262,12 +262,12 @@ class Reconciler:
             live = lookup.get("apps/v1", "Deployment", ns, deployment)
             if live is not None and not is_ours(live, ctx.owner):
                 live = None
-            own_pods = [
-                p for p in pods if (p.get("metadata") or {}).get("labels", {}).get("app.kubernetes.io/name") == app
-            ]
+            own_pods = [p for p in pods if _app_of(p) == app]
             return st.deployment_condition(cond_type, live, own_pods)
 
         influx = component(st.INFLUXDB_READY, names.influxdb_deployment, "influxdb")
+        if influx.status == "True":  # running, but did the bootstrap apply the retention and users?
+            influx = st.bootstrap_failure(influx, [p for p in pods if _app_of(p) == "influxdb"])
         grafana = self._admin_secret_condition(ctx, lookup) or component(
             st.GRAFANA_READY, names.grafana_deployment, "grafana"
         )
@@ -350,6 +350,10 @@ class Reconciler:
 
 # Kinds a pod mounts by name: a Deployment that would mount one that is not ours waits.
 _MOUNTED = ("Secret/", "ConfigMap/", "PersistentVolumeClaim/")
+
+
+def _app_of(pod: Mapping[str, Any]) -> str:
+    return str(((pod.get("metadata") or {}).get("labels") or {}).get(LABEL_NAME, ""))
 
 
 def _uses_any(obj: Mapping[str, Any], blocked: Mapping[str, str]) -> bool:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from loadtest_monitor.identity import GATLING_CONF_KEY, GRAFANA_PORT, GRAPHITE_PORT, JAVA_PROPERTIES_KEY
+from loadtest_monitor.render import bootstrap
 from loadtest_monitor.render.common import RenderContext
 from loadtest_monitor.render.grafana import admin_secret_location
 from loadtest_monitor.render.monitor import graphite_host
@@ -31,6 +32,8 @@ REASON_NAME_CONFLICT = "NameConflict"
 REASON_PROGRESS_DEADLINE = "ProgressDeadlineExceeded"
 
 # Container waiting reasons that will not clear up by waiting: the child is Degraded.
+CONDITION_MESSAGE_LIMIT = 1024
+
 DEGRADED_WAITING_REASONS = (
     "CrashLoopBackOff",
     "ImagePullBackOff",
@@ -86,6 +89,18 @@ def _degraded_pod(pods: Sequence[Mapping[str, Any]]) -> tuple[str, str] | None:
                 detail = f": {waiting['message']}" if waiting.get("message") else ""
                 return reason, f"pod {pod_name} container {container.get('name')} is in {reason}{detail}"
     return None
+
+
+def bootstrap_failure(cond: Condition, pods: Sequence[Mapping[str, Any]]) -> Condition:
+    """InfluxDB's condition with the bootstrap's failure (RetentionFailed, UsersFailed …) if a pod
+    reports one: InfluxDB runs, but not as the spec asks, so the monitor is not Ready until fixed."""
+    for pod in pods:
+        outcome = bootstrap.pod_outcome(pod)
+        if outcome is not None and outcome.failed:
+            pod_name = (pod.get("metadata") or {}).get("name", "")
+            message = f"pod {pod_name}: {outcome.message}"[:CONDITION_MESSAGE_LIMIT]
+            return Condition(cond.type, "False", outcome.reason, message)
+    return cond
 
 
 def deployment_condition(

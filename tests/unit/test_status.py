@@ -89,3 +89,25 @@ def test_progress_deadline_exceeded_is_its_own_reason() -> None:
     assert (cond.status, cond.reason) == ("False", "ProgressDeadlineExceeded")
     ready = st.ready_condition([cond])
     assert ready.reason == "ProgressDeadlineExceeded"
+
+
+def _bootstrapped_pod(message: str) -> dict[str, object]:
+    terminated = {"exitCode": 0, "reason": "Completed", "message": message}
+    return {
+        "metadata": {"name": "x-influxdb-abc", "labels": {"app.kubernetes.io/name": "influxdb"}},
+        "status": {"initContainerStatuses": [{"name": "bootstrap", "state": {"terminated": terminated}}]},
+    }
+
+
+def test_a_failed_bootstrap_makes_influxdb_not_ready_with_its_reason() -> None:
+    available = st.deployment_condition(st.INFLUXDB_READY, _deployment(True))
+    assert available.status == "True"
+    for reason in ("RetentionFailed", "DatabaseFailed", "UsersFailed", "InfluxDBUnavailable"):
+        cond = st.bootstrap_failure(available, [_bootstrapped_pod(f"{reason}: ALTER RETENTION POLICY refused")])
+        assert (cond.type, cond.status, cond.reason) == (st.INFLUXDB_READY, "False", reason)
+        assert "x-influxdb-abc" in cond.message and "refused" in cond.message
+        assert st.ready_condition([cond]).reason == reason
+    fine = st.bootstrap_failure(available, [_bootstrapped_pod("Bootstrapped: database gatling, retention 7d")])
+    assert fine == available
+    still_running = {"metadata": {"name": "p"}, "status": {"initContainerStatuses": [{"name": "bootstrap"}]}}
+    assert st.bootstrap_failure(available, [still_running]) == available
