@@ -124,7 +124,7 @@ def reads(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--monitors", type=int, default=100)
-    parser.add_argument("--settle", type=float, default=65.0, help="seconds of idle observation (>= one resync)")
+    parser.add_argument("--settle", type=float, default=125.0, help="seconds of idle observation (>= one resync)")
     parser.add_argument("--singles", type=int, default=10, help="single monitors for the latency figure")
     parser.add_argument("--unrelated", type=int, default=5000, help="ConfigMaps in another namespace")
     args = parser.parse_args()
@@ -140,7 +140,7 @@ def main() -> int:
         assert cluster.kubectl("apply", "--server-side", "-f", str(REPO / "crds")).returncode == 0
         cluster.kubectl("wait", "--for=condition=Established", "crd/loadtestmonitors.loadtest.dev")
         env = cluster.env()
-        env["LTM_RESYNC_SECONDS"] = "60"
+        env["LTM_RESYNC_SECONDS"] = "120"
         proc = spawn_operator(env, run_dir / "operator.log")
         time.sleep(5)
         idle_rss = rss_mib(proc.pid)

@@ -23,7 +23,8 @@ class SettingsError(ValueError):
 @dataclass(frozen=True)
 class Settings:
     #: Seconds between two full passes over every monitor (the safety net for unwatched Secrets).
-    resync_seconds: float = 60.0
+    #: 120 s: a monitor's two generated Secrets cost one GET per minute while nothing changes.
+    resync_seconds: float = 120.0
     cluster_domain: str = DEFAULT_CLUSTER_DOMAIN
     #: Add status.grafana.loadBalancerState from Elastic Load Balancing (EKS only).
     aws_lb_state: bool = False

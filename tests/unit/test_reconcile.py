@@ -66,8 +66,8 @@ def test_first_pass_creates_every_child_and_a_second_writes_nothing() -> None:
     assert not outcome.applied and not outcome.status_written
     fake.tick()
     rec.reconcile(NS, "checkout")
-    # The only read of a resync: the generated admin Secret, by name (Secrets are not watched).
-    assert fake.calls == [("get", "Secret", "checkout-grafana-admin")]
+    # The only reads of a resync: the generated Secrets, by name (Secrets are not watched).
+    assert fake.calls == [("get", "Secret", "checkout-influxdb-auth"), ("get", "Secret", "checkout-grafana-admin")]
 
 
 def test_a_removed_setting_is_removed_from_the_child() -> None:
@@ -274,7 +274,7 @@ def test_an_event_that_cannot_be_posted_does_not_stop_the_reconcile() -> None:
 
 def test_status_keys_no_longer_computed_are_removed() -> None:
     fake = FakeKube()
-    monitor(fake, {"graphite": {"exposure": "InternalLoadBalancer"}})
+    monitor(fake, {"graphite": {"exposure": "InternalLoadBalancer", "allowedSourceRanges": ["10.0.0.0/16"]}})
     rec = settle(fake)
     svc = fake.find("Service", "checkout-graphite")
     svc["status"] = {"loadBalancer": {"ingress": [{"hostname": "nlb.example"}]}}
