@@ -9,7 +9,7 @@ from loadtest_monitor.settings import DEFAULT_CLUSTER_DOMAIN, Settings, Settings
 
 def test_defaults() -> None:
     settings = Settings.from_env({})
-    assert settings.resync_seconds == 60
+    assert settings.resync_seconds == 120
     assert settings.cluster_domain == DEFAULT_CLUSTER_DOMAIN == "cluster.local"
     assert not settings.aws_lb_state
 
@@ -47,3 +47,10 @@ def test_nothing_is_read_at_import() -> None:
 
     assert handlers.RUNTIME is None or isinstance(handlers.RUNTIME.settings, Settings)
     assert not hasattr(handlers, "RESYNC_SECONDS") and not hasattr(handlers, "CLUSTER_DOMAIN")
+
+
+def test_load_balancer_mode_is_a_setting_checked_once() -> None:
+    assert Settings.from_env({}).load_balancer_mode == "aws-load-balancer-controller"
+    assert Settings.from_env({"LTM_LOAD_BALANCER_MODE": "eks-auto-mode"}).load_balancer_mode == "eks-auto-mode"
+    with pytest.raises(SettingsError, match="LTM_LOAD_BALANCER_MODE='nlb' is unknown"):
+        Settings.from_env({"LTM_LOAD_BALANCER_MODE": "nlb"})
