@@ -24,6 +24,8 @@ import pytest
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1] / "hack"))
 
+from operator_support import install_crd  # noqa: E402
+
 from localcluster import SELF_TEST_CRD, ClusterError, LocalCluster, find_binaries, project_crds  # noqa: E402
 
 #: Installed before kube-controller-manager starts, so garbage collection knows these kinds at once.
@@ -84,3 +86,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
                 f"local control plane: started in {local.startup_seconds:.1f} s "
                 f"(binaries present -> /readyz ok, node Ready); run dir {local.run_dir}"
             )
+
+
+@pytest.fixture(scope="module")
+def crd(cluster: LocalCluster) -> None:
+    """The project's CRD, applied again for the module (a test before it may have removed it)."""
+    install_crd(cluster)

@@ -10,7 +10,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -88,6 +88,27 @@ class Operator:
 
     def log_tail(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:]
+
+
+def install_crd(cluster: Any) -> None:
+    """The project's CRD applied (again: a test may have removed it) and Established."""
+    applied = cluster.kubectl("apply", "--server-side", "-f", str(CRD))
+    assert applied.returncode == 0, applied.stderr
+    waited = cluster.kubectl(
+        "wait", "--for=condition=Established", "--timeout=60s", "crd/loadtestmonitors.loadtest.dev"
+    )
+    assert waited.returncode == 0, waited.stderr
+
+
+@contextlib.contextmanager
+def running_operator(cluster: Any, log_dir: Path, **options: Any) -> Iterator[Operator]:
+    """`loadtest-monitor run` for the duration of a with-block (a test module's fixture)."""
+    op = Operator(cluster, log_dir / "operator.log", **options)
+    op.start()
+    try:
+        yield op
+    finally:
+        op.stop()
 
 
 def monitor_kind(api: pykube.HTTPClient) -> Any:

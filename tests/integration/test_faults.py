@@ -11,7 +11,6 @@ from typing import Any
 import pykube
 import pytest
 from operator_support import (
-    CRD,
     FreezableProxy,
     Operator,
     apply_monitor,
@@ -37,15 +36,6 @@ EXPECTED = {
     "Deployment/checkout-influxdb",
     "NetworkPolicy/checkout-influxdb",
 }
-
-
-@pytest.fixture(scope="module")
-def crd(cluster: Any) -> None:
-    assert cluster.kubectl("apply", "--server-side", "-f", str(CRD)).returncode == 0
-    waited = cluster.kubectl(
-        "wait", "--for=condition=Established", "--timeout=60s", "crd/loadtestmonitors.loadtest.dev"
-    )
-    assert waited.returncode == 0, waited.stderr
 
 
 @pytest.fixture

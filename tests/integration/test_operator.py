@@ -15,7 +15,6 @@ import pykube
 import pytest
 import yaml
 from operator_support import (
-    CRD,
     EXAMPLE,
     WRITE_VERBS,
     Operator,
@@ -28,29 +27,16 @@ from operator_support import (
     minimal,
     operator_requests,
     replica_sets,
+    running_operator,
     wait_for,
     wait_ready,
 )
 
 
 @pytest.fixture(scope="module")
-def crd(cluster: Any) -> None:
-    result = cluster.kubectl("apply", "--server-side", "-f", str(CRD))
-    assert result.returncode == 0, result.stderr
-    result = cluster.kubectl(
-        "wait", "--for=condition=Established", "--timeout=60s", "crd/loadtestmonitors.loadtest.dev"
-    )
-    assert result.returncode == 0, result.stderr
-
-
-@pytest.fixture(scope="module")
 def operator(cluster: Any, crd: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator]:
-    op = Operator(cluster, tmp_path_factory.mktemp("operator") / "operator.log")
-    op.start()
-    try:
+    with running_operator(cluster, tmp_path_factory.mktemp("operator")) as op:
         yield op
-    finally:
-        op.stop()
 
 
 @pytest.fixture

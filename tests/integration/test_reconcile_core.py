@@ -17,7 +17,6 @@ import pykube
 import pytest
 import yaml
 from operator_support import (
-    CRD,
     Operator,
     apply_monitor,
     children,
@@ -27,6 +26,7 @@ from operator_support import (
     minimal,
     operator_requests,
     operator_writes,
+    running_operator,
     wait_for,
     wait_ready,
     warnings_with_reason,
@@ -37,22 +37,9 @@ CHILD_KINDS = {"configmaps", "services", "deployments", "persistentvolumeclaims"
 
 
 @pytest.fixture(scope="module")
-def crd(cluster: Any) -> None:
-    assert cluster.kubectl("apply", "--server-side", "-f", str(CRD)).returncode == 0
-    waited = cluster.kubectl(
-        "wait", "--for=condition=Established", "--timeout=60s", "crd/loadtestmonitors.loadtest.dev"
-    )
-    assert waited.returncode == 0, waited.stderr
-
-
-@pytest.fixture(scope="module")
 def operator(cluster: Any, crd: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator]:
-    op = Operator(cluster, tmp_path_factory.mktemp("operator") / "operator.log", resync_seconds=RESYNC)
-    op.start()
-    try:
+    with running_operator(cluster, tmp_path_factory.mktemp("operator"), resync_seconds=RESYNC) as op:
         yield op
-    finally:
-        op.stop()
 
 
 def _container(dep: dict[str, Any]) -> dict[str, Any]:

@@ -19,7 +19,15 @@ from typing import Any
 import pykube
 import pytest
 import yaml
-from operator_support import CRD, Operator, children, condition, get_monitor, wait_for
+from operator_support import (
+    CRD,
+    Operator,
+    children,
+    condition,
+    get_monitor,
+    running_operator,
+    wait_for,
+)
 
 from localcluster import LocalCluster, find_binaries
 
@@ -46,12 +54,8 @@ def api(bare: LocalCluster) -> pykube.HTTPClient:
 
 @pytest.fixture(scope="module")
 def operator(bare: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator]:
-    op = Operator(bare, tmp_path_factory.mktemp("operator") / "operator.log")
-    op.start()
-    try:
+    with running_operator(bare, tmp_path_factory.mktemp("operator")) as op:
         yield op
-    finally:
-        op.stop()
 
 
 def ltm(bare: LocalCluster, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:

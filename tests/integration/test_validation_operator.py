@@ -14,19 +14,22 @@ from typing import Any
 import pykube
 import pytest
 import yaml
-from operator_support import CRD, Operator, apply_monitor, children, condition, get_monitor, minimal, wait_for
+from operator_support import (
+    Operator,
+    apply_monitor,
+    children,
+    condition,
+    get_monitor,
+    minimal,
+    running_operator,
+    wait_for,
+)
 
 
 @pytest.fixture(scope="module")
-def operator(cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator]:
-    applied = cluster.kubectl("apply", "--server-side", "-f", str(CRD))
-    assert applied.returncode == 0, applied.stderr
-    op = Operator(cluster, tmp_path_factory.mktemp("operator") / "operator.log")
-    op.start()
-    try:
+def operator(cluster: Any, crd: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator]:
+    with running_operator(cluster, tmp_path_factory.mktemp("operator")) as op:
         yield op
-    finally:
-        op.stop()
 
 
 def test_problems_only_the_operator_sees_become_invalid_spec_with_every_field(

@@ -19,13 +19,13 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from operator_support import (
-    CRD,
     Operator,
     children,
     condition,
     get_monitor,
     minimal,
     operator_writes,
+    running_operator,
     wait_for,
     wait_ready,
 )
@@ -36,15 +36,9 @@ SEEN = {"refused by the API server": 0, "InvalidSpec": 0, "accepted": 0}
 
 
 @pytest.fixture(scope="module")
-def operator(cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator]:
-    applied = cluster.kubectl("apply", "--server-side", "-f", str(CRD))
-    assert applied.returncode == 0, applied.stderr
-    op = Operator(cluster, tmp_path_factory.mktemp("operator") / "operator.log")
-    op.start()
-    try:
+def operator(cluster: Any, crd: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator]:
+    with running_operator(cluster, tmp_path_factory.mktemp("operator")) as op:
         yield op
-    finally:
-        op.stop()
 
 
 def _answered(api: pykube.HTTPClient, namespace: str, name: str) -> dict[str, Any] | None:
