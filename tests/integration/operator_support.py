@@ -90,6 +90,25 @@ class Operator:
         return self.log_path.read_text(errors="replace")[-4000:]
 
 
+def default_children(monitor: str) -> set[str]:
+    """Kind/name of every child a monitor with an empty spec gets (13 objects)."""
+    return {
+        f"ConfigMap/{monitor}-gatling",
+        f"ConfigMap/{monitor}-influxdb-config",
+        f"ConfigMap/{monitor}-grafana-datasources",
+        f"ConfigMap/{monitor}-grafana-dashboard-providers",
+        f"ConfigMap/{monitor}-grafana-dashboards",
+        f"Secret/{monitor}-grafana-admin",
+        f"Secret/{monitor}-influxdb-auth",
+        f"Service/{monitor}-grafana",
+        f"Service/{monitor}-graphite",
+        f"Service/{monitor}-influxdb",
+        f"Deployment/{monitor}-grafana",
+        f"Deployment/{monitor}-influxdb",
+        f"NetworkPolicy/{monitor}-influxdb",
+    }
+
+
 def install_crd(cluster: Any) -> None:
     """The project's CRD applied (again: a test may have removed it) and Established."""
     applied = cluster.kubectl("apply", "--server-side", "-f", str(CRD))

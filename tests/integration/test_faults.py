@@ -16,26 +16,15 @@ from operator_support import (
     apply_monitor,
     children,
     config_map_data,
+    default_children,
     minimal,
     operator_writes,
     wait_for,
     wait_ready,
 )
 
-EXPECTED = {
-    "ConfigMap/checkout-gatling",
-    "ConfigMap/checkout-influxdb-config",
-    "ConfigMap/checkout-grafana-datasources",
-    "ConfigMap/checkout-grafana-dashboard-providers",
-    "ConfigMap/checkout-grafana-dashboards",
-    "Secret/checkout-grafana-admin",
-    "Service/checkout-grafana",
-    "Service/checkout-graphite",
-    "Service/checkout-influxdb",
-    "Deployment/checkout-grafana",
-    "Deployment/checkout-influxdb",
-    "NetworkPolicy/checkout-influxdb",
-}
+EXPECTED = default_children("checkout")
+GENERATED_SECRETS = ("Secret/checkout-grafana-admin", "Secret/checkout-influxdb-auth")
 
 
 @pytest.fixture
@@ -53,20 +42,22 @@ def test_sigkill_at_ten_random_points_of_the_first_reconcile(
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)
     assert apply_monitor(cluster, namespace, minimal()).returncode == 0
-    secret_uids: set[str] = set()
+    secret_uids: dict[str, set[str]] = {key: set() for key in GENERATED_SECRETS}
     for _ in range(10):
         operator.start()
         time.sleep(rng.uniform(0.5, 4.0))  # start-up is ~1-2 s: the kills land before, in and after it
         operator.kill()
-        found = children(kube_api, namespace, "checkout").get("Secret/checkout-grafana-admin")
-        if found:
-            secret_uids.add(found["metadata"]["uid"])
+        found = children(kube_api, namespace, "checkout")
+        for key in GENERATED_SECRETS:
+            if key in found:
+                secret_uids[key].add(found[key]["metadata"]["uid"])
     operator.start()
     wait_ready(kube_api, namespace, "checkout", timeout=120)
     objs = children(kube_api, namespace, "checkout")
     assert set(objs) == EXPECTED, f"seed {seed}"
-    secret_uids.add(objs["Secret/checkout-grafana-admin"]["metadata"]["uid"])
-    assert len(secret_uids) == 1, f"the admin Secret was made again (seed {seed})"
+    for key in GENERATED_SECRETS:
+        secret_uids[key].add(objs[key]["metadata"]["uid"])
+        assert len(secret_uids[key]) == 1, f"{key} was made again: its passwords changed (seed {seed})"
     for kind in (pykube.Deployment, pykube.Service, pykube.ConfigMap):
         names = [o.name for o in kind.objects(kube_api, namespace=namespace)]
         assert len(names) == len(set(names))

@@ -22,6 +22,7 @@ from operator_support import (
     children,
     condition,
     config_map_data,
+    default_children,
     deployment,
     get_monitor,
     minimal,
@@ -60,22 +61,7 @@ def test_example_monitor_becomes_ready_with_every_child(
     uid = mon["metadata"]["uid"]
 
     objs = children(api, namespace, "checkout")
-    expected = {
-        "ConfigMap/checkout-gatling",
-        "ConfigMap/checkout-influxdb-config",
-        "ConfigMap/checkout-grafana-datasources",
-        "ConfigMap/checkout-grafana-dashboard-providers",
-        "ConfigMap/checkout-grafana-dashboards",
-        "Secret/checkout-grafana-admin",
-        "Secret/checkout-influxdb-auth",
-        "Service/checkout-grafana",
-        "Service/checkout-graphite",
-        "Service/checkout-influxdb",
-        "Deployment/checkout-grafana",
-        "Deployment/checkout-influxdb",
-        "NetworkPolicy/checkout-influxdb",
-    }
-    assert set(objs) == expected
+    assert set(objs) == default_children("checkout")
     for key, obj in objs.items():
         refs = obj["metadata"].get("ownerReferences") or []
         assert [(r["kind"], r["name"], r["uid"], r.get("controller")) for r in refs] == [
