@@ -157,7 +157,7 @@ class _Health(BaseHTTPRequestHandler):
         ok, why = (
             (False, "not started")
             if rt.queue is None
-            else rt.queue.health(rt.settings.reconcile_deadline, rt.settings.liveness_stale_seconds)
+            else rt.queue.health(rt.settings.hung_seconds, rt.settings.liveness_stale_seconds)
         )
         body = why.encode()
         self.send_response(200 if ok and self.path.startswith("/healthz") else 500 if not ok else 404)

@@ -62,6 +62,13 @@ class Settings:
         return settings
 
     @property
+    def hung_seconds(self) -> float:
+        """A reconcile running this long is hung. It stops applying at its deadline; what may
+        follow (prunes read by name, the status write, an Event) is at most three more calls of
+        two attempts each, which an API server that does not answer makes time out."""
+        return self.reconcile_deadline + 6 * self.request_timeout
+
+    @property
     def liveness_stale_seconds(self) -> float:
         """No finished reconcile for this long while work is waiting: the operator is stuck."""
         return self.reconcile_deadline + self.resync_seconds
