@@ -65,3 +65,5 @@ def test_the_operator_reads_the_outcome_from_the_pod_status() -> None:
     crashed = _pod(state={"terminated": {"exitCode": 127, "message": ""}})
     assert pod_outcome(crashed) == Outcome("InfluxDBUnavailable", "the bootstrap ended without a message")
     assert parse_outcome("sh: influx: not found").reason == "InfluxDBUnavailable"
+    # A clean exit without any message says nothing (a kubelet that did not keep it): no verdict.
+    assert pod_outcome(_pod(state={"terminated": {"exitCode": 0, "reason": "Completed"}})) is None

@@ -78,7 +78,12 @@ def pod_outcome(pod: Mapping[str, Any]) -> Outcome | None:
     for state in ("state", "lastState"):
         terminated = (mine.get(state) or {}).get("terminated")
         if terminated:
-            return parse_outcome(str(terminated.get("message") or ""))
+            message = str(terminated.get("message") or "")
+            if not message and terminated.get("exitCode", 0) == 0:
+                # The script always leaves a message; a clean exit without one is a kubelet that
+                # did not keep it (or a simulated one): nothing is known, nothing is reported.
+                return None
+            return parse_outcome(message)
     return None
 
 
