@@ -90,7 +90,7 @@ class Kube:
         # Counted so tests and benchmarks can see how many writes a reconcile made.
         self.writes = 0
 
-    def request(
+    def _call(
         self,
         method: str,
         path: str,
@@ -129,7 +129,7 @@ class Kube:
 
     def get(self, api_version: str, kind: str, namespace: str, name: str) -> Obj | None:
         try:
-            return self.request("GET", resource_path(api_version, kind, namespace, name))
+            return self._call("GET", resource_path(api_version, kind, namespace, name))
         except KubeError as err:
             if err.status == 404:
                 return None
@@ -150,7 +150,7 @@ class Kube:
             query.append(("force", "true"))
         body = {**obj, "metadata": meta}
         self.writes += 1
-        return self.request(
+        return self._call(
             "PATCH",
             resource_path(obj["apiVersion"], obj["kind"], meta["namespace"], meta["name"]),
             body=json.dumps(body),
@@ -162,7 +162,7 @@ class Kube:
         """Deletes exactly the object with this uid (a replacement of the same name stays)."""
         self.writes += 1
         try:
-            self.request(
+            self._call(
                 "DELETE",
                 resource_path(api_version, kind, namespace, name),
                 body={"propagationPolicy": "Background", "preconditions": {"uid": uid}},
@@ -174,7 +174,7 @@ class Kube:
     def patch_status(self, namespace: str, name: str, patch: Mapping[str, Any]) -> Obj:
         """A JSON merge patch of the status subresource; a None value removes that key."""
         self.writes += 1
-        return self.request(
+        return self._call(
             "PATCH",
             resource_path(API_VERSION, KIND, namespace, name) + "/status",
             body={"status": dict(patch)},
@@ -207,4 +207,4 @@ class Kube:
             "count": 1,
         }
         self.writes += 1
-        self.request("POST", resource_path("v1", "Event", meta["namespace"]), body=event)
+        self._call("POST", resource_path("v1", "Event", meta["namespace"]), body=event)
