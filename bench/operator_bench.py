@@ -25,11 +25,17 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "hack"))
 
 from localcluster import LocalCluster, find_binaries  # noqa: E402
 from operator_process import spawn_operator, stop_process_group  # noqa: E402
+
+from loadtest_monitor.monitor_input import check_monitor  # noqa: E402
+from loadtest_monitor.render.common import Owner, RenderContext  # noqa: E402
+from loadtest_monitor.render.monitor import offline_credentials, render_all  # noqa: E402
 
 WRITES = {"create", "update", "patch", "delete"}
 
@@ -50,10 +56,13 @@ def operator_events(cluster: LocalCluster, since: int) -> list[dict[str, Any]]:
     ]
 
 
+def by_verb_and_resource(events: list[dict[str, Any]]) -> Counter[str]:
+    return Counter(f"{e['verb']} {e.get('objectRef', {}).get('resource')}" for e in events)
+
+
 def summarize(events: list[dict[str, Any]]) -> tuple[int, int, Counter[str]]:
     writes = [e for e in events if e["verb"] in WRITES]
-    by_kind = Counter(f"{e['verb']} {e.get('objectRef', {}).get('resource')}" for e in writes)
-    return len(events), len(writes), by_kind
+    return len(events), len(writes), by_verb_and_resource(writes)
 
 
 def monitor_yaml(name: str, namespace: str = "default") -> str:
@@ -115,6 +124,13 @@ def unrelated_config_maps(cluster: LocalCluster, count: int) -> None:
             for i in range(first, min(count, first + batch))
         )
         assert cluster.kubectl("apply", "--server-side", "-f", "-", input=docs, timeout=300).returncode == 0
+
+
+def default_child_count() -> int:
+    """Children of a monitor with an empty spec, as the operator renders them (Secrets included)."""
+    monitor = check_monitor(yaml.safe_load(monitor_yaml("m")), None)
+    ctx = RenderContext(Owner(monitor.name, monitor.namespace), monitor.spec, "cluster.local")
+    return len(render_all(ctx, offline_credentials(ctx)))
 
 
 def reads(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -189,7 +205,7 @@ def main() -> int:
     c_total, c_writes, c_kinds = summarize(converge_events)
     i_total, i_writes, _ = summarize(idle_events)
     idle_reads = len(reads(idle_events))
-    children = 12
+    children = default_child_count()
     total_monitors = n + args.singles
     per_minute = idle_reads / total_monitors / (settled_s / 60)
     ratio = statistics.median(operator_s) / statistics.median(floor_s)
@@ -224,6 +240,10 @@ def main() -> int:
         "Writes while converging, by verb and resource:",
         "",
         *[f"- {k}: {v}" for k, v in sorted(c_kinds.items())],
+        "",
+        "Reads while converging, by verb and resource:",
+        "",
+        *[f"- {k}: {v}" for k, v in sorted(by_verb_and_resource(reads(converge_events)).items())],
         "",
     ]
     report = "\n".join(lines)
