@@ -30,12 +30,11 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "hack"))
 
-from localcluster import LocalCluster, find_binaries  # noqa: E402
-from operator_process import spawn_operator, stop_process_group  # noqa: E402
-
 from loadtest_monitor.monitor_input import check_monitor  # noqa: E402
 from loadtest_monitor.render.common import Owner, RenderContext  # noqa: E402
 from loadtest_monitor.render.monitor import offline_credentials, render_all  # noqa: E402
+from localcluster import LocalCluster, find_binaries  # noqa: E402
+from operator_process import spawn_operator, stop_process_group  # noqa: E402
 
 WRITES = {"create", "update", "patch", "delete"}
 
