@@ -21,7 +21,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from kubernetes import client
+from operator_support import check_create_only_apply
 
+from loadtest_monitor.kube import Kube
 from localcluster import default_bin_dir, free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,6 +37,7 @@ class OldApiServer:
     server: str
     token: str
     kubectl_path: Path
+    ca_cert: Path  # the API server's self-signed serving certificate
 
     def kubectl(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -126,7 +130,7 @@ def old_apiserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OldApiSe
             _wait_ready(server, token, time.monotonic() + 90)
         except AssertionError:
             raise AssertionError((run / "apiserver.log").read_text()[-3000:]) from None
-        api = OldApiServer(server, token, default_bin_dir() / "kubectl")
+        api = OldApiServer(server, token, default_bin_dir() / "kubectl", run / "certs" / "apiserver.crt")
         version = api.kubectl("version", "-o", "yaml")
         assert yaml.safe_load(version.stdout)["serverVersion"]["gitVersion"].startswith(FLOOR_VERSION + ".")
         applied = api.kubectl("apply", "--server-side", "-f", str(CRD))
@@ -221,3 +225,18 @@ def test_storage_can_only_grow_without_the_quantity_library(old_apiserver: OldAp
     assert apply("1Ti").returncode == 0
     shrunk = apply("1023Gi")
     assert shrunk.returncode != 0 and "can only grow" in shrunk.stderr, shrunk.stderr
+
+
+def test_create_only_apply_holds_on_the_floor(old_apiserver: OldApiServer) -> None:
+    """The resourceVersion precondition that makes the operator's create-only apply is honoured
+    the same way by the oldest Kubernetes the project supports."""
+    configuration = client.Configuration(host=old_apiserver.server)
+    configuration.api_key = {"BearerToken": old_apiserver.token}
+    configuration.api_key_prefix = {"BearerToken": "Bearer"}
+    configuration.ssl_ca_cert = str(old_apiserver.ca_cert)
+    kube = Kube(client.ApiClient(configuration))
+
+    def kubectl(*args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        return old_apiserver.kubectl("-n", "default", *args, input=input)
+
+    assert check_create_only_apply(kube, kubectl, "default") == 6
