@@ -195,11 +195,14 @@ class Applier:
         # (namespace, name of child, kind) -> (hash, what the server returned for our fields) after
         # our last apply: a field an admission webhook rewrites in our own request is not drift.
         self._baseline: dict[tuple[str, str, str], tuple[str, Any]] = {}
+        # (namespace, name of child, kind) found held by somebody else's object.
+        self._taken: set[tuple[str, str, str]] = set()
 
     def forget_monitor(self, namespace: str, monitor: str) -> None:
         prefix = f"{monitor}-"
         for key in [k for k in self._baseline if k[0] == namespace and k[1].startswith(prefix)]:
             del self._baseline[key]
+        self._taken = {k for k in self._taken if not (k[0] == namespace and k[1].startswith(prefix))}
 
     def _in_sync(self, desired: Obj, live: Mapping[str, Any]) -> bool:
         want = desired["metadata"]["annotations"][APPLIED_HASH]
@@ -238,9 +241,16 @@ class Applier:
 
         The store only holds objects with our labels, so one without them may exist; the API
         server then refuses the create (409) and leaves it as it was, and a GET by name decides
-        whether it is ours (a kept PVC, a watch that lags) or somebody else's.
+        whether it is ours (a kept PVC, a watch that lags) or somebody else's. A name found taken
+        is remembered: later passes read it by name and send nothing until it is free again.
         """
         kind, name = desired["kind"], desired["metadata"]["name"]
+        key = (owner.namespace, name, kind)
+        if key in self._taken:
+            existing = self.client.get(desired["apiVersion"], kind, owner.namespace, name)
+            if existing is not None:
+                return self._judge(owner, desired, existing, lookup)
+            self._taken.discard(key)
         try:
             response = self.client.apply(desired, uid=None)
         except KubeError as err:
@@ -249,11 +259,18 @@ class Applier:
             existing = self.client.get(desired["apiVersion"], kind, owner.namespace, name)
             if existing is None:  # deleted since: the next pass creates it
                 raise KubeError(409, f"{kind} {name} was being replaced; retrying") from err
-            if not is_ours(existing, owner):
-                return ChildResult(kind, name, CONFLICT, conflict_message(kind, name))
-            return self._update(desired, existing, lookup)
+            return self._judge(owner, desired, existing, lookup)
         self._remember(desired, response, lookup)
         return ChildResult(kind, name, CREATED, live=response)
+
+    def _judge(self, owner: Owner, desired: Obj, existing: Obj, lookup: Lookup) -> ChildResult:
+        """An object holds the name of a child the store did not show: ours is updated, any other left alone."""
+        kind, name = desired["kind"], desired["metadata"]["name"]
+        if not is_ours(existing, owner):
+            self._taken.add((owner.namespace, name, kind))
+            return ChildResult(kind, name, CONFLICT, conflict_message(kind, name))
+        self._taken.discard((owner.namespace, name, kind))
+        return self._update(desired, existing, lookup)
 
     def _update(self, desired: Obj, live: Mapping[str, Any], lookup: Lookup) -> ChildResult:
         kind, meta = desired["kind"], desired["metadata"]
