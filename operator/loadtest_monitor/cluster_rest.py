@@ -2,19 +2,19 @@
 
 kube.py serves the operator's reconcile (namespaced children of one monitor); `up`/`down` also
 handle cluster-scoped objects (the CRD, ClusterRoles, Namespaces) and list across namespaces.
-Same ApiClient, same server-side apply; a separate field manager tells their writes apart.
+Requests go through kube.py (one client layer); a separate field manager tells their writes apart.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
+
+from kubernetes import client
 
 from loadtest_monitor.identity import API_VERSION, KIND, PLURAL
-
-if TYPE_CHECKING:  # the client is imported when a command talks to a cluster, not for `render`
-    from kubernetes import client
+from loadtest_monitor.kube import Kube, KubeError
 
 Obj = dict[str, Any]
 
@@ -41,10 +41,8 @@ KINDS: dict[tuple[str, str], tuple[str, bool]] = {
 }
 
 
-class RestError(RuntimeError):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
+#: The same error as the operator's client layer (the server's message, the HTTP status).
+RestError = KubeError
 
 
 def path(api_version: str, kind: str, namespace: str | None = None, name: str | None = None) -> str:
@@ -61,9 +59,11 @@ def path_of(obj: Mapping[str, Any]) -> str:
 
 
 class Rest:
+    """Path-based requests over the operator's client layer (kube.py): one way to talk to the API
+    server, with its timeouts and error handling; only the field manager differs."""
+
     def __init__(self, api: client.ApiClient, timeout: float = 30.0) -> None:
-        self.api = api
-        self.timeout = timeout
+        self.kube = Kube(api, field_manager=CLI_FIELD_MANAGER, timeout=timeout)
 
     def call(
         self,
@@ -74,26 +74,7 @@ class Rest:
         query: list[tuple[str, str]] | None = None,
         content_type: str = "application/json",
     ) -> Obj:
-        from kubernetes.client.exceptions import ApiException
-
-        method_, url, headers, payload, _ = self.api.param_serialize(
-            method,
-            url_path,
-            query_params=query or [],
-            header_params={"Content-Type": content_type, "Accept": "application/json"},
-            body=body,
-            auth_settings=["BearerToken"],
-        )
-        try:
-            response = self.api.call_api(
-                method_, url, header_params=headers, body=payload, _request_timeout=self.timeout
-            )
-        except ApiException as err:
-            raise RestError(int(err.status or 0), _message(err.body, err.reason)) from err
-        raw = response.read()  # type: ignore[no-untyped-call]
-        if not 200 <= response.status < 300:
-            raise RestError(response.status, _message(raw, response.reason))
-        return cast(Obj, json.loads(raw) if raw else {})
+        return self.kube.request(method, url_path, body=body, query=query, content_type=content_type)
 
     def get(self, url_path: str) -> Obj | None:
         try:
@@ -128,8 +109,3 @@ class Rest:
         return True
 
 
-def _message(raw: bytes | str | None, fallback: str | None) -> str:
-    try:
-        return str(json.loads(raw or "{}").get("message") or fallback)
-    except (TypeError, ValueError):
-        return str(fallback)

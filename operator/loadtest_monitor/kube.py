@@ -96,7 +96,7 @@ class Kube:
         # Counted so tests and benchmarks can see how many writes a reconcile made.
         self.writes = 0
 
-    def _call(
+    def request(
         self,
         method: str,
         path: str,
@@ -135,7 +135,7 @@ class Kube:
 
     def get(self, api_version: str, kind: str, namespace: str, name: str) -> Obj | None:
         try:
-            return self._call("GET", resource_path(api_version, kind, namespace, name))
+            return self.request("GET", resource_path(api_version, kind, namespace, name))
         except KubeError as err:
             if err.status == 404:
                 return None
@@ -161,7 +161,7 @@ class Kube:
             meta["resourceVersion"] = CREATE_ONLY_RESOURCE_VERSION
         body = {**obj, "metadata": meta}
         self.writes += 1
-        return self._call(
+        return self.request(
             "PATCH",
             resource_path(obj["apiVersion"], obj["kind"], meta["namespace"], meta["name"]),
             body=json.dumps(body),
@@ -173,7 +173,7 @@ class Kube:
         """Deletes exactly the object with this uid (a replacement of the same name stays)."""
         self.writes += 1
         try:
-            self._call(
+            self.request(
                 "DELETE",
                 resource_path(api_version, kind, namespace, name),
                 body={"propagationPolicy": "Background", "preconditions": {"uid": uid}},
@@ -185,7 +185,7 @@ class Kube:
     def patch_status(self, namespace: str, name: str, patch: Mapping[str, Any]) -> Obj:
         """A JSON merge patch of the status subresource; a None value removes that key."""
         self.writes += 1
-        return self._call(
+        return self.request(
             "PATCH",
             resource_path(API_VERSION, KIND, namespace, name) + "/status",
             body={"status": dict(patch)},
@@ -218,4 +218,4 @@ class Kube:
             "count": 1,
         }
         self.writes += 1
-        self._call("POST", resource_path("v1", "Event", meta["namespace"]), body=event)
+        self.request("POST", resource_path("v1", "Event", meta["namespace"]), body=event)
