@@ -35,7 +35,7 @@ from loadtest_monitor.identity import (
     PLURAL,
     VERSION,
 )
-from loadtest_monitor.kube import Kube, load_client_config
+from loadtest_monitor.kube import Kube, KubeError, load_client_config
 from loadtest_monitor.reconcile import Reconciler
 from loadtest_monitor.settings import Settings
 from loadtest_monitor.store import WatchStore, slim
@@ -89,8 +89,7 @@ def _runtime() -> Runtime:
     return RUNTIME
 
 
-def _build_reconciler(rt: Runtime) -> Reconciler:
-    kube = Kube(load_client_config(), timeout=rt.settings.request_timeout)
+def _build_reconciler(rt: Runtime, kube: Kube) -> Reconciler:
     lb_state = None
     if rt.settings.aws_lb_state:
         from loadtest_monitor.aws.load_balancers import from_environment
@@ -212,7 +211,8 @@ async def startup(settings: kopf.OperatorSettings, **kwargs: Any) -> None:
         rt.store.attach(api_version, kind, kwargs[f"{plural}_index"])
     rt.store.attach(API_VERSION, KIND, kwargs["monitors_index"])
     rt.store.attach_pods(kwargs["pods_index"])
-    rt.reconciler = _build_reconciler(rt)
+    kube = Kube(load_client_config(), timeout=rt.settings.request_timeout)
+    rt.reconciler = _build_reconciler(rt, kube)
     rt.queue = WorkQueue(
         _work,
         workers=rt.settings.workers,
@@ -220,8 +220,33 @@ async def startup(settings: kopf.OperatorSettings, **kwargs: Any) -> None:
         retry_max=rt.settings.retry_max_seconds,
     )
     rt.queue.start()
-    _serve_health(rt)
+    _serve_health(rt)  # healthy while it waits below: an idle queue is a live operator
+    await _wait_until_monitors_served(kube)
     rt.tasks.append(asyncio.create_task(_resync_forever(rt)))
+
+
+async def _wait_until_monitors_served(kube: Kube) -> None:
+    """Waits until API discovery serves the CRD, before kopf starts watching.
+
+    kopf looks the resource up once when its watches start, and again only on a CRD watch event.
+    If the CRD is created along with the operator (a GitOps sync, `up`), its last event can come
+    before discovery serves it, and kopf would then never watch the monitors. kopf starts its
+    watches only after the startup handlers, so this wait makes its first lookup succeed.
+    """
+    loop = asyncio.get_running_loop()
+    waited = False
+    while True:
+        try:
+            if await loop.run_in_executor(None, kube.monitors_served):
+                break
+        except KubeError as err:
+            log.warning("cannot read API discovery: %s; retrying", err)
+        if not waited:
+            log.warning("%s.%s is not served yet (is the CRD installed?); waiting for it", PLURAL, GROUP)
+            waited = True
+        await asyncio.sleep(2)
+    if waited:
+        log.info("%s.%s is served; starting the watches", PLURAL, GROUP)
 
 
 @kopf.on.cleanup()

@@ -219,3 +219,13 @@ class Kube:
         }
         self.writes += 1
         self.request("POST", resource_path("v1", "Event", meta["namespace"]), body=event)
+
+    def monitors_served(self) -> bool:
+        """Does API discovery list the LoadtestMonitor resource (the CRD installed and served)?"""
+        try:
+            found = self.request("GET", f"/apis/{API_VERSION}")
+        except KubeError as err:
+            if err.status == 404:
+                return False
+            raise
+        return any(r.get("name") == PLURAL for r in found.get("resources") or [])

@@ -100,6 +100,11 @@ def test_up_installs_crd_and_operator_then_waits_until_ready(bare, api, operator
     assert "namespace perf: created" in out
     assert "perf/checkout: applied" in out
     assert "perf/checkout is Ready." in out
+    # The operator started before the CRD existed: it waited for discovery to serve it, so kopf's
+    # one lookup found it (a CRD event that came before discovery served it would otherwise be lost).
+    log = operator.log_path.read_text(errors="replace")
+    assert "loadtestmonitors.loadtest.dev is not served yet" in log
+    assert "loadtestmonitors.loadtest.dev is served; starting the watches" in log
 
     # The CRD is the file in crds/, and the operator objects are the kustomize base's.
     crd = CRD_KIND.objects(api).get(name="loadtestmonitors.loadtest.dev").obj
