@@ -9,10 +9,12 @@ PYTEST_ARGS ?=
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml constraints.txt
+# The operator with its dev extra, and the development harness (hack/harness: ltm_harness, ltm-cluster),
+# a distribution of its own so that it never ships in the operator's wheel or image.
+$(VENV)/.installed: pyproject.toml constraints.txt hack/harness/pyproject.toml
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -c constraints.txt -e '.[dev]'
+	$(VENV)/bin/pip install -q -c constraints.txt -e '.[dev]' -e hack/harness
 	touch $@
 
 # Kubernetes binaries, etcd and KWOK, built from the Go module proxy into a cache outside the repo.
@@ -71,7 +73,7 @@ demo: install control-plane
 	$(PY) hack/demo.py
 
 cluster: install control-plane
-	$(PY) hack/localcluster.py up
+	$(VENV)/bin/ltm-cluster up
 
 # Stops the demo's operator too, if one runs.
 cluster-down: install

@@ -26,15 +26,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from ltm_harness.binaries import find_binaries
+from ltm_harness.cluster import LocalCluster
+from ltm_harness.operator_process import OperatorProcess
+from ltm_harness.repo import REPO_ROOT as REPO
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "hack"))
-
-from loadtest_monitor.monitor_input import check_monitor  # noqa: E402
-from loadtest_monitor.render.common import Owner, RenderContext  # noqa: E402
-from loadtest_monitor.render.monitor import offline_credentials, render_all  # noqa: E402
-from localcluster import LocalCluster, find_binaries  # noqa: E402
-from operator_process import spawn_operator, stop_process_group  # noqa: E402
+from loadtest_monitor.monitor_input import check_monitor
+from loadtest_monitor.render.common import Owner, RenderContext
+from loadtest_monitor.render.monitor import offline_credentials, render_all
 
 WRITES = {"create", "update", "patch", "delete"}
 
@@ -156,7 +155,7 @@ def main() -> int:
         cluster.kubectl("wait", "--for=condition=Established", "crd/loadtestmonitors.loadtest.dev")
         env = cluster.env()
         env["LTM_RESYNC_SECONDS"] = "120"
-        proc = spawn_operator(env, run_dir / "operator.log")
+        proc = OperatorProcess(env, run_dir / "operator.log")
         time.sleep(5)
         idle_rss = rss_mib(proc.pid)
         operator_s, floor_s = single_latencies(cluster, args.singles)
@@ -198,7 +197,7 @@ def main() -> int:
         rss_unrelated = rss_mib(proc.pid)
     finally:
         if proc is not None:
-            stop_process_group(proc.pid)
+            proc.stop()
         cluster.stop()
 
     c_total, c_writes, c_kinds = summarize(converge_events)
