@@ -83,17 +83,17 @@ render: install
 	$(VENV)/bin/loadtest-monitor render -f manifests/examples/monitor.yaml
 
 bench: install e2e-deps
-	$(PY) bench/ingest_bench.py
+	$(PY) -m bench.ingest_bench
 
 bench-freshness: install e2e-deps
-	$(PY) bench/freshness_bench.py
+	$(PY) -m bench.freshness_bench
 
 bench-operator: install control-plane
-	$(PY) bench/operator_bench.py
+	$(PY) -m bench.operator_bench
 
 # `loadtest-monitor forward`: records decoded+aggregated per second per log format, CPU/RSS at 2,000 req/s.
 bench-forward: install
-	$(PY) bench/forward_bench.py
+	$(PY) -m bench.forward_bench
 
 clean:
 	rm -rf $(VENV) .cluster

@@ -1,6 +1,6 @@
 """Operator benchmark on the real local control plane: time to Ready, latency, API requests, memory.
 
-    python bench/operator_bench.py [--monitors 100] [--settle 65] [--singles 10] [--unrelated 5000]
+    python -m bench.operator_bench [--monitors 100] [--settle 65] [--singles 10] [--unrelated 5000]
 
 1. Single monitors applied one at a time: apply -> ConfigPublished=True latency (p50/p95), beside
    the floor: the same rendered objects applied with `kubectl apply --server-side`.
@@ -26,14 +26,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from ltm_harness.binaries import find_binaries
-from ltm_harness.cluster import LocalCluster
-from ltm_harness.operator_process import OperatorProcess
-from ltm_harness.repo import REPO_ROOT as REPO
 
 from loadtest_monitor.monitor_input import check_monitor
 from loadtest_monitor.render.common import Owner, RenderContext
 from loadtest_monitor.render.monitor import offline_credentials, render_all
+from ltm_harness.binaries import find_binaries
+from ltm_harness.cluster import LocalCluster
+from ltm_harness.operator_process import OperatorProcess
+from ltm_harness.repo import REPO_ROOT as REPO
 
 WRITES = {"create", "update", "patch", "delete"}
 
@@ -210,7 +210,7 @@ def main() -> int:
     lines = [
         f"# Operator benchmark {dt.date.today().isoformat()}",
         "",
-        "Command: `make bench-operator` (= `python bench/operator_bench.py "
+        "Command: `make bench-operator` (= `python -m bench.operator_bench "
         f"--monitors {n} --settle {args.settle:.0f} --singles {args.singles} --unrelated {args.unrelated}`), "
         "2 cores shared with other work, local control plane (etcd, kube-apiserver, controller-manager, "
         "scheduler, KWOK pods).",

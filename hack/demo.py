@@ -15,6 +15,7 @@ import sys
 import time
 
 import yaml
+
 from ltm_harness import cli
 from ltm_harness.binaries import find_binaries
 from ltm_harness.operator_process import OperatorProcess, stop_operator_pid

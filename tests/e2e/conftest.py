@@ -10,19 +10,14 @@ These tests never skip: a missing influxd, java or mvn fails them with the reaso
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from datapath import RAW_SPEC, RUNNERS, DataPathRun, run_until_distinct_windows
-from http_target import TargetServer
-from influxd import INFLUXD_BUILDS, InfluxdBuild, MissingTool, require_tool
-
 from loadtest_monitor.spec import parse_spec
+from tests.e2e.datapath import RAW_SPEC, RUNNERS, DataPathRun, run_until_distinct_windows
+from tests.e2e.http_target import TargetServer
+from tests.e2e.influxd import INFLUXD_BUILDS, InfluxdBuild, MissingTool, require_tool
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ by that name, and conftest modules of other directories can never shadow it.
 
 from __future__ import annotations
 
-import sys
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -15,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from gatling_run import (
+from loadtest_monitor.render.gatling import render_gatling_conf
+from loadtest_monitor.spec import MonitorSpec
+from tests.e2e.gatling_run import (
     EmittedWindow,
     GatlingResults,
     GatlingRun,
@@ -25,12 +24,9 @@ from gatling_run import (
     lossy_same_second_flushes,
     prepare_project,
 )
-from http_target import TargetServer
-from influx_bootstrap import start_bootstrapped
-from influxd import Influxd, MissingTool
-
-from loadtest_monitor.render.gatling import render_gatling_conf
-from loadtest_monitor.spec import MonitorSpec
+from tests.e2e.http_target import TargetServer
+from tests.e2e.influx_bootstrap import start_bootstrapped
+from tests.e2e.influxd import Influxd, MissingTool
 
 RAW_SPEC = {
     "gatling": {"light": False, "writePeriod": 1, "rootPathPrefix": "gatling", "maxGroupDepth": 3},

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from datapath import DataPathRun
-from gatling_run import SIMULATION_ID, RequestStats
-from grafana_interp import ALL, TimeRange, format_value, interpolate
 
 from loadtest_monitor.render.dashboard import build_gatling_dashboard
 from loadtest_monitor.render.gatling import ALL_USERS, USERS_MEASUREMENT, requests_measurement
+from tests.e2e.datapath import DataPathRun
+from tests.e2e.gatling_run import SIMULATION_ID, RequestStats
+from tests.e2e.grafana_interp import ALL, TimeRange, format_value, interpolate
 
 pytestmark = pytest.mark.e2e
 

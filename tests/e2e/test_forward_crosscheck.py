@@ -30,16 +30,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from datapath import RAW_SPEC, RUNNERS, start_influxd
-from forward_run import Forwarder
-from gatling_report import load_report
-from gatling_run import EmittedWindow, GatlingResults, emitted_windows, lossy_same_second_flushes
-from gatling_runner_home import GRAPHITE_VERSION, RunnerProcess, build_runner_home
-from http_target import TargetServer
-from influxd import Influxd, MissingTool
 
 from loadtest_monitor.render.gatling import ALL_REQUESTS, render_gatling_conf, requests_measurement
 from loadtest_monitor.spec import MonitorSpec, parse_spec
+from tests.e2e.datapath import RAW_SPEC, RUNNERS, start_influxd
+from tests.e2e.forward_run import Forwarder
+from tests.e2e.gatling_report import load_report
+from tests.e2e.gatling_run import EmittedWindow, GatlingResults, emitted_windows, lossy_same_second_flushes
+from tests.e2e.gatling_runner_home import GRAPHITE_VERSION, RunnerProcess, build_runner_home
+from tests.e2e.http_target import TargetServer
+from tests.e2e.influxd import Influxd, MissingTool
 
 pytestmark = pytest.mark.e2e
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import struct
 
 import pytest
-from test_forward_support import BINARY_VERSIONS, TEXT_VERSIONS, BinaryLog, real_log, report_totals
 
 from loadtest_monitor.forward.binlog import BinaryLogDecoder, UnsupportedVersionError
 from loadtest_monitor.forward.logformat import choose_decoder
@@ -18,6 +17,7 @@ from loadtest_monitor.forward.records import (
     UserRecord,
 )
 from loadtest_monitor.forward.textlog import TextLogDecoder
+from tests.unit.forward_support import BINARY_VERSIONS, TEXT_VERSIONS, BinaryLog, real_log, report_totals
 
 
 def decode(data: bytes, chunk: int | None = None) -> tuple[list[Record], object]:

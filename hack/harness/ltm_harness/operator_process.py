@@ -18,16 +18,17 @@ class OperatorProcess:
 
     def __init__(self, env: Mapping[str, str], log_path: Path, *extra_args: str) -> None:
         argv = [str(Path(sys.executable).parent / "loadtest-monitor"), "run", "--all-namespaces", *extra_args]
-        popen = spawn(argv, log_path, env=env)
+        self.popen = spawn(argv, log_path, env=env)
         self.log_path = log_path
-        self.process = Process("loadtest-monitor", popen.pid, log=log_path, popen=popen)
+        self.process = Process("loadtest-monitor", self.popen.pid, log=log_path, popen=self.popen)
 
     @property
     def pid(self) -> int:
         return self.process.pid
 
-    def alive(self) -> bool:
-        return self.process.alive()
+    def poll(self) -> int | None:
+        """Its exit code once it has exited, else None."""
+        return self.popen.poll()
 
     def stop(self) -> None:
         """SIGTERM to the group, SIGKILL if it lingers; reaped."""

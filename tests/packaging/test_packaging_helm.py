@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_packaging_support import (
+
+from tests.packaging.packaging_support import (
     BASE,
     CHART,
     CLUSTER_NEEDS,
