@@ -231,6 +231,7 @@ def _oracle(run: DataPathRun, runner: str) -> dict[tuple[str, str | None, str, s
         for path, value in window.lines:
             assert path.startswith(root), path
             segments = path[len(root):].split(".")
+            key: tuple[str, str | None, str, str, int]
             if segments[0] == "users":
                 key = ("users", None, segments[1], "", window.epoch)
             else:

@@ -23,6 +23,7 @@ What differs, and why (each asserted, the measured figures printed):
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -70,6 +71,10 @@ class CrossCheck:
         return {int(r["time"]): int(r["count"]) for r in rows}
 
 
+def _tcp_points_written(server: Influxd) -> int:
+    return server.graphite_stats().get("tcp", {}).get("pointsTx", 0)
+
+
 def _one_run(spec: MonitorSpec, target: TargetServer, workdir: Path) -> tuple[CrossCheck, dict[int, list[int]]]:
     writer_db = start_influxd(spec, workdir / "influxd-writer")
     forward_db = start_influxd(spec, workdir / "influxd-forward")
@@ -92,7 +97,7 @@ def _one_run(spec: MonitorSpec, target: TargetServer, workdir: Path) -> tuple[Cr
         if rc != 0:
             raise RuntimeError(f"forwarder exited {rc}:\n{forwarder.tail()}")
         for server in (writer_db, forward_db):
-            server.wait_quiet(lambda s=server: s.graphite_stats().get("tcp", {}).get("pointsTx", 0))
+            server.wait_quiet(functools.partial(_tcp_points_written, server))
         collided = lossy_same_second_flushes(emitted_windows(workdir, RUNNER))
     except BaseException:
         writer_db.stop()

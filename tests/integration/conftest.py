@@ -14,8 +14,9 @@ Fixtures:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pykube
 import pytest
@@ -27,7 +28,7 @@ from tests.kube_support import admin_client, fresh_namespace, start_cluster
 
 HERE = Path(__file__).resolve().parent
 #: Installed before kube-controller-manager starts, so garbage collection knows these kinds at once.
-CRDS = [*project_crds(), SELF_TEST_CRD]
+CRDS: list[Path | Mapping[str, Any]] = [*project_crds(), SELF_TEST_CRD]
 
 _started: list[LocalCluster] = []
 

@@ -162,7 +162,7 @@ def children(api: pykube.HTTPClient, namespace: str, name: str) -> dict[str, dic
     return found
 
 
-def minimal(name: str = "checkout", **spec: Any) -> dict[str, Any]:
+def minimal(name: str = "checkout", /, **spec: Any) -> dict[str, Any]:
     manifest = yaml.safe_load(EXAMPLE.read_text())
     manifest["metadata"]["name"] = name
     if spec:
