@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
 # tools: Helm v3 and kustomize for the packaging tests, built from the Go module proxy into the cache.
-.PHONY: registry tools install control-plane floor-apiserver e2e-deps influxdb images images-test lint test unit integration e2e demo cluster cluster-down render bench bench-operator bench-forward bench-freshness clean
+.PHONY: registry tools install control-plane floor-apiserver e2e-deps influxdb images images-test lint test unit packaging integration e2e demo cluster cluster-down render bench bench-operator bench-forward bench-freshness clean
 
 install: $(VENV)/.installed
 
@@ -52,8 +52,13 @@ lint: install
 	$(VENV)/bin/hadolint docker/*/Dockerfile
 	$(VENV)/bin/mypy
 
-unit: install tools registry
+# Pure tests of the operator's code (its CLI as a subprocess at most): no cluster, no built tools.
+unit: install
 	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
+
+# The kustomize base, the Helm chart, the Dockerfiles (hadolint) and `runner-image build|push`.
+packaging: install tools registry
+	$(VENV)/bin/pytest tests/packaging $(PYTEST_ARGS)
 
 integration: install control-plane floor-apiserver
 	$(VENV)/bin/pytest tests/integration $(PYTEST_ARGS)
@@ -64,7 +69,7 @@ e2e: install e2e-deps influxdb
 images-test: install control-plane e2e-deps influxdb images
 	$(VENV)/bin/pytest tests/images $(PYTEST_ARGS)
 
-# Everything CI runs: static checks, then unit, integration (real control plane) and e2e tests.
+# Everything CI runs: static checks, then unit, packaging, integration (real control plane), e2e and image tests.
 test: install tools registry control-plane floor-apiserver e2e-deps influxdb images lint
 	$(VENV)/bin/pytest tests $(PYTEST_ARGS)
 
