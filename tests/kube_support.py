@@ -19,10 +19,11 @@ from ltm_harness.cluster import LocalCluster
 from ltm_harness.errors import ClusterError
 
 
-def start_cluster(
+@contextlib.contextmanager
+def running_cluster(
     run_dir: Path, crds: Sequence[Path | Mapping[str, Any]], *, keep_run_dir: bool = False
-) -> LocalCluster:
-    """A started LocalCluster with ``crds`` installed before the controllers start."""
+) -> Iterator[LocalCluster]:
+    """A started LocalCluster with ``crds`` installed before the controllers start; stopped afterwards."""
     problem: str | None = None
     local: LocalCluster | None = None
     try:
@@ -33,7 +34,10 @@ def start_cluster(
     if problem is not None or local is None:
         # Fail (never skip) outside the except block so the report shows just the reason.
         pytest.fail(f"local control plane did not start: {problem}", pytrace=False)
-    return local
+    try:
+        yield local
+    finally:
+        local.stop()
 
 
 def admin_client(cluster: LocalCluster) -> pykube.HTTPClient:

@@ -19,6 +19,14 @@ from tests.e2e.datapath import RAW_SPEC, RUNNERS, DataPathRun, run_until_distinc
 from tests.e2e.http_target import TargetServer
 from tests.e2e.influxd import INFLUXD_BUILDS, InfluxdBuild, MissingTool, require_tool
 
+#: Why data-path runs were repeated (see datapath.run_until_distinct_windows), for the session summary.
+_repeated: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for note in _repeated:
+        terminalreporter.write_line(f"data-path run repeated: {note}")
+
 
 @pytest.fixture(scope="session")
 def e2e_tools() -> None:
@@ -55,6 +63,7 @@ def two_runner_run(
     run = run_until_distinct_windows(
         parse_spec(RAW_SPEC), http_target, tmp_path_factory.mktemp("tcp"), RUNNERS, influxd_binary
     )
+    _repeated.extend(run.attempts)
     yield run
     run.influxd.stop()
 
@@ -69,5 +78,6 @@ def udp_run(
         parse_spec(raw), http_target, tmp_path_factory.mktemp("udp"), {"udp-runner": RUNNERS["runner-b"]},
         influxd_binary,
     )
+    _repeated.extend(run.attempts)
     yield run
     run.influxd.stop()

@@ -23,7 +23,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -285,12 +285,3 @@ class Influxd:
             elif time.monotonic() - since >= quiet_seconds:
                 return now
         return last
-
-
-@contextlib.contextmanager
-def running_influxd(conf_text: str, workdir: Path, ports: Ports) -> Iterator[Influxd]:
-    server = Influxd(conf_text, workdir, ports).start()
-    try:
-        yield server
-    finally:
-        server.stop()

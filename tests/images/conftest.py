@@ -18,7 +18,7 @@ from ltm_harness.cluster import LocalCluster
 from ltm_harness.repo import project_crds
 from tests.e2e.http_target import TargetServer
 from tests.images.podman import OPERATOR_IMAGE, RUNNER_IMAGE, Podman, PodmanMissing
-from tests.kube_support import admin_client, fresh_namespace, start_cluster
+from tests.kube_support import admin_client, fresh_namespace, running_cluster
 
 HERE = Path(__file__).resolve().parent
 
@@ -60,11 +60,8 @@ def runner_image(podman: Podman) -> str:
 
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    local = start_cluster(tmp_path_factory.mktemp("localcluster"), project_crds())
-    try:
+    with running_cluster(tmp_path_factory.mktemp("localcluster"), project_crds()) as local:
         yield local
-    finally:
-        local.stop()
 
 
 @pytest.fixture(scope="session")
