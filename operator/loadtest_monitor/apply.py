@@ -10,8 +10,9 @@ Ownership: an object is ours when it carries our ownerReference, or carries our 
 instance labels and no ownerReference at all (a PVC kept with keepOnDelete, re-adopted). Anything
 else with a child's name is somebody else's: never written, labelled or deleted (NameConflict).
 Creation never merges into an existing object: a child missing from the label-selected store is
-looked up by name first (an object without our labels is not in the store); every update names
-the uid of the object proven ours, so it can only ever change that object.
+created with a create-only apply (refused when any object has the name, which a GET by name then
+judges); every update names the uid of the object proven ours, so it can only ever change that
+object.
 """
 
 from __future__ import annotations
@@ -233,16 +234,24 @@ class Applier:
             return ChildResult(kind, name, FAILED, f"{kind} {name}: {err}")
 
     def _create(self, owner: Owner, desired: Obj, lookup: Lookup) -> ChildResult:
+        """Create-only apply: one request when the name is free (the usual case, no GET first).
+
+        The store only holds objects with our labels, so one without them may exist; the API
+        server then refuses the create (409) and leaves it as it was, and a GET by name decides
+        whether it is ours (a kept PVC, a watch that lags) or somebody else's.
+        """
         kind, name = desired["kind"], desired["metadata"]["name"]
-        if lookup.from_store(desired["apiVersion"], kind):
-            # The store only holds objects with our labels: one without them may exist. A GET
-            # by name decides, so an apply never merges our fields into somebody else's object.
+        try:
+            response = self.client.apply(desired, uid=None)
+        except KubeError as err:
+            if err.status != 409:
+                raise
             existing = self.client.get(desired["apiVersion"], kind, owner.namespace, name)
-            if existing is not None:
-                if not is_ours(existing, owner):
-                    return ChildResult(kind, name, CONFLICT, conflict_message(kind, name))
-                return self._update(desired, existing, lookup)
-        response = self.client.apply(desired, uid=None)
+            if existing is None:  # deleted since: the next pass creates it
+                raise KubeError(409, f"{kind} {name} was being replaced; retrying") from err
+            if not is_ours(existing, owner):
+                return ChildResult(kind, name, CONFLICT, conflict_message(kind, name))
+            return self._update(desired, existing, lookup)
         self._remember(desired, response, lookup)
         return ChildResult(kind, name, CREATED, live=response)
 

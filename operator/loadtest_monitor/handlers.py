@@ -310,7 +310,7 @@ def _child_event(*, namespace: str | None, labels: kopf.Labels, **_: Any) -> Non
     rt = _runtime()
     owner = labels.get(LABEL_INSTANCE)
     if namespace and owner and (namespace, owner) in rt.known and rt.queue is not None:
-        rt.queue.add((namespace, owner))
+        rt.queue.add_soon((namespace, owner), rt.settings.child_settle_seconds)
 
 
 for _api_version, _kind, _plural in CHILD_KINDS:

@@ -22,6 +22,12 @@ from loadtest_monitor.identity import API_VERSION, FIELD_MANAGER, KIND, PLURAL
 
 USER_AGENT = f"loadtest-monitor/{__version__}"
 
+# A resourceVersion as a precondition of an apply that creates: the API server creates the
+# object if the name is free, and refuses (409) if any object has it, because no object's
+# resourceVersion (an etcd revision) ever reaches the largest int64. Checked against the API
+# server in tests/integration (current and the 1.27 floor) for every kind we create.
+CREATE_ONLY_RESOURCE_VERSION = str(2**63 - 1)
+
 Obj = dict[str, Any]
 
 # (apiVersion, kind) -> plural resource name, for every kind the operator touches.
@@ -138,7 +144,10 @@ class Kube:
     def apply(self, obj: Mapping[str, Any], *, uid: str | None = None) -> Obj:
         """Server-side apply with our field manager.
 
-        `uid` None: create (the caller checked that no object of that name exists); not forced.
+        `uid` None: create only. The request carries a resourceVersion no object can have, so
+        the API server creates the object when the name is free and answers 409 when any object
+        of that name exists (it is then left exactly as it was): one request, no GET first, and
+        never a merge into somebody else's object. Not forced.
         `uid` given: update exactly that object, which the caller proved ours (the API server
         refuses the request if the object of that name has another uid, or is gone); forced,
         because a field somebody else took over on our object is taken back.
@@ -148,6 +157,8 @@ class Kube:
         if uid:
             meta["uid"] = uid
             query.append(("force", "true"))
+        else:
+            meta["resourceVersion"] = CREATE_ONLY_RESOURCE_VERSION
         body = {**obj, "metadata": meta}
         self.writes += 1
         return self._call(

@@ -37,6 +37,8 @@ class Settings:
     #: First and largest delay of the retry after a failed reconcile (doubles in between).
     retry_min_seconds: float = 1.0
     retry_max_seconds: float = 30.0
+    #: Window over which watch events of a monitor's children make one reconcile (workqueue.add_soon).
+    child_settle_seconds: float = 1.0
     #: Port of /healthz (0: off).
     liveness_port: int = 0
     #: Who makes the load balancers: the AWS Load Balancer Controller or EKS Auto Mode (render/common.py).

@@ -133,12 +133,13 @@ def deployment_condition(
     )
     if available and rolled_out:
         return Condition(cond_type, "True", REASON_AVAILABLE, f"Deployment {name} is available")
+    # Only the count a user waits for: every step of a rollout (a new ReplicaSet, an updated
+    # replica) changing the message would be one more status write per monitor.
     return Condition(
         cond_type,
         "False",
         REASON_PROGRESSING,
-        f"Deployment {name}: {status.get('availableReplicas', 0)}/{wanted} available, "
-        f"{status.get('updatedReplicas', 0)}/{wanted} updated",
+        f"Deployment {name}: {status.get('availableReplicas', 0)}/{wanted} available",
     )
 
 

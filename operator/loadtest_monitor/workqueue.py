@@ -3,6 +3,9 @@
 - A monitor asked for many times while it waits is reconciled once (bursts of watch events).
 - A monitor asked for while it is being reconciled is reconciled once more afterwards, never
   twice at the same time.
+- Watch events of children are coalesced over a short window (`add_soon`): a rollout's many
+  steps (objects created, ReplicaSet, pods scheduled, started, ready) make one pass, and so one
+  status write, instead of one per step.
 - A failed reconcile is retried after 1, 2, 4 ... seconds (up to a maximum), not at the next
   resync; a success resets the delay.
 - `health()` tells the liveness probe whether work is getting done: a reconcile running past its
@@ -45,6 +48,7 @@ class WorkQueue(Generic[K]):
         self._running: dict[K, float] = {}  # key -> start time
         self._again: set[K] = set()  # asked for while running
         self._delayed: list[tuple[float, int, K]] = []
+        self._soon: set[K] = set()  # keys with a coalescing add_soon waiting in _delayed
         self._sequence = 0
         self._failures: dict[K, int] = {}
         self._threads: list[threading.Thread] = []
@@ -58,8 +62,15 @@ class WorkQueue(Generic[K]):
         with self._cond:
             self._add_locked(key)
 
-    def add_after(self, key: K, delay: float) -> None:
+    def add_soon(self, key: K, delay: float) -> None:
+        """Reconcile `key` in `delay` seconds; more calls meanwhile join that one pass.
+
+        A key already waiting to run needs nothing more: that pass reads the store as it is then.
+        """
         with self._cond:
+            if key in self._soon or key in self._queued:
+                return
+            self._soon.add(key)
             self._sequence += 1
             heapq.heappush(self._delayed, (self._clock() + delay, self._sequence, key))
             self._cond.notify()
@@ -99,7 +110,9 @@ class WorkQueue(Generic[K]):
             while not self._stopping:
                 now = self._clock()
                 while self._delayed and self._delayed[0][0] <= now:
-                    self._add_locked(heapq.heappop(self._delayed)[2])
+                    due = heapq.heappop(self._delayed)[2]
+                    self._soon.discard(due)
+                    self._add_locked(due)
                 if self._ready:
                     key = self._ready.popleft()
                     self._queued.discard(key)

@@ -257,3 +257,51 @@ class FreezableProxy:
             entry["cluster"]["server"] = f"https://127.0.0.1:{self.port}"
         path.write_text(yaml.safe_dump(config))
         return path
+
+
+def check_create_only_apply(kube: Any, kubectl: Callable[..., subprocess.CompletedProcess[str]], namespace: str) -> int:
+    """The operator's create-only apply (kube.Kube.apply without a uid) on a real API server, for
+    every kind a monitor has: a free name is created with our Apply field ownership; a name that
+    is taken, by somebody else or by ourselves, is refused with 409 and that object stays exactly
+    as it was. Returns the number of kinds checked."""
+    from loadtest_monitor.identity import FIELD_MANAGER
+    from loadtest_monitor.kube import KubeError
+    from loadtest_monitor.monitor_input import check_monitor
+    from loadtest_monitor.render.common import Owner, RenderContext
+    from loadtest_monitor.render.monitor import offline_credentials, render_all
+
+    doc = {**minimal("taken"), "spec": {"influxdb": {"storage": {"enabled": True}}}}
+    doc["metadata"]["namespace"] = namespace
+    found = check_monitor(doc, None)
+    ctx = RenderContext(Owner(found.name, namespace, "no-owner"), found.spec, "cluster.local")
+    credentials = {name: dict.fromkeys(keys, "x") for name, keys in offline_credentials(ctx).items()}
+    kinds: set[str] = set()
+    for desired in render_all(ctx, credentials):
+        desired["metadata"].pop("ownerReferences", None)  # the garbage collector would remove them
+        kind, name = desired["kind"], desired["metadata"]["name"]
+        kinds.add(kind)
+        foreign = {**desired, "metadata": {"name": f"{name}-x", "namespace": namespace, "labels": {"team": "other"}}}
+        made = kubectl("create", "-f", "-", "-o", "json", input=yaml.safe_dump(foreign))
+        assert made.returncode == 0, made.stderr
+        before = yaml.safe_load(made.stdout)
+        try:
+            kube.apply({**desired, "metadata": {**desired["metadata"], "name": f"{name}-x"}})
+            raise AssertionError(f"{kind} {name}-x: a create-only apply onto somebody else's object succeeded")
+        except KubeError as err:
+            assert err.status == 409, (kind, err.status, str(err))
+        after = kube.get(desired["apiVersion"], kind, namespace, f"{name}-x")
+        # Controllers may write to it meanwhile (a PVC gets bound); we must not have.
+        assert FIELD_MANAGER not in {m["manager"] for m in after["metadata"]["managedFields"]}, kind
+        assert after["metadata"]["labels"] == before["metadata"]["labels"] == {"team": "other"}, kind
+        assert "ownerReferences" not in after["metadata"], kind
+
+        created = kube.apply(desired)
+        managers = [(m["manager"], m["operation"]) for m in created["metadata"]["managedFields"]]
+        assert (FIELD_MANAGER, "Apply") in managers, (kind, managers)
+        assert created["metadata"]["resourceVersion"] != "9223372036854775807"
+        try:
+            kube.apply(desired)
+            raise AssertionError(f"{kind} {name}: a second create-only apply succeeded")
+        except KubeError as err:
+            assert err.status == 409, (kind, err.status, str(err))
+    return len(kinds)

@@ -13,11 +13,15 @@ from collections.abc import Iterator
 
 import pytest
 import yaml
+from kubernetes import client
+from kubernetes.config import kube_config
 
+from loadtest_monitor.kube import Kube
 from ltm_harness.apiserver import ApiServer
 from ltm_harness.binaries import Binaries, find_binaries, floor_apiserver_dir
 from ltm_harness.errors import ClusterError
 from ltm_harness.repo import REPO_ROOT as REPO
+from tests.integration.operator_support import check_create_only_apply
 
 CRD = REPO / "crds" / "loadtest.dev_loadtestmonitors.yaml"
 FLOOR_VERSION = "v1.27"  # the floor README.md, docs/install.md and Chart.yaml state
@@ -122,3 +126,16 @@ def test_storage_can_only_grow_without_the_quantity_library(old_apiserver: ApiSe
     assert apply("1Ti").returncode == 0
     shrunk = apply("1023Gi")
     assert shrunk.returncode != 0 and "can only grow" in shrunk.stderr, shrunk.stderr
+
+
+def test_create_only_apply_holds_on_the_floor(old_apiserver: ApiServer) -> None:
+    """The resourceVersion precondition that makes the operator's create-only apply is honoured
+    the same way by the oldest Kubernetes the project supports."""
+    configuration = client.Configuration()
+    kube_config.load_kube_config(config_file=str(old_apiserver.kubeconfig_path), client_configuration=configuration)
+    kube = Kube(client.ApiClient(configuration))
+
+    def kubectl(*args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        return old_apiserver.kubectl("-n", "default", *args, input=input)
+
+    assert check_create_only_apply(kube, kubectl, "default") == 6

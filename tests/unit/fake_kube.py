@@ -1,11 +1,11 @@
 """An in-memory stand-in for the client layer (kube.Kube) and the watches, for reconcile unit tests.
 
 It keeps the rules the reconcile relies on: an apply with a uid updates exactly that object and
-fails when the object of that name has another uid or is gone; an apply without a uid onto an
-existing object is recorded in `merged_into` (the real server would merge our fields into it);
-what we send replaces what we sent before (removed fields go, fields of others stay); a
-Deployment's selector is
-immutable, a delete honours its uid precondition. Watches are immediate: every write shows in
+fails when the object of that name has another uid or is gone; an apply without a uid is
+create-only: onto an existing object it fails with 409 and changes nothing (recorded in
+`refused_creates`), as kube.Kube's create-only apply does on the real server; what we send
+replaces what we sent before (removed fields go, fields of others stay); a Deployment's selector
+is immutable, a delete honours its uid precondition. Watches are immediate: every write shows in
 the store's sources at once, except for kinds the store does not watch (Secrets).
 """
 
@@ -39,7 +39,7 @@ class FakeKube:
         self.sources: dict[tuple[str, str], dict[tuple[str, str], list[Obj]]] = {k: {} for k in WATCHED}
         self.calls: list[tuple[str, str, str]] = []  # (verb, kind, name)
         self.events: list[tuple[str, str, str]] = []
-        self.merged_into: list[str] = []  # unforced applies onto an existing object (must stay empty)
+        self.refused_creates: list[str] = []  # create-only applies onto an existing object (refused)
         self.fail: dict[tuple[str, str, str], KubeError] = {}  # (verb, kind, name) -> error to raise
         self._ids = itertools.count(1)
         self.now = 1000.0  # the clock of the by-name cache; tick() moves it
@@ -111,7 +111,8 @@ class FakeKube:
         if uid is not None and (old is None or old["metadata"]["uid"] != uid):
             raise KubeError(409, f"Precondition failed: UID in precondition: {uid}")
         if old is not None and uid is None:
-            self.merged_into.append(f"{obj['kind']}/{meta['name']}")  # a real apply would merge into it
+            self.refused_creates.append(f"{obj['kind']}/{meta['name']}")
+            raise KubeError(409, "Operation cannot be fulfilled: the object has been modified")
         if old is not None and obj["kind"] == "Deployment" and old["spec"]["selector"] != obj["spec"]["selector"]:
             raise KubeError(422, "Deployment.apps is invalid: spec.selector: Invalid value: field is immutable")
         new = copy.deepcopy(dict(old or {}))

@@ -104,3 +104,40 @@ def test_health_fails_when_waiting_work_is_never_taken() -> None:
     time.sleep(0.2)
     ok, why = queue.health(deadline=60, stale=0.1)
     assert not ok and "waiting" in why
+
+
+def test_child_events_within_the_window_make_one_pass_after_it() -> None:
+    calls: list[tuple[str, float]] = []
+
+    def work(key: str) -> bool:
+        calls.append((key, time.monotonic()))
+        return True
+
+    queue: WorkQueue[str] = WorkQueue(work, workers=2)
+    queue.start()
+    first = time.monotonic()
+    for _ in range(20):  # a rollout's steps: created, ReplicaSet, scheduled, started, ready ...
+        queue.add_soon("a", 0.3)
+        time.sleep(0.005)
+    _wait(queue.idle)
+    assert [key for key, _ in calls] == ["a"]
+    assert calls[0][1] - first >= 0.3  # after the window, not at the first event
+    queue.add_soon("a", 0.3)  # a later event: its own pass
+    _wait(lambda: len(calls) == 2)
+    queue.stop()
+
+
+def test_a_child_event_for_a_monitor_already_waiting_to_run_adds_nothing() -> None:
+    calls: list[str] = []
+
+    def work(key: str) -> bool:
+        calls.append(key)
+        return True
+
+    queue: WorkQueue[str] = WorkQueue(work, workers=1)
+    queue.add("a")
+    queue.add_soon("a", 5.0)  # the waiting pass will read the store as it is when it runs
+    queue.start()
+    _wait(lambda: calls == ["a"])
+    _wait(queue.idle, timeout=1.0)  # nothing left waiting for 5 s
+    queue.stop()
