@@ -33,12 +33,12 @@ class BinaryLog:
     """Writes records the way Gatling 3.13-3.15's LogFileDataWriter does (big-endian, string cache)."""
 
     def __init__(self, version: str = "3.15.1", start_ms: int = 1_700_000_000_000,
-                 scenarios: tuple[str, ...] = ("scn",)) -> None:
+                 scenarios: tuple[str, ...] = ("scn",), simulation_class: str = "com.example.MySimulation") -> None:
         self.data = bytearray()
         self._cache: dict[str, int] = {}
         self.data += b"\x00"
         self.string(version)
-        self.string("com.example.MySimulation")
+        self.string(simulation_class)
         self.data += struct.pack(">q", start_ms)
         self.string("")
         self.data += struct.pack(">i", len(scenarios))
