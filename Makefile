@@ -5,14 +5,16 @@ PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
 # tools: Helm v3 and kustomize for the packaging tests, built from the Go module proxy into the cache.
-.PHONY: registry tools install control-plane floor-apiserver e2e-deps influxdb images images-test lint test unit integration e2e demo cluster cluster-down render bench bench-operator bench-forward bench-freshness clean
+.PHONY: registry tools install control-plane floor-apiserver e2e-deps influxdb images images-test lint test unit packaging integration e2e demo cluster cluster-down render bench bench-operator bench-forward bench-freshness clean
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml constraints.txt
+# The operator with its dev extra, and the development harness (hack/harness: ltm_harness, ltm-cluster),
+# a distribution of its own so that it never ships in the operator's wheel or image.
+$(VENV)/.installed: pyproject.toml constraints.txt hack/harness/pyproject.toml
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -c constraints.txt -e '.[dev]'
+	$(VENV)/bin/pip install -q -c constraints.txt -e '.[dev]' -e hack/harness
 	touch $@
 
 # Kubernetes binaries, etcd and KWOK, built from the Go module proxy into a cache outside the repo.
@@ -49,10 +51,14 @@ lint: install
 	$(VENV)/bin/ruff check operator tests hack bench
 	$(VENV)/bin/hadolint docker/*/Dockerfile
 	$(VENV)/bin/mypy
-	$(VENV)/bin/mypy --strict hack/localcluster.py hack/demo.py hack/operator_process.py bench/operator_bench.py bench/forward_bench.py
 
-unit: install tools registry
+# Pure tests of the operator's code (its CLI as a subprocess at most): no cluster, no built tools.
+unit: install
 	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
+
+# The kustomize base, the Helm chart, the Dockerfiles (hadolint) and `runner-image build|push`.
+packaging: install tools registry
+	$(VENV)/bin/pytest tests/packaging $(PYTEST_ARGS)
 
 integration: install control-plane floor-apiserver
 	$(VENV)/bin/pytest tests/integration $(PYTEST_ARGS)
@@ -63,7 +69,7 @@ e2e: install e2e-deps influxdb
 images-test: install control-plane e2e-deps influxdb images
 	$(VENV)/bin/pytest tests/images $(PYTEST_ARGS)
 
-# Everything CI runs: static checks, then unit, integration (real control plane) and e2e tests.
+# Everything CI runs: static checks, then unit, packaging, integration (real control plane), e2e and image tests.
 test: install tools registry control-plane floor-apiserver e2e-deps influxdb images lint
 	$(VENV)/bin/pytest tests $(PYTEST_ARGS)
 
@@ -71,7 +77,7 @@ demo: install control-plane
 	$(PY) hack/demo.py
 
 cluster: install control-plane
-	$(PY) hack/localcluster.py up
+	$(VENV)/bin/ltm-cluster up
 
 # Stops the demo's operator too, if one runs.
 cluster-down: install
@@ -81,17 +87,17 @@ render: install
 	$(VENV)/bin/loadtest-monitor render -f manifests/examples/monitor.yaml
 
 bench: install e2e-deps
-	$(PY) bench/ingest_bench.py
+	$(PY) -m bench.ingest_bench
 
 bench-freshness: install e2e-deps
-	$(PY) bench/freshness_bench.py
+	$(PY) -m bench.freshness_bench
 
 bench-operator: install control-plane
-	$(PY) bench/operator_bench.py
+	$(PY) -m bench.operator_bench
 
 # `loadtest-monitor forward`: records decoded+aggregated per second per log format, CPU/RSS at 2,000 req/s.
 bench-forward: install
-	$(PY) bench/forward_bench.py
+	$(PY) -m bench.forward_bench
 
 clean:
 	rm -rf $(VENV) .cluster

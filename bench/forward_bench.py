@@ -22,7 +22,6 @@ import os
 import platform
 import resource
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -35,6 +34,7 @@ from loadtest_monitor.forward.aggregate import Aggregator, WindowSettings
 from loadtest_monitor.forward.logformat import choose_decoder
 from loadtest_monitor.forward.records import RequestRecord
 from loadtest_monitor.forward.run import GRACE_MS
+from tests.unit.forward_support import BinaryLog
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -79,54 +79,24 @@ def text_log(events: list[tuple[Any, ...]]) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-class _Binary:
-    def __init__(self) -> None:
-        self.out = bytearray(b"\x00")
-        self.cache: dict[str, int] = {}
-        self.string("3.15.1")
-        self.string("bench.Sim")
-        self.out += struct.pack(">q", START_MS)
-        self.string("")
-        self.out += struct.pack(">i", len(SCENARIOS))
-        for s in SCENARIOS:
-            self.string(s)
-        self.out += struct.pack(">i", 0)
+def _binary_writer(start_ms: int) -> BinaryLog:
+    return BinaryLog("3.15.1", start_ms, SCENARIOS, simulation_class="bench.Sim")
 
-    def string(self, value: str) -> None:
-        raw = value.encode("latin-1")
-        self.out += struct.pack(">i", len(raw)) + (raw + b"\x00" if raw else b"")
 
-    def cached(self, value: str) -> None:
-        index = self.cache.get(value)
-        if index is None:
-            index = self.cache[value] = len(self.cache) + 1
-            self.out += struct.pack(">i", index)
-            self.string(value)
-        else:
-            self.out += struct.pack(">i", -index)
-
-    def add(self, e: tuple[Any, ...]) -> None:
-        if e[0] == "user":
-            self.out += b"\x02" + struct.pack(">i?i", e[1], e[2], e[3])
-        elif e[0] == "request":
-            self.out += b"\x01" + struct.pack(">i", len(e[1]))
-            for g in e[1]:
-                self.cached(g)
-            self.cached(e[2])
-            self.out += struct.pack(">ii?", e[3], e[4], e[5])
-            self.cached("" if e[5] else "status.find.in(200), found 500")
-        else:
-            self.out += b"\x03" + struct.pack(">i", len(e[1]))
-            for g in e[1]:
-                self.cached(g)
-            self.out += struct.pack(">iii?", e[2], e[3], e[4], e[5])
+def _write(writer: BinaryLog, e: tuple[Any, ...]) -> None:
+    if e[0] == "user":
+        writer.user(e[1], e[2], e[3])
+    elif e[0] == "request":
+        writer.request(e[1], e[2], e[3], e[4], e[5], "" if e[5] else "status.find.in(200), found 500")
+    else:
+        writer.group(e[1], e[2], e[3], e[4], e[5])
 
 
 def binary_log(events: list[tuple[Any, ...]]) -> bytes:
-    writer = _Binary()
+    writer = _binary_writer(START_MS)
     for e in events:
-        writer.add(e)
-    return bytes(writer.out)
+        _write(writer, e)
+    return bytes(writer.data)
 
 
 def throughput(data: bytes) -> dict[str, float]:
@@ -203,8 +173,7 @@ def sidecar(rate: int, seconds: int) -> dict[str, Any]:
         run = Path(tmp) / "results" / "sim-20270115000000000"
         run.mkdir(parents=True)
         start = int(time.time() * 1000)
-        writer = _Binary()
-        writer.out[:] = writer.out.replace(struct.pack(">q", START_MS), struct.pack(">q", start))
+        writer = _binary_writer(start)
         events = synthetic_events(rate * seconds, rate)
         log = (run / "simulation.log").open("wb")
         proc = subprocess.Popen(
@@ -219,11 +188,11 @@ def sidecar(rate: int, seconds: int) -> dict[str, Any]:
             peak_kib = max(peak_kib, _peak_rss_kib(proc.pid))
             now = int(time.time() * 1000) - start
             while index < len(events) and events[index][3] <= now:
-                writer.add(events[index])
+                _write(writer, events[index])
                 index += 1
-            log.write(writer.out)
+            log.write(writer.data)
             log.flush()
-            writer.out.clear()
+            writer.data.clear()
             time.sleep(0.1)
         log.close()
         time.sleep(2)

@@ -33,20 +33,17 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from loadtest_monitor.forward.logformat import choose_decoder
+from loadtest_monitor.forward.records import RequestRecord
+from loadtest_monitor.render.gatling import ALL_REQUESTS, render_gatling_conf, requests_measurement
+from loadtest_monitor.spec import MonitorSpec, parse_spec
+from tests.e2e.datapath import start_influxd
+from tests.e2e.forward_run import Forwarder
+from tests.e2e.gatling_runner_home import RunnerHome, RunnerProcess, build_agent, build_runner_home, image_jvm_flags
+from tests.e2e.http_target import TargetServer
+from tests.e2e.influxd import Influxd
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "e2e"))
-sys.path.insert(0, str(ROOT / "operator"))
-
-from conftest import start_influxd  # noqa: E402
-from forward_run import Forwarder  # noqa: E402
-from gatling_runner_home import RunnerHome, RunnerProcess, build_agent, build_runner_home, image_jvm_flags  # noqa: E402
-from http_target import TargetServer  # noqa: E402
-from influxd import Influxd  # noqa: E402
-
-from loadtest_monitor.forward.logformat import choose_decoder  # noqa: E402
-from loadtest_monitor.forward.records import RequestRecord  # noqa: E402
-from loadtest_monitor.render.gatling import ALL_REQUESTS, render_gatling_conf, requests_measurement  # noqa: E402
-from loadtest_monitor.spec import MonitorSpec, parse_spec  # noqa: E402
 
 SIMULATION = "loadtestmonitor.e2e.FreshnessSimulation"
 RAW_SPEC = {

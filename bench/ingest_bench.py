@@ -37,15 +37,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from loadtest_monitor.render.influxdb import render_influxdb_conf
+from loadtest_monitor.spec import MonitorSpec, parse_spec
+from tests.e2e.influx_bootstrap import Credentials, run_bootstrap
+from tests.e2e.influxd import Influxd, Ports, influxd_version, with_rpc_bind
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "e2e"))
-sys.path.insert(0, str(ROOT / "operator"))
-
-from influx_bootstrap import Credentials, run_bootstrap  # noqa: E402
-from influxd import Influxd, Ports, influxd_version, with_rpc_bind  # noqa: E402
-
-from loadtest_monitor.render.influxdb import render_influxdb_conf  # noqa: E402
-from loadtest_monitor.spec import MonitorSpec, parse_spec  # noqa: E402
 
 TOKEN = b"@@TS@@@@@@"  # 10 bytes, the width of an epoch second
 METRICS = ("count", "min", "max", "mean", "stdDev", "percentiles50", "percentiles75", "percentiles95", "percentiles99")
@@ -439,7 +436,7 @@ def write_reports(report: dict[str, Any], out: Path) -> None:
     lines = [
         f"# Graphite ingest benchmark, {report['date']}",
         "",
-        f"Command: `python bench/ingest_bench.py --duration {report['duration_s']:g}` (`make bench`). "
+        f"Command: `python -m bench.ingest_bench --duration {report['duration_s']:g}` (`make bench`). "
         f"InfluxDB `{report['influxdb']}`, {report['machine']['cpus']} CPUs shared by influxd and the sender, "
         f"load average at start {report['machine']['loadavg_at_start'][0]:.1f}.",
         "",

@@ -1,6 +1,6 @@
 """Operator benchmark on the real local control plane: time to Ready, latency, API requests, memory.
 
-    python bench/operator_bench.py [--monitors 100] [--settle 65] [--singles 10] [--unrelated 5000]
+    python -m bench.operator_bench [--monitors 100] [--settle 65] [--singles 10] [--unrelated 5000]
 
 1. Single monitors applied one at a time: apply -> ConfigPublished=True latency (p50/p95), beside
    the floor: the same rendered objects applied with `kubectl apply --server-side`.
@@ -27,14 +27,13 @@ from typing import Any
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "hack"))
-
-from loadtest_monitor.monitor_input import check_monitor  # noqa: E402
-from loadtest_monitor.render.common import Owner, RenderContext  # noqa: E402
-from loadtest_monitor.render.monitor import offline_credentials, render_all  # noqa: E402
-from localcluster import LocalCluster, find_binaries  # noqa: E402
-from operator_process import spawn_operator, stop_process_group  # noqa: E402
+from loadtest_monitor.monitor_input import check_monitor
+from loadtest_monitor.render.common import Owner, RenderContext
+from loadtest_monitor.render.monitor import offline_credentials, render_all
+from ltm_harness.binaries import find_binaries
+from ltm_harness.cluster import LocalCluster
+from ltm_harness.operator_process import OperatorProcess
+from ltm_harness.repo import REPO_ROOT as REPO
 
 WRITES = {"create", "update", "patch", "delete"}
 
@@ -156,7 +155,7 @@ def main() -> int:
         cluster.kubectl("wait", "--for=condition=Established", "crd/loadtestmonitors.loadtest.dev")
         env = cluster.env()
         env["LTM_RESYNC_SECONDS"] = "120"
-        proc = spawn_operator(env, run_dir / "operator.log")
+        proc = OperatorProcess(env, run_dir / "operator.log")
         time.sleep(5)
         idle_rss = rss_mib(proc.pid)
         operator_s, floor_s = single_latencies(cluster, args.singles)
@@ -198,7 +197,7 @@ def main() -> int:
         rss_unrelated = rss_mib(proc.pid)
     finally:
         if proc is not None:
-            stop_process_group(proc.pid)
+            proc.stop()
         cluster.stop()
 
     c_total, c_writes, c_kinds = summarize(converge_events)
@@ -211,7 +210,7 @@ def main() -> int:
     lines = [
         f"# Operator benchmark {dt.date.today().isoformat()}",
         "",
-        "Command: `make bench-operator` (= `python bench/operator_bench.py "
+        "Command: `make bench-operator` (= `python -m bench.operator_bench "
         f"--monitors {n} --settle {args.settle:.0f} --singles {args.singles} --unrelated {args.unrelated}`), "
         "2 cores shared with other work, local control plane (etcd, kube-apiserver, controller-manager, "
         "scheduler, KWOK pods).",

@@ -13,15 +13,15 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "hack"))
-
-from localcluster import STATE_DIR, find_binaries  # noqa: E402
-from operator_process import alive, spawn_operator, stop_process_group  # noqa: E402
+from ltm_harness import cli
+from ltm_harness.binaries import find_binaries
+from ltm_harness.operator_process import OperatorProcess, stop_operator_pid
+from ltm_harness.processes import pid_alive
+from ltm_harness.repo import REPO_ROOT as REPO
+from ltm_harness.repo import STATE_DIR
 
 KUBECONFIG = STATE_DIR / "kubeconfig"
 OPERATOR_PID = STATE_DIR / "operator.pid"
@@ -37,17 +37,17 @@ def say(text: str) -> None:
 
 def kubectl(*args: str, check: bool = True) -> str:
     cmd = [str(find_binaries().kubectl), "--kubeconfig", str(KUBECONFIG), *args]
-    result = subprocess.run(cmd, capture_output=True, text=True)
+    result = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if check and result.returncode != 0:
         raise SystemExit(f"kubectl {' '.join(args)} failed:\n{result.stderr}")
     return result.stdout
 
 
 def start_operator() -> None:
-    if OPERATOR_PID.exists() and alive(int(OPERATOR_PID.read_text())):
+    if OPERATOR_PID.exists() and pid_alive(int(OPERATOR_PID.read_text())):
         print(f"operator already running (pid {OPERATOR_PID.read_text().strip()}, log {OPERATOR_LOG})")
         return
-    proc = spawn_operator(dict(os.environ, KUBECONFIG=str(KUBECONFIG)), OPERATOR_LOG)
+    proc = OperatorProcess(dict(os.environ, KUBECONFIG=str(KUBECONFIG)), OPERATOR_LOG)
     OPERATOR_PID.write_text(f"{proc.pid}\n")
     print(f"operator started: pid {proc.pid}, log {OPERATOR_LOG.relative_to(REPO)}")
 
@@ -56,7 +56,7 @@ def stop_operator() -> None:
     if not OPERATOR_PID.exists():
         return
     pid = int(OPERATOR_PID.read_text())
-    stop_process_group(pid)
+    stop_operator_pid(pid)
     OPERATOR_PID.unlink(missing_ok=True)
     print(f"operator (pid {pid}) stopped")
 
@@ -73,7 +73,8 @@ def wait_for_url(timeout: float = 60) -> str:
 
 def up() -> int:
     say("Local Kubernetes control plane (etcd, kube-apiserver, controller-manager, scheduler, KWOK)")
-    subprocess.run([sys.executable, str(REPO / "hack" / "localcluster.py"), "up"], check=True)
+    if cli.main(["up"]) != 0:
+        raise SystemExit("the local control plane did not start")
 
     say("kubectl apply -f crds/")
     print(kubectl("apply", "--server-side", "-f", str(REPO / "crds")), end="")
@@ -83,7 +84,7 @@ def up() -> int:
     start_operator()
 
     say("kubectl apply -f manifests/examples/monitor.yaml")
-    print(Path(REPO / "manifests/examples/monitor.yaml").read_text())
+    print((REPO / "manifests/examples/monitor.yaml").read_text())
     print(kubectl("apply", "-f", str(REPO / "manifests/examples/monitor.yaml")), end="")
 
     say(f"kubectl wait --for=condition=Ready loadtestmonitor/{MONITOR}")
@@ -121,7 +122,7 @@ def up() -> int:
 
 def down() -> int:
     stop_operator()
-    return subprocess.run([sys.executable, str(REPO / "hack" / "localcluster.py"), "down"]).returncode
+    return cli.main(["down"])
 
 
 if __name__ == "__main__":

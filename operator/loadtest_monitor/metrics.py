@@ -14,7 +14,6 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 OUTCOMES = ("ok", "error", "invalid", "conflict")
-DEFAULT_METRICS_PORT = 8081
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 

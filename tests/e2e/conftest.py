@@ -10,19 +10,22 @@ These tests never skip: a missing influxd, java or mvn fails them with the reaso
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from datapath import RAW_SPEC, RUNNERS, DataPathRun, run_until_distinct_windows
-from http_target import TargetServer
-from influxd import INFLUXD_BUILDS, InfluxdBuild, MissingTool, require_tool
-
 from loadtest_monitor.spec import parse_spec
+from tests.e2e.datapath import RAW_SPEC, RUNNERS, DataPathRun, run_until_distinct_windows
+from tests.e2e.http_target import TargetServer
+from tests.e2e.influxd import INFLUXD_BUILDS, InfluxdBuild, MissingTool, require_tool
+
+#: Why data-path runs were repeated (see datapath.run_until_distinct_windows), for the session summary.
+_repeated: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for note in _repeated:
+        terminalreporter.write_line(f"data-path run repeated: {note}")
 
 
 @pytest.fixture(scope="session")
@@ -60,6 +63,7 @@ def two_runner_run(
     run = run_until_distinct_windows(
         parse_spec(RAW_SPEC), http_target, tmp_path_factory.mktemp("tcp"), RUNNERS, influxd_binary
     )
+    _repeated.extend(run.attempts)
     yield run
     run.influxd.stop()
 
@@ -74,5 +78,6 @@ def udp_run(
         parse_spec(raw), http_target, tmp_path_factory.mktemp("udp"), {"udp-runner": RUNNERS["runner-b"]},
         influxd_binary,
     )
+    _repeated.extend(run.attempts)
     yield run
     run.influxd.stop()

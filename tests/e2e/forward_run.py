@@ -15,14 +15,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from datapath import DataPathRun, expected_users, start_influxd
-from gatling_report import load_report
-from gatling_runner_home import RunnerHome, RunnerProcess, build_runner_home
-from http_target import TargetServer
-from influxd import Influxd
-
 from loadtest_monitor.render.gatling import ALL_REQUESTS, render_gatling_conf, requests_measurement
 from loadtest_monitor.spec import MonitorSpec
+from tests.e2e.datapath import DataPathRun, expected_users, start_influxd
+from tests.e2e.gatling_report import load_report
+from tests.e2e.gatling_runner_home import RunnerHome, RunnerProcess, build_runner_home
+from tests.e2e.http_target import TargetServer
+from tests.e2e.influxd import Influxd
 
 FORWARD = str(Path(sys.executable).parent / "loadtest-monitor")
 # This runner's forwarder runs as the Job's native sidecar does: --until-sigterm, stopped with

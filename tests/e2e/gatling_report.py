@@ -14,7 +14,7 @@ import re
 from html.parser import HTMLParser
 from pathlib import Path
 
-from gatling_run import GatlingResults, RequestStats, _stats, _walk
+from tests.e2e.gatling_run import GatlingResults, RequestStats, _stats, _walk
 
 
 def load_report(run_dir: Path, runner: str) -> GatlingResults:

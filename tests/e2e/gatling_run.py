@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from influxd import require_tool
+from tests.e2e.influxd import require_tool
 
 PROJECT = Path(__file__).resolve().parent / "gatling-project"
 SIMULATION = "loadtestmonitor.e2e.DataPathSimulation"

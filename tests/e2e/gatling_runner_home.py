@@ -17,8 +17,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gatling_run import PROJECT, SIMULATION, mvn_command
-from influxd import require_tool
+from tests.e2e.gatling_run import PROJECT, SIMULATION, mvn_command
+from tests.e2e.influxd import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNNER_DIR = ROOT / "docker" / "gatling-runner"

@@ -11,11 +11,10 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from influxd import Influxd, Ports, default_binary, require_tool
-
 from loadtest_monitor.render import bootstrap
 from loadtest_monitor.render.influxdb import render_influxdb_conf
 from loadtest_monitor.spec import MonitorSpec
+from tests.e2e.influxd import Influxd, Ports, default_binary, require_tool
 
 SECRET_NAME = "e2e-influxdb-auth"
 BOOTSTRAP_TIMEOUT_SECONDS = 180

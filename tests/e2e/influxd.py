@@ -20,12 +20,18 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from ltm_harness.binaries import cache_root
+from ltm_harness.ports import free_tcp_udp_port
+from ltm_harness.processes import spawn
+from ltm_harness.wait import wait_for
 
 TCP_LISTEN = "0A"  # the state column of /proc/net/tcp
 RPC_BIND_LINE = re.compile(r'^bind-address\s*=\s*"[^"]*"\s*$', re.MULTILINE)
@@ -45,22 +51,6 @@ def require_tool(name: str) -> str:
     return path
 
 
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    """A port that is free for both TCP and UDP on 127.0.0.1 (Graphite listens on both)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, kind) as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        other = socket.SOCK_DGRAM if kind == socket.SOCK_STREAM else socket.SOCK_STREAM
-        try:
-            with socket.socket(socket.AF_INET, other) as s:
-                s.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return port
-    raise RuntimeError("no free loopback port")
-
-
 def influxd_version(binary: str | None = None) -> str:
     out = subprocess.run([binary or default_binary(), "version"], capture_output=True, text=True, check=True)
     return out.stdout.strip()
@@ -68,14 +58,6 @@ def influxd_version(binary: str | None = None) -> str:
 
 # The InfluxDB release that hack/build-influxdb.sh builds by default: the default image's tag.
 SOURCE_BUILT_VERSION = "1.12.4"
-
-
-def cache_root() -> Path:
-    """The cache the hack/ build scripts fill (same rule as theirs)."""
-    if root := os.environ.get("LTM_CACHE_DIR"):
-        return Path(root)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "loadtest-monitor"
 
 
 @dataclass(frozen=True)
@@ -129,7 +111,7 @@ class Ports:
 
     @classmethod
     def pick(cls) -> Ports:
-        return cls(http=free_port(), graphite=free_port(), rpc=free_port())
+        return cls(http=free_tcp_udp_port(), graphite=free_tcp_udp_port(), rpc=free_tcp_udp_port())
 
 
 def with_rpc_bind(conf: str, rpc_bind: str) -> str:
@@ -169,26 +151,27 @@ class Influxd:
         binary = self.binary or default_binary()
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.conf_path.write_text(self.conf_text)
-        log = self.log_path.open("ab")
         env = {k: v for k, v in os.environ.items() if not k.startswith("INFLUXDB_")}
-        self.proc = subprocess.Popen(
-            [binary, "run", "-config", str(self.conf_path)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-        )
-        log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"influxd exited with {self.proc.returncode}:\n{self.log_tail()}")
-            with contextlib.suppress(OSError), urllib.request.urlopen(f"{self.url}/ping", timeout=1) as resp:
-                if resp.status == 204 and self._graphite_ready():
-                    return self
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"influxd did not answer /ping within {timeout}s:\n{self.log_tail()}")
+        self.proc = spawn([binary, "run", "-config", str(self.conf_path)], self.log_path, env=env)
+        try:
+            wait_for(self._ready, timeout, "influxd to answer /ping")
+        except TimeoutError:
+            self.stop()
+            raise RuntimeError(f"influxd did not answer /ping within {timeout}s:\n{self.log_tail()}") from None
+        return self
+
+    def _ready(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"influxd exited with {self.proc.returncode}:\n{self.log_tail()}")
+        try:
+            with urllib.request.urlopen(f"{self.url}/ping", timeout=1) as resp:
+                return resp.status == 204 and self._graphite_ready()
+        except urllib.error.HTTPError as err:
+            err.close()
+            return False
+        except OSError:
+            return False
 
     def _graphite_ready(self) -> bool:
         try:
@@ -302,12 +285,3 @@ class Influxd:
             elif time.monotonic() - since >= quiet_seconds:
                 return now
         return last
-
-
-@contextlib.contextmanager
-def running_influxd(conf_text: str, workdir: Path, ports: Ports) -> Iterator[Influxd]:
-    server = Influxd(conf_text, workdir, ports).start()
-    try:
-        yield server
-    finally:
-        server.stop()

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from datapath import DataPathRun
-from gatling_run import SIMULATION_ID, RequestStats
-from grafana_interp import ALL, TimeRange, format_value, interpolate
 
 from loadtest_monitor.render.dashboard import build_gatling_dashboard
 from loadtest_monitor.render.gatling import ALL_USERS, USERS_MEASUREMENT, requests_measurement
+from tests.e2e.datapath import DataPathRun
+from tests.e2e.gatling_run import SIMULATION_ID, RequestStats
+from tests.e2e.grafana_interp import ALL, TimeRange, format_value, interpolate
 
 pytestmark = pytest.mark.e2e
 
@@ -113,10 +113,10 @@ def _counts_from_rate(series: Series, interval: int) -> int:
 
 def check_active_users(res: Resolved, series: Series, _: int) -> None:
     per_scenario = _by_tags(series, "scenario")
-    users = defaultdict(int)
+    users: defaultdict[str | None, int] = defaultdict(int)
     for expected in res.run.expected_users.values():
-        for scenario, n in expected.items():
-            users[scenario] += n
+        for name, n in expected.items():
+            users[name] += n
     assert {k[0] for k in per_scenario} == set(users)
     for (scenario,), values in per_scenario.items():
         peak = max(v[1] for v in values)
@@ -135,7 +135,7 @@ def check_active_users(res: Resolved, series: Series, _: int) -> None:
         if key not in last or last[key][0] < row["time"]:
             last[key] = (row["time"], row["active"])
     expected_sum: dict[tuple[str, int], int] = defaultdict(int)
-    for (scenario, _, bucket), (_, active) in last.items():
+    for (scenario, _runner, bucket), (_time, active) in last.items():
         expected_sum[(scenario, bucket)] += active
     got = {(scenario, int(t)): v for (scenario,), values in per_scenario.items() for t, v in values}
     assert got == dict(expected_sum)

@@ -12,10 +12,10 @@ from collections import defaultdict
 from typing import Any
 
 import pytest
-from datapath import DataPathRun
-from gatling_run import SIMULATION_ID
 
 from loadtest_monitor.render.gatling import ALL_REQUESTS, ALL_USERS, requests_measurement
+from tests.e2e.datapath import DataPathRun
+from tests.e2e.gatling_run import SIMULATION_ID
 
 pytestmark = pytest.mark.e2e
 
@@ -231,6 +231,7 @@ def _oracle(run: DataPathRun, runner: str) -> dict[tuple[str, str | None, str, s
         for path, value in window.lines:
             assert path.startswith(root), path
             segments = path[len(root):].split(".")
+            key: tuple[str, str | None, str, str, int]
             if segments[0] == "users":
                 key = ("users", None, segments[1], "", window.epoch)
             else:

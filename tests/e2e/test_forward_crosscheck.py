@@ -23,6 +23,7 @@ What differs, and why (each asserted, the measured figures printed):
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -30,16 +31,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from datapath import RAW_SPEC, RUNNERS, start_influxd
-from forward_run import Forwarder
-from gatling_report import load_report
-from gatling_run import EmittedWindow, GatlingResults, emitted_windows, lossy_same_second_flushes
-from gatling_runner_home import GRAPHITE_VERSION, RunnerProcess, build_runner_home
-from http_target import TargetServer
-from influxd import Influxd, MissingTool
 
 from loadtest_monitor.render.gatling import ALL_REQUESTS, render_gatling_conf, requests_measurement
 from loadtest_monitor.spec import MonitorSpec, parse_spec
+from tests.e2e.datapath import RAW_SPEC, RUNNERS, start_influxd
+from tests.e2e.forward_run import Forwarder
+from tests.e2e.gatling_report import load_report
+from tests.e2e.gatling_run import EmittedWindow, GatlingResults, emitted_windows, lossy_same_second_flushes
+from tests.e2e.gatling_runner_home import GRAPHITE_VERSION, RunnerProcess, build_runner_home
+from tests.e2e.http_target import TargetServer
+from tests.e2e.influxd import Influxd, MissingTool
 
 pytestmark = pytest.mark.e2e
 
@@ -70,6 +71,10 @@ class CrossCheck:
         return {int(r["time"]): int(r["count"]) for r in rows}
 
 
+def _tcp_points_written(server: Influxd) -> int:
+    return server.graphite_stats().get("tcp", {}).get("pointsTx", 0)
+
+
 def _one_run(spec: MonitorSpec, target: TargetServer, workdir: Path) -> tuple[CrossCheck, dict[int, list[int]]]:
     writer_db = start_influxd(spec, workdir / "influxd-writer")
     forward_db = start_influxd(spec, workdir / "influxd-forward")
@@ -92,7 +97,7 @@ def _one_run(spec: MonitorSpec, target: TargetServer, workdir: Path) -> tuple[Cr
         if rc != 0:
             raise RuntimeError(f"forwarder exited {rc}:\n{forwarder.tail()}")
         for server in (writer_db, forward_db):
-            server.wait_quiet(lambda s=server: s.graphite_stats().get("tcp", {}).get("pointsTx", 0))
+            server.wait_quiet(functools.partial(_tcp_points_written, server))
         collided = lossy_same_second_flushes(emitted_windows(workdir, RUNNER))
     except BaseException:
         writer_db.stop()

@@ -14,8 +14,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from gatling_runner_home import build_agent
-from influxd import MissingTool, require_tool
+
+from tests.e2e.gatling_runner_home import build_agent
+from tests.e2e.influxd import MissingTool, require_tool
 
 pytestmark = pytest.mark.e2e
 

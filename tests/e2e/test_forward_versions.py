@@ -14,18 +14,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from datapath import RAW_SPEC, RUNNERS
-from forward_run import SIDECAR_RUNNER, ForwardedRun, run_forwarded
-from gatling_run import SIMULATION_ID
-from gatling_runner_home import FORWARDER_VERSIONS, build_agent
-from grafana_interp import TimeRange, interpolate
-from http_target import TargetServer
-from influxd import MissingTool
-from test_dashboard_queries import Resolved, _dashboard, _points
-from test_datapath import _expected, _sums
 
 from loadtest_monitor.render.gatling import ALL_REQUESTS, ALL_USERS
 from loadtest_monitor.spec import parse_spec
+from tests.e2e.datapath import RAW_SPEC, RUNNERS
+from tests.e2e.forward_run import SIDECAR_RUNNER, ForwardedRun, run_forwarded
+from tests.e2e.gatling_run import SIMULATION_ID
+from tests.e2e.gatling_runner_home import FORWARDER_VERSIONS, build_agent
+from tests.e2e.grafana_interp import TimeRange, interpolate
+from tests.e2e.http_target import TargetServer
+from tests.e2e.influxd import MissingTool
+from tests.e2e.test_dashboard_queries import Resolved, _dashboard, _points
+from tests.e2e.test_datapath import _expected, _sums
 
 pytestmark = pytest.mark.e2e
 

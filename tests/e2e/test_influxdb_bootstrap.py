@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from influx_bootstrap import Credentials, run_bootstrap, start_bootstrapped, start_main
-from influxd import Influxd, Ports
 
 from loadtest_monitor.render import bootstrap
 from loadtest_monitor.spec import MonitorSpec, parse_spec
+from tests.e2e.influx_bootstrap import Credentials, run_bootstrap, start_bootstrapped, start_main
+from tests.e2e.influxd import Influxd, Ports
 
 pytestmark = pytest.mark.e2e
 

@@ -9,10 +9,10 @@ import time
 from pathlib import Path
 
 import pytest
-from datapath import start_influxd
-from influxd import INFLUXD_BUILDS, SOURCE_BUILT_VERSION, influxd_version
 
 from loadtest_monitor.spec import DEFAULT_INFLUXDB_IMAGE, parse_spec
+from tests.e2e.datapath import start_influxd
+from tests.e2e.influxd import INFLUXD_BUILDS, SOURCE_BUILT_VERSION, influxd_version
 
 CRD = Path(__file__).resolve().parents[2] / "crds" / "loadtest.dev_loadtestmonitors.yaml"
 

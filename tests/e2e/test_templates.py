@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from influx_bootstrap import start_bootstrapped
-from influxd import Influxd
 
 from loadtest_monitor.render.gatling import USERS_MEASUREMENT
 from loadtest_monitor.spec import parse_spec
+from tests.e2e.influx_bootstrap import start_bootstrapped
+from tests.e2e.influxd import Influxd
 
 pytestmark = pytest.mark.e2e
 

@@ -1,5 +1,5 @@
 """Fixtures of the image tests: podman with the project's configuration, the images that
-`make images` built, a local control plane (hack/localcluster.py, as the integration tests start
+`make images` built, a local control plane (ltm_harness's LocalCluster, as the integration tests start
 it) for the operator image, and a real influxd + HTTP target for the runner image.
 
 Nothing here builds an image: a missing podman or image fails the tests with the command that
@@ -8,23 +8,19 @@ makes it (never a skip).
 
 from __future__ import annotations
 
-import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pykube
 import pytest
 
+from ltm_harness.cluster import LocalCluster
+from ltm_harness.repo import project_crds
+from tests.e2e.http_target import TargetServer
+from tests.images.podman import OPERATOR_IMAGE, RUNNER_IMAGE, Podman, PodmanMissing
+from tests.kube_support import admin_client, fresh_namespace, running_cluster
+
 HERE = Path(__file__).resolve().parent
-TESTS = HERE.parent
-for folder in (TESTS.parent / "hack", TESTS / "e2e", TESTS / "integration", HERE):
-    sys.path.insert(0, str(folder))
-
-from http_target import TargetServer  # noqa: E402
-from podman import OPERATOR_IMAGE, RUNNER_IMAGE, Podman, PodmanMissing  # noqa: E402
-
-from localcluster import ClusterError, LocalCluster, find_binaries, project_crds  # noqa: E402
 
 _sizes: dict[str, int] = {}
 
@@ -64,36 +60,19 @@ def runner_image(podman: Podman) -> str:
 
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    problem: str | None = None
-    local: LocalCluster | None = None
-    try:
-        local = LocalCluster(find_binaries(), tmp_path_factory.mktemp("localcluster"), crds=project_crds())
-        local.start()
-    except ClusterError as err:
-        problem = str(err)
-    if problem is not None or local is None:
-        pytest.fail(f"local control plane did not start: {problem}", pytrace=False)
-    try:
+    with running_cluster(tmp_path_factory.mktemp("localcluster"), project_crds()) as local:
         yield local
-    finally:
-        local.stop()
 
 
 @pytest.fixture(scope="session")
 def kube_api(cluster: LocalCluster) -> pykube.HTTPClient:
-    return pykube.HTTPClient(pykube.KubeConfig.from_file(str(cluster.kubeconfig_path)))
+    return admin_client(cluster)
 
 
 @pytest.fixture
 def namespace(kube_api: pykube.HTTPClient) -> Iterator[str]:
-    name = f"ltm-image-{uuid.uuid4().hex[:8]}"
-    ns = pykube.Namespace(kube_api, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-    ns.create()
-    try:
+    with fresh_namespace(kube_api, "ltm-image") as name:
         yield name
-    finally:
-        if ns.exists():
-            ns.delete()
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from influxd import cache_root
+from ltm_harness.binaries import cache_root
 
 # The tags hack/build-images.sh gives the images (same environment overrides).
 OPERATOR_IMAGE = os.environ.get("LTM_OPERATOR_IMAGE", "loadtest-monitor:dev")

@@ -11,11 +11,11 @@ import urllib.request
 from pathlib import Path
 
 import pykube
-from influxd import free_port
-from operator_support import apply_monitor, children, minimal, wait_ready
-from podman import Podman
 
-from localcluster import LocalCluster
+from ltm_harness.cluster import LocalCluster
+from ltm_harness.ports import free_port
+from tests.images.podman import Podman
+from tests.integration.operator_support import apply_monitor, children, minimal, wait_ready
 
 IMAGE_UID = 65532  # docker/operator/Dockerfile: USER 65532:65532, the Deployment's runAsUser
 KUBECONFIG_IN_CONTAINER = "/var/run/loadtest-monitor/kubeconfig"

@@ -20,15 +20,15 @@ from typing import Any
 
 import pytest
 import yaml
-from e2e_helpers import start_influxd
-from gatling_run import GatlingResults
-from graphite_relay import GraphiteLine, GraphiteRelay
-from http_target import TargetServer
-from influxd import Influxd, MissingTool, default_binary
-from podman import Podman
 
 from loadtest_monitor.render.gatling import ALL_REQUESTS, ALL_USERS, render_gatling_conf, requests_measurement
 from loadtest_monitor.spec import MonitorSpec, parse_spec
+from tests.e2e.datapath import start_influxd
+from tests.e2e.gatling_run import GatlingResults
+from tests.e2e.http_target import TargetServer
+from tests.e2e.influxd import Influxd, MissingTool, default_binary
+from tests.images.graphite_relay import GraphiteLine, GraphiteRelay
+from tests.images.podman import Podman
 
 REPO = Path(__file__).resolve().parents[2]
 JOB = REPO / "manifests" / "examples" / "gatling-job.yaml"

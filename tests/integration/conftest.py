@@ -1,4 +1,4 @@
-"""Integration tests run against a real local control plane (hack/localcluster.py).
+"""Integration tests run against a real local control plane (ltm_harness.cluster.LocalCluster).
 
 The binaries come from ``make control-plane`` (run before pytest by ``make integration``/``make test``).
 If they are missing, or the control plane does not start, the tests that need it fail with the
@@ -9,27 +9,26 @@ Fixtures:
              harness's SELF_TEST_CRD installed before the controllers start
   kube_api   (session) a pykube.HTTPClient logged in as the admin user (system:masters)
   namespace  (function) a fresh namespace's name, deleted after the test
+  crd        (module) the project's CRD applied again
 """
 
 from __future__ import annotations
 
-import sys
-import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pykube
 import pytest
 
+from ltm_harness.cluster import SELF_TEST_CRD, LocalCluster
+from ltm_harness.repo import project_crds
+from tests.integration.operator_support import install_crd
+from tests.kube_support import admin_client, fresh_namespace, running_cluster
+
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parents[1] / "hack"))
-
-from operator_support import install_crd  # noqa: E402
-
-from localcluster import SELF_TEST_CRD, ClusterError, LocalCluster, find_binaries, project_crds  # noqa: E402
-
 #: Installed before kube-controller-manager starts, so garbage collection knows these kinds at once.
-CRDS = [*project_crds(), SELF_TEST_CRD]
+CRDS: list[Path | Mapping[str, Any]] = [*project_crds(), SELF_TEST_CRD]
 
 _started: list[LocalCluster] = []
 
@@ -43,40 +42,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     """A started LocalCluster for the whole session; its run dir (logs, audit log) is kept in pytest's tmp."""
-    problem: str | None = None
-    local: LocalCluster | None = None
-    try:
-        local = LocalCluster(find_binaries(), tmp_path_factory.mktemp("localcluster"), crds=CRDS, keep_run_dir=True)
-        local.start()
-    except ClusterError as err:
-        problem = str(err)
-    if problem is not None or local is None:
-        # Fail (never skip) outside the except block so the report shows just the reason.
-        pytest.fail(f"local control plane did not start: {problem}", pytrace=False)
-    _started.append(local)
-    try:
+    with running_cluster(tmp_path_factory.mktemp("localcluster"), CRDS, keep_run_dir=True) as local:
+        _started.append(local)
         yield local
-    finally:
-        local.stop()
 
 
 @pytest.fixture(scope="session")
 def kube_api(cluster: LocalCluster) -> pykube.HTTPClient:
-    """pykube client for the cluster's admin kubeconfig."""
-    return pykube.HTTPClient(pykube.KubeConfig.from_file(str(cluster.kubeconfig_path)))
+    return admin_client(cluster)
 
 
 @pytest.fixture
 def namespace(kube_api: pykube.HTTPClient) -> Iterator[str]:
-    """A new namespace (``ltm-test-<hex>``) for one test; deleted (not waited for) afterwards."""
-    name = f"ltm-test-{uuid.uuid4().hex[:8]}"
-    ns = pykube.Namespace(kube_api, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-    ns.create()
-    try:
+    with fresh_namespace(kube_api, "ltm-test") as name:
         yield name
-    finally:
-        if ns.exists():
-            ns.delete()
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -6,9 +6,9 @@ Every read goes through pykube or kubectl, never through the operator's own code
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
+import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,7 +17,8 @@ from typing import Any, TypeVar
 import pykube
 import yaml
 
-from operator_process import spawn_operator, stop_process_group
+from ltm_harness import wait
+from ltm_harness.operator_process import OperatorProcess
 
 REPO = Path(__file__).resolve().parents[2]
 CRD = REPO / "crds" / "loadtest.dev_loadtestmonitors.yaml"
@@ -29,17 +30,8 @@ T = TypeVar("T")
 
 
 def wait_for(check: Callable[[], T | None], timeout: float, what: str, interval: float = 0.5) -> T:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-        except Exception as err:  # transient API errors while objects come and go
-            last = err
-        if last and not isinstance(last, Exception):
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
+    """The harness's wait_for, riding out transient API errors while objects come and go."""
+    return wait.wait_for(check, timeout, what, interval, retry_on=(Exception,))
 
 
 class Operator:
@@ -61,7 +53,7 @@ class Operator:
         self.resync_seconds = resync_seconds
         self.extra = extra
         self.extra_env = dict(extra_env or {})
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: OperatorProcess | None = None
 
     def start(self) -> None:
         env = self.cluster.env()
@@ -69,21 +61,19 @@ class Operator:
             env["KUBECONFIG"] = str(self.kubeconfig)
         env["LTM_RESYNC_SECONDS"] = str(self.resync_seconds)
         env.update(self.extra_env)
-        self.proc = spawn_operator(env, self.log_path, "--verbose", *self.extra)
+        self.proc = OperatorProcess(env, self.log_path, "--verbose", *self.extra)
 
     def kill(self) -> None:
         """SIGKILL, as the kernel's OOM killer or a node failure would: no clean shutdown."""
         if self.proc is None:
             return
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait()
+        self.proc.kill()
         self.proc = None
 
     def stop(self) -> None:
         if self.proc is None:
             return
-        stop_process_group(self.proc.pid)
-        self.proc.wait()
+        self.proc.stop()
         self.proc = None
 
     def log_tail(self) -> str:
@@ -172,7 +162,7 @@ def children(api: pykube.HTTPClient, namespace: str, name: str) -> dict[str, dic
     return found
 
 
-def minimal(name: str = "checkout", **spec: Any) -> dict[str, Any]:
+def minimal(name: str = "checkout", /, **spec: Any) -> dict[str, Any]:
     manifest = yaml.safe_load(EXAMPLE.read_text())
     manifest["metadata"]["name"] = name
     if spec:
@@ -221,9 +211,6 @@ class FreezableProxy:
     open: an API server that accepts and never answers, for the operator only."""
 
     def __init__(self, target_port: int) -> None:
-        import socket
-        import threading
-
         self.target_port = target_port
         self.frozen = threading.Event()
         self.listener = socket.create_server(("127.0.0.1", 0))
@@ -234,9 +221,6 @@ class FreezableProxy:
         accept.start()
 
     def _accept(self) -> None:
-        import socket
-        import threading
-
         while not self._closing:
             try:
                 client, _ = self.listener.accept()

@@ -13,7 +13,9 @@ import pykube
 import pytest
 import yaml
 
-from localcluster import SELF_TEST_CRD, STORAGE_CLASS, LocalCluster, kubernetes_version, wait_for
+from ltm_harness.binaries import kubernetes_version
+from ltm_harness.cluster import SELF_TEST_CRD, STORAGE_CLASS, LocalCluster
+from ltm_harness.wait import wait_for
 
 CRDS_DIR = Path(__file__).resolve().parents[2] / "crds"
 BUSYBOX = "busybox:1.36"  # never pulled: KWOK fakes the kubelet

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from kubernetes import client, config
-from operator_support import check_create_only_apply
+from kubernetes import client
+from kubernetes.config import kube_config
 
 from loadtest_monitor.kube import Kube
+from tests.integration.operator_support import check_create_only_apply
 
 
 def test_create_only_apply_creates_free_names_and_never_touches_a_taken_one(cluster, namespace) -> None:
     configuration = client.Configuration()
-    config.load_kube_config(config_file=str(cluster.kubeconfig_path), client_configuration=configuration)
+    kube_config.load_kube_config(config_file=str(cluster.kubeconfig_path), client_configuration=configuration)
     kube = Kube(client.ApiClient(configuration))
 
     def kubectl(*args: str, input: str | None = None):

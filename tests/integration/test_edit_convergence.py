@@ -22,7 +22,8 @@ import pykube
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from operator_support import Operator, apply_monitor, children, get_monitor, minimal, running_operator
+
+from tests.integration.operator_support import Operator, apply_monitor, children, get_monitor, minimal, running_operator
 
 RESYNC = 30
 SETTLE_TIMEOUT = 60.0

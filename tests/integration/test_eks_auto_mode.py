@@ -11,7 +11,8 @@ from typing import Any
 
 import pykube
 import pytest
-from operator_support import Operator, apply_monitor, minimal, wait_ready
+
+from tests.integration.operator_support import Operator, apply_monitor, minimal, wait_ready
 
 LB = "service.beta.kubernetes.io/aws-load-balancer"
 

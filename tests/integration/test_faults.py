@@ -10,7 +10,8 @@ from typing import Any
 
 import pykube
 import pytest
-from operator_support import (
+
+from tests.integration.operator_support import (
     FreezableProxy,
     Operator,
     apply_monitor,

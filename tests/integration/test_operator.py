@@ -14,7 +14,8 @@ from typing import Any
 import pykube
 import pytest
 import yaml
-from operator_support import (
+
+from tests.integration.operator_support import (
     EXAMPLE,
     WRITE_VERBS,
     Operator,

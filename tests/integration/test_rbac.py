@@ -14,7 +14,8 @@ from typing import Any
 import pykube
 import pytest
 import yaml
-from operator_support import REPO, Operator, apply_monitor, minimal, wait_ready
+
+from tests.integration.operator_support import REPO, Operator, apply_monitor, minimal, wait_ready
 
 SA_NAMESPACE = "loadtest-monitor-system"
 SA_NAME = "loadtest-monitor"

@@ -16,7 +16,8 @@ from typing import Any
 import pykube
 import pytest
 import yaml
-from operator_support import (
+
+from tests.integration.operator_support import (
     WRITE_VERBS,
     Operator,
     apply_monitor,

@@ -19,7 +19,10 @@ from typing import Any
 import pykube
 import pytest
 import yaml
-from operator_support import (
+
+from ltm_harness.binaries import find_binaries
+from ltm_harness.cluster import LocalCluster
+from tests.integration.operator_support import (
     CRD,
     Operator,
     children,
@@ -28,8 +31,6 @@ from operator_support import (
     running_operator,
     wait_for,
 )
-
-from localcluster import LocalCluster, find_binaries
 
 CLI = str(Path(sys.executable).parent / "loadtest-monitor")
 REPO = Path(__file__).resolve().parents[2]

@@ -167,12 +167,8 @@ def test_render_accepts_only_what_the_api_server_accepts(cluster: Any, namespace
 def test_the_offline_crd_check_answers_as_the_api_server_does(cluster: Any, namespace: str) -> None:
     """On the table of hostile and careful inputs, crd_check (what `render` runs offline) and the API
     server's dry-run of the monitor itself accept and refuse exactly the same ones."""
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
-    from test_spec_hostile import HOSTILE, VALID, monitor  # the unit tests' table, one source
-
     from loadtest_monitor import crd_check
+    from tests.unit.test_spec_hostile import HOSTILE, VALID, monitor  # the unit tests' table, one source
 
     docs = [(case, doc) for case, doc, _ in HOSTILE] + [(case, monitor(spec)) for case, spec in VALID]
     differ = []

@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl, quote, urlsplit
 
 import boto3
 import pytest
-from kubernetes import config as kube_config
+from kubernetes.config import kube_config
 from moto import mock_aws
 
 from loadtest_monitor.aws.eks import RenewingToken, bearer_token, connect, describe_cluster, session_for
@@ -120,9 +120,11 @@ def test_connect_describes_the_cluster_and_configures_endpoint_ca_and_token(eks_
     assert cluster.region == REGION
     assert configuration.host == eks_cluster["endpoint"].rstrip("/")
     assert configuration.verify_ssl is True
+    assert configuration.ssl_ca_cert is not None
     assert Path(configuration.ssl_ca_cert).read_bytes() == base64.b64decode(eks_cluster["certificateAuthority"]["data"])
     assert oct(os.stat(configuration.ssl_ca_cert).st_mode & 0o777) == "0o600"
     header = configuration.auth_settings()["BearerToken"]
+    assert header["value"] is not None
     assert header["key"] == "authorization"
     scheme, token = header["value"].split(" ", 1)
     assert scheme == "Bearer"
@@ -170,6 +172,7 @@ def test_run_kubeconfig_execs_eks_token_and_the_client_gets_a_fresh_token(
     configuration = client.Configuration()
     kube_config.load_kube_config(config_file=path, client_configuration=configuration)  # runs the exec plugin
     assert configuration.host == eks_cluster["endpoint"].rstrip("/")
+    assert configuration.ssl_ca_cert is not None
     assert Path(configuration.ssl_ca_cert).read_bytes() == base64.b64decode(eks_cluster["certificateAuthority"]["data"])
     token = configuration.api_key["BearerToken"].removeprefix("Bearer ")
     params = dict(parse_qsl(urlsplit(decode(token)).query))

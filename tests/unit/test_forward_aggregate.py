@@ -9,13 +9,13 @@ import itertools
 from pathlib import Path
 
 import pytest
-from test_forward_support import DATA, real_log
 
 from loadtest_monitor.forward import histogram as hist
 from loadtest_monitor.forward.aggregate import Aggregator, WindowSettings
 from loadtest_monitor.forward.logformat import choose_decoder
 from loadtest_monitor.forward.paths import percentile_names, sanitize, simulation_id_of_class
 from loadtest_monitor.forward.records import ErrorRecord, GroupRecord, RequestRecord, RunHeader, UserRecord
+from tests.unit.forward_support import DATA, real_log
 
 START = 1_700_000_000_400  # the run started 400 ms into an epoch second
 ROOT = "gatling.runner-1.sim"
@@ -153,7 +153,9 @@ def test_finished_log_equals_the_same_log_forwarded_live():
     """Whatever the order of arrival, the last value per series and timestamp is the same."""
     data = real_log("3.15.1")
     decoder = choose_decoder(data)
+    assert decoder is not None
     records = decoder.feed(data)
+    assert decoder.header is not None
     once = Aggregator(WindowSettings("gatling.r", "sim"), decoder.header)
     once.add(records)
     expected = _points(once.finish())
@@ -190,8 +192,10 @@ def test_statistics_equal_gatling_3_11_5_graphite_payloads_of_the_same_run():
     fixture = DATA / "3.11.5"
     data = real_log("3.11.5")
     decoder = choose_decoder(data)
+    assert decoder is not None
     records = decoder.feed(data)
     header = decoder.header
+    assert header is not None
     sent: dict[float, dict[str, int]] = collections.defaultdict(dict)
     for line in Path(fixture / "graphite-sent.txt").read_text().splitlines():
         arrived, path, value, _epoch = line.split(" ")
@@ -223,9 +227,9 @@ def test_statistics_equal_gatling_3_11_5_graphite_payloads_of_the_same_run():
     assert compared >= 30
     totals_theirs: collections.Counter[str] = collections.Counter()
     for payload in sent.values():
-        for path, value in payload.items():
+        for path, count in payload.items():
             if path.endswith(".count"):
-                totals_theirs[path.removesuffix(".count")] += value
+                totals_theirs[path.removesuffix(".count")] += count
     assert {k: v for k, v in totals_theirs.items() if v} == +totals_ours
 
 

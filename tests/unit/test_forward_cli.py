@@ -11,22 +11,22 @@ import time
 from pathlib import Path
 
 import pytest
-from test_forward_support import (
-    BINARY_VERSIONS,
-    TEXT_VERSIONS,
-    BinaryLog,
-    GraphiteSink,
-    binary_log_started_at,
-    free_port,
-    real_log,
-    report_totals,
-    text_log_started_at,
-)
 
 from loadtest_monitor.forward.binlog import BinaryLogDecoder
 from loadtest_monitor.forward.records import RequestRecord
 from loadtest_monitor.render.gatling import render_gatling_conf
 from loadtest_monitor.spec import parse_spec
+from ltm_harness.ports import free_port
+from tests.unit.forward_support import (
+    BINARY_VERSIONS,
+    TEXT_VERSIONS,
+    BinaryLog,
+    GraphiteSink,
+    binary_log_started_at,
+    real_log,
+    report_totals,
+    text_log_started_at,
+)
 
 ALL_COUNT = ".datapathsimulation.allRequests.all.count"
 

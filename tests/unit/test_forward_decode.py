@@ -5,7 +5,6 @@ from __future__ import annotations
 import struct
 
 import pytest
-from test_forward_support import BINARY_VERSIONS, TEXT_VERSIONS, BinaryLog, real_log, report_totals
 
 from loadtest_monitor.forward.binlog import BinaryLogDecoder, UnsupportedVersionError
 from loadtest_monitor.forward.logformat import choose_decoder
@@ -15,12 +14,14 @@ from loadtest_monitor.forward.records import (
     LogFormatError,
     Record,
     RequestRecord,
+    RunHeader,
     UserRecord,
 )
 from loadtest_monitor.forward.textlog import TextLogDecoder
+from tests.unit.forward_support import BINARY_VERSIONS, TEXT_VERSIONS, BinaryLog, real_log, report_totals
 
 
-def decode(data: bytes, chunk: int | None = None) -> tuple[list[Record], object]:
+def decode(data: bytes, chunk: int | None = None) -> tuple[list[Record], RunHeader]:
     decoder = choose_decoder(data)
     assert decoder is not None
     records: list[Record] = []
@@ -28,6 +29,7 @@ def decode(data: bytes, chunk: int | None = None) -> tuple[list[Record], object]
     for i in range(0, len(data), step):
         records += decoder.feed(data[i : i + step])
     decoder.check_complete()
+    assert decoder.header is not None
     return records, decoder.header
 
 

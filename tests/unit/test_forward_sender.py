@@ -6,9 +6,9 @@ from __future__ import annotations
 import socket
 import time
 
-from test_forward_support import GraphiteSink, free_port
-
 from loadtest_monitor.forward.sender import MAX_BACKOFF_S, UDP_DATAGRAM_BYTES, GraphiteSender
+from ltm_harness.ports import free_port
+from tests.unit.forward_support import GraphiteSink
 
 
 def payload(i: int, lines: int = 3) -> bytes:

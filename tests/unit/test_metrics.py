@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from loadtest_monitor import metrics
+from ltm_harness.ports import free_port
 
 
 def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -77,15 +77,9 @@ def test_unknown_outcome_is_refused() -> None:
         metrics.observe_reconcile("done", 1.0)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_run_metrics_port_serves_metrics_and_a_taken_port_is_one_line(tmp_path: Path) -> None:
     """`run --metrics-port` serves /metrics before kopf even logs in (no cluster needed for that)."""
-    port = _free_port()
+    port = free_port()
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(
         "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n"

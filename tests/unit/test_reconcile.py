@@ -7,11 +7,11 @@ import copy
 from typing import Any
 
 import pytest
-from fake_kube import FakeKube, make_reconciler
 
 from loadtest_monitor.apply import APPLIED_HASH
 from loadtest_monitor.identity import API_VERSION, KIND
 from loadtest_monitor.kube import KubeError
+from tests.unit.fake_kube import FakeKube, make_reconciler
 
 NS = "perf"
 

@@ -158,7 +158,7 @@ def _gatling_prefix(monkeypatch: pytest.MonkeyPatch, spec_raw: dict[str, object]
 def test_request_lines_split_into_the_right_tags(
     monkeypatch: pytest.MonkeyPatch, prefix_setting: str, groups: list[str]
 ) -> None:
-    spec_raw = {"gatling": {"rootPathPrefix": prefix_setting}}
+    spec_raw: dict[str, object] = {"gatling": {"rootPathPrefix": prefix_setting}}
     prefix = _gatling_prefix(monkeypatch, spec_raw, "runner-7")
     templates = graphite_templates(parse_spec(spec_raw).gatling)
     for status in ("ok", "ko", "all"):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from loadtest_monitor.settings import DEFAULT_CLUSTER_DOMAIN, Settings, SettingsError
+from loadtest_monitor.identity import DEFAULT_CLUSTER_DOMAIN
+from loadtest_monitor.settings import Settings, SettingsError
 
 
 def test_defaults() -> None:

@@ -108,7 +108,12 @@ def test_health_fails_when_waiting_work_is_never_taken() -> None:
 
 def test_child_events_within_the_window_make_one_pass_after_it() -> None:
     calls: list[tuple[str, float]] = []
-    queue: WorkQueue[str] = WorkQueue(lambda key: calls.append((key, time.monotonic())) is None, workers=2)
+
+    def work(key: str) -> bool:
+        calls.append((key, time.monotonic()))
+        return True
+
+    queue: WorkQueue[str] = WorkQueue(work, workers=2)
     queue.start()
     first = time.monotonic()
     for _ in range(20):  # a rollout's steps: created, ReplicaSet, scheduled, started, ready ...
@@ -124,7 +129,12 @@ def test_child_events_within_the_window_make_one_pass_after_it() -> None:
 
 def test_a_child_event_for_a_monitor_already_waiting_to_run_adds_nothing() -> None:
     calls: list[str] = []
-    queue: WorkQueue[str] = WorkQueue(lambda key: calls.append(key) is None, workers=1)
+
+    def work(key: str) -> bool:
+        calls.append(key)
+        return True
+
+    queue: WorkQueue[str] = WorkQueue(work, workers=1)
     queue.add("a")
     queue.add_soon("a", 5.0)  # the waiting pass will read the store as it is when it runs
     queue.start()

@@ -179,10 +179,6 @@ class Aggregator:
 
     # -- output ------------------------------------------------------------------------------------
 
-    @property
-    def next_window(self) -> int:
-        return self._next
-
     def window_end_ms(self, index: int) -> int:
         """End of window `index` in milliseconds after the run start."""
         return (index + 1) * self._period

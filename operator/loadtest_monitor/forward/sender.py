@@ -59,8 +59,6 @@ class GraphiteSender:
         self._retry_at = 0.0
         self._down_since: float | None = None
         self._last_drop_warning = -_WARN_EVERY_S
-        self.sent_payloads = 0
-        self.sent_bytes = 0
         self.dropped_payloads = 0
         self.dropped_bytes = 0
         self.failures = 0
@@ -108,8 +106,6 @@ class GraphiteSender:
                 return False
             self._queue.popleft()
             self.buffered_bytes -= len(payload)
-            self.sent_payloads += 1
-            self.sent_bytes += len(payload)
             self._recovered()
         return True
 

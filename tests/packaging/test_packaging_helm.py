@@ -4,10 +4,12 @@ compare it with the kustomize base, which is the reference for the objects both 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
-from test_packaging_support import (
+
+from tests.packaging.packaging_support import (
     BASE,
     CHART,
     CLUSTER_NEEDS,
@@ -31,7 +33,7 @@ from test_packaging_support import (
     source_crd,
 )
 
-NON_DEFAULT_VALUES = {
+NON_DEFAULT_VALUES: dict[str, Any] = {
     "image": {"repository": "registry.example/loadtest/operator", "tag": "9.9.9", "pullPolicy": "Always"},
     "watch": {"allNamespaces": False, "namespaces": ["team-a", "team-b"]},
     "resources": {"requests": {"cpu": "250m", "memory": "200Mi"}, "limits": {"memory": "400Mi"}},

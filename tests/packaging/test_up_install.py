@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_packaging_support import BASE, CRD_FILE, ROOT, kustomize
 
 from loadtest_monitor.cli_up import describe_state, is_ready, parse_duration, parse_timeout, read_monitors, summary
 from loadtest_monitor.install import crd_objects, default_image, operator_objects
+from tests.packaging.packaging_support import BASE, CRD_FILE, ROOT, kustomize
 
 
 def test_packaged_manifests_are_the_repository_files_byte_for_byte() -> None:

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_packaging_gatling_job import _run_wait_script, env_value, runner_conf_dir
-from test_packaging_support import ROOT, restricted_violations
 
 from loadtest_monitor import identity
+from tests.packaging.packaging_support import ROOT, restricted_violations
+from tests.packaging.test_packaging_gatling_job import _run_wait_script, env_value, runner_conf_dir
 
 JOB_FILE = ROOT / "manifests" / "examples" / "gatling-job-current.yaml"
 CLASSIC_JOB_FILE = ROOT / "manifests" / "examples" / "gatling-job.yaml"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from test_packaging_support import (
+
+from tests.packaging.packaging_support import (
     BASE,
     CLUSTER_NEEDS,
     NAMESPACED_NEEDS,

@@ -16,11 +16,9 @@ import io
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tarfile
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -30,10 +28,12 @@ import bcrypt  # the only hash the registry's htpasswd accepts
 import boto3
 import pytest
 from moto import mock_aws
-from test_packaging_support import ROOT
 
 from loadtest_monitor.aws.ecr import ensure_repository, registry_login
 from loadtest_monitor.cli_runner_image import build_command, packaged_runner_dir, stage_context
+from ltm_harness.ports import free_port
+from ltm_harness.wait import wait_for
+from tests.packaging.packaging_support import ROOT
 
 CLI = str(Path(sys.executable).parent / "loadtest-monitor")
 USER = "AWS"
@@ -44,12 +44,6 @@ ARG GATLING_VERSION=3.11.5
 LABEL org.example.gatling-version=$GATLING_VERSION
 COPY src /opt/gatling/src
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -87,17 +81,23 @@ def registry(registry_binary: Path, tmp_path_factory: pytest.TempPathFactory) ->
     with (root / "registry.log").open("wb") as log:
         proc = subprocess.Popen([str(registry_binary), "serve", str(root / "config.yml")], stdout=log, stderr=log)
     host = f"127.0.0.1:{port}"
+
+    def asks_for_login() -> bool:
+        try:
+            urllib.request.urlopen(f"http://{host}/v2/", timeout=2).close()
+        except urllib.error.HTTPError as err:
+            err.close()
+            assert err.code == 401, "the registry must ask for a login"
+            return True
+        except OSError:
+            return False  # not listening yet
+        raise AssertionError("the registry must ask for a login")
+
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                urllib.request.urlopen(f"http://{host}/v2/", timeout=2)
-            except urllib.error.HTTPError as err:
-                assert err.code == 401, "the registry must ask for a login"
-                break
-            except OSError:
-                assert time.monotonic() < deadline, (root / "registry.log").read_text()
-                time.sleep(0.2)
+        try:
+            wait_for(asks_for_login, 20, "the registry to answer")
+        except TimeoutError as err:
+            raise AssertionError((root / "registry.log").read_text()) from err
         yield host
     finally:
         proc.terminate()

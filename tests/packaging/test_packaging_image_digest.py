@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from test_packaging_support import CHART, KUBE_VERSION, helm_binary, helm_template, run
+
+from tests.packaging.packaging_support import CHART, KUBE_VERSION, helm_binary, helm_template, run
 
 DIGEST = "sha256:" + "ab" * 32
 

@@ -10,7 +10,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from test_packaging_support import ROOT, dockerfile_instructions, stages
+
+from tests.packaging.packaging_support import ROOT, dockerfile_instructions, stages
 
 OPERATOR = ROOT / "docker" / "operator" / "Dockerfile"
 RUNNER_DIR = ROOT / "docker" / "gatling-runner"

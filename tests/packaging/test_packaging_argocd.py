@@ -10,7 +10,8 @@ import re
 import pytest
 import yaml
 from lupa import lua51
-from test_packaging_support import ROOT
+
+from tests.packaging.packaging_support import ROOT
 
 ARGOCD = ROOT / "manifests" / "argocd"
 LUA_FILE = ARGOCD / "health-loadtestmonitor.lua"

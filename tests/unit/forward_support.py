@@ -9,8 +9,10 @@ import json
 import socket
 import struct
 import threading
-import time
+from collections.abc import Callable
 from pathlib import Path
+
+from ltm_harness import wait
 
 DATA = Path(__file__).resolve().parent / "data" / "forward"
 TEXT_VERSIONS = ("3.11.5", "3.12.0")
@@ -31,12 +33,12 @@ class BinaryLog:
     """Writes records the way Gatling 3.13-3.15's LogFileDataWriter does (big-endian, string cache)."""
 
     def __init__(self, version: str = "3.15.1", start_ms: int = 1_700_000_000_000,
-                 scenarios: tuple[str, ...] = ("scn",)) -> None:
+                 scenarios: tuple[str, ...] = ("scn",), simulation_class: str = "com.example.MySimulation") -> None:
         self.data = bytearray()
         self._cache: dict[str, int] = {}
         self.data += b"\x00"
         self.string(version)
-        self.string("com.example.MySimulation")
+        self.string(simulation_class)
         self.data += struct.pack(">q", start_ms)
         self.string("")
         self.data += struct.pack(">i", len(scenarios))
@@ -152,19 +154,13 @@ class GraphiteSink:
             out[(path, int(epoch))] = int(value)
         return out
 
-    def wait_for(self, predicate: object, timeout: float = 30.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if callable(predicate) and predicate():
-                return True
-            time.sleep(0.05)
-        return False
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = 30.0) -> bool:
+        """Whether ``predicate`` became true within ``timeout`` seconds."""
+        try:
+            wait.wait_for(predicate, timeout, "the sink's predicate", 0.05)
+        except TimeoutError:
+            return False
+        return True
 
 
 def binary_log_started_at(data: bytes, start_ms: int) -> bytes:

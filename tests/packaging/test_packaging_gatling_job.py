@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_packaging_support import ROOT, restricted_violations, stages
 
 from loadtest_monitor import identity
 from loadtest_monitor.render import gatling as gatling_render
+from tests.packaging.packaging_support import ROOT, restricted_violations, stages
 
 JOB_FILE = ROOT / "manifests" / "examples" / "gatling-job.yaml"
 RUNNER_DIR = ROOT / "docker" / "gatling-runner"

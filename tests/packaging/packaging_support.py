@@ -17,6 +17,8 @@ from typing import Any
 
 import yaml
 
+from ltm_harness.binaries import cache_root
+
 ROOT = Path(__file__).resolve().parents[2]
 CRD_FILE = ROOT / "crds" / "loadtest.dev_loadtestmonitors.yaml"
 BASE = ROOT / "manifests" / "base"
@@ -28,13 +30,6 @@ OPERATOR_NAMESPACE = "loadtest-monitor-system"
 KUBE_VERSION = "1.33.0"
 
 Obj = dict[str, Any]
-
-
-def cache_root() -> Path:
-    explicit = os.environ.get("LTM_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "loadtest-monitor"
 
 
 def _pinned(variable: str) -> str:

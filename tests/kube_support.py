@@ -1,0 +1,58 @@
+"""The local control plane as the integration and image tests start it, and their namespaces.
+
+A missing binary or a control plane that does not start fails the test with the reason (never a skip).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pykube
+import pytest
+
+from ltm_harness.binaries import find_binaries
+from ltm_harness.cluster import LocalCluster
+from ltm_harness.errors import ClusterError
+
+
+@contextlib.contextmanager
+def running_cluster(
+    run_dir: Path, crds: Sequence[Path | Mapping[str, Any]], *, keep_run_dir: bool = False
+) -> Iterator[LocalCluster]:
+    """A started LocalCluster with ``crds`` installed before the controllers start; stopped afterwards."""
+    problem: str | None = None
+    local: LocalCluster | None = None
+    try:
+        local = LocalCluster(find_binaries(), run_dir, crds=crds, keep_run_dir=keep_run_dir)
+        local.start()
+    except ClusterError as err:
+        problem = str(err)
+    if problem is not None or local is None:
+        # Fail (never skip) outside the except block so the report shows just the reason.
+        pytest.fail(f"local control plane did not start: {problem}", pytrace=False)
+    try:
+        yield local
+    finally:
+        local.stop()
+
+
+def admin_client(cluster: LocalCluster) -> pykube.HTTPClient:
+    """pykube client for the cluster's admin kubeconfig."""
+    return pykube.HTTPClient(pykube.KubeConfig.from_file(str(cluster.kubeconfig_path)))
+
+
+@contextlib.contextmanager
+def fresh_namespace(api: pykube.HTTPClient, prefix: str) -> Iterator[str]:
+    """A new namespace (``<prefix>-<hex>``); deleted (not waited for) afterwards."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    ns = pykube.Namespace(api, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    ns.create()
+    try:
+        yield name
+    finally:
+        if ns.exists():
+            ns.delete()
