@@ -87,6 +87,12 @@ class FakeKube:
     def find(self, kind: str, name: str) -> Obj | None:
         return next((o for k, o in self.objects.items() if k[1] == kind and k[3] == name), None)
 
+    def found(self, kind: str, name: str) -> Obj:
+        """The object, which the test expects to exist."""
+        obj = self.find(kind, name)
+        assert obj is not None, f"{kind}/{name} does not exist"
+        return obj
+
     def writes(self) -> list[tuple[str, str, str]]:
         return [c for c in self.calls if c[0] != "get"]
 

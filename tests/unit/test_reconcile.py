@@ -18,7 +18,9 @@ NS = "perf"
 
 def monitor(fake: FakeKube, spec: dict[str, Any] | None = None, name: str = "checkout") -> dict[str, Any]:
     old = fake.objects.get((API_VERSION, KIND, NS, name))
-    body = copy.deepcopy(old) if old else {"apiVersion": API_VERSION, "kind": KIND, "metadata": {"name": name}}
+    body: dict[str, Any] = (
+        copy.deepcopy(old) if old else {"apiVersion": API_VERSION, "kind": KIND, "metadata": {"name": name}}
+    )
     body["metadata"]["namespace"] = NS
     body["spec"] = spec or {}
     if old:
@@ -82,12 +84,12 @@ def test_a_removed_setting_is_removed_from_the_child() -> None:
     fake = FakeKube()
     monitor(fake, {"grafana": {"anonymousViewing": True}, "placement": {"nodeSelector": {"pool": "perf"}}})
     rec = settle(fake)
-    env = fake.find("Deployment", "checkout-grafana")["spec"]["template"]["spec"]["containers"][0]["env"]
+    env = fake.found("Deployment", "checkout-grafana")["spec"]["template"]["spec"]["containers"][0]["env"]
     assert {"name": "GF_AUTH_ANONYMOUS_ENABLED", "value": "true"} in env
     monitor(fake, {})
     outcome = rec.reconcile(NS, "checkout")
     assert "Deployment/checkout-grafana" in outcome.applied
-    pod = fake.find("Deployment", "checkout-grafana")["spec"]["template"]["spec"]
+    pod = fake.found("Deployment", "checkout-grafana")["spec"]["template"]["spec"]
     assert all(e["name"] != "GF_AUTH_ANONYMOUS_ENABLED" for e in pod["containers"][0]["env"])
     assert "nodeSelector" not in pod
 
@@ -96,7 +98,7 @@ def test_server_normalised_quantities_cause_no_write() -> None:
     fake = FakeKube()
     monitor(fake, {"influxdb": {"resources": {"limits": {"cpu": "1000m", "memory": "1024Mi"}}}})
     rec = settle(fake)
-    dep = fake.find("Deployment", "checkout-influxdb")
+    dep = fake.found("Deployment", "checkout-influxdb")
     dep["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"] = {"cpu": "1", "memory": "1Gi"}
     fake.put(dep)  # what the API server stores
     fake.calls.clear()
@@ -108,7 +110,7 @@ def test_a_field_set_by_another_manager_causes_no_write() -> None:
     fake = FakeKube()
     monitor(fake)
     rec = settle(fake)
-    svc = fake.find("Service", "checkout-grafana")
+    svc = fake.found("Service", "checkout-grafana")
     svc["spec"]["loadBalancerClass"] = "eks.amazonaws.com/nlb"
     fake.put(svc)
     fake.calls.clear()
@@ -120,12 +122,12 @@ def test_a_hand_edit_of_our_field_is_restored() -> None:
     fake = FakeKube()
     monitor(fake)
     rec = settle(fake)
-    cm = fake.find("ConfigMap", "checkout-gatling")
+    cm = fake.found("ConfigMap", "checkout-gatling")
     original = copy.deepcopy(cm["data"])
     cm["data"]["gatling.conf"] = "wrong"
     fake.put(cm)
     assert "ConfigMap/checkout-gatling" in rec.reconcile(NS, "checkout").applied
-    assert fake.find("ConfigMap", "checkout-gatling")["data"] == original
+    assert fake.found("ConfigMap", "checkout-gatling")["data"] == original
 
 
 @pytest.mark.parametrize(
@@ -149,7 +151,7 @@ def test_a_foreign_object_is_never_touched_and_reported_once(kind: str, api_vers
     rec = make_reconciler(fake)
     for _ in range(3):
         rec.reconcile(NS, "checkout")
-        assert fake.find(kind, name) == foreign
+        assert fake.found(kind, name) == foreign
         assert ("delete", kind, name) not in fake.calls
     # A watched kind is tried with a create-only apply, which the server refuses; a Secret is read
     # by name first, so being foreign it is not even tried.
@@ -166,14 +168,14 @@ def test_a_foreign_object_is_never_touched_and_reported_once(kind: str, api_vers
     roll_out(fake)
     rec.reconcile(NS, "checkout")
     assert ready(fake)["status"] == "True"
-    assert fake.find(kind, name)["metadata"]["labels"]["app.kubernetes.io/instance"] == "checkout"
+    assert fake.found(kind, name)["metadata"]["labels"]["app.kubernetes.io/instance"] == "checkout"
 
 
 def test_a_kept_pvc_with_our_labels_is_adopted_and_a_failed_one_is_not_pruned() -> None:
     fake = FakeKube()
     monitor(fake, {"influxdb": {"storage": {"enabled": True, "size": "5Gi", "keepOnDelete": True}}})
     settle(fake)
-    pvc = fake.find("PersistentVolumeClaim", "checkout-influxdb-data")
+    pvc = fake.found("PersistentVolumeClaim", "checkout-influxdb-data")
     assert not pvc["metadata"]["ownerReferences"]
     # The monitor is deleted and made again: a new uid, the kept PVC is re-adopted (labels).
     fake.remove(API_VERSION, KIND, NS, "checkout")
@@ -186,7 +188,7 @@ def test_a_kept_pvc_with_our_labels_is_adopted_and_a_failed_one_is_not_pruned() 
         422, "PersistentVolumeClaim is invalid: spec.resources.requests.storage: Forbidden: cannot be resized"
     )
     outcome = rec.reconcile(NS, "checkout")
-    assert fake.find("PersistentVolumeClaim", "checkout-influxdb-data")["metadata"]["uid"] == pvc["metadata"]["uid"]
+    assert fake.found("PersistentVolumeClaim", "checkout-influxdb-data")["metadata"]["uid"] == pvc["metadata"]["uid"]
     assert not outcome.pruned
     cond = ready(fake)
     assert cond["reason"] == "ApplyFailed" and "checkout-influxdb-data" in cond["message"]
@@ -196,10 +198,10 @@ def test_keep_on_delete_switched_on_removes_the_owner_reference() -> None:
     fake = FakeKube()
     monitor(fake, {"influxdb": {"storage": {"enabled": True, "size": "5Gi"}}})
     rec = settle(fake)
-    assert fake.find("PersistentVolumeClaim", "checkout-influxdb-data")["metadata"]["ownerReferences"]
+    assert fake.found("PersistentVolumeClaim", "checkout-influxdb-data")["metadata"]["ownerReferences"]
     monitor(fake, {"influxdb": {"storage": {"enabled": True, "size": "5Gi", "keepOnDelete": True}}})
     rec.reconcile(NS, "checkout")
-    assert not fake.find("PersistentVolumeClaim", "checkout-influxdb-data")["metadata"]["ownerReferences"]
+    assert not fake.found("PersistentVolumeClaim", "checkout-influxdb-data")["metadata"]["ownerReferences"]
 
 
 def test_storage_and_network_policy_switched_off_are_pruned_but_a_refused_one_stays() -> None:
@@ -232,16 +234,16 @@ def test_an_error_reading_the_admin_secret_never_regenerates_the_password() -> N
     fake = FakeKube()
     monitor(fake)
     rec = settle(fake)
-    before = fake.find("Secret", "checkout-grafana-admin")["data"]
-    grafana = fake.find("Deployment", "checkout-grafana")
+    before = fake.found("Secret", "checkout-grafana-admin")["data"]
+    grafana = fake.found("Deployment", "checkout-grafana")
     monitor(fake, {"gatling": {"writePeriod": 5}})
     fake.fail[("get", "Secret", "checkout-grafana-admin")] = KubeError(0, "API server unreachable: timed out")
     fake.tick()
     outcome = rec.reconcile(NS, "checkout")
     assert not outcome.ok
     assert "ConfigMap/checkout-gatling" in outcome.applied  # the rest goes on
-    assert fake.find("Secret", "checkout-grafana-admin")["data"] == before
-    assert fake.find("Deployment", "checkout-grafana") == grafana
+    assert fake.found("Secret", "checkout-grafana-admin")["data"] == before
+    assert fake.found("Deployment", "checkout-grafana") == grafana
     assert "cannot be read" in ready(fake)["message"]
 
 
@@ -249,14 +251,14 @@ def test_a_secret_that_does_not_decode_is_reported_and_the_rest_reconciled() -> 
     fake = FakeKube()
     monitor(fake)
     rec = settle(fake)
-    secret = fake.find("Secret", "checkout-grafana-admin")
+    secret = fake.found("Secret", "checkout-grafana-admin")
     secret["data"]["admin-password"] = "%%%not-base64"
     fake.put(secret)
     fake.tick()
     monitor(fake, {"gatling": {"writePeriod": 5}})
     outcome = rec.reconcile(NS, "checkout")
     assert "ConfigMap/checkout-gatling" in outcome.applied
-    assert fake.find("Secret", "checkout-grafana-admin")["data"]["admin-password"] == "%%%not-base64"
+    assert fake.found("Secret", "checkout-grafana-admin")["data"]["admin-password"] == "%%%not-base64"
     assert "not valid base64" in ready(fake)["message"]
 
 
@@ -264,11 +266,11 @@ def test_a_deleted_admin_secret_is_made_again_with_a_new_password() -> None:
     fake = FakeKube()
     monitor(fake)
     rec = settle(fake)
-    old = fake.find("Secret", "checkout-grafana-admin")["data"]["admin-password"]
+    old = fake.found("Secret", "checkout-grafana-admin")["data"]["admin-password"]
     fake.remove("v1", "Secret", NS, "checkout-grafana-admin")
     fake.tick()
     rec.reconcile(NS, "checkout")
-    new = fake.find("Secret", "checkout-grafana-admin")["data"]["admin-password"]
+    new = fake.found("Secret", "checkout-grafana-admin")["data"]["admin-password"]
     assert new != old and len(base64.b64decode(new)) >= 24
 
 
@@ -287,7 +289,7 @@ def test_status_keys_no_longer_computed_are_removed() -> None:
     fake = FakeKube()
     monitor(fake, {"graphite": {"exposure": "InternalLoadBalancer", "allowedSourceRanges": ["10.0.0.0/16"]}})
     rec = settle(fake)
-    svc = fake.find("Service", "checkout-graphite")
+    svc = fake.found("Service", "checkout-graphite")
     svc["status"] = {"loadBalancer": {"ingress": [{"hostname": "nlb.example"}]}}
     fake.put(svc)
     rec.reconcile(NS, "checkout")
@@ -306,14 +308,14 @@ def test_a_deployment_whose_selector_changed_is_recreated() -> None:
     fake = FakeKube()
     monitor(fake)
     rec = settle(fake)
-    dep = fake.find("Deployment", "checkout-influxdb")
+    dep = fake.found("Deployment", "checkout-influxdb")
     old_uid = dep["metadata"]["uid"]
     dep["spec"]["selector"] = {"matchLabels": {"old": "selector"}}
     dep["metadata"]["annotations"][APPLIED_HASH] = "older"
     fake.put(dep)
     outcome = rec.reconcile(NS, "checkout")
     assert "Deployment/checkout-influxdb" in outcome.applied
-    new = fake.find("Deployment", "checkout-influxdb")
+    new = fake.found("Deployment", "checkout-influxdb")
     assert new["metadata"]["uid"] != old_uid
     assert new["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"] == "influxdb"
 
