@@ -333,10 +333,15 @@ class Reconciler:
             parts.append("removed " + ", ".join(outcome.pruned))
         if parts:
             notes.append(("Normal", "Reconciled", "; ".join(parts)))
+        # A state the user must act on (a missing admin Secret, a crash loop, a retention InfluxDB
+        # refused ...) is a Warning once it starts; a conflict or a failed apply again whenever
+        # its message names something else. Progressing is not a problem, InvalidSpec is above.
+        started = any(before.get(k) != ready[k] for k in ("status", "reason"))
+        again = changed and ready["reason"] in (st.REASON_NAME_CONFLICT, st.REASON_APPLY_FAILED)
         if (
-            changed
-            and ready["status"] == "False"
-            and ready["reason"] in (st.REASON_NAME_CONFLICT, st.REASON_APPLY_FAILED)
+            ready["status"] == "False"
+            and ready["reason"] not in (st.REASON_PROGRESSING, st.REASON_INVALID_SPEC)
+            and (started or again)
         ):
             notes.append(("Warning", ready["reason"], ready["message"]))
         elif changed and ready["status"] == "True":

@@ -349,3 +349,17 @@ def test_a_deployment_never_mounts_a_foreign_pvc() -> None:
     assert fake.find("Deployment", "checkout-influxdb") is None
     assert "Deployment/checkout-grafana" in outcome.applied
     assert ready(fake)["reason"] == "NameConflict"
+
+
+def test_a_missing_admin_secret_is_one_warning_event_naming_the_field() -> None:
+    fake = FakeKube()
+    monitor(fake, {"grafana": {"adminSecretRef": {"name": "team-grafana"}}})
+    rec = make_reconciler(fake)
+    for _ in range(3):
+        rec.reconcile(NS, "checkout")
+        roll_out(fake)
+    cond = ready(fake)
+    assert (cond["status"], cond["reason"]) == ("False", "AdminSecretMissing")
+    warnings = [e for e in fake.events if e[0] == "Warning"]
+    assert warnings == [("Warning", "AdminSecretMissing", cond["message"])]
+    assert "spec.grafana.adminSecretRef" in cond["message"] and "team-grafana" in cond["message"]
