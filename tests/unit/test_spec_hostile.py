@@ -113,6 +113,12 @@ HOSTILE: list[tuple[str, dict[str, Any], str]] = [
         "spec.grafana.service.loadBalancerSourceRanges",
     ),
     (
+        # Under 256 KiB alone, over it with the NLB annotations the operator adds to the same Service.
+        "annotations at the limit with the load balancer defaults",
+        monitor({"grafana": {"service": {"annotations": {f"a{i}": "v" * 65_500 for i in range(4)}}}}),
+        "spec.grafana.service.annotations",
+    ),
+    (
         "annotation key with a space",
         monitor({"grafana": {"service": {"annotations": {"my key": "v"}}}}),
         "spec.grafana.service.annotations['my key']",
