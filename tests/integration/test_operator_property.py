@@ -89,6 +89,15 @@ class Case:
     mutated: tuple[str | int, ...] | None
     base: Any  # the spec before the mutation
 
+    def __repr__(self) -> str:
+        # Hypothesis prints the failing batch: 20 specs with 65 kB strings would bury the error.
+        return f"Case({self.name_shape!r}, {_short(self.spec)}, mutated={self.mutated!r})"
+
+
+def _short(value: Any, limit: int = 300) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
 
 def _paths(value: Any, at: tuple[str | int, ...] = ()) -> Iterator[tuple[str | int, ...]]:
     yield at
@@ -293,7 +302,7 @@ def _one_batch(run: Run, batch: list[Case]) -> None:
         if code == 201:
             docs[name] = (doc, case)
             continue
-        shown = f"{code} {message[:600]!r} for {name!r} {str(case.spec)[:600]}"
+        shown = f"{code} {message[:600]!r} for {name!r} {_short(case.spec)}"
         assert code in (400, 422), shown  # a refusal of the input, never a server error
         mutated = None
         if case.mutated is not None and case.name_shape in ("plain", "longest"):
@@ -320,7 +329,7 @@ def _one_batch(run: Run, batch: list[Case]) -> None:
     for name, mon in answers.items():
         doc, case = docs[name]
         ready = condition(mon, "Ready")
-        shown = f"{name}: {ready} for {str(case.spec)[:600]}"
+        shown = f"{name}: {ready} for {_short(case.spec)}"
         run.reasons[ready["reason"]] = run.reasons.get(ready["reason"], 0) + 1
         verdict = _verdict(mon)
         if verdict == "InvalidSpec":
