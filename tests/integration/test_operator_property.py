@@ -46,7 +46,7 @@ from operator_support import (
 from test_validation_property import BASE_CONFIGS, specs
 
 BATCH = 20
-BATCHES = 12  # generated batches; the explicit @example batch comes on top
+BATCHES = 20  # generated batches; the explicit @example batch comes on top
 MIN_EXAMPLES = 200
 VERDICT_TIMEOUT = 120.0
 REFERENCE = "reference"
