@@ -29,9 +29,11 @@ from typing import Any
 
 import pykube
 import pytest
+import yaml
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 from operator_support import (
+    CRD,
     Operator,
     children,
     condition,
@@ -44,6 +46,8 @@ from operator_support import (
     wait_ready,
 )
 from test_validation_property import BASE_CONFIGS, specs
+
+from loadtest_monitor.spec import SpecError, parse_spec
 
 BATCH = 20
 BATCHES = 20  # generated batches; the explicit @example batch comes on top
@@ -138,6 +142,7 @@ def cases(draw: st.DrawFn) -> Case:
         )
     )
     mutant: Any = copy.deepcopy(spec)
+    # (`specs` only draws objects for spec, its sections and grafana.service: setdefault is safe.)
     mutated: tuple[str | int, ...] | None = None
     if how == "wrong type":
         paths = list(_paths(spec))
@@ -158,12 +163,15 @@ def cases(draw: st.DrawFn) -> Case:
             mutated = strings[draw(st.integers(0, len(strings) - 1))]
             mutant = _set(mutant, mutated, "h" * HUGE)
     elif how == "base config":
+        mutated = ("gatling", "baseConfig")
         mutant.setdefault("gatling", {})["baseConfig"] = draw(st.sampled_from(HOSTILE_BASE_CONFIGS))
     elif how == "annotations":
+        mutated = ("grafana", "service", "annotations")
         service = mutant.setdefault("grafana", {}).setdefault("service", {})
         service["annotations"] = draw(st.sampled_from([NEAR_LIMIT_ANNOTATIONS, OVER_LIMIT_ANNOTATIONS]))
     elif how == "secret ref":
         # The reference monitor's generated Secret has the default keys: a careless copy-paste works.
+        mutated = ("grafana", "adminSecretRef")
         mutant.setdefault("grafana", {})["adminSecretRef"] = {"name": f"{REFERENCE}-grafana-admin"}
     shape = draw(st.sampled_from(["plain"] * 8 + ["longest", "too long", "capital", "digit", "newline"]))
     return Case(shape, mutant, mutated, spec)
@@ -202,18 +210,65 @@ def _named(path: str, message: str) -> bool:
     return re.search(r"(?<![\w.])" + re.escape(path) + after, message) is not None
 
 
-def _names_a_field(message: str, doc: dict[str, Any], mutated: tuple[str | int, ...] | None) -> bool:
-    """The message names a field of `doc`: the `mutated` spec path itself or its parent object
-    (where CEL rules sit) when given; else any field of the document."""
+def _names_a_field(
+    message: str, doc: dict[str, Any], mutated: tuple[str | int, ...] | None, parent_ok: bool = True
+) -> bool:
+    """The message names a field of `doc`: the `mutated` spec path itself (or, with `parent_ok`,
+    its parent object, where the API server's CEL rules sit) when given; else any field of it."""
     if mutated is not None:
-        wanted = _renderings(mutated, "spec") + _renderings(mutated[:-1], "spec")
-        return any(_named(c, message) for c in wanted)
+        wanted = _renderings(mutated, "spec") + (_renderings(mutated[:-1], "spec") if parent_ok else [])
+        return any(_named(c, message) or f"{c}[" in message for c in wanted)
     candidates: list[str] = []
     for root in ("metadata", "spec"):
         for path in _paths(doc.get(root)):
             if path or not isinstance(doc.get(root), dict):  # `spec` alone only when it is no object
                 candidates += _renderings(path, root)
     return any(_named(c, message) for c in candidates)
+
+
+def _problem_paths(message: str) -> list[str]:
+    """`spec.a: text; spec.b['k']: text; and 2 more` -> the paths, in order."""
+    step = r"\.[^.\[\]:; ]+|\[\d+\]|\['[^']*'\]|\[\"[^\"]*\"\]"
+    return re.findall(rf"(?:^|; )(spec(?:{step})*): ", message)
+
+
+def _spec_schema() -> dict[str, Any]:
+    crd = yaml.safe_load(CRD.read_text())
+    version = next(v for v in crd["spec"]["versions"] if v.get("storage"))
+    return dict(version["schema"]["openAPIV3Schema"]["properties"]["spec"])
+
+
+SPEC_SCHEMA = _spec_schema()
+
+
+def _in_schema(path: str) -> bool:
+    """Is `spec.a.b[0]` (map keys as `.key` or `['key']`) a field the CRD defines? A problem may
+    name a field the spec lacks (a limit that must be given), never one that does not exist."""
+    node, rest = SPEC_SCHEMA, path.removeprefix("spec")
+    while rest:
+        if "additionalProperties" in node and "properties" not in node:  # a map: what follows is a key
+            key = re.match(r"\['[^']*'\]|\[\"[^\"]*\"\]", rest)
+            if key is None and not rest.startswith("."):
+                return False
+            # A dotted key may contain dots itself (example.com/gpu); map values are scalars here.
+            rest = rest[key.end() :] if key else ""
+            node = node["additionalProperties"] if isinstance(node["additionalProperties"], dict) else {}
+            continue
+        index = re.match(r"\[\d+\]", rest)
+        field = re.match(r"\.([A-Za-z0-9]+)", rest)
+        if index and "items" in node:
+            node, rest = node["items"], rest[index.end() :]
+        elif field and field.group(1) in node.get("properties", {}):
+            node, rest = node["properties"][field.group(1)], rest[field.end() :]
+        else:
+            return False
+    return True
+
+
+def _each_problem_is_a_field(message: str) -> bool:
+    """Every problem the operator lists (`path: text; path: text; and N more`) is at a spec field."""
+    paths = _problem_paths(message)
+    return bool(paths) and all(_in_schema(p) for p in paths)
 
 
 class Run:
@@ -266,6 +321,15 @@ class Run:
             if event.get("type") == "Warning":
                 out.setdefault(event["involvedObject"]["name"], []).append(event)
         return out
+
+
+def _clean_for_the_operator(spec: Any) -> bool:
+    """Would the operator's spec parser take this spec? (The differential oracle's baseline.)"""
+    try:
+        parse_spec(spec)
+    except SpecError:
+        return False
+    return True
 
 
 def _verdict(mon: dict[str, Any]) -> str | None:
@@ -336,7 +400,10 @@ def _one_batch(run: Run, batch: list[Case]) -> None:
             message = ready["message"]
             assert ready["status"] == "False", shown
             assert "\n" not in message and len(message) <= 1024 and "Traceback" not in message, shown
-            assert message.startswith("spec.") and _names_a_field(message, {"spec": mon.get("spec")}, None), shown
+            assert message.startswith("spec.") and _each_problem_is_a_field(message), shown
+            if case.mutated is not None and _clean_for_the_operator(case.base):
+                # Only the mutation can be what the operator refuses: it names that field (or its object).
+                assert _names_a_field(message, {"spec": mon.get("spec")}, case.mutated, parent_ok=False), shown
             assert found.get(name, set()) == set(), f"{shown}: a refused spec created {found.get(name)}"
             mine = [e for e in warnings.get(name, []) if e["involvedObject"]["uid"] == mon["metadata"]["uid"]]
             assert [e["reason"] for e in mine] == ["InvalidSpec"], f"{shown}: Warning Events {mine}"
