@@ -469,6 +469,8 @@ def test_generated_specs_through_the_crd_and_the_operator(
 ) -> None:
     created = Run(cluster, kube_api, namespace).post(minimal(REFERENCE))
     assert created[0] == 201, created
+    # Under KWOK the InfluxDB bootstrap init container ends with exit 0 and no termination message;
+    # while the operator read that as a failed bootstrap (InfluxDBUnavailable), this never passed.
     wait_ready(kube_api, namespace, REFERENCE)
     before = _fingerprints(kube_api, namespace)
     assert set(before) == default_children(REFERENCE), sorted(before)
@@ -481,9 +483,14 @@ def test_generated_specs_through_the_crd_and_the_operator(
 
     assert operator.proc is not None and operator.proc.poll() is None, operator.log_tail()
     log = Path(operator.log_path).read_text(errors="replace")
-    assert "Traceback" not in log, log[log.index("Traceback") - 2000 :][:6000]
+    assert "Traceback" not in log, log[max(0, log.index("Traceback") - 2000) :][:6000]
+    # Its children, its status, and Events about it (named `reference.<suffix>`): nothing at all.
     reference_objects = {REFERENCE} | {key.split("/", 1)[1] for key in default_children(REFERENCE)}
-    touched = [w for w in operator_writes(cluster, mark, namespace) if w[2] in reference_objects]
+    touched = [
+        w
+        for w in operator_writes(cluster, mark, namespace)
+        if w[2] in reference_objects or w[2].startswith(f"{REFERENCE}.")
+    ]
     assert touched == [], f"the operator wrote to the reference monitor or its children: {touched}"
     assert _fingerprints(kube_api, namespace) == before
     assert condition(get_monitor(kube_api, namespace, REFERENCE), "Ready")["status"] == "True"
