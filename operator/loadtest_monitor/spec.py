@@ -361,8 +361,16 @@ def _parse_grafana(r: Reader) -> GrafanaSpec:
             "is required with scheme internet-facing: list the CIDRs that may reach Grafana (e.g. 203.0.113.0/24)",
         )
     annotations = svc.string_map("annotations")
-    if sum(len(k.encode()) + len(v.encode()) for k, v in annotations.items()) > kube_rules.ANNOTATIONS_MAX_BYTES:
-        svc.problem("annotations", "are larger than the 256 KiB Kubernetes allows for a Service's annotations")
+    # The limit is for the Service's annotations as applied: the user's plus the load balancer
+    # defaults they do not override (without these, a spec just under it passed here and every
+    # apply of the Service was refused: ApplyFailed for ever instead of InvalidSpec).
+    applied = {**(_lb_default_annotations(scheme) if service_type == "LoadBalancer" else {}), **annotations}
+    if sum(len(k.encode()) + len(v.encode()) for k, v in applied.items()) > kube_rules.ANNOTATIONS_MAX_BYTES:
+        svc.problem(
+            "annotations",
+            "are larger than the 256 KiB Kubernetes allows for a Service's annotations "
+            "(with the load balancer annotations the operator adds)",
+        )
     for key in annotations:
         problem = kube_rules.qualified_name(key)
         if problem:
@@ -392,6 +400,14 @@ def _parse_grafana(r: Reader) -> GrafanaSpec:
         anonymous_viewing=r.boolean("anonymousViewing", defaults.anonymous_viewing),
         resources=_parse_resources(r, defaults.resources),
     )
+
+
+def _lb_default_annotations(scheme: str) -> dict[str, str]:
+    """The most the operator adds to the Grafana Service: the NLB set (EKS Auto Mode's is a subset)."""
+    # Imported here because the renderer imports this module.
+    from loadtest_monitor.render.common import nlb_annotations
+
+    return nlb_annotations(scheme)
 
 
 def _secret_key(ref: Reader, key: str, default: str) -> str:

@@ -190,6 +190,18 @@ def test_hostile_input_is_refused_naming_the_field(case: str, doc: dict[str, Any
     assert all(len(line) < 400 and "\n" not in line for line in caught.value.lines)
 
 
+def test_service_annotations_are_counted_with_what_the_operator_adds() -> None:
+    """Under 256 KiB alone, over it with the NLB annotations the operator adds to the same Service:
+    refused here, not by the API server on every apply. (Not in HOSTILE: `kubectl apply` of such a
+    monitor copies it into last-applied-configuration, which is itself too long.)"""
+    annotations = {f"a{i}": "v" * 65_500 for i in range(4)}
+    with pytest.raises(InputError) as caught:
+        check_monitor(monitor({"grafana": {"service": {"annotations": annotations}}}), None)
+    assert caught.value.lines[0].split(": ", 2)[1] == "spec.grafana.service.annotations", caught.value.lines
+    # A ClusterIP Service gets no load balancer annotations: the same ones fit.
+    assert check_monitor(monitor({"grafana": {"service": {"type": "ClusterIP", "annotations": annotations}}}), None)
+
+
 VALID: list[tuple[str, dict[str, Any]]] = [
     ("Secret name with dots", {"grafana": {"adminSecretRef": {"name": "grafana.admin.v2"}}}),
     ("quantity with an exponent", {"influxdb": {"resources": {"requests": {"memory": "1e9", "cpu": "0.5"}}}}),
