@@ -32,7 +32,9 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
-from operator_support import (
+
+from loadtest_monitor.spec import SpecError, parse_spec
+from tests.integration.operator_support import (
     CRD,
     Operator,
     children,
@@ -45,9 +47,7 @@ from operator_support import (
     wait_for,
     wait_ready,
 )
-from test_validation_property import BASE_CONFIGS, specs
-
-from loadtest_monitor.spec import SpecError, parse_spec
+from tests.integration.spec_strategies import BASE_CONFIGS, specs
 
 BATCH = 20
 BATCHES = 20  # generated batches; the explicit @example batch comes on top
