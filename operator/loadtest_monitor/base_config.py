@@ -24,6 +24,8 @@ is checked here too, so a wrong type is a field-named error and never a tracebac
 
 from __future__ import annotations
 
+import functools
+
 from pyhocon import ConfigFactory, ConfigTree
 from pyparsing import ParseBaseException
 
@@ -94,6 +96,21 @@ def parse_base_config(text: str) -> ConfigTree:
         raise BaseConfigError("must be a HOCON object such as `gatling { core { encoding = utf-8 } }`, not a list")
     _check_shape(tree)
     return tree
+
+
+#: Distinct base configs whose verdict is kept: parsing one near the limit takes seconds, and every
+#: reconcile of its monitor would parse it again. Keys are the texts (at most 64 KiB each).
+VERDICT_CACHE_SIZE = 64
+
+
+@functools.lru_cache(maxsize=VERDICT_CACHE_SIZE)
+def base_config_problem(text: str) -> str | None:
+    """What parse_base_config refuses in `text`, or None; remembered per text (parsing is pure)."""
+    try:
+        parse_base_config(text)
+    except BaseConfigError as err:
+        return str(err)
+    return None
 
 
 def _check_shape(tree: ConfigTree) -> None:

@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from loadtest_monitor import kube_rules
-from loadtest_monitor.base_config import BaseConfigError, parse_base_config
+from loadtest_monitor.base_config import base_config_problem
 from loadtest_monitor.spec_reader import Problems, Reader, short
 
 DEFAULT_INFLUXDB_IMAGE = "influxdb:1.12.4"
@@ -465,10 +465,9 @@ def _parse_gatling(r: Reader) -> GatlingSpec:
         )
         prefix = defaults.root_path_prefix
     base_config = r.string("baseConfig", defaults.base_config)
-    try:
-        parse_base_config(base_config)
-    except BaseConfigError as err:
-        r.problem("baseConfig", str(err))
+    problem = base_config_problem(base_config)
+    if problem is not None:
+        r.problem("baseConfig", problem)
         base_config = defaults.base_config
     return GatlingSpec(
         light=r.boolean("light", defaults.light),

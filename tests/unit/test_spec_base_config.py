@@ -140,3 +140,27 @@ def test_wrong_shapes_are_one_line_field_named_errors(text: str, hint: str) -> N
 def test_words_that_merely_contain_include_are_fine() -> None:
     tree = parse_base_config('included = 1\nincludes = "x"\nmy_include = 2\n')
     assert tree["included"] == 1
+
+
+def test_a_base_config_is_parsed_once_however_often_its_monitor_is_reconciled(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Near its size limit a base config takes seconds to parse: a reconcile (spec check, then
+    gatling.conf) must not pay that again for a text it has seen."""
+    parses: list[int] = []
+    real = ConfigFactory.parse_string
+
+    def counting(text: str, *args: object, **kwargs: object) -> object:
+        parses.append(len(text))
+        return real(text, *args, **kwargs)
+
+    monkeypatch.setattr(ConfigFactory, "parse_string", counting)
+    text = "\n".join(f"gatling.parsed_once_{i} = {i}" for i in range(60))
+    confs = set()
+    for _ in range(5):
+        spec = parse_spec({"gatling": {"baseConfig": text}})
+        confs.add(render_gatling_conf(spec, "g.perf.svc.cluster.local", 2003))
+    assert len(parses) == 2  # the spec's verdict once, the render once
+    assert len(confs) == 1 and "parsed_once_59 = 59" in confs.pop()
+    spec = parse_spec({"gatling": {"baseConfig": text, "writePeriod": 5}})
+    assert "writePeriod = 5" in render_gatling_conf(spec, "g.perf.svc.cluster.local", 2003)  # other input: rendered

@@ -12,6 +12,8 @@ and N runners writing the same series at the same second would overwrite each ot
 
 from __future__ import annotations
 
+import functools
+
 from pyhocon import ConfigFactory, ConfigTree, HOCONConverter
 
 from loadtest_monitor.base_config import WRITERS_PATH, parse_base_config
@@ -118,20 +120,32 @@ def _writers(base: ConfigTree) -> list[str]:
     return writers + [w for w in _REQUIRED_WRITERS if w not in writers]
 
 
-def _graphite_settings(spec: MonitorSpec, graphite_host: str, graphite_port: int) -> dict[str, object]:
+def _graphite_settings(
+    gatling: GatlingSpec, protocol: str, graphite_host: str, graphite_port: int
+) -> dict[str, object]:
     return {
         "host": graphite_host,
         "port": graphite_port,
-        "protocol": spec.graphite.protocol,
-        "light": spec.gatling.light,
-        "writePeriod": spec.gatling.write_period,
+        "protocol": protocol,
+        "light": gatling.light,
+        "writePeriod": gatling.write_period,
     }
 
 
 def render_gatling_conf(spec: MonitorSpec, graphite_host: str, graphite_port: int) -> str:
     """The gatling.conf runner Jobs mount: the base config merged, our graphite settings on top."""
+    return _gatling_conf(spec.gatling, spec.graphite.protocol, graphite_host, graphite_port)
+
+
+#: Rendered texts kept per distinct input: a base config near its size limit takes seconds to parse
+#: and merge, and every reconcile renders its monitor's gatling.conf again.
+_RENDER_CACHE_SIZE = 64
+
+
+@functools.lru_cache(maxsize=_RENDER_CACHE_SIZE)
+def _gatling_conf(gatling: GatlingSpec, protocol: str, graphite_host: str, graphite_port: int) -> str:
     # Parsed without includes, I/O or substitution; spec.py already refused what cannot be merged.
-    base = parse_base_config(spec.gatling.base_config)
+    base = parse_base_config(gatling.base_config)
     # The prefix is ours alone (it carries the runner segment the templates expect).
     if base.get("gatling.data.graphite.rootPathPrefix", None) is not None:
         base.get_config("gatling.data.graphite").pop("rootPathPrefix")
@@ -140,7 +154,7 @@ def render_gatling_conf(spec: MonitorSpec, graphite_host: str, graphite_port: in
             "gatling": {
                 "data": {
                     "writers": _writers(base),
-                    "graphite": _graphite_settings(spec, graphite_host, graphite_port),
+                    "graphite": _graphite_settings(gatling, protocol, graphite_host, graphite_port),
                 }
             }
         }
@@ -148,7 +162,7 @@ def render_gatling_conf(spec: MonitorSpec, graphite_host: str, graphite_port: in
     merged = ConfigTree.merge_configs(base, ours)
     body = HOCONConverter.to_hocon(merged, indent=2)
     env_lines = "\n".join(f"  runner = ${{?{var}}}" for var in RUNNER_ENV_VARS)
-    prefix = spec.gatling.root_path_prefix
+    prefix = gatling.root_path_prefix
     return (
         "# Rendered by loadtest-monitor. Gatling 3.11.x or older: 3.12+ has no Graphite output.\n"
         f"{body}\n\n"
@@ -169,7 +183,7 @@ def java_system_properties(spec: MonitorSpec, graphite_host: str, graphite_port:
     numbered keys, which Typesafe Config reads back as a list.
     """
     flags = [f"-Dgatling.data.writers.{i}={w}" for i, w in enumerate(_REQUIRED_WRITERS)]
-    settings = _graphite_settings(spec, graphite_host, graphite_port)
+    settings = _graphite_settings(spec.gatling, spec.graphite.protocol, graphite_host, graphite_port)
     for key, value in settings.items():
         text = str(value).lower() if isinstance(value, bool) else str(value)
         flags.append(f"-Dgatling.data.graphite.{key}={text}")
