@@ -156,7 +156,7 @@ class Reconciler:
         with self._lock:
             self._pruned.pop((namespace, name), None)
         self.applier.forget_monitor(namespace, name)
-        self.by_name.drop(namespace, f"{name}-")
+        self.by_name.drop(namespace, name)
 
     def reconcile(self, namespace: str, name: str) -> Outcome:
         outcome = Outcome()
@@ -178,7 +178,7 @@ class Reconciler:
             self.settings.cluster_domain,
             self.settings.load_balancer_mode,
         )
-        lookup = Lookup(self.kube, self.store, self.watched, self.by_name)
+        lookup = Lookup(self.kube, self.store, self.watched, self.by_name, (namespace, name))
         credentials, blocked = self._credentials(ctx, lookup, outcome)
         desired = render_all(ctx, credentials)
         if self._apply_all(ctx, desired, lookup, blocked, outcome, deadline):
@@ -351,7 +351,7 @@ class Reconciler:
         if patch:
             try:
                 response = self.write_status(meta["namespace"], meta["name"], patch)
-                self.store.remember(response)
+                self.store.remember(response, meta["name"])
                 outcome.status_written = True
             except KubeError as err:
                 log.warning("status of %s/%s not written: %s", meta["namespace"], meta["name"], err)
