@@ -158,8 +158,12 @@ class WatchStore:
             return  # nothing would ever replace it (Secrets): never cached
         meta = obj.get("metadata") or {}
         key = (api_version, kind, str(meta.get("namespace")), str(meta.get("name")))
+        answer = slim(copy.deepcopy(dict(obj)))
         with self._lock:
-            self._written[key] = (monitor, slim(copy.deepcopy(dict(obj))), made)
+            before = self._written.get(key)
+            # An update of what we made, before the watch delivered it, is still only ours to know.
+            made = made or (before is not None and before[2] and _uid(before[1]) == _uid(answer))
+            self._written[key] = (monitor, answer, made)
             self._deleted.pop(key, None)
 
     def forget(self, api_version: str, kind: str, namespace: str, name: str, uid: str, monitor: str) -> None:

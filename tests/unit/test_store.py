@@ -55,3 +55,5 @@ def test_a_write_that_raced_a_deletion_does_not_bring_the_object_back() -> None:
     assert store.get("v1", "ConfigMap", "ns", "x-gatling") is None
     store.remember(_cm(9, uid="u2"), "x", made=True)  # what we create may not be in the watch yet
     assert store.get("v1", "ConfigMap", "ns", "x-gatling")["metadata"]["uid"] == "u2"  # type: ignore[index]
+    store.remember(_cm(10, uid="u2"), "x")  # updated before the watch showed it: still ours to know
+    assert store.get("v1", "ConfigMap", "ns", "x-gatling")["metadata"]["resourceVersion"] == "10"  # type: ignore[index]
