@@ -11,11 +11,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from loadtest_monitor.cli_connection import add_connection_args, api_client
 from loadtest_monitor import uninstall as install_removal
-from loadtest_monitor.cli_up import CRD_API, CRD_NAME, POLL_SECONDS, Console, parse_timeout
-from loadtest_monitor.cluster_rest import Rest, RestError, path, path_of
-from loadtest_monitor.identity import API_VERSION, KIND, LABEL_INSTANCE, MANAGED_SELECTOR, PLURAL
+from loadtest_monitor.cli_connection import add_connection_args, api_client
+from loadtest_monitor.cli_up import POLL_SECONDS, Console, parse_timeout
+from loadtest_monitor.cluster_rest import CRD_API, Rest, RestError, path, path_of
+from loadtest_monitor.identity import API_VERSION, CRD_NAME, KIND, LABEL_INSTANCE, MANAGED_SELECTOR, PLURAL
 from loadtest_monitor.install import ManifestsMissing
 
 CHILD_KINDS = (

@@ -14,8 +14,16 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from loadtest_monitor.cli_connection import add_connection_args, api_client
-from loadtest_monitor.cluster_rest import Rest, RestError, path, path_of
-from loadtest_monitor.identity import API_VERSION, GROUP, INSTALL_ID_ANNOTATION, KIND, LABEL_COMPONENT, LABEL_NAME, PLURAL
+from loadtest_monitor.cluster_rest import CRD_API, Rest, RestError, path, path_of
+from loadtest_monitor.crd_fence import has_fence, lift_fence
+from loadtest_monitor.identity import (
+    API_VERSION,
+    CRD_NAME,
+    INSTALL_ID_ANNOTATION,
+    KIND,
+    LABEL_COMPONENT,
+    LABEL_NAME,
+)
 from loadtest_monitor.install import (
     ManifestsMissing,
     crd_objects,
@@ -29,8 +37,6 @@ from loadtest_monitor.monitor_input import InputError, check_monitor, read_docum
 
 Obj = dict[str, Any]
 
-CRD_NAME = f"{PLURAL}.{GROUP}"
-CRD_API = "apiextensions.k8s.io/v1"
 OPERATOR_SELECTOR = f"{LABEL_NAME}=loadtest-monitor,{LABEL_COMPONENT}=operator"
 POLL_SECONDS = 1.0
 # Without any status after this long, the operator is probably not running: say so once.
@@ -120,8 +126,13 @@ def install_id_for(rest: Rest) -> str:
 def ensure_crd(rest: Rest, console: Console, timeout: float = 60.0) -> bool:
     """Installs the CRD when missing; True if it was installed now."""
     crd_path = path(CRD_API, "CustomResourceDefinition", name=CRD_NAME)
-    if rest.get(crd_path) is not None:
-        console.say(f"CRD {CRD_NAME}: present")
+    live = rest.get(crd_path)
+    if live is not None:
+        if has_fence(live):  # an interrupted `down --uninstall` left it: monitors could not be created
+            lift_fence(rest)
+            console.say(f"CRD {CRD_NAME}: present; lifted the fence of an interrupted `down --uninstall`")
+        else:
+            console.say(f"CRD {CRD_NAME}: present")
         return False
     install_id = install_id_for(rest)
     for crd in crd_objects():

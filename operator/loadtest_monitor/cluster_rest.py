@@ -18,9 +18,11 @@ from loadtest_monitor.kube import Kube, KubeError
 
 Obj = dict[str, Any]
 
+CRD_API = "apiextensions.k8s.io/v1"
+
 # (apiVersion, kind) -> (plural, namespaced)
 KINDS: dict[tuple[str, str], tuple[str, bool]] = {
-    ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): ("customresourcedefinitions", False),
+    (CRD_API, "CustomResourceDefinition"): ("customresourcedefinitions", False),
     ("v1", "Namespace"): ("namespaces", False),
     ("v1", "ServiceAccount"): ("serviceaccounts", True),
     ("v1", "ConfigMap"): ("configmaps", True),
@@ -116,5 +118,3 @@ class Rest:
                 return False
             raise
         return True
-
-

@@ -9,6 +9,7 @@ VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
 KIND = "LoadtestMonitor"
 PLURAL = "loadtestmonitors"
+CRD_NAME = f"{PLURAL}.{GROUP}"
 
 FIELD_MANAGER = "loadtest-monitor"
 

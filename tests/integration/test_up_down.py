@@ -252,7 +252,9 @@ class HookedRest(Rest):
 @pytest.fixture
 def api_client(bare: LocalCluster) -> Iterator[Any]:
     configuration = kubernetes.client.Configuration()
-    kubernetes.config.load_kube_config(config_file=str(bare.kubeconfig_path), client_configuration=configuration)
+    kubernetes.config.load_kube_config(  # type: ignore[attr-defined]
+        config_file=str(bare.kubeconfig_path), client_configuration=configuration
+    )
     with kubernetes.client.ApiClient(configuration) as client:
         yield client
 

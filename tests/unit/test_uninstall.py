@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from loadtest_monitor.crd_fence import FENCE, has_fence, with_fence
 from loadtest_monitor.identity import INSTALL_ID_ANNOTATION, LABEL_MANAGED_BY
 from loadtest_monitor.install import crd_objects, install_id_of, new_install_id, operator_objects, stamp
 from loadtest_monitor.namespace_contents import not_of_install
-from loadtest_monitor.uninstall import FENCE, _with_fence, has_fence, other_tool
+from loadtest_monitor.uninstall import other_tool
 
 ID = "0123456789abcdef0123456789abcdef"
 
 
-def item(kind: str, name: str, uid: str, owners: tuple[str, ...] = (), install_id: str | None = None) -> tuple[str, Any]:
+def item(
+    kind: str, name: str, uid: str, owners: tuple[str, ...] = (), install_id: str | None = None
+) -> tuple[str, Any]:
     meta: dict[str, Any] = {"name": name, "uid": uid, "ownerReferences": [{"uid": o} for o in owners]}
     if install_id:
         meta["annotations"] = {INSTALL_ID_ANNOTATION: install_id}
@@ -57,14 +60,14 @@ def test_anything_else_is_foreign() -> None:
 def test_the_fence_is_added_once_to_every_version_and_removed_again() -> None:
     (crd,) = crd_objects()
     crd["metadata"]["managedFields"] = [{"manager": "x"}]
-    fenced = _with_fence(crd, on=True)
+    fenced = with_fence(crd, on=True)
     assert has_fence(fenced) and not has_fence(crd)
     assert "managedFields" not in fenced["metadata"]  # never sent back in the update
-    assert _with_fence(fenced, on=True) == fenced
+    assert with_fence(fenced, on=True) == fenced
     for version in fenced["spec"]["versions"]:
         rules = version["schema"]["openAPIV3Schema"]["x-kubernetes-validations"]
         assert rules.count(FENCE) == 1 and rules[-1] == FENCE
-    lifted = _with_fence(fenced, on=False)
+    lifted = with_fence(fenced, on=False)
     crd["metadata"].pop("managedFields")
     assert lifted == crd
 
