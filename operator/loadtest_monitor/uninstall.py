@@ -199,7 +199,7 @@ def remove_crd(rest: Rest, console: Console, the_plan: Plan) -> None:
         if late:
             raise Aborted(
                 f"error: --uninstall aborted: {KIND}(s) created while uninstalling ({', '.join(late)}); "
-                "nothing was deleted and the operator was restarted: `loadtest-monitor down` them first"
+                "nothing was deleted (the operator was scaled back): `loadtest-monitor down` them first"
             )
         if fenced is not None:
             try:
