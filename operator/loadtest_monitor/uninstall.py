@@ -40,7 +40,8 @@ Obj = dict[str, Any]
 # Marks of the other install tools, to say which one removes an install that `up` did not make.
 HELM_RELEASE_ANNOTATION = "meta.helm.sh/release-name"
 HELM_NAMESPACE_ANNOTATION = "meta.helm.sh/release-namespace"
-ARGOCD_TRACKING_ANNOTATION = "argocd.argoproj.io/tracking-id"
+ARGOCD_PREFIX = "argocd.argoproj.io/"  # its sync options and waves (the argocd overlay sets them)
+ARGOCD_TRACKING_ANNOTATION = f"{ARGOCD_PREFIX}tracking-id"  # annotation tracking (Argo CD 3 default)
 
 
 class Aborted(SystemExit):
@@ -66,9 +67,11 @@ def other_tool(obj: Obj) -> str:
         release = annotations.get(HELM_RELEASE_ANNOTATION, "?")
         namespace = annotations.get(HELM_NAMESPACE_ANNOTATION, meta.get("namespace", "?"))
         return f"it was installed by Helm (release {release}): helm uninstall {release} -n {namespace}"
-    if ARGOCD_TRACKING_ANNOTATION in annotations or LABEL_INSTANCE in labels:
-        app = annotations.get(ARGOCD_TRACKING_ANNOTATION, labels.get(LABEL_INSTANCE, "?")).split(":")[0]
-        return f"it is managed by Argo CD (application {app}): delete that Argo CD application"
+    # Label tracking (Argo CD 2 default) sets app.kubernetes.io/instance, which the base never sets.
+    if LABEL_INSTANCE in labels or any(key.startswith(ARGOCD_PREFIX) for key in annotations):
+        app = annotations.get(ARGOCD_TRACKING_ANNOTATION, labels.get(LABEL_INSTANCE, "")).split(":")[0]
+        named = f" (application {app})" if app else ""
+        return f"it is managed by Argo CD{named}: delete that Argo CD application"
     return "it was installed with kustomize or kubectl: kubectl delete -k manifests/base (or your overlay)"
 
 

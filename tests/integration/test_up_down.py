@@ -23,7 +23,7 @@ import pykube
 import pytest
 import yaml
 
-from loadtest_monitor import cli_down
+from loadtest_monitor import cli_down, crd_fence
 from loadtest_monitor.cli_up import Console, ensure_crd, ensure_operator
 from loadtest_monitor.cluster_rest import Rest
 from ltm_harness.binaries import find_binaries
@@ -296,6 +296,26 @@ def test_uninstall_refuses_an_operator_installed_with_kustomize(bare, api, clean
     assert after == before
 
 
+def test_up_never_takes_over_objects_it_did_not_install(bare, api, clean, api_client) -> None:
+    """Without the Deployment, `up` would install the operator, but the kustomize leftovers at its
+    names are not its own: stamping them would make them deletable by `down --uninstall`."""
+    applied = bare.kubectl("apply", "--server-side", "-k", str(REPO / "manifests" / "base"))
+    assert applied.returncode == 0, applied.stderr
+    assert bare.kubectl("delete", "deploy/loadtest-monitor", "-n", OPERATOR_NS).returncode == 0
+    rest, out = Rest(api_client), io.StringIO()
+    with pytest.raises(SystemExit) as refused:
+        ensure_operator(rest, Console(out), None)
+    assert str(refused.value.code).startswith(
+        "error: cannot install the operator: ServiceAccount/loadtest-monitor, ClusterRole/loadtest-monitor, "
+        "ClusterRole/loadtest-monitor-cluster, ClusterRoleBinding/loadtest-monitor, "
+        "ClusterRoleBinding/loadtest-monitor-cluster already exist and were not installed by `loadtest-monitor up`"
+    )
+    assert f"namespace {OPERATOR_NS}: present, not made by `up`: used as it is" in out.getvalue()
+    assert not exists(api, pykube.Deployment, "loadtest-monitor", OPERATOR_NS)
+    role = pykube.ClusterRole.objects(api).get(name="loadtest-monitor").obj["metadata"]
+    assert "loadtest.dev/install-id" not in (role.get("annotations") or {})
+
+
 def test_uninstall_keeps_what_is_not_of_the_install(bare, api, clean, api_client) -> None:
     install_with_up(api_client)
     # Somebody else's objects in the operator's namespace, and a ClusterRole of the well-known name
@@ -367,6 +387,18 @@ def test_uninstall_aborts_when_a_monitor_appears_after_the_check(bare, api, clea
         "replicas"] == 1
     for name in ("late", "after-abort"):
         monitor_kind(api).objects(api, namespace="default").get(name=name).delete()
+
+
+def test_up_lifts_the_fence_an_interrupted_uninstall_left(bare, api, clean, api_client) -> None:
+    install_with_up(api_client)
+    rest, out = Rest(api_client), io.StringIO()
+    crd_fence.fence(rest, rest.get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{CRD_NAME}") or {})
+    with pytest.raises(pykube.exceptions.HTTPError, match="loadtest-monitor down --uninstall is deleting this CRD"):
+        new_monitor(api, "while-fenced")
+    ensure_crd(rest, Console(out))
+    assert "lifted the fence of an interrupted `down --uninstall`" in out.getvalue()
+    wait_for(lambda: new_monitor(api, "after-up"), 10, "a monitor accepted again")
+    monitor_kind(api).objects(api, namespace="default").get(name="after-up").delete()
 
 
 def test_no_monitor_can_be_created_once_the_uninstall_has_checked_again(bare, api, clean, api_client) -> None:

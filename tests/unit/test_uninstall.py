@@ -78,4 +78,8 @@ def test_the_advice_names_the_tool_that_installed_it() -> None:
     assert other_tool(helm).endswith("helm uninstall ltm -n ops")
     argo = {"metadata": {"annotations": {"argocd.argoproj.io/tracking-id": "perf-ltm:apps/Deployment:x/y"}}}
     assert other_tool(argo) == "it is managed by Argo CD (application perf-ltm): delete that Argo CD application"
+    synced = {"metadata": {"annotations": {"argocd.argoproj.io/sync-wave": "-1"}}}
+    assert other_tool(synced) == "it is managed by Argo CD: delete that Argo CD application"
     assert "kubectl delete -k manifests/base" in other_tool({"metadata": {}})
+    ours = stamp({"metadata": {}}, ID)
+    assert other_tool(ours) == f"it is of another `loadtest-monitor up` install (loadtest.dev/install-id {ID})"
