@@ -18,8 +18,9 @@ from loadtest_monitor.install import install_id_of
 
 Obj = dict[str, Any]
 
-# Not objects anybody keeps: Events are a log, metrics are computed on the fly.
-SKIPPED_GROUPS = {"events.k8s.io", "metrics.k8s.io"}
+# Not objects anybody keeps: Events are a log, metrics are computed on the fly (metrics-server,
+# prometheus-adapter, KEDA serve them from memory).
+SKIPPED_GROUPS = {"events.k8s.io", "metrics.k8s.io", "custom.metrics.k8s.io", "external.metrics.k8s.io"}
 SKIPPED_CORE = {"events"}
 # Made in every namespace by the control plane itself (root-ca-cert-publisher, serviceaccount controller).
 BUILT_IN = {("ConfigMap", "kube-root-ca.crt"), ("ServiceAccount", "default")}
