@@ -29,6 +29,10 @@ FENCE = {
 
 FENCE_PROOF_SECONDS = 30.0
 PROBE_NAMESPACE = "default"  # exists in every cluster and cannot be deleted
+# The probe proves the fence on the API server that answered it. With several API servers (EKS runs
+# two or more), each learns of the CRD change through its own watch, normally within milliseconds:
+# this pause lets a lagging one catch up before the caller looks for monitors one last time.
+FENCE_SETTLE_SECONDS = 2.0
 
 
 def _is_fence(rule: Obj) -> bool:
@@ -90,4 +94,5 @@ def fence(rest: Rest, crd: Obj) -> Obj:
         if time.monotonic() > deadline:
             raise RestError(0, f"the API server did not enforce the fence within {FENCE_PROOF_SECONDS:.0f} s")
         time.sleep(0.2)
+    time.sleep(FENCE_SETTLE_SECONDS)
     return fenced

@@ -12,6 +12,8 @@ added to the CRD, a server-side dry-run create proves the API server enforces it
 are monitors listed again. If any appeared, everything is put back and nothing is deleted. The CRD
 is deleted with the fenced version as a precondition, so a CRD re-applied meanwhile (fence gone)
 is never deleted. Once deleted, a terminating CRD refuses new monitors by itself.
+What remains: an API server of several that learns of the fence more than FENCE_SETTLE_SECONDS
+late could accept a monitor after the last look; it gets no children (the operator is stopped).
 """
 
 from __future__ import annotations
