@@ -5,6 +5,10 @@ the operator missing and install them from the package, exactly the kustomize ba
 The operator Deployment's pod is a KWOK fake here, so the real operator process runs beside it
 (as in every integration test); kopf notices the CRD when `up` creates it. Everything is read
 back with pykube/kubectl, never with the product's own code.
+
+The `down --uninstall` tests each start from a cluster without CRD and operator (fixture `clean`).
+The race with a monitor created after the uninstall's check is made exact, not timed: the CLI's
+own client calls a hook right after the cluster-wide list of monitors answered.
 """
 
 from __future__ import annotations
