@@ -57,7 +57,7 @@ def test_runner_falls_back_to_local_before_the_environment() -> None:
     """HOCON keeps the last defined value and an undefined ${?VAR} defines nothing (as Typesafe Config,
     which Gatling uses, implements it); so "local" must come first, then HOSTNAME, then GATLING_RUNNER."""
     text = render_gatling_conf(parse_spec({}), HOST, 2003)
-    order = [text.index('runner = "local"'), text.index("${?HOSTNAME}"), text.index("${?GATLING_RUNNER}")]
+    order = [text.index('"runner" = "local"'), text.index("${?HOSTNAME}"), text.index("${?GATLING_RUNNER}")]
     assert order == sorted(order)
 
 
