@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 
@@ -252,3 +253,34 @@ def open_docs_text() -> str:
 
     root = Path(__file__).resolve().parents[2]
     return "\n".join(p.read_text() for p in [root / "README.md", *sorted((root / "docs").glob("*.md"))] if p.exists())
+
+
+# --- issue 14: what a user wrote never becomes HOCON syntax in the published file ---------------
+
+_ESCAPE = (
+    'x\n"""\ngatling.data.graphite.host = "evil.example"\ngatling.data.graphite.port = 1\n'
+    'gatling.data.writers = [console]\nzz = """y'
+)
+
+
+def test_a_string_cannot_close_its_quotes_and_rewrite_the_destination(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pyhocon's printer wrote this string inside triple quotes unescaped: its `\"\"\"` closed the
+    quote and the lines after it set the graphite host, port and writers."""
+    base = 'gatling.core.encoding = "utf-8"\nzz = ' + json.dumps(_ESCAPE)
+    text = render_gatling_conf(parse_spec({"gatling": {"baseConfig": base}}), HOST, 2003)
+    conf = _parse(text, monkeypatch)
+    assert conf["gatling.data.graphite.host"] == HOST  # type: ignore[index]
+    assert conf["gatling.data.graphite.port"] == 2003  # type: ignore[index]
+    assert conf["gatling.data.writers"] == ["console", "file", "graphite"]  # type: ignore[index]
+    assert conf["zz"] == _ESCAPE  # type: ignore[index]
+    assert not re.search(r"^\s*include", text, re.MULTILINE | re.IGNORECASE)
+
+
+def test_every_key_is_quoted_and_dotted_quoted_keys_stay_one_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    base = '"gatling.data.graphite.host" = "evil.example"\na { "b c" { d = 1 } }\ngatling { "x.y" = [1, {"p.q" = r}] }'
+    text = render_gatling_conf(parse_spec({"gatling": {"baseConfig": base}}), HOST, 2003)
+    members = [line.strip() for line in text.splitlines() if " = " in line]
+    assert members and all(line.startswith('"') for line in members), text
+    assert '"gatling.data.graphite.host" = "evil.example"' in text
+    assert '"b c" = {' in text and '"x.y" = [' in text and '"p.q" = "r"' in text
+    assert _parse(text, monkeypatch)["gatling.data.graphite.host"] == HOST  # type: ignore[index]

@@ -126,7 +126,7 @@ WRONG_SHAPES = [
     ("[" * 100, f"levels of nested braces and brackets, more than {MAX_BASE_CONFIG_DEPTH}"),
     ("x" * (MAX_BASE_CONFIG_CHARS + 1), "more than 65536"),
     ("a = [" + ",".join("1" * (MAX_BASE_CONFIG_TOKENS // 2 + 1)) + "]", f"more than {MAX_BASE_CONFIG_TOKENS}"),
-    ("a = " + "{k=1}" * (MAX_BASE_CONFIG_OBJECTS + 1), f"objects (braces and dotted key parts), more than"),
+    ("a = " + "{k=1}" * (MAX_BASE_CONFIG_OBJECTS + 1), "objects (braces and dotted key parts), more than"),
     ("\n".join(f"a.b.k{i} = {i}" for i in range(MAX_BASE_CONFIG_OBJECTS // 2 + 1)), "objects"),
 ]
 

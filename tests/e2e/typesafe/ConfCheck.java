@@ -20,6 +20,16 @@ public class ConfCheck {
         return ConfigValueFactory.fromAnyRef(value).render(JSON);
     }
 
+    // Every character outside printable ASCII as a \\uXXXX escape: such characters only occur inside
+    // JSON strings here, and the output then means the same in any console encoding.
+    private static String ascii(String text) {
+        StringBuilder out = new StringBuilder(text.length());
+        for (char c : text.toCharArray()) {
+            out.append(c < 0x7f ? String.valueOf(c) : String.format("\\u%04x", (int) c));
+        }
+        return out.toString();
+    }
+
     private static String valueAt(Config config, String path) {
         return config.hasPathOrNull(path) ? config.getValue(path).render(JSON) : "null";
     }
@@ -41,7 +51,7 @@ public class ConfCheck {
 
     public static void main(String[] args) {
         for (String file : args) {
-            System.out.println(check(file));
+            System.out.println(ascii(check(file)));
         }
     }
 }
