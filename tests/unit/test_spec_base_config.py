@@ -18,6 +18,7 @@ from loadtest_monitor.base_config import (
     MAX_BASE_CONFIG_OBJECTS,
     MAX_BASE_CONFIG_TOKENS,
     BaseConfigError,
+    base_config_problem,
     parse_base_config,
 )
 from loadtest_monitor.render.gatling import render_gatling_conf
@@ -168,3 +169,96 @@ def test_a_base_config_is_parsed_once_however_often_its_monitor_is_reconciled(
     assert len(confs) == 1 and '"parsed_once_59" = 59' in confs.pop()
     spec = parse_spec({"gatling": {"baseConfig": text, "writePeriod": 5}})
     assert '"writePeriod" = 5' in render_gatling_conf(spec, "g.perf.svc.cluster.local", 2003)  # other input
+
+
+# --- what is published: data only, substitutions as whole environment values ------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "published"),
+    [
+        ("custom = ${?HOSTNAME}", '"custom" = ${?HOSTNAME}'),
+        ("custom = ${HOME}", '"custom" = ${HOME}'),
+        ("gatling { core { x = ${?MY_VAR_2} } }", '"x" = ${?MY_VAR_2}'),
+        ("a = [${?A}, 1]", "  ${?A},\n"),
+        ("a = 1\na = ${?A}", '"a" = 1\n"a" = ${?A}\n'),  # an undefined A keeps 1, as in the base config
+    ],
+)
+def test_whole_value_environment_substitutions_are_kept(text: str, published: str) -> None:
+    assert base_config_problem(text) is None
+    assert published in render_gatling_conf(parse_spec({"gatling": {"baseConfig": text}}), "h", 2003)
+
+
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [
+        ("a = ${?gatling.data.graphite.host}", "whole value"),
+        ("a = ${?A}x", "whole value"),
+        ("a = x ${?A}", "whole value"),
+        ('a = "p"${?A}', "whole value"),
+        ("a = [1]\na += [2]", "whole value"),
+        ("x = 1\na = ${x}", "names a setting of this config"),
+        ('"a\\"b" = 1', "quote or a backslash"),
+        ('"a\\nb" = 1', "quote or a backslash"),
+        ("loadtest-monitor.runner = me", "the operator's own key"),
+        ("a = 1e999", "not a number"),
+    ],
+)
+def test_what_has_no_faithful_data_form_is_refused(text: str, hint: str) -> None:
+    with pytest.raises(SpecError) as caught:
+        parse_spec({"gatling": {"baseConfig": text}})
+    assert caught.value.field == "spec.gatling.baseConfig"
+    assert hint in caught.value.message
+
+
+def test_durations_are_published_as_strings_of_the_same_length() -> None:
+    text = "a = 10 seconds\nb = 90m\nc = 250ms\nd = 2w\ne = 14mo\nf = 1500us"
+    conf = render_gatling_conf(parse_spec({"gatling": {"baseConfig": text}}), "h", 2003)
+    for line in ('"a" = "10s"', '"b" = "90m"', '"c" = "250ms"', '"d" = "14d"', '"e" = "14mo"', '"f" = "1500us"'):
+        assert line in conf
+
+
+def test_a_document_that_does_not_read_back_is_never_published(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail closed: if the printer ever wrote something that moves the destination, the spec
+    check refuses the base config (the field named) and the renderer raises instead of publishing."""
+    from loadtest_monitor.render import hocon
+
+    def leaky_dumps(root: object) -> str:
+        return real(root) + '"gatling" = { "data" = { "graphite" = { "host" = "evil.example" } } }\n'  # type: ignore[arg-type]
+
+    real = hocon.dumps
+    monkeypatch.setattr(hocon, "dumps", leaky_dumps)
+    text = "gatling.core.encoding = utf-8  # fail-closed check"
+    with pytest.raises(SpecError) as caught:
+        parse_spec({"gatling": {"baseConfig": text}})
+    assert caught.value.field == "spec.gatling.baseConfig"
+    assert "gatling.data.graphite.host is 'evil.example'" in caught.value.message
+    with pytest.raises(BaseConfigError, match="would not send metrics where the operator decided"):
+        render_gatling_conf(MonitorSpec(gatling=GatlingSpec(base_config=text + " ")), "h", 2003)
+
+
+def test_the_kopf_handlers_never_parse_a_spec(monkeypatch: pytest.MonkeyPatch) -> None:
+    """kopf calls the handlers on its event loop (or its executor): they only queue the monitor;
+    the spec, and its baseConfig, are parsed by the reconcile on a worker thread."""
+    from loadtest_monitor import handlers, hocon_safety
+    from loadtest_monitor.settings import Settings
+
+    def no_parse(text: str) -> object:
+        raise AssertionError("a handler parsed a baseConfig")
+
+    monkeypatch.setattr(hocon_safety, "measure", no_parse)
+    queued: list[tuple[str, str]] = []
+
+    class Queue:
+        def add(self, key: tuple[str, str]) -> None:
+            queued.append(key)
+
+    handlers.configure(Settings())
+    rt = handlers._runtime()
+    rt.queue = Queue()  # type: ignore[assignment]
+    body = {"metadata": {"name": "m"}, "spec": {"gatling": {"baseConfig": "a = " + "{k=1}" * 10_000}}}
+    # kopf passes many more keyword arguments; the handlers take **_ for them.
+    handlers.monitor_event(type="ADDED", namespace="ns", name="m", body=body)  # type: ignore[call-arg, arg-type]
+    handlers.monitors_index(namespace="ns", name="m", body=body)  # type: ignore[call-arg, arg-type]
+    assert queued == [("ns", "m")]
+    handlers.RUNTIME = None
