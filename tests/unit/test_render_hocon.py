@@ -27,7 +27,7 @@ def test_keys_and_strings_are_json_strings() -> None:
 
 
 def test_substitutions_concatenations_and_overrides() -> None:
-    root = {
+    root: dict[str, hocon.Value] = {
         "p": Concatenation(("gatling.", Substitution("loadtest-monitor.runner", optional=False))),
         "r": Overrides(("local", Substitution("HOSTNAME"))),
     }
