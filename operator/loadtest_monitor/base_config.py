@@ -161,7 +161,8 @@ def _substitution(value: ConfigValues, where: str) -> Any:
     previous = getattr(value, "overridden_value", None)
     if previous is None:
         return subst
-    return Overrides((_data(previous, where), subst))
+    earlier = _data(previous, where)  # `a = 1, a = ${?A}, a = ${?B}`: one flat list of assignments
+    return Overrides((*(earlier.values if isinstance(earlier, Overrides) else (earlier,)), subst))
 
 
 def _data(value: object, where: str) -> Any:
@@ -202,7 +203,7 @@ def to_data(tree: ConfigTree) -> BaseData:
         raise BaseConfigError(f"{RUNNER_ROOT} is the operator's own key (the runner identity); use another name")
     # A single-name substitution also reads a top-level key of that name (Typesafe Config looks in
     # the config first): only environment variables may be substituted.
-    clashes = sorted(_substitution_names(data) & set(data))
+    clashes = sorted(_substitution_names(data) & {*data, "gatling"})
     if clashes:
         raise BaseConfigError(
             f"${{{clashes[0]}}} names a setting of this config; only environment variables may be substituted"

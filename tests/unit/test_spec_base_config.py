@@ -182,6 +182,8 @@ def test_a_base_config_is_parsed_once_however_often_its_monitor_is_reconciled(
         ("gatling { core { x = ${?MY_VAR_2} } }", '"x" = ${?MY_VAR_2}'),
         ("a = [${?A}, 1]", "  ${?A},\n"),
         ("a = 1\na = ${?A}", '"a" = 1\n"a" = ${?A}\n'),  # an undefined A keeps 1, as in the base config
+        ("a = 1\na = ${?A}\na = ${?B}", '"a" = 1\n"a" = ${?A}\n"a" = ${?B}\n'),
+        ("a = [1]\na = ${?A}", '"a" = [\n  1\n]\n"a" = ${?A}\n'),
     ],
 )
 def test_whole_value_environment_substitutions_are_kept(text: str, published: str) -> None:
@@ -198,6 +200,7 @@ def test_whole_value_environment_substitutions_are_kept(text: str, published: st
         ('a = "p"${?A}', "whole value"),
         ("a = [1]\na += [2]", "whole value"),
         ("x = 1\na = ${x}", "names a setting of this config"),
+        ("a = ${?gatling}", "names a setting of this config"),
         ('"a\\"b" = 1', "quote or a backslash"),
         ('"a\\nb" = 1', "quote or a backslash"),
         ("loadtest-monitor.runner = me", "the operator's own key"),
