@@ -41,11 +41,17 @@ def _json_string(text: str) -> str:
 
 
 def _triple(text: str) -> str:
-    body = text.replace('"""', '""').rstrip('"')
+    body = text.replace('"""', '""').rstrip('"') or " "
     return f'"""{body}"""'
 
 
+def _escape_attempt(line: str) -> str:
+    """A string that, printed inside triple quotes unescaped, closes them and adds `line`."""
+    return _json_string(f'x\n"""\n{line}\nzz = """y')
+
+
 _scalar = st.one_of(
+    st.sampled_from(ESCAPE_LINES).map(_escape_attempt),
     _hostile_text.map(_json_string),
     _hostile_text.map(_triple),
     _word,
@@ -81,7 +87,7 @@ def _members(values: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
 
 def _compound(children: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
     lists = st.lists(children, max_size=3).map(lambda vs: "[" + ", ".join(vs) + "]")
-    objects = _members(children).map(lambda body: "{\n" + body + "\n}")
+    objects = _members(children).map(lambda body: "{\n" + body + "\n}" if body else "{}")
     return st.one_of(lists, objects)
 
 
