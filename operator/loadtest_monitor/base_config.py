@@ -196,9 +196,25 @@ def _substitution_names(value: object) -> set[str]:
     return set()
 
 
+def _depth(value: object) -> int:
+    if isinstance(value, Mapping):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, (list, Overrides)):
+        items = value.values if isinstance(value, Overrides) else value
+        return (0 if isinstance(value, Overrides) else 1) + max((_depth(v) for v in items), default=0)
+    return 0
+
+
 def to_data(tree: ConfigTree) -> BaseData:
     """The checked tree as data the printer writes; BaseConfigError for what it cannot write faithfully."""
     data: BaseData = _data(tree, "")
+    # Printed, every dotted key part is an object of its own (and the document is parsed back).
+    depth = _depth(data) - 1
+    if depth > MAX_BASE_CONFIG_DEPTH:
+        raise BaseConfigError(
+            f"nests objects and lists {depth} levels deep (each part of a dotted key is a level), more than "
+            f"{MAX_BASE_CONFIG_DEPTH}"
+        )
     if RUNNER_ROOT in data:
         raise BaseConfigError(f"{RUNNER_ROOT} is the operator's own key (the runner identity); use another name")
     # A single-name substitution also reads a top-level key of that name (Typesafe Config looks in

@@ -129,6 +129,7 @@ WRONG_SHAPES = [
     ("a = [" + ",".join("1" * (MAX_BASE_CONFIG_TOKENS // 2 + 1)) + "]", f"more than {MAX_BASE_CONFIG_TOKENS}"),
     ("a = " + "{k=1}" * (MAX_BASE_CONFIG_OBJECTS + 1), "objects (braces and dotted key parts), more than"),
     ("\n".join(f"a.b.k{i} = {i}" for i in range(MAX_BASE_CONFIG_OBJECTS // 2 + 1)), "objects"),
+    (".".join(["k"] * (MAX_BASE_CONFIG_DEPTH + 2)) + " = 1", "each part of a dotted key is a level"),
 ]
 
 
