@@ -7,8 +7,11 @@ import re
 import shlex
 
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
 from pyhocon import ConfigFactory
 
+from loadtest_monitor.base_config import base_config_problem
+from loadtest_monitor.forward.conf import settings_from_text
 from loadtest_monitor.render.gatling import (
     USER_FIELDS,
     graphite_templates,
@@ -16,6 +19,7 @@ from loadtest_monitor.render.gatling import (
     render_gatling_conf,
 )
 from loadtest_monitor.spec import parse_spec
+from tests.hocon_strategies import READER_ENV, RUNNER, base_configs
 
 HOST = "checkout-graphite.perf.svc.cluster.local"
 
@@ -284,3 +288,16 @@ def test_every_key_is_quoted_and_dotted_quoted_keys_stay_one_key(monkeypatch: py
     assert '"gatling.data.graphite.host" = "evil.example"' in text
     assert '"b c" = {' in text and '"x.y" = [' in text and '"p.q" = "r"' in text
     assert _parse(text, monkeypatch)["gatling.data.graphite.host"] == HOST  # type: ignore[index]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(text=base_configs)
+def test_every_accepted_base_config_renders_with_the_operators_destination(text: str) -> None:
+    """The pyhocon side of tests/e2e/test_gatling_conf_typesafe.py (which reads with Typesafe Config)."""
+    assume(base_config_problem(text) is None)
+    conf = render_gatling_conf(parse_spec({"gatling": {"baseConfig": text}}), HOST, 2003)
+    forward = settings_from_text(conf, "gatling.conf", READER_ENV)
+    assert (forward.host, forward.port, forward.protocol, forward.prefix) == (HOST, 2003, "tcp", f"gatling.{RUNNER}")
+    # Every line starts a quoted key or string, a literal, a substitution, a bracket, or a comment.
+    starts = re.compile(r'\s*(["{}\[\]#$0-9-]|true\b|false\b|null\b)')
+    assert all(starts.match(line) for line in conf.split("\n") if line), conf
