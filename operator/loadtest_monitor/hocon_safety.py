@@ -79,14 +79,16 @@ class Cost:
 
 # One alternative per token kind, tried in this order at every position; each consumes at least one
 # character, so a scan is one pass. Unquoted words follow pyhocon's own rule: a backslash escapes
-# the next character, `//` does not end them.
+# the next character, `//` does not end them. A substitution's scan stops at the next `$`, `{` or
+# newline (else `${${${…` would rescan the line from every `${`); a `${` that does not close there
+# is counted as `$` and an opening brace, more than pyhocon pays, never less.
 _TOKEN = re.compile(
     r"""
     (?P<space>[^\S\n]+|\n)
     |(?P<comment>\#[^\n]*)
     |(?P<triple>\"\"\"(?s:.*?)\"*\"\"\")
     |(?P<string>"(?:[^"\\\n]|\\.)*")
-    |(?P<subst>\$\{[^}\n]*\})
+    |(?P<subst>\$\{[^{}$\n]*\})
     |(?P<open>[{\[])
     |(?P<close>[}\]])
     |(?P<word>(?:[^\s"{}\[\],=:\#$\\]|\\.|\$(?!\{))+)

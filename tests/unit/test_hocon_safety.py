@@ -79,6 +79,18 @@ def test_measure_counts_what_pyhocon_pays_for() -> None:
     assert hocon_safety.measure("[" * 30 + "]" * 30).depth == 30
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["${" * 32_768, '"""' + "a" * 65_000, '"a' * 32_768, "\\" * 65_536, "\u0131" * 65_536, '"\n' * 32_768],
+    ids=["substitution openings", "unclosed triple quote", "quotes", "backslashes", "dotless i", "quote lines"],
+)
+def test_the_checks_are_linear_on_hostile_text(text: str) -> None:
+    started = time.process_time()
+    hocon_safety.measure(text)
+    hocon_safety.include_line(text)
+    assert time.process_time() - started < 1.0
+
+
 def _refusal(text: str) -> str:
     with pytest.raises(SpecError) as caught:
         parse_spec({"gatling": {"baseConfig": text}})
