@@ -7,7 +7,7 @@ For each shape pyhocon's time grows with, the largest text the limits of base_co
 spec check (cost pre-scan, include check, pyhocon, conversion to data, trial gatling.conf printed
 and parsed back), caches cleared, best and worst of N runs. The shapes: repeated root objects
 that pyhocon merges by copying, dotted keys, object concatenation on one line, flat keys, list
-elements, unquoted words, deep nesting, and one 64 KB string full of escapes. Results of a run
+elements, unquoted words, deep nesting, one 64 KB string full of escapes and one 64 KB comment. Results of a run
 are in bench/results/base-config-<date>.txt.
 """
 
@@ -46,6 +46,7 @@ SHAPES: dict[str, Callable[[int], str]] = {
     "unquoted words": lambda n: "a = " + " ".join("w" for _ in range(n)),
     "nesting": lambda n: "a " + "{ b " * (n - 1) + "{ c = 1 }" + " }" * (n - 1),
     "one long string": lambda n: 'a = "' + '\\"\\"\\"\\n' * n + '"',
+    "one long comment": lambda n: "# " + "x" * n + "\na = 1",
 }
 AT_LIMIT = {
     "repeated root objects": OBJECTS,  # one brace each
@@ -56,6 +57,7 @@ AT_LIMIT = {
     "unquoted words": TOKENS - 2,
     "nesting": DEPTH,
     "one long string": (MAX_BASE_CONFIG_CHARS - 6) // 8,  # characters
+    "one long comment": MAX_BASE_CONFIG_CHARS - 8,  # characters: pyhocon skips a comment char by char
 }
 
 

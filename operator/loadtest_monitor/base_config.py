@@ -55,7 +55,7 @@ from loadtest_monitor.render.hocon import Overrides, Substitution
 #: Characters, the same count as the CRD's maxLength (which counts characters, not bytes).
 MAX_BASE_CONFIG_CHARS = 65536
 # What pyhocon's time grows with (hocon_safety.measure), bounded so that the worst accepted base
-# config costs the whole spec check under half a second of CPU on a loaded 2-core machine
+# config costs the whole spec check at most ~0.6 s of CPU, measured on a 2-core machine at load 8
 # (`python -m bench.base_config_bench`; bench/results/base-config-*.txt). For scale, gatling-core
 # 3.11.5's complete gatling-defaults.conf is 276 tokens, 22 objects, depth 4.
 MAX_BASE_CONFIG_TOKENS = 1200
