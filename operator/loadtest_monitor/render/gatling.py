@@ -13,10 +13,14 @@ and N runners writing the same series at the same second would overwrite each ot
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
+from typing import Any
 
-from pyhocon import ConfigFactory, ConfigTree, HOCONConverter
-
-from loadtest_monitor.base_config import WRITERS_PATH, parse_base_config
+from loadtest_monitor.base_config import BaseConfigError, base_config_data
+from loadtest_monitor.render.gatling_conf import DEFAULT_RUNNER as DEFAULT_RUNNER
+from loadtest_monitor.render.gatling_conf import RUNNER_ENV_VARS as RUNNER_ENV_VARS
+from loadtest_monitor.render.gatling_conf import RUNNER_KEY as RUNNER_KEY
+from loadtest_monitor.render.gatling_conf import Destination, PublishError, publish
 from loadtest_monitor.spec import GatlingSpec, MonitorSpec
 
 # Series layout in InfluxDB; the dashboard imports these names rather than repeating them.
@@ -30,11 +34,9 @@ TAG_STATUS = "status"
 ALL_REQUESTS = "allRequests"
 ALL_USERS = "allUsers"
 
-# Where the runner name comes from, strongest last: HOCON keeps the last defined value, and an
-# undefined `${?VAR}` leaves the earlier one in place. Pod hostnames are single DNS labels.
-RUNNER_ENV_VARS = ("HOSTNAME", "GATLING_RUNNER")
-DEFAULT_RUNNER = "local"
-RUNNER_KEY = "loadtest-monitor.runner"
+# The runner name (render/gatling_conf.py, re-exported above): "local", then ${?HOSTNAME}, then
+# ${?GATLING_RUNNER}; HOCON keeps the last defined value, and an undefined `${?VAR}` leaves the
+# earlier one in place.
 # For JAVA_OPTS written inline in a pod spec: the kubelet expands $(VAR) in a literal `value:` for
 # variables defined earlier in the container's env, but not in a value read through
 # configMapKeyRef, so the flags are meant to be pasted into the Job (docs/runners.md).
@@ -113,11 +115,11 @@ def graphite_templates(gatling: GatlingSpec) -> list[str]:
     return templates
 
 
-def _writers(base: ConfigTree) -> list[str]:
+def _writers(base: Mapping[str, Any]) -> tuple[str, ...]:
     """Keeps the writers a base config already lists, in its order, and adds the required ones."""
-    existing = base.get(WRITERS_PATH, None) or []  # parse_base_config made sure it is a list of names
-    writers = [str(w) for w in existing]
-    return writers + [w for w in _REQUIRED_WRITERS if w not in writers]
+    data = (base.get("gatling") or {}).get("data") or {}
+    writers = [str(w) for w in data.get("writers") or []]  # base_config made sure it is a list of names
+    return (*writers, *(w for w in _REQUIRED_WRITERS if w not in writers))
 
 
 def _graphite_settings(
@@ -144,36 +146,15 @@ _RENDER_CACHE_SIZE = 64
 
 @functools.lru_cache(maxsize=_RENDER_CACHE_SIZE)
 def _gatling_conf(gatling: GatlingSpec, protocol: str, graphite_host: str, graphite_port: int) -> str:
-    # Parsed without includes, I/O or substitution; spec.py already refused what cannot be merged.
-    base = parse_base_config(gatling.base_config)
-    # The prefix is ours alone (it carries the runner segment the templates expect).
-    if base.get("gatling.data.graphite.rootPathPrefix", None) is not None:
-        base.get_config("gatling.data.graphite").pop("rootPathPrefix")
-    ours = ConfigFactory.from_dict(
-        {
-            "gatling": {
-                "data": {
-                    "writers": _writers(base),
-                    "graphite": _graphite_settings(gatling, protocol, graphite_host, graphite_port),
-                }
-            }
-        }
-    )
-    merged = ConfigTree.merge_configs(base, ours)
-    body = HOCONConverter.to_hocon(merged, indent=2)
-    env_lines = "\n".join(f"  runner = ${{?{var}}}" for var in RUNNER_ENV_VARS)
-    prefix = gatling.root_path_prefix
-    return (
-        "# Rendered by loadtest-monitor. Gatling 3.11.x or older: 3.12+ has no Graphite output.\n"
-        f"{body}\n\n"
-        "# Every runner pod writes under its own path segment, so runners never overwrite\n"
-        '# each other\'s series. GATLING_RUNNER wins over HOSTNAME; without either: "local".\n'
-        "loadtest-monitor {\n"
-        f'  runner = "{DEFAULT_RUNNER}"\n'
-        f"{env_lines}\n"
-        "}\n"
-        f'gatling.data.graphite.rootPathPrefix = "{prefix}."${{{RUNNER_KEY}}}\n'
-    )
+    # Data without includes, I/O or substitution (spec.py already refused what cannot be merged),
+    # printed by our own printer and parsed back: never published unless the destination holds.
+    base = base_config_data(gatling.base_config)
+    dest = Destination(_writers(base), graphite_host, graphite_port, protocol, gatling.root_path_prefix)
+    extra = {"light": gatling.light, "writePeriod": gatling.write_period}
+    try:
+        return publish(base, dest, extra)
+    except PublishError as err:
+        raise BaseConfigError(str(err)) from None
 
 
 def java_system_properties(spec: MonitorSpec, graphite_host: str, graphite_port: int) -> str:
