@@ -8,7 +8,7 @@ an environment variable; an undefined `${?X}` assignment leaves the previous val
 undefined `${?X}` inside a concatenation is empty.
 
 The runner name (`loadtest-monitor.runner`, and direct `${?GATLING_RUNNER}` / `${?HOSTNAME}`) is
-reduced to one safe segment by identity.runner_segment, the rule the runner image applies to
+reduced to one safe segment by graphite.runner_segment, the rule the runner image applies to
 GATLING_RUNNER before Gatling starts, so both write the same path.
 """
 
@@ -23,10 +23,8 @@ from typing import Any
 from pyhocon import ConfigFactory, ConfigTree
 from pyhocon.config_tree import ConfigQuotedString, ConfigSubstitution, ConfigUnquotedString, ConfigValues
 
-from loadtest_monitor.forward.identity import runner_segment
+from loadtest_monitor.graphite import RUNNER_ENV_VARS, RUNNER_KEY, runner_segment
 
-RUNNER_KEY = "loadtest-monitor.runner"
-RUNNER_ENV_VARS = ("GATLING_RUNNER", "HOSTNAME")
 _WORD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_$")
 _MAX_CONF_BYTES = 1 << 20
 
