@@ -6,7 +6,12 @@ import struct
 
 import pytest
 
-from loadtest_monitor.forward.binlog import MAX_HEADER_BYTES, BinaryLogDecoder, LayoutChangedError, UnsupportedVersionError
+from loadtest_monitor.forward.binlog import (
+    MAX_HEADER_BYTES,
+    BinaryLogDecoder,
+    LayoutChangedError,
+    UnsupportedVersionError,
+)
 from loadtest_monitor.forward.logformat import choose_decoder
 from loadtest_monitor.forward.records import (
     ErrorRecord,

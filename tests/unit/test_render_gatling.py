@@ -8,8 +8,8 @@ import shlex
 import pytest
 from pyhocon import ConfigFactory
 
+from loadtest_monitor.graphite import USER_FIELDS
 from loadtest_monitor.render.gatling import (
-    USER_FIELDS,
     graphite_templates,
     java_system_properties,
     render_gatling_conf,
