@@ -64,7 +64,10 @@ def runner_segment(name: str) -> str:
     character of N UTF-8 bytes becomes N dashes), so the runner image and the forwarder always
     agree. The result is also a fixed point of `segment`.
     """
-    raw = name.encode("utf-8", "surrogateescape")  # environment values are bytes on Linux
+    try:
+        raw = name.encode("utf-8", "surrogateescape")  # environment values are bytes on Linux
+    except UnicodeEncodeError:  # a surrogate that no environment byte gives
+        raw = name.encode("utf-8", "surrogatepass")
     reduced = "".join(chr(b) if b in _RUNNER_BYTES else "-" for b in raw[:MAX_RUNNER_CHARS])
     return reduced or DEFAULT_RUNNER
 
