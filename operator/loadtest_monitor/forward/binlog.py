@@ -62,8 +62,8 @@ KNOWN_RANGE = "3.13.0 to 3.15.1"
 
 log = logging.getLogger("loadtest_monitor.forward")
 
-MAX_CACHED_STRINGS = 100_000
-MAX_CACHED_CHARS = 4 << 20
+MAX_CACHED_STRINGS = 50_000
+MAX_CACHED_CHARS = 2 << 20
 # The run record holds at most 100,000 scenario names and assertions; a real one is a few KiB.
 MAX_HEADER_BYTES = 4 << 20
 _VERSION_RE = re.compile(r"\d+\.\d+(\.\d+)?([.-][0-9A-Za-z.-]*)?")
