@@ -85,8 +85,9 @@ _GATLING_MAP = {" ": "_", ".": "-", "\\": "-"}
 #: (space, `.` and `\\` excepted: Gatling's mapping). Proven by tests/e2e/test_graphite_names.py.
 _ASCII_KEPT = frozenset(chr(c) for c in range(0x21, 0x7F)) - {".", "\\"}
 #: Outside ASCII: letters, marks and digits only, and only those assigned as such already in
-#: Unicode 3.2, so that any InfluxDB build (Go's tables decide what it calls printable: a newer
-#: character than its tables know is dropped with the whole line) keeps them.
+#: Unicode 3.2, so that any InfluxDB build keeps them: with `validate-keys = true` InfluxDB drops
+#: a line whose measurement or tags hold a character its Go tables do not call printable
+#: (models.ValidKeyToken), and a character newer than its tables is not printable there.
 _KEPT_CATEGORIES = ("L", "M", "N")
 
 
@@ -100,8 +101,9 @@ def _kept(char: str) -> bool:
 
 
 def _mapped(char: str) -> str:
-    """The replacement of a character outside the allow-list: any whitespace (the one character
-    InfluxDB splits a line on, in every Unicode form) -> `_` as Gatling maps a space, else `-`."""
+    """The replacement of a character outside the allow-list: any whitespace (InfluxDB's Graphite
+    parser splits a line on every Unicode form of it, strings.Fields) -> `_` as Gatling maps a
+    space; anything else -> `-`."""
     gatling = _GATLING_MAP.get(char)
     if gatling is not None:
         return gatling
