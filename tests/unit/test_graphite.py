@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+import struct
 import unicodedata
 
 from hypothesis import given, settings
@@ -20,6 +21,7 @@ from loadtest_monitor.graphite import (
     ALL_USERS,
     MAX_SEGMENT_CHARS,
     OVERFLOW,
+    prefix_path,
     request_segment,
     runner_segment,
     scenario_segment,
@@ -63,6 +65,22 @@ def test_hostile_characters_are_mapped_and_long_names_stay_apart():
     assert segment("Café 日本 ÿ") == "Café_日本_ÿ"  # letters of any script are kept
     long_a, long_b = "a" * 300, "a" * 299 + "b"
     assert len(segment(long_a)) == MAX_SEGMENT_CHARS and segment(long_a) != segment(long_b)
+
+
+def test_the_published_prefix_stays_and_a_hand_written_one_becomes_safe_segments():
+    assert prefix_path("gatling.checkout-load-0-x7k2p") == "gatling.checkout-load-0-x7k2p"
+    assert prefix_path("my prefix..a\nb") == "my_prefix._.a_b"
+
+
+def test_a_lone_surrogate_in_a_binary_log_name_is_decoded_and_mapped():
+    """Java strings may hold one; strict UTF-16 decoding used to stop the forwarder."""
+    log = BinaryLog()
+    name = "a".encode("utf-16-le") + b"\x00\xd8"  # "a" and a lone high surrogate, coder 1 (UTF-16)
+    log.data += b"\x01" + struct.pack(">iii", 0, 1, len(name)) + name + b"\x01"  # no groups, string #1
+    log.data += struct.pack(">ii?ii", 0, 5, True, 2, 0)  # times, ok, message: string #2, empty
+    (record,) = BinaryLogDecoder().feed(bytes(log.data))
+    assert isinstance(record, RequestRecord) and record.name == "a\ud800"
+    assert request_segment(record.name) == "a-"
 
 
 @given(NAMES)
