@@ -12,8 +12,8 @@ from pyhocon import ConfigFactory
 
 from loadtest_monitor.base_config import base_config_problem
 from loadtest_monitor.forward.conf import settings_from_text
+from loadtest_monitor.graphite import USER_FIELDS
 from loadtest_monitor.render.gatling import (
-    USER_FIELDS,
     graphite_templates,
     java_system_properties,
     render_gatling_conf,

@@ -9,7 +9,7 @@ an environment variable; an undefined `${?X}` assignment leaves the previous val
 undefined `${?X}` inside a concatenation is empty.
 
 The runner name (`loadtest-monitor.runner`, and direct `${?GATLING_RUNNER}` / `${?HOSTNAME}`) is
-reduced to one safe segment by identity.runner_segment, the rule the runner image applies to
+reduced to one safe segment by graphite.runner_segment, the rule the runner image applies to
 GATLING_RUNNER before Gatling starts, so both write the same path.
 """
 
@@ -24,11 +24,9 @@ from typing import Any
 from pyhocon import ConfigFactory, ConfigTree
 from pyhocon.config_tree import ConfigQuotedString, ConfigSubstitution, ConfigUnquotedString, ConfigValues
 
-from loadtest_monitor.forward.identity import runner_segment
+from loadtest_monitor.graphite import RUNNER_ENV_VARS, RUNNER_KEY, runner_segment
 from loadtest_monitor.hocon_safety import include_line
 
-RUNNER_KEY = "loadtest-monitor.runner"
-RUNNER_ENV_VARS = ("GATLING_RUNNER", "HOSTNAME")
 _MAX_CONF_BYTES = 1 << 20
 
 # Gatling 3.11.5's defaults (gatling-defaults.conf) for what the file may leave out.

@@ -17,26 +17,29 @@ from collections.abc import Mapping
 from typing import Any
 
 from loadtest_monitor.base_config import BaseConfigError, base_config_data
-from loadtest_monitor.render.gatling_conf import DEFAULT_RUNNER as DEFAULT_RUNNER
-from loadtest_monitor.render.gatling_conf import RUNNER_ENV_VARS as RUNNER_ENV_VARS
-from loadtest_monitor.render.gatling_conf import RUNNER_KEY as RUNNER_KEY
+from loadtest_monitor.graphite import (
+    REQUEST_LINE_SEGMENTS,
+    SEPARATOR,
+    USER_FIELD_AT,
+    USER_FIELDS,
+    USERS,
+    USERS_AT,
+)
 from loadtest_monitor.render.gatling_conf import Destination, PublishError, publish
 from loadtest_monitor.spec import GatlingSpec, MonitorSpec
 
-# Series layout in InfluxDB; the dashboard imports these names rather than repeating them.
-USERS_MEASUREMENT = "users"
+# Series layout in InfluxDB; the dashboard imports these names rather than repeating them. The
+# path layout, the reserved names and the runner identity are the Graphite contract's (graphite.py).
+USERS_MEASUREMENT = USERS  # the template takes the measurement from the `users` segment
 TAG_RUNNER = "runner"
 TAG_SIMULATION = "simulation"
 TAG_SCENARIO = "scenario"
 TAG_GROUP = "group"
 TAG_REQUEST = "request"
 TAG_STATUS = "status"
-ALL_REQUESTS = "allRequests"
-ALL_USERS = "allUsers"
 
-# The runner name (render/gatling_conf.py, re-exported above): "local", then ${?HOSTNAME}, then
-# ${?GATLING_RUNNER}; HOCON keeps the last defined value, and an undefined `${?VAR}` leaves the
-# earlier one in place.
+# The runner name (render/gatling_conf.py): "local", then ${?HOSTNAME}, then ${?GATLING_RUNNER};
+# HOCON keeps the last defined value, and an undefined `${?VAR}` leaves the earlier one in place.
 # For JAVA_OPTS written inline in a pod spec: the kubelet expands $(VAR) in a literal `value:` for
 # variables defined earlier in the container's env, but not in a value read through
 # configMapKeyRef, so the flags are meant to be pasted into the Job (docs/runners.md).
@@ -50,23 +53,16 @@ def requests_measurement(gatling: GatlingSpec) -> str:
     return gatling.root_path_prefix
 
 
-# Leaf segments of users lines: the only lines whose last segment is one of these (request lines
-# end in a metric: count, min, max, mean, stdDev, percentilesNN).
-USER_FIELDS = ("active", "waiting", "done")
 # Request lines deeper than maxGroupDepth are kept, each in a measurement named after its path
 # (`<prefix>.<group>....<request>.<status>.<metric>`), instead of being split at the wrong places.
 OVERFLOW_TEMPLATE = f"measurement.{TAG_RUNNER}.{TAG_SIMULATION}.measurement*"
 
 _ANY = "*"
-# Segment positions after `<prefix>.<runner>.<simulation>`: where `users` can stand, and where a
-# users line has its field.
-_USERS_AT = 3
-_USER_FIELD_AT = 5
 
 
 def _request_template(depth: int) -> str:
     parts = ["measurement", TAG_RUNNER, TAG_SIMULATION, *([TAG_GROUP] * depth), TAG_REQUEST, TAG_STATUS, "field"]
-    return ".".join(parts)
+    return SEPARATOR.join(parts)
 
 
 def _filters(prefix: str, length: int) -> list[str]:
@@ -79,15 +75,15 @@ def _filters(prefix: str, length: int) -> list[str]:
     the tree (and lands in a measurement named after its whole path) or is read as a users line.
     """
     wild = [prefix] + [_ANY] * (length - 1)
-    out = [".".join(wild)]
+    out = [SEPARATOR.join(wild)]
     users = list(wild)
-    users[_USERS_AT] = USERS_MEASUREMENT
-    out.append(".".join(users))
-    if length > _USER_FIELD_AT + 1:  # a 6-segment line ending in a user field is a users line
+    users[USERS_AT] = USERS
+    out.append(SEPARATOR.join(users))
+    if length > USER_FIELD_AT + 1:  # a 6-segment line ending in a user field is a users line
         for user_field in USER_FIELDS:
             leaf = list(users)
-            leaf[_USER_FIELD_AT] = user_field
-            out.append(".".join(leaf))
+            leaf[USER_FIELD_AT] = user_field
+            out.append(SEPARATOR.join(leaf))
     return out
 
 
@@ -106,12 +102,13 @@ def graphite_templates(gatling: GatlingSpec) -> list[str]:
     prefix = gatling.root_path_prefix
     users_template = f".{TAG_RUNNER}.{TAG_SIMULATION}.measurement.{TAG_SCENARIO}.field"
     templates = [
-        f"{prefix}.{_ANY}.{_ANY}.{USERS_MEASUREMENT}.{_ANY}.{user_field} {users_template}" for user_field in USER_FIELDS
+        f"{prefix}.{_ANY}.{_ANY}.{USERS}.{_ANY}.{user_field} {users_template}" for user_field in USER_FIELDS
     ]
     for depth in range(gatling.max_group_depth + 1):
         template = _request_template(depth)
-        templates += [f"{f} {template}" for f in _filters(prefix, 6 + depth)]
-    templates += [f"{f} {OVERFLOW_TEMPLATE}" for f in _filters(prefix, 7 + gatling.max_group_depth)]
+        templates += [f"{f} {template}" for f in _filters(prefix, REQUEST_LINE_SEGMENTS + depth)]
+    deeper = REQUEST_LINE_SEGMENTS + gatling.max_group_depth + 1
+    templates += [f"{f} {OVERFLOW_TEMPLATE}" for f in _filters(prefix, deeper)]
     return templates
 
 

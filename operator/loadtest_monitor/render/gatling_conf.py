@@ -20,16 +20,14 @@ from typing import Any
 from pyhocon import ConfigFactory, ConfigTree
 from pyhocon.config_tree import ConfigQuotedString, ConfigSubstitution, ConfigValues
 
+from loadtest_monitor.graphite import DEFAULT_RUNNER, RUNNER_ENV_VARS, RUNNER_KEY
 from loadtest_monitor.render import hocon
 
 WRITERS_PATH = "gatling.data.writers"
 GRAPHITE_PATH = ("gatling", "data", "graphite")
 #: The operator's own top-level key: the runner identity lives there.
-RUNNER_ROOT = "loadtest-monitor"
-RUNNER_KEY = f"{RUNNER_ROOT}.runner"
-# Where the runner name comes from, strongest last. Pod hostnames are single DNS labels.
-RUNNER_ENV_VARS = ("HOSTNAME", "GATLING_RUNNER")
-DEFAULT_RUNNER = "local"
+# The runner identity (where the name comes from, strongest last) is the Graphite contract's.
+RUNNER_ROOT, _RUNNER_LEAF = RUNNER_KEY.split(".")
 
 HEADER = (
     "# Rendered by loadtest-monitor. Gatling 3.11.x or older: 3.12+ has no Graphite output.\n"
@@ -79,7 +77,7 @@ def document(base: Mapping[str, Any], dest: Destination, graphite_extra: Mapping
     data["graphite"] = graphite
     gatling["data"] = data
     root["gatling"] = gatling
-    root[RUNNER_ROOT] = {"runner": _runner()}
+    root[RUNNER_ROOT] = {_RUNNER_LEAF: _runner()}
     return root
 
 
