@@ -62,6 +62,10 @@ def enforced(rest: Rest) -> bool:
             return True
         if err.status == 409:
             return False  # a monitor of that name exists: the re-check will find it
+        if err.status in (429, 503):
+            # The API server is swapping the CRD's storage for the new schema ("apiserver is
+            # shutting down" from the old one) or is busy: not enforced yet, ask again.
+            return False
         raise
     return False
 

@@ -58,6 +58,8 @@ def namespaced_resources(rest: Rest) -> tuple[list[Resource], list[str]]:
         try:
             resources += _listable(root, rest.call("GET", root))
         except RestError as err:
+            if err.status == 404:
+                continue  # the group went away since /apis answered (a CRD just deleted): holds nothing
             unknown.append(f"{root}: discovery failed: {err}")
     return resources, unknown
 
