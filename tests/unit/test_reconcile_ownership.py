@@ -105,6 +105,26 @@ def test_a_labelled_pvc_owned_by_something_else_is_not_adopted() -> None:
     assert ready(fake)["reason"] == "NameConflict"
 
 
+def test_a_labelled_pvc_is_only_looked_at_when_the_spec_wants_storage() -> None:
+    """Label adoption needs a claim the spec asks for: with storage off nothing mounts, writes or prunes it."""
+    fake = FakeKube()
+    planted = fake.put(
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "checkout-influxdb-data", "namespace": NS, "labels": OUR_LABELS},
+            "spec": {"resources": {"requests": {"storage": "1Gi"}}},
+        }
+    )
+    monitor(fake)
+    _passes(fake)
+    assert [c for c in fake.calls if c[1] == "PersistentVolumeClaim"] == []
+    assert fake.found("PersistentVolumeClaim", "checkout-influxdb-data")["metadata"] == planted["metadata"]
+    volumes = fake.found("Deployment", "checkout-influxdb")["spec"]["template"]["spec"]["volumes"]
+    assert "checkout-influxdb-data" not in str(volumes)
+    assert ready(fake)["status"] == "True"
+
+
 # --- adminSecretRef: the referenced Secret must opt in -------------------------------------------
 
 
