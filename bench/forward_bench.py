@@ -10,6 +10,11 @@
    every 100 ms, as a flushing runner would), `loadtest-monitor forward` following it and sending to
    a Graphite sink on 127.0.0.1; reported: its CPU (user+system seconds per second) and peak RSS.
 
+3. Many distinct names (issue 14, item 4): a binary log whose every request has its own name
+   (100,000 names over 10 windows, as a request named after an id gives), forwarded by the real
+   `loadtest-monitor forward --once` into a sink; reported: its peak RSS and the lines of its
+   largest window (bounded by --max-series, default 1000, not by the names).
+
 Results are printed and written to bench/results/forward-<date>.json.
 """
 
@@ -20,6 +25,7 @@ import datetime as dt
 import json
 import os
 import platform
+import re
 import resource
 import socket
 import subprocess
@@ -211,12 +217,55 @@ def sidecar(rate: int, seconds: int) -> dict[str, Any]:
     }
 
 
+def distinct_names(names: int, windows: int = 10) -> dict[str, Any]:
+    """The real forwarder on a finished log whose every request has its own name."""
+    server, received = _sink()
+    with tempfile.TemporaryDirectory() as tmp:
+        from loadtest_monitor.render.gatling import render_gatling_conf
+        from loadtest_monitor.spec import parse_spec
+
+        conf = Path(tmp) / "gatling.conf"
+        conf.write_text(render_gatling_conf(parse_spec({}), "127.0.0.1", server.getsockname()[1]))
+        run = Path(tmp) / "results" / "sim-20270115000000000"
+        run.mkdir(parents=True)
+        writer = _binary_writer(START_MS)
+        per_window = names // windows
+        for i in range(names):
+            t = (i // per_window) * 1000 + 10
+            writer.request((), f"GET /items/{i:08d}", t, t + 5 + i % 50, i % 8 != 0, "")
+        (run / "simulation.log").write_bytes(bytes(writer.data))
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "loadtest_monitor.cli", "forward", "--gatling-conf", str(conf),
+             "--results", str(Path(tmp) / "results"), "--once", "-v"],
+            env={**os.environ, "GATLING_RUNNER": "bench"}, stderr=subprocess.PIPE, text=True,
+        )
+        peak_kib = 0
+        while proc.poll() is None:
+            peak_kib = max(peak_kib, _peak_rss_kib(proc.pid))
+            time.sleep(0.02)
+        _, err = proc.communicate(timeout=60)
+        time.sleep(0.5)
+        server.close()
+    if proc.returncode != 0:
+        raise SystemExit(f"forwarder failed ({proc.returncode}): {err}")
+    window_lines = [int(m) for m in re.findall(r"window \d+ \(epoch \d+\): (\d+) lines", err)]
+    return {
+        "distinct_names": names, "windows": len(window_lines), "max_lines_per_window": max(window_lines),
+        "peak_rss_mib": round(peak_kib / 1024, 1), "graphite_lines_received": received[0],
+        "overflow_warning": "'_other'" in err,
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--responses", type=int, default=300_000, help="responses in the throughput logs")
     parser.add_argument("--rate", type=int, default=2000, help="responses/s of the sidecar run")
     parser.add_argument("--seconds", type=int, default=60, help="length of the sidecar run")
+    parser.add_argument("--names", type=int, default=100_000, help="distinct request names of case 3")
+    parser.add_argument("--only-names", action="store_true", help="run case 3 alone")
     args = parser.parse_args()
+    if args.only_names:
+        return _report({"distinct names": _names_case(args.names)})
 
     events = synthetic_events(args.responses, rate=2000)
     results: dict[str, Any] = {
@@ -236,6 +285,20 @@ def main() -> int:
     print(f"sidecar at {side['rate_per_s']:,} responses/s for {side['seconds']} s: "
           f"{side['cpu_per_s_of_run']:.3f} CPU s per s, peak RSS {side['peak_rss_mib']} MiB, "
           f"{side['graphite_lines_received']:,} Graphite lines received")
+    results["distinct names"] = _names_case(args.names)
+    return _report(results)
+
+
+def _names_case(names: int) -> dict[str, Any]:
+    case = distinct_names(names)
+    print(f"{case['distinct_names']:,} distinct request names: peak RSS {case['peak_rss_mib']} MiB, "
+          f"at most {case['max_lines_per_window']:,} lines per window ({case['windows']} windows)")
+    return case
+
+
+def _report(results: dict[str, Any]) -> int:
+    results.setdefault("date", dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+    results.setdefault("python", platform.python_version())
     out = ROOT / "bench" / "results" / f"forward-{dt.date.today().isoformat()}.json"
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"written: {out.relative_to(ROOT)}")

@@ -35,7 +35,8 @@ from pathlib import Path
 
 from loadtest_monitor.forward.logformat import choose_decoder
 from loadtest_monitor.forward.records import RequestRecord
-from loadtest_monitor.render.gatling import ALL_REQUESTS, render_gatling_conf, requests_measurement
+from loadtest_monitor.graphite import ALL_REQUESTS
+from loadtest_monitor.render.gatling import render_gatling_conf, requests_measurement
 from loadtest_monitor.spec import MonitorSpec, parse_spec
 from tests.e2e.datapath import start_influxd
 from tests.e2e.forward_run import Forwarder

@@ -5,7 +5,9 @@
 #   - the Maven artifacts of the Gatling project in tests/e2e/gatling-project for every Gatling
 #     version the tests run (3.11.5 with its Graphite writer; the latest 3.12.x, 3.13.x, 3.14.x and
 #     3.15.1 with the forwarder), and of the runner image's log-flush agent
-#     (docker/gatling-runner/agent), so that test runs work offline and start fast.
+#     (docker/gatling-runner/agent), so that test runs work offline and start fast;
+#   - Typesafe Config (com.typesafe:config, the library Gatling reads gatling.conf with), which the
+#     gatling.conf printer's test reads every rendered file with (tests/e2e/test_gatling_conf_typesafe.py).
 # The Maven artifacts land in the local Maven repository (~/.m2), which is the cache: a second run
 # resolves everything from there (add -o to the mvn calls to prove it works offline).
 # Java 17 and Maven are expected on the machine. Runs as root in CI (`make e2e-deps`).
@@ -69,4 +71,17 @@ done
 cp -r docker/gatling-runner/agent "$scratch/agent"
 rm -rf "$scratch/agent/target"
 ( cd "$scratch/agent" && mvn -q -B package )
-echo "install-e2e-deps: influxd, Gatling $GATLING_VERSIONS and the log-flush agent are ready"
+# Typesafe Config: checked by the jar itself, not by another tool. Keep the version equal to
+# hack/harness/ltm_harness/maven.py (TYPESAFE_CONFIG). The jar has no runtime dependencies; without
+# -Dtransitive=false, dependency:get also asks for com.typesafe:config-test-lib_2.12, which Maven
+# Central does not serve, and fails.
+TYPESAFE_CONFIG_VERSION=1.4.3
+maven_repo="${LTM_MAVEN_REPO:-$HOME/.m2/repository}"
+typesafe_jar="$maven_repo/com/typesafe/config/$TYPESAFE_CONFIG_VERSION/config-$TYPESAFE_CONFIG_VERSION.jar"
+if [ ! -f "$typesafe_jar" ]; then
+  echo "install-e2e-deps: Typesafe Config $TYPESAFE_CONFIG_VERSION"
+  mvn -q -B dependency:get -Dartifact="com.typesafe:config:$TYPESAFE_CONFIG_VERSION" -Dtransitive=false \
+    ${LTM_MAVEN_REPO:+-Dmaven.repo.local="$LTM_MAVEN_REPO"}
+fi
+test -f "$typesafe_jar"
+echo "install-e2e-deps: influxd, Gatling $GATLING_VERSIONS, the log-flush agent and Typesafe Config are ready"

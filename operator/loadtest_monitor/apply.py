@@ -130,53 +130,67 @@ def _immutable(err: KubeError) -> bool:
     return err.status == 422 and "immutable" in str(err).lower()
 
 
+MonitorKey = tuple[str, str]  # (namespace, name) of the monitor that owns an entry
+ReadKey = tuple[str, str, str, str]  # (apiVersion, kind, namespace, name) of an object read by name
+ChildKey = tuple[str, str]  # (kind, name) of a child, within its monitor's entries
+
+
 class NameCache:
     """Objects read by name (Secrets, which are not watched), reused for `max_age` seconds.
 
     Bursts of passes while a monitor rolls out then cost one GET, not one per pass; the resync
     still reads each again (max_age is below the resync period), which is how a deleted one is
-    noticed. Entries of a monitor that is gone are dropped; old entries expire on their own.
+    noticed. Entries are kept per monitor that read them, so a monitor that is gone drops exactly
+    its own (never those of `checkout-eu` when `checkout` goes); old entries expire on their own.
+    The workers and the event loop share it: every access holds `_lock`.
     """
 
     def __init__(self, max_age: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.max_age = max_age
         self.clock = clock
-        self._entries: dict[tuple[str, str, str, str], tuple[Obj | None, float]] = {}
+        self._entries: dict[MonitorKey, dict[ReadKey, tuple[Obj | None, float]]] = {}
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[str, str, str, str]) -> tuple[bool, Obj | None]:
+    def get(self, monitor: MonitorKey, key: ReadKey) -> tuple[bool, Obj | None]:
         with self._lock:
-            entry = self._entries.get(key)
+            entry = self._entries.get(monitor, {}).get(key)
         if entry is None or self.clock() - entry[1] > self.max_age:
             return False, None
         return True, entry[0]
 
-    def put(self, key: tuple[str, str, str, str], obj: Obj | None) -> None:
+    def put(self, monitor: MonitorKey, key: ReadKey, obj: Obj | None) -> None:
         now = self.clock()
         with self._lock:
-            self._entries[key] = (obj, now)
-            for old in [k for k, (_, at) in self._entries.items() if now - at > 10 * self.max_age]:
-                del self._entries[old]
+            entries = self._entries.setdefault(monitor, {})
+            entries[key] = (obj, now)
+            for old in [k for k, (_, at) in entries.items() if now - at > 10 * self.max_age]:
+                del entries[old]
 
-    def drop(self, namespace: str, prefix: str) -> None:
+    def drop(self, namespace: str, monitor: str) -> None:
         with self._lock:
-            for key in [k for k in self._entries if k[2] == namespace and k[3].startswith(prefix)]:
-                del self._entries[key]
+            self._entries.pop((namespace, monitor), None)
 
     def __len__(self) -> int:
-        return len(self._entries)
+        with self._lock:
+            return sum(len(entries) for entries in self._entries.values())
 
 
 class Lookup:
-    """Reads of one reconcile: the store for watched kinds, a GET by name (cached) for the rest."""
+    """Reads of one reconcile of `monitor`: the store for watched kinds, a GET by name (cached) for the rest."""
 
     def __init__(
-        self, client: Client, store: Store, watched: Mapping[tuple[str, str], bool], by_name: NameCache
+        self,
+        client: Client,
+        store: Store,
+        watched: Mapping[tuple[str, str], bool],
+        by_name: NameCache,
+        monitor: MonitorKey,
     ) -> None:
         self.client = client
         self.store = store
         self.watched = watched
         self.by_name = by_name
+        self.monitor = monitor
 
     def from_store(self, api_version: str, kind: str) -> bool:
         return self.watched.get((api_version, kind), False)
@@ -185,57 +199,89 @@ class Lookup:
         if self.from_store(api_version, kind):
             return self.store.get(api_version, kind, namespace, name)
         key = (api_version, kind, namespace, name)
-        fresh, cached = self.by_name.get(key)
+        fresh, cached = self.by_name.get(self.monitor, key)
         if fresh:
             return cached
         found = self.client.get(api_version, kind, namespace, name)
-        self.by_name.put(key, found)
+        self.by_name.put(self.monitor, key, found)
         return found
 
-    def seen(self, obj: Mapping[str, Any]) -> None:
+    def seen(self, obj: Mapping[str, Any], *, made: bool) -> None:
+        """Our write's answer; `made`: the watch may not have shown the object yet (see Store.remember)."""
         meta = obj.get("metadata") or {}
         key = (str(obj.get("apiVersion")), str(obj.get("kind")), str(meta.get("namespace")), str(meta.get("name")))
         if not self.from_store(key[0], key[1]):
-            self.by_name.put(key, dict(obj))
-        self.store.remember(obj)
+            self.by_name.put(self.monitor, key, dict(obj))
+        self.store.remember(obj, self.monitor[1], made=made)
 
     def gone(self, api_version: str, kind: str, namespace: str, name: str, uid: str) -> None:
         if not self.from_store(api_version, kind):
-            self.by_name.put((api_version, kind, namespace, name), None)
-        self.store.forget(api_version, kind, namespace, name, uid)
+            self.by_name.put(self.monitor, (api_version, kind, namespace, name), None)
+        self.store.forget(api_version, kind, namespace, name, uid, self.monitor[1])
+
+
+def _monitor_of(owner: Owner) -> MonitorKey:
+    return (owner.namespace, owner.name)
 
 
 class Applier:
+    """Applies and prunes children; its memory is per monitor and shared by all the workers.
+
+    The workers (and the event loop's forget_monitor) share `_baseline` and `_taken`: every
+    access holds `_lock`, never across a request to the API server.
+    """
+
     def __init__(self, client: Client) -> None:
         self.client = client
-        # (namespace, name of child, kind) -> (hash, what the server returned for our fields) after
+        self._lock = threading.Lock()
+        # Per monitor: (kind, child name) -> (hash, what the server returned for our fields) after
         # our last apply: a field an admission webhook rewrites in our own request is not drift.
-        self._baseline: dict[tuple[str, str, str], tuple[str, Any]] = {}
-        # (namespace, name of child, kind) found held by somebody else's object.
-        self._taken: set[tuple[str, str, str]] = set()
+        self._baseline: dict[MonitorKey, dict[ChildKey, tuple[str, Any]]] = {}
+        # Per monitor: (kind, child name) found held by somebody else's object.
+        self._taken: dict[MonitorKey, set[ChildKey]] = {}
 
     def forget_monitor(self, namespace: str, monitor: str) -> None:
-        prefix = f"{monitor}-"
-        for key in [k for k in self._baseline if k[0] == namespace and k[1].startswith(prefix)]:
-            del self._baseline[key]
-        self._taken = {k for k in self._taken if not (k[0] == namespace and k[1].startswith(prefix))}
+        with self._lock:
+            self._baseline.pop((namespace, monitor), None)
+            self._taken.pop((namespace, monitor), None)
 
-    def _in_sync(self, desired: Obj, live: Mapping[str, Any]) -> bool:
+    def _get_baseline(self, owner: Owner, kind: str, name: str) -> tuple[str, Any] | None:
+        with self._lock:
+            return self._baseline.get(_monitor_of(owner), {}).get((kind, name))
+
+    def _set_baseline(self, owner: Owner, kind: str, name: str, value: tuple[str, Any] | None) -> None:
+        with self._lock:
+            entries = self._baseline.setdefault(_monitor_of(owner), {})
+            if value is None:
+                entries.pop((kind, name), None)
+            else:
+                entries[(kind, name)] = value
+
+    def _is_taken(self, owner: Owner, kind: str, name: str) -> bool:
+        with self._lock:
+            return (kind, name) in self._taken.get(_monitor_of(owner), set())
+
+    def _set_taken(self, owner: Owner, kind: str, name: str, taken: bool) -> None:
+        with self._lock:
+            if taken:
+                self._taken.setdefault(_monitor_of(owner), set()).add((kind, name))
+            else:
+                self._taken.get(_monitor_of(owner), set()).discard((kind, name))
+
+    def _in_sync(self, owner: Owner, desired: Obj, live: Mapping[str, Any]) -> bool:
         want = desired["metadata"]["annotations"][APPLIED_HASH]
         have = ((live.get("metadata") or {}).get("annotations") or {}).get(APPLIED_HASH)
         if want != have:
             return False
         if contains(desired, live):
             return True
-        meta = desired["metadata"]
-        baseline = self._baseline.get((meta["namespace"], meta["name"], desired["kind"]))
+        baseline = self._get_baseline(owner, desired["kind"], desired["metadata"]["name"])
         return baseline is not None and baseline[0] == want and contains(baseline[1], live)
 
-    def _remember(self, desired: Obj, response: Obj, lookup: Lookup) -> None:
-        meta = desired["metadata"]
-        want = meta["annotations"][APPLIED_HASH]
-        self._baseline[(meta["namespace"], meta["name"], desired["kind"])] = (want, _project(desired, response))
-        lookup.seen(response)
+    def _remember(self, owner: Owner, desired: Obj, response: Obj, lookup: Lookup, *, made: bool) -> None:
+        want = desired["metadata"]["annotations"][APPLIED_HASH]
+        self._set_baseline(owner, desired["kind"], desired["metadata"]["name"], (want, _project(desired, response)))
+        lookup.seen(response, made=made)
 
     def apply(self, owner: Owner, desired_unstamped: Obj, lookup: Lookup) -> ChildResult:
         desired = stamped(desired_unstamped)
@@ -246,9 +292,9 @@ class Applier:
                 return self._create(owner, desired, lookup)
             if not is_ours(live, owner):
                 return ChildResult(kind, name, CONFLICT, conflict_message(kind, name))
-            if self._in_sync(desired, live):
+            if self._in_sync(owner, desired, live):
                 return ChildResult(kind, name, UNCHANGED, live=live)
-            return self._update(desired, live, lookup)
+            return self._update(owner, desired, live, lookup)
         except KubeError as err:
             return ChildResult(kind, name, FAILED, f"{kind} {name}: {err}")
 
@@ -261,12 +307,11 @@ class Applier:
         is remembered: later passes read it by name and send nothing until it is free again.
         """
         kind, name = desired["kind"], desired["metadata"]["name"]
-        key = (owner.namespace, name, kind)
-        if key in self._taken:
+        if self._is_taken(owner, kind, name):
             existing = self.client.get(desired["apiVersion"], kind, owner.namespace, name)
             if existing is not None:
                 return self._judge(owner, desired, existing, lookup)
-            self._taken.discard(key)
+            self._set_taken(owner, kind, name, False)
         try:
             response = self.client.apply(desired, uid=None)
         except KubeError as err:
@@ -276,19 +321,22 @@ class Applier:
             if existing is None:  # deleted since: the next pass creates it
                 raise KubeError(409, f"{kind} {name} was being replaced; retrying") from err
             return self._judge(owner, desired, existing, lookup)
-        self._remember(desired, response, lookup)
+        self._remember(owner, desired, response, lookup, made=True)
         return ChildResult(kind, name, CREATED, live=response)
 
     def _judge(self, owner: Owner, desired: Obj, existing: Obj, lookup: Lookup) -> ChildResult:
         """An object holds the name of a child the store did not show: ours is updated, any other left alone."""
         kind, name = desired["kind"], desired["metadata"]["name"]
         if not is_ours(existing, owner):
-            self._taken.add((owner.namespace, name, kind))
+            self._set_taken(owner, kind, name, True)
             return ChildResult(kind, name, CONFLICT, conflict_message(kind, name))
-        self._taken.discard((owner.namespace, name, kind))
-        return self._update(desired, existing, lookup)
+        self._set_taken(owner, kind, name, False)
+        return self._update(owner, desired, existing, lookup, unwatched=True)
 
-    def _update(self, desired: Obj, live: Mapping[str, Any], lookup: Lookup) -> ChildResult:
+    def _update(
+        self, owner: Owner, desired: Obj, live: Mapping[str, Any], lookup: Lookup, *, unwatched: bool = False
+    ) -> ChildResult:
+        """`unwatched`: `live` came from a GET, not from the watch (which may not show it yet)."""
         kind, meta = desired["kind"], desired["metadata"]
         uid = str(live["metadata"]["uid"])
         try:
@@ -302,9 +350,9 @@ class Applier:
             self.client.delete(desired["apiVersion"], kind, meta["namespace"], meta["name"], uid)
             lookup.gone(desired["apiVersion"], kind, meta["namespace"], meta["name"], uid)
             response = self.client.apply(desired, uid=None)
-            self._remember(desired, response, lookup)
+            self._remember(owner, desired, response, lookup, made=True)
             return ChildResult(kind, meta["name"], RECREATED, live=response)
-        self._remember(desired, response, lookup)
+        self._remember(owner, desired, response, lookup, made=unwatched)
         return ChildResult(kind, meta["name"], UPDATED, live=response)
 
     def prune(self, owner: Owner, api_version: str, kind: str, name: str, lookup: Lookup) -> ChildResult | None:
@@ -318,7 +366,7 @@ class Applier:
             uid = str(live["metadata"]["uid"])
             self.client.delete(api_version, kind, owner.namespace, name, uid)
             lookup.gone(api_version, kind, owner.namespace, name, uid)
-            self._baseline.pop((owner.namespace, name, kind), None)
+            self._set_baseline(owner, kind, name, None)
             return ChildResult(kind, name, PRUNED)
         except KubeError as err:
             return ChildResult(kind, name, FAILED, f"{kind} {name} (to remove): {err}")

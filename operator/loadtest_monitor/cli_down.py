@@ -1,5 +1,5 @@
 """`loadtest-monitor down NAME [-n NS] [--uninstall]`: deletes a monitor and waits until its objects
-are gone; `--uninstall` then removes the operator and the CRD that `up` installed (refused while
+are gone; `--uninstall` then removes the objects of the `up` install (uninstall.py; refused while
 other monitors exist: deleting the CRD would delete them).
 """
 
@@ -11,11 +11,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from loadtest_monitor import uninstall as install_removal
 from loadtest_monitor.cli_connection import add_connection_args, api_client
-from loadtest_monitor.cli_up import CRD_API, CRD_NAME, POLL_SECONDS, Console, find_operators, parse_timeout
-from loadtest_monitor.cluster_rest import Rest, RestError, path, path_of
-from loadtest_monitor.identity import API_VERSION, FIELD_MANAGER, KIND, PLURAL
-from loadtest_monitor.install import ManifestsMissing, crd_objects, operator_objects
+from loadtest_monitor.cli_up import POLL_SECONDS, Console, parse_timeout
+from loadtest_monitor.cluster_rest import CRD_API, Rest, RestError, path, path_of
+from loadtest_monitor.identity import API_VERSION, CRD_NAME, KIND, LABEL_INSTANCE, MANAGED_SELECTOR, PLURAL
+from loadtest_monitor.install import ManifestsMissing
 
 CHILD_KINDS = (
     ("apps/v1", "Deployment"),
@@ -30,15 +31,16 @@ CHILD_KINDS = (
 
 
 def remaining_children(rest: Rest, namespace: str, name: str) -> tuple[list[str], list[str]]:
-    """(objects of the monitor still there, PVCs kept on purpose: no ownerReference, keepOnDelete)."""
+    """(objects of the monitor still there, PVCs kept on purpose: no ownerReference, keepOnDelete).
+
+    Only objects carrying the operator's labels for this monitor (managed-by and instance) count: an
+    object of somebody else (a Grafana Helm release of the same name) is never waited for. Pods and
+    ReplicaSets carry them too (the pod templates do)."""
     left: list[str] = []
     kept: list[str] = []
-    selector = f"app.kubernetes.io/instance={name},app.kubernetes.io/name in (influxdb,grafana,gatling-config)"
+    selector = f"{MANAGED_SELECTOR},{LABEL_INSTANCE}={name}"
     for api_version, kind in CHILD_KINDS:
         for obj in rest.list(path(api_version, kind, namespace), selector):
-            labels = obj["metadata"].get("labels") or {}
-            if kind not in ("Pod", "ReplicaSet") and labels.get("app.kubernetes.io/managed-by") != FIELD_MANAGER:
-                continue
             ref = f"{kind}/{obj['metadata']['name']}"
             if kind == "PersistentVolumeClaim" and not obj["metadata"].get("ownerReferences"):
                 kept.append(ref)
@@ -63,31 +65,20 @@ def wait_gone(console: Console, what: str, check: Callable[[], list[str]], timeo
 
 
 def uninstall(rest: Rest, console: Console, timeout: float) -> None:
-    crd_present = rest.get(path(CRD_API, "CustomResourceDefinition", name=CRD_NAME)) is not None
-    monitors = rest.list(path(API_VERSION, KIND)) if crd_present else []
-    if monitors:
-        names = ", ".join(f"{m['metadata']['namespace']}/{m['metadata']['name']}" for m in monitors)
-        raise SystemExit(
-            f"error: --uninstall: {len(monitors)} other {KIND}(s) exist ({names}); deleting the CRD would delete "
-            "them: `loadtest-monitor down` each first"
-        )
-    for deployment in find_operators(rest):
-        meta = deployment["metadata"]
-        if (meta.get("labels") or {}).get("app.kubernetes.io/managed-by") == "Helm":
-            release = (meta.get("annotations") or {}).get("meta.helm.sh/release-name", "?")
-            raise SystemExit(
-                f"error: --uninstall: the operator was installed by Helm (release {release}): helm uninstall it"
-            )
-    objects = [*reversed(operator_objects()), *crd_objects()]
-    for obj in objects:
-        if rest.delete(path_of(obj)):
-            console.say(f"deleted {obj['kind']}/{obj['metadata']['name']}")
+    """Removes the objects of the `up` install and waits until they are gone."""
+    deleted = install_removal.run(rest, console)
 
     def left() -> list[str]:
-        return [f"{o['kind']}/{o['metadata']['name']}" for o in objects if rest.get(path_of(o)) is not None]
+        out: list[str] = []
+        for obj in deleted:
+            live = rest.get(path_of(obj))
+            if live is not None and live["metadata"].get("uid") == obj["metadata"]["uid"]:
+                out.append(f"{obj['kind']}/{obj['metadata']['name']}")
+        return out
 
     wait_gone(console, "uninstall", left, timeout)
-    console.say("operator and CRD removed")
+    crd_gone = any(o["kind"] == "CustomResourceDefinition" for o in deleted)
+    console.say("operator and CRD removed" if crd_gone else "operator removed" if deleted else "nothing removed")
 
 
 def cmd_down(args: argparse.Namespace) -> int:

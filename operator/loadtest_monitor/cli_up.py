@@ -14,16 +14,30 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from loadtest_monitor.cli_connection import add_connection_args, api_client
-from loadtest_monitor.cluster_rest import Rest, RestError, path
-from loadtest_monitor.identity import API_VERSION, GROUP, KIND, PLURAL
-from loadtest_monitor.install import ManifestsMissing, crd_objects, operator_namespace, operator_objects
+from loadtest_monitor.cluster_rest import CRD_API, Rest, RestError, path, path_of
+from loadtest_monitor.crd_fence import has_fence, lift_fence
+from loadtest_monitor.identity import (
+    API_VERSION,
+    CRD_NAME,
+    INSTALL_ID_ANNOTATION,
+    KIND,
+    LABEL_COMPONENT,
+    LABEL_NAME,
+)
+from loadtest_monitor.install import (
+    ManifestsMissing,
+    crd_objects,
+    install_id_of,
+    new_install_id,
+    operator_namespace,
+    operator_objects,
+    stamp,
+)
 from loadtest_monitor.monitor_input import InputError, check_monitor, read_documents
 
 Obj = dict[str, Any]
 
-CRD_NAME = f"{PLURAL}.{GROUP}"
-CRD_API = "apiextensions.k8s.io/v1"
-OPERATOR_SELECTOR = "app.kubernetes.io/name=loadtest-monitor,app.kubernetes.io/component=operator"
+OPERATOR_SELECTOR = f"{LABEL_NAME}=loadtest-monitor,{LABEL_COMPONENT}=operator"
 POLL_SECONDS = 1.0
 # Without any status after this long, the operator is probably not running: say so once.
 NO_STATUS_HINT_SECONDS = 30.0
@@ -99,14 +113,30 @@ def _established(crd: Obj | None) -> bool:
     return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
 
 
+def install_id_for(rest: Rest) -> str:
+    """The id of the `up` install already in the cluster (the CRD or the operator's objects at their
+    names carry it), so a second `up` completes the same install; else a new id."""
+    for obj in [*operator_objects(), *crd_objects()]:
+        found = install_id_of(rest.get(path_of(obj)))
+        if found:
+            return found
+    return new_install_id()
+
+
 def ensure_crd(rest: Rest, console: Console, timeout: float = 60.0) -> bool:
     """Installs the CRD when missing; True if it was installed now."""
     crd_path = path(CRD_API, "CustomResourceDefinition", name=CRD_NAME)
-    if rest.get(crd_path) is not None:
-        console.say(f"CRD {CRD_NAME}: present")
+    live = rest.get(crd_path)
+    if live is not None:
+        if has_fence(live):  # an interrupted `down --uninstall` left it: monitors could not be created
+            lift_fence(rest)
+            console.say(f"CRD {CRD_NAME}: present; lifted the fence of an interrupted `down --uninstall`")
+        else:
+            console.say(f"CRD {CRD_NAME}: present")
         return False
+    install_id = install_id_for(rest)
     for crd in crd_objects():
-        rest.apply(crd)
+        rest.apply(stamp(crd, install_id))
     deadline = time.monotonic() + timeout
     while not _established(rest.get(crd_path)):
         if time.monotonic() > deadline:
@@ -127,13 +157,37 @@ def ensure_operator(rest: Rest, console: Console, image: str | None) -> bool:
         where = ", ".join(f"{d['metadata']['namespace']}/{d['metadata']['name']}" for d in found)
         console.say(f"operator: present ({where})")
         return False
+    install_id = install_id_for(rest)
     objects = operator_objects(image)
-    for obj in objects:
-        rest.apply(obj)
+    for obj in claimable(rest, console, objects, install_id):
+        rest.apply(stamp(obj, install_id))
     deployment = next(o for o in objects if o["kind"] == "Deployment")
     image_used = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
     console.say(f"operator: installed in namespace {operator_namespace()} (image {image_used})")
     return True
+
+
+def claimable(rest: Rest, console: Console, objects: list[Obj], install_id: str) -> list[Obj]:
+    """The objects `up` may apply: missing ones and its own (same install id). `up` never takes over
+    an object it did not install (its ClusterRole name may be another install's): that is refused,
+    except the Namespace, which is used as it is (and so kept by `down --uninstall`)."""
+    out: list[Obj] = []
+    foreign: list[str] = []
+    for obj in objects:
+        live = rest.get(path_of(obj))
+        if live is None or install_id_of(live) == install_id:
+            out.append(obj)
+        elif obj["kind"] == "Namespace":
+            console.say(f"namespace {obj['metadata']['name']}: present, not made by `up`: used as it is")
+        else:
+            foreign.append(f"{obj['kind']}/{obj['metadata']['name']}")
+    if foreign:
+        raise SystemExit(
+            f"error: cannot install the operator: {', '.join(foreign)} already exist and were not installed by "
+            f"`loadtest-monitor up` (no {INSTALL_ID_ANNOTATION} of this install): remove them with the tool that "
+            "made them, or install the operator with kustomize or Helm (docs/install.md)"
+        )
+    return out
 
 
 def ensure_namespace(rest: Rest, console: Console, namespace: str) -> None:

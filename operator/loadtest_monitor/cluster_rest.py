@@ -13,16 +13,16 @@ from typing import Any
 
 from kubernetes import client
 
-from loadtest_monitor.identity import API_VERSION, KIND, PLURAL
+from loadtest_monitor.identity import API_VERSION, CLI_FIELD_MANAGER, KIND, PLURAL
 from loadtest_monitor.kube import Kube, KubeError
 
 Obj = dict[str, Any]
 
-CLI_FIELD_MANAGER = "loadtest-monitor-cli"
+CRD_API = "apiextensions.k8s.io/v1"
 
 # (apiVersion, kind) -> (plural, namespaced)
 KINDS: dict[tuple[str, str], tuple[str, bool]] = {
-    ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): ("customresourcedefinitions", False),
+    (CRD_API, "CustomResourceDefinition"): ("customresourcedefinitions", False),
     ("v1", "Namespace"): ("namespaces", False),
     ("v1", "ServiceAccount"): ("serviceaccounts", True),
     ("v1", "ConfigMap"): ("configmaps", True),
@@ -98,14 +98,23 @@ class Rest:
             content_type="application/apply-patch+yaml",
         )
 
-    def delete(self, url_path: str) -> bool:
-        """Deletes (children go in the background); False if it was already gone."""
+    def put(self, obj: Mapping[str, Any]) -> Obj:
+        """Replaces the object; its metadata.resourceVersion makes the write fail (409) if it changed."""
+        return self.call("PUT", path_of(obj), body=dict(obj))
+
+    def delete(self, url_path: str, uid: str | None = None, resource_version: str | None = None) -> bool:
+        """Deletes (children go in the background); False if it was already gone.
+
+        With `uid` (and `resource_version`), only exactly that object (in that version) is deleted:
+        the API server refuses (409) when the name now holds another object, or it changed."""
+        body: Obj = {"propagationPolicy": "Background"}
+        preconditions = {k: v for k, v in (("uid", uid), ("resourceVersion", resource_version)) if v}
+        if preconditions:
+            body["preconditions"] = preconditions
         try:
-            self.call("DELETE", url_path, body={"propagationPolicy": "Background"})
+            self.call("DELETE", url_path, body=body)
         except RestError as err:
             if err.status == 404:
                 return False
             raise
         return True
-
-

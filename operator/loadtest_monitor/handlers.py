@@ -8,6 +8,10 @@
 - Only event handlers and indexes are used, on purpose: no finalizer (deletion never hangs when the
   operator is down), no progress annotations on objects (a restart writes nothing).
 - Reconciles run in a small worker pool (workqueue.py); the resync queues every known monitor.
+- Threads: kopf runs these sync handlers in its executor and changes its indexes on the event
+  loop; the workers reconcile. Each piece of shared state has one owner and one lock: `known` and
+  `ready` here (`known_lock`), the store's overlay (its reads of the indexes go through the loop),
+  the reconciler's prune marks, the applier's per-monitor memory and the by-name cache.
 """
 
 from __future__ import annotations
@@ -121,7 +125,7 @@ def _work(key: MonitorKey) -> bool:
         with rt.known_lock:
             rt.known.discard(key)
             rt.ready.pop(key, None)
-        rt.store.drop_namespace_name(key[0], f"{key[1]}-")
+        rt.store.drop_monitor(*key)
         _count_monitors(rt)
         return True
     metrics.observe_reconcile(outcome.metric_label, time.monotonic() - started)
@@ -210,6 +214,8 @@ async def startup(settings: kopf.OperatorSettings, **kwargs: Any) -> None:
         rt.store.attach(api_version, kind, kwargs[f"{plural}_index"])
     rt.store.attach(API_VERSION, KIND, kwargs["monitors_index"])
     rt.store.attach_pods(kwargs["pods_index"])
+    # kopf changes the indexes on this thread: the workers' reads of them are made here too.
+    rt.store.read_on(asyncio.get_running_loop())
     kube = Kube(load_client_config(), timeout=rt.settings.request_timeout)
     rt.reconciler = _build_reconciler(rt, kube)
     rt.queue = WorkQueue(
@@ -321,7 +327,7 @@ def monitor_event(*, type: str, namespace: str | None, name: str, **_: Any) -> N
             rt.ready.pop(key, None)
         _count_monitors(rt)
         rt.queue.forget(key)
-        rt.store.drop_namespace_name(namespace, f"{name}-")
+        rt.store.drop_monitor(namespace, name)
         if rt.reconciler is not None:
             rt.reconciler.forget(namespace, name)
         return
@@ -333,7 +339,9 @@ def monitor_event(*, type: str, namespace: str | None, name: str, **_: Any) -> N
 def _child_event(*, namespace: str | None, labels: kopf.Labels, **_: Any) -> None:
     rt = _runtime()
     owner = labels.get(LABEL_INSTANCE)
-    if namespace and owner and (namespace, owner) in rt.known and rt.queue is not None:
+    with rt.known_lock:
+        known = (namespace or "", owner or "") in rt.known
+    if namespace and owner and known and rt.queue is not None:
         rt.queue.add_soon((namespace, owner), rt.settings.child_settle_seconds)
 
 

@@ -9,6 +9,7 @@ VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
 KIND = "LoadtestMonitor"
 PLURAL = "loadtestmonitors"
+CRD_NAME = f"{PLURAL}.{GROUP}"
 
 FIELD_MANAGER = "loadtest-monitor"
 
@@ -37,6 +38,14 @@ ADMIN_SECRET_OPT_IN = f"{GROUP}/grafana-admin-for"
 
 # Selects every object this operator manages (used by the child watches and by pruning).
 MANAGED_SELECTOR = f"{LABEL_MANAGED_BY}={FIELD_MANAGER}"
+
+# `loadtest-monitor up` and `down` write with this field manager, and label what `up` installs
+# with it (managed-by), so `kubectl get -l` finds an install made by the CLI.
+CLI_FIELD_MANAGER = "loadtest-monitor-cli"
+# A random id that `up` stamps on every object it installs (CRD, Namespace, RBAC, Deployment).
+# `down --uninstall` deletes only objects carrying the id of the install it removes: a hand-made
+# object, or one of a kustomize/Helm/Argo CD install, cannot carry it by accident.
+INSTALL_ID_ANNOTATION = f"{GROUP}/install-id"
 
 GRAPHITE_PORT = 2003
 INFLUXDB_HTTP_PORT = 8086

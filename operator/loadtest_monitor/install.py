@@ -8,6 +8,8 @@ Only the two kustomize transformations the base uses are done here: `namespace` 
 
 from __future__ import annotations
 
+import copy
+import uuid
 from collections.abc import Mapping
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -16,6 +18,7 @@ from typing import Any
 import yaml
 
 from loadtest_monitor import __version__
+from loadtest_monitor.identity import CLI_FIELD_MANAGER, INSTALL_ID_ANNOTATION, LABEL_MANAGED_BY
 
 Obj = dict[str, Any]
 
@@ -94,3 +97,27 @@ def operator_objects(image: str | None = None) -> list[Obj]:
 
 def operator_namespace() -> str:
     return str(_kustomization().get("namespace") or "loadtest-monitor-system")
+
+
+# --- the proof that an object is of one `up` install ---------------------------------------------
+
+
+def new_install_id() -> str:
+    """122 random bits: no hand-made object or other tool's install carries it by accident."""
+    return uuid.uuid4().hex
+
+
+def install_id_of(obj: Mapping[str, Any] | None) -> str | None:
+    """The install id `up` stamped on a live object, None if it carries none."""
+    annotations = ((obj or {}).get("metadata") or {}).get("annotations") or {}
+    value = annotations.get(INSTALL_ID_ANNOTATION)
+    return str(value) if value else None
+
+
+def stamp(obj: Mapping[str, Any], install_id: str) -> Obj:
+    """A copy of a base object marked as installed by `up` (managed-by label, install id annotation)."""
+    out = copy.deepcopy(dict(obj))
+    meta = out.setdefault("metadata", {})
+    meta.setdefault("labels", {})[LABEL_MANAGED_BY] = CLI_FIELD_MANAGER
+    meta.setdefault("annotations", {})[INSTALL_ID_ANNOTATION] = install_id
+    return out

@@ -5,6 +5,13 @@ only what differs from what we applied is written, and status only when it chang
 again (after a crash, a restart, or for an event it caused itself) creates nothing twice and
 writes nothing. A failure is never a deletion: what could not be applied stays as it is, and
 the status names it.
+
+Deleting: what may be deleted is decided from the spec alone, `prunable(ctx)` minus every child
+rendered as desired this pass, never from what the pass happened to reach; and only a pass that
+completed prunes (every desired child read and applied or unchanged, every credential read, no
+deadline break, no exception). A pass cut short deletes nothing; the retry does what is left.
+A conflict (somebody else's object holding a child's name) does not stop the prune: it waits for
+a human, and the children it may delete are unwanted by the spec whatever the conflict.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import datetime as dt
 import json
 import logging
 import secrets
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -126,6 +134,7 @@ class Reconciler:
         write_status: Callable[[str, str, Obj], Obj],
         now: Callable[[], str] = _now,
         load_balancer_state: Callable[[str], str] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.kube = kube
         self.store = store
@@ -135,14 +144,19 @@ class Reconciler:
         self.write_status = write_status
         self.now = now
         self.load_balancer_state = load_balancer_state
+        self.clock = clock  # the reconcile deadline's clock (tests move it)
         self.applier = Applier(kube)
         self.by_name = NameCache(max_age=settings.resync_seconds / 2)
-        self._pruned: dict[tuple[str, str], tuple[str, int]] = {}  # monitor -> (uid, generation) pruned
+        # monitor -> (uid, generation) last pruned; the workers and the event loop's forget() share
+        # it, so every access holds _lock (the applier and the name cache have locks of their own).
+        self._pruned: dict[tuple[str, str], tuple[str, int]] = {}
+        self._lock = threading.Lock()
 
     def forget(self, namespace: str, name: str) -> None:
-        self._pruned.pop((namespace, name), None)
+        with self._lock:
+            self._pruned.pop((namespace, name), None)
         self.applier.forget_monitor(namespace, name)
-        self.by_name.drop(namespace, f"{name}-")
+        self.by_name.drop(namespace, name)
 
     def reconcile(self, namespace: str, name: str) -> Outcome:
         outcome = Outcome()
@@ -157,28 +171,46 @@ class Reconciler:
             outcome.invalid = str(err)
             self._report(monitor, None, st.invalid_spec_conditions(str(err)), outcome)
             return outcome
-        deadline = time.monotonic() + self.settings.reconcile_deadline
+        deadline = self.clock() + self.settings.reconcile_deadline
         ctx = RenderContext(
             Owner(name, namespace, monitor["metadata"]["uid"]),
             spec,
             self.settings.cluster_domain,
             self.settings.load_balancer_mode,
         )
-        lookup = Lookup(self.kube, self.store, self.watched, self.by_name)
+        lookup = Lookup(self.kube, self.store, self.watched, self.by_name, (namespace, name))
         credentials, blocked = self._credentials(ctx, lookup, outcome)
-        for desired in render_all(ctx, credentials):
-            if time.monotonic() > deadline:
-                outcome.results.append(ChildResult(desired["kind"], "", FAILED, "reconcile deadline passed; retrying"))
-                break
-            if _uses_any(desired, blocked):
+        desired = render_all(ctx, credentials)
+        if self._apply_all(ctx, desired, lookup, blocked, outcome, deadline):
+            self._prune(ctx, monitor, lookup, outcome, {_label_of(obj) for obj in desired})
+        self._report(monitor, ctx, self._conditions(ctx, lookup, outcome), outcome)
+        return outcome
+
+    def _apply_all(
+        self,
+        ctx: RenderContext,
+        desired: list[Obj],
+        lookup: Lookup,
+        blocked: dict[str, str],
+        outcome: Outcome,
+        deadline: float,
+    ) -> bool:
+        """Applies what changed, in order; True when the pass completed (then it may prune).
+
+        Not complete: the deadline passed before every child was handled, or anything FAILED
+        (a credential that could not be read, an apply the API server refused or did not answer).
+        """
+        for obj in desired:
+            if self.clock() > deadline:
+                outcome.results.append(ChildResult(obj["kind"], "", FAILED, "reconcile deadline passed; retrying"))
+                return False
+            if _uses_any(obj, blocked):
                 continue  # what it mounts is unreadable or not ours: leave the child as it is
-            result = self.applier.apply(ctx.owner, desired, lookup)
+            result = self.applier.apply(ctx.owner, obj, lookup)
             outcome.results.append(result)
             if result.action == CONFLICT:
                 blocked[result.label] = result.message
-        self._prune(ctx, monitor, lookup, outcome, {r.label for r in outcome.results} | set(blocked))
-        self._report(monitor, ctx, self._conditions(ctx, lookup, outcome), outcome)
-        return outcome
+        return not outcome.errors
 
     # --- parts -------------------------------------------------------------------------------
 
@@ -220,21 +252,29 @@ class Reconciler:
         blocked.update(self._admin_secret_blocked(ctx, lookup))
         return credentials, blocked
 
-    def _prune(self, ctx: RenderContext, monitor: Obj, lookup: Lookup, outcome: Outcome, handled: set[str]) -> None:
-        """Removes children no longer wanted. Secrets cost a GET each, so only after a spec change."""
+    def _prune(self, ctx: RenderContext, monitor: Obj, lookup: Lookup, outcome: Outcome, wanted: set[str]) -> None:
+        """Removes children the spec no longer wants (`wanted`: every label rendered this pass).
+
+        Called only after a completed pass. Secrets cost a GET each, so only after a spec change.
+        """
         generation = int(monitor["metadata"].get("generation", 0))
         key = (ctx.owner.namespace, ctx.owner.name)
-        spec_changed = self._pruned.get(key) != (ctx.owner.uid, generation)
+        spec_changed = self._pruned_generation(key) != (ctx.owner.uid, generation)
         clean = True
         for api_version, kind, name in prunable(ctx):
-            if f"{kind}/{name}" in handled or (not self.watched.get((api_version, kind)) and not spec_changed):
+            if f"{kind}/{name}" in wanted or (not self.watched.get((api_version, kind)) and not spec_changed):
                 continue
             result = self.applier.prune(ctx.owner, api_version, kind, name, lookup)
             if result is not None:
                 outcome.results.append(result)
                 clean = clean and result.action != FAILED
         if clean:
-            self._pruned[key] = (ctx.owner.uid, generation)
+            with self._lock:
+                self._pruned[key] = (ctx.owner.uid, generation)
+
+    def _pruned_generation(self, key: tuple[str, str]) -> tuple[str, int] | None:
+        with self._lock:
+            return self._pruned.get(key)
 
     def _admin_secret_condition(self, ctx: RenderContext, lookup: Lookup) -> st.Condition | None:
         """GrafanaReady False while the referenced admin Secret is missing, not opted in, or lacks a key.
@@ -334,7 +374,7 @@ class Reconciler:
         if patch:
             try:
                 response = self.write_status(meta["namespace"], meta["name"], patch)
-                self.store.remember(response)
+                self.store.remember(response, meta["name"])
                 outcome.status_written = True
             except KubeError as err:
                 log.warning("status of %s/%s not written: %s", meta["namespace"], meta["name"], err)
@@ -403,6 +443,10 @@ def admin_secret_not_allowed_message(secret: Mapping[str, Any], monitor: str, na
 
 # Kinds a pod mounts by name: a Deployment that would mount one that is not ours waits.
 _MOUNTED = ("Secret/", "ConfigMap/", "PersistentVolumeClaim/")
+
+
+def _label_of(obj: Mapping[str, Any]) -> str:
+    return f"{obj['kind']}/{obj['metadata']['name']}"
 
 
 def _app_of(pod: Mapping[str, Any]) -> str:

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
+from loadtest_monitor.graphite import ALL_USERS
 from loadtest_monitor.render.dashboard import build_gatling_dashboard
-from loadtest_monitor.render.gatling import ALL_USERS, USERS_MEASUREMENT, requests_measurement
+from loadtest_monitor.render.gatling import USERS_MEASUREMENT, requests_measurement
 from tests.e2e.datapath import DataPathRun
 from tests.e2e.gatling_run import SIMULATION_ID, RequestStats
 from tests.e2e.grafana_interp import ALL, TimeRange, format_value, interpolate

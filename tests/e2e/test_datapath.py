@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from loadtest_monitor.render.gatling import ALL_REQUESTS, ALL_USERS, requests_measurement
+from loadtest_monitor.graphite import ALL_REQUESTS, ALL_USERS
+from loadtest_monitor.render.gatling import requests_measurement
 from tests.e2e.datapath import DataPathRun
 from tests.e2e.gatling_run import SIMULATION_ID
 

@@ -32,7 +32,8 @@ from pathlib import Path
 
 import pytest
 
-from loadtest_monitor.render.gatling import ALL_REQUESTS, render_gatling_conf, requests_measurement
+from loadtest_monitor.graphite import ALL_REQUESTS
+from loadtest_monitor.render.gatling import render_gatling_conf, requests_measurement
 from loadtest_monitor.spec import MonitorSpec, parse_spec
 from tests.e2e.datapath import RAW_SPEC, RUNNERS, start_influxd
 from tests.e2e.forward_run import Forwarder

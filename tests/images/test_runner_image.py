@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 import yaml
 
-from loadtest_monitor.render.gatling import ALL_REQUESTS, ALL_USERS, render_gatling_conf, requests_measurement
+from loadtest_monitor.graphite import ALL_REQUESTS, ALL_USERS
+from loadtest_monitor.render.gatling import render_gatling_conf, requests_measurement
 from loadtest_monitor.spec import MonitorSpec, parse_spec
 from tests.e2e.datapath import start_influxd
 from tests.e2e.gatling_run import GatlingResults

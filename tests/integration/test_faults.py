@@ -78,14 +78,14 @@ def test_api_server_down_for_20_s_then_back_converges_without_restart(
     time.sleep(20)
     cluster.start_apiserver()
     wait_for(
-        lambda: "writePeriod = 4" in config_map_data(kube_api, namespace, "checkout-gatling")["gatling.conf"],
+        lambda: '"writePeriod" = 4' in config_map_data(kube_api, namespace, "checkout-gatling")["gatling.conf"],
         90,
         "the change made before the outage",
     )
     assert apply_monitor(cluster, namespace, minimal(gatling={"writePeriod": 6})).returncode == 0
     started = time.monotonic()
     wait_for(
-        lambda: "writePeriod = 6" in config_map_data(kube_api, namespace, "checkout-gatling")["gatling.conf"],
+        lambda: '"writePeriod" = 6' in config_map_data(kube_api, namespace, "checkout-gatling")["gatling.conf"],
         60,
         "a change after the outage (the watches are back)",
     )
@@ -157,7 +157,7 @@ def test_an_api_server_that_does_not_answer_costs_seconds_not_minutes_and_work_r
         proxy.frozen.clear()
         assert apply_monitor(cluster, namespace, minimal(gatling={"writePeriod": 7})).returncode == 0
         wait_for(
-            lambda: "writePeriod = 7" in config_map_data(kube_api, namespace, "checkout-gatling")["gatling.conf"],
+            lambda: '"writePeriod" = 7' in config_map_data(kube_api, namespace, "checkout-gatling")["gatling.conf"],
             90,
             "the operator to work again without a restart",
         )

@@ -72,7 +72,7 @@ def test_example_monitor_becomes_ready_with_every_child(
 
     graphite_dns = f"checkout-graphite.{namespace}.svc.cluster.local"
     conf = objs["ConfigMap/checkout-gatling"]["data"]["gatling.conf"]
-    assert f'host = "{graphite_dns}"' in conf
+    assert f'"host" = "{graphite_dns}"' in conf
     for dep in ("checkout-influxdb", "checkout-grafana"):
         conds = {c["type"]: c["status"] for c in objs[f"Deployment/{dep}"]["status"].get("conditions", [])}
         assert conds.get("Available") == "True", dep

@@ -77,6 +77,8 @@ HOSTILE_BASE_CONFIGS = [
     "gatling.data.graphite = 5",
     'gatling.custom = "' + "c" * 65_000 + '"',
     "gatling.x" + " = 1\n" * 499,
+    "a = " + "{k=1}" * 13_000,  # issue 14: one 65 KB line that cost pyhocon 10-20 s of CPU
+    'zz = "x\\n\\"\\"\\"\\ngatling.data.graphite.host = evil\\nyy = \\"\\"\\"y"',  # issue 14: closes triple quotes
 ]
 # Service annotations just under the API server's 256 KiB with what the operator adds (NLB defaults),
 # and just over it on the user's side alone.

@@ -16,7 +16,11 @@ import yaml
 from kubernetes import client
 from kubernetes.config import kube_config
 
+from loadtest_monitor import crd_fence
+from loadtest_monitor.cluster_rest import Rest
+from loadtest_monitor.identity import CRD_NAME
 from loadtest_monitor.kube import Kube
+from ltm_harness import wait
 from ltm_harness.apiserver import ApiServer
 from ltm_harness.binaries import Binaries, find_binaries, floor_apiserver_dir
 from ltm_harness.errors import ClusterError
@@ -140,6 +144,27 @@ def test_create_only_apply_holds_on_the_floor(old_apiserver: ApiServer) -> None:
         return old_apiserver.kubectl("-n", "default", *args, input=input)
 
     assert check_create_only_apply(kube, kubectl, "default") == 6
+
+
+def test_the_uninstall_fence_holds_on_the_floor(old_apiserver: ApiServer) -> None:
+    """`down --uninstall` closes its race with a CEL rule `false` on the CRD's root schema (a
+    ValidatingAdmissionPolicy is not on in 1.27): the oldest server must enforce it, and drop it."""
+    configuration = client.Configuration()
+    kube_config.load_kube_config(config_file=str(old_apiserver.kubeconfig_path), client_configuration=configuration)
+    with client.ApiClient(configuration) as api:
+        rest = Rest(api)
+        crd = rest.get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{CRD_NAME}")
+        assert crd is not None
+        crd_fence.fence(rest, crd)  # returns only once a dry-run create is refused with the fence's message
+        refused = old_apiserver.kubectl("apply", "-f", "-", input=_monitor("fenced", {}))
+        assert refused.returncode != 0 and crd_fence.FENCE_MARK in refused.stderr, refused.stderr
+        crd_fence.lift_fence(rest)
+    accepted = wait.wait_for(
+        lambda: old_apiserver.kubectl("apply", "-f", "-", input=_monitor("fenced", {})).returncode == 0 or None,
+        30,
+        "a monitor accepted once the fence is lifted",
+    )
+    assert accepted
 
 
 def test_image_references_are_judged_the_same_on_the_floor(old_apiserver: ApiServer) -> None:

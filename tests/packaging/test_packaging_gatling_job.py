@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from loadtest_monitor import identity
-from loadtest_monitor.render import gatling as gatling_render
+from loadtest_monitor import graphite, identity
 from tests.packaging.packaging_support import ROOT, restricted_violations, stages
 
 JOB_FILE = ROOT / "manifests" / "examples" / "gatling-job.yaml"
@@ -186,7 +185,7 @@ def test_runner_identity_from_the_downward_api(runner):
     entry = env_value(runner, "GATLING_RUNNER")
     assert entry["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
     # The name the rendered gatling.conf reads (${?GATLING_RUNNER}).
-    assert "GATLING_RUNNER" in gatling_render.RUNNER_ENV_VARS
+    assert "GATLING_RUNNER" in graphite.RUNNER_ENV_VARS
 
 
 def test_runner_identity_defined_before_anything_that_refers_to_it(runner):

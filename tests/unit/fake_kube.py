@@ -146,7 +146,9 @@ class FakeKube:
 
     def patch_status(self, namespace: str, name: str, patch: Mapping[str, Any]) -> Obj:
         self._check("status", KIND, name)
-        monitor = self.objects[(API_VERSION, KIND, namespace, name)]
+        monitor = self.objects.get((API_VERSION, KIND, namespace, name))
+        if monitor is None:  # deleted meanwhile: the API server answers 404
+            raise KubeError(404, f'loadtestmonitors.loadtest.dev "{name}" not found')
         monitor["status"] = _merge(monitor.get("status") or {}, patch)
         return copy.deepcopy(self.put(monitor))
 

@@ -13,8 +13,9 @@ import pytest
 from loadtest_monitor.forward import histogram as hist
 from loadtest_monitor.forward.aggregate import Aggregator, WindowSettings
 from loadtest_monitor.forward.logformat import choose_decoder
-from loadtest_monitor.forward.paths import percentile_names, sanitize, simulation_id_of_class
 from loadtest_monitor.forward.records import ErrorRecord, GroupRecord, RequestRecord, RunHeader, UserRecord
+from loadtest_monitor.graphite import percentile_names, simulation_id_of_class
+from loadtest_monitor.graphite import segment as sanitize
 from tests.unit.forward_support import DATA, real_log
 
 START = 1_700_000_000_400  # the run started 400 ms into an epoch second

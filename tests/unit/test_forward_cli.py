@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from loadtest_monitor.forward.binlog import BinaryLogDecoder
+from loadtest_monitor.forward.cli import LAYOUT_ERRORS_METRIC
 from loadtest_monitor.forward.records import RequestRecord
 from loadtest_monitor.render.gatling import render_gatling_conf
 from loadtest_monitor.spec import parse_spec
@@ -148,15 +149,28 @@ def test_sigterm_before_any_log_exits_0(tmp_path, sink):
     assert rc == 0 and "nothing to forward" in err
 
 
-def test_an_unknown_binary_version_is_refused_and_nothing_is_sent(tmp_path, sink):
-    log = BinaryLog(version="3.16.0", start_ms=int(time.time() * 1000)).user(0, True, 10)
+def test_a_newer_binary_version_with_the_known_layout_is_forwarded_with_a_warning(tmp_path, sink):
+    """Issue 14, item 9: a newer Gatling whose log has the known layout is decoded, not refused."""
+    log = BinaryLog(version="3.16.0", start_ms=int(time.time() * 1000) - 5000).user(0, True, 10)
+    log.request((), "home", 100, 120, True)
     (run_folder(tmp_path / "results", "3.15.1") / "simulation.log").write_bytes(bytes(log.data))
-    rc, err = finish(forward(write_conf(tmp_path, sink.port), tmp_path / "results"))
+    rc, err = finish(forward(write_conf(tmp_path, sink.port), tmp_path / "results", "--once"))
+    assert rc == 0, err
+    assert "WARNING" in err and "Gatling 3.16.0" in err and "3.13.0 to 3.15.1" in err
+    assert counts(sink) == 1
+
+
+def test_a_newer_binary_version_whose_layout_differs_fails_loudly_and_sends_nothing(tmp_path, sink):
+    log = BinaryLog(version="3.16.0", start_ms=int(time.time() * 1000)).user(0, True, 10)
+    log.data += b"\x09\x00\x00"  # a record type the 3.13-3.15 layout does not have
+    (run_folder(tmp_path / "results", "3.15.1") / "simulation.log").write_bytes(bytes(log.data))
+    rc, err = finish(forward(write_conf(tmp_path, sink.port), tmp_path / "results", "--once"))
     assert rc == 1
-    (line,) = err.strip().splitlines()[-1:]
-    assert line.startswith("error: ") and "written by Gatling 3.16.0" in line and "3.13.0 to 3.15.1" in line
+    error, metric = err.strip().splitlines()[-2:]
+    assert error.startswith("error: ") and "Gatling 3.16.0" in error and "differ from the 3.13.0 to 3.15.1" in error
+    assert metric == f"{LAYOUT_ERRORS_METRIC} 1"
     time.sleep(0.3)
-    assert sink.lines == []
+    assert counts(sink) == 0
 
 
 def test_a_corrupt_log_is_refused_with_one_line(tmp_path, sink):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from loadtest_monitor.forward.conf import ConfError, settings_from_text
-from loadtest_monitor.forward.identity import runner_segment
+from loadtest_monitor.graphite import runner_segment
 from loadtest_monitor.render.gatling import render_gatling_conf
 from loadtest_monitor.spec import parse_spec
 

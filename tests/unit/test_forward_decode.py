@@ -6,7 +6,12 @@ import struct
 
 import pytest
 
-from loadtest_monitor.forward.binlog import BinaryLogDecoder, UnsupportedVersionError
+from loadtest_monitor.forward.binlog import (
+    MAX_HEADER_BYTES,
+    BinaryLogDecoder,
+    LayoutChangedError,
+    UnsupportedVersionError,
+)
 from loadtest_monitor.forward.logformat import choose_decoder
 from loadtest_monitor.forward.records import (
     ErrorRecord,
@@ -107,17 +112,47 @@ def test_utf16_strings_and_line_breaks_in_names():
     assert records == [RequestRecord(("grüppe ✓",), "a b c", 0, 1, True, "")]
 
 
-def test_unknown_binary_version_is_refused_naming_it():
+def test_a_newer_version_with_the_known_layout_is_decoded_with_a_warning(caplog):
     data = bytes(BinaryLog(version="3.16.0").user(0, True, 1).data)
+    decoder = BinaryLogDecoder()
+    assert decoder.feed(data) == [UserRecord("scn", True, 1)]
+    assert decoder.untested_version == "3.16.0"
+    assert "Gatling 3.16.0" in caplog.text and "3.13.0 to 3.15.1" in caplog.text
     with pytest.raises(UnsupportedVersionError, match=r"Gatling 3\.16\.0.*3\.13\.0 to 3\.15\.1"):
+        BinaryLogDecoder(allow_untested_version=False).feed(data)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "what"),
+    [
+        # version "3.16.0" and class "a.S": the start time at bytes 20-27, the scenario count at 32-35
+        (lambda log: log.data.__setitem__(slice(20, 28), b"\x7f" * 8), "run start"),  # not a time
+        (lambda log: log.data.__setitem__(slice(32, 36), b"\x00" * 4), "scenario count 0"),
+    ],
+)
+def test_a_newer_version_whose_run_record_differs_is_refused_naming_it(mutate, what):
+    log = BinaryLog(version="3.16.0", simulation_class="a.S")
+    mutate(log)
+    with pytest.raises(UnsupportedVersionError, match=rf"{what}.*layout of Gatling 3\.13\.0 to 3\.15\.1"):
+        BinaryLogDecoder().feed(bytes(log.data))
+
+
+def test_a_newer_version_whose_records_differ_fails_as_a_changed_layout():
+    log = BinaryLog(version="4.0.0").user(0, True, 1)
+    data = bytes(log.data) + b"\x09"
+    with pytest.raises(LayoutChangedError, match=r"unknown record type 9.*Gatling 4\.0\.0.*differ"):
         BinaryLogDecoder().feed(data)
-    assert BinaryLogDecoder(allow_untested_version=True).feed(data) == [UserRecord("scn", True, 1)]
 
 
-def test_the_version_is_checked_before_the_rest_of_the_header_arrives():
-    data = bytes(BinaryLog(version="4.0.0").data)
-    with pytest.raises(UnsupportedVersionError, match=r"4\.0\.0"):
-        BinaryLogDecoder().feed(data[:12])
+def test_a_run_record_larger_than_the_bound_is_refused_not_buffered():
+    """100,000 scenario names of 8 KiB would fit the layout: 800 MB held waiting for the end."""
+    log = BinaryLog(scenarios=("x" * 8000,) * 600, simulation_class="a.S")
+    log.data[32:36] = struct.pack(">i", 100_000)  # the scenario count: many more names to come
+    decoder = BinaryLogDecoder()
+    with pytest.raises(LogFormatError, match="run record is still incomplete"):
+        for start in range(0, len(log.data), 1 << 20):
+            assert decoder.feed(bytes(log.data[start : start + (1 << 20)])) == []
+    assert len(log.data) > MAX_HEADER_BYTES
 
 
 @pytest.mark.parametrize(

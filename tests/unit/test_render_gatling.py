@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
 from pyhocon import ConfigFactory
 
+from loadtest_monitor.base_config import base_config_problem
+from loadtest_monitor.forward.conf import settings_from_text
+from loadtest_monitor.graphite import USER_FIELDS
 from loadtest_monitor.render.gatling import (
-    USER_FIELDS,
     graphite_templates,
     java_system_properties,
     render_gatling_conf,
 )
 from loadtest_monitor.spec import parse_spec
+from tests.hocon_strategies import READER_ENV, RUNNER, base_configs
 
 HOST = "checkout-graphite.perf.svc.cluster.local"
 
@@ -57,7 +62,7 @@ def test_runner_falls_back_to_local_before_the_environment() -> None:
     """HOCON keeps the last defined value and an undefined ${?VAR} defines nothing (as Typesafe Config,
     which Gatling uses, implements it); so "local" must come first, then HOSTNAME, then GATLING_RUNNER."""
     text = render_gatling_conf(parse_spec({}), HOST, 2003)
-    order = [text.index('runner = "local"'), text.index("${?HOSTNAME}"), text.index("${?GATLING_RUNNER}")]
+    order = [text.index('"runner" = "local"'), text.index("${?HOSTNAME}"), text.index("${?GATLING_RUNNER}")]
     assert order == sorted(order)
 
 
@@ -252,3 +257,47 @@ def open_docs_text() -> str:
 
     root = Path(__file__).resolve().parents[2]
     return "\n".join(p.read_text() for p in [root / "README.md", *sorted((root / "docs").glob("*.md"))] if p.exists())
+
+
+# --- issue 14: what a user wrote never becomes HOCON syntax in the published file ---------------
+
+_ESCAPE = (
+    'x\n"""\ngatling.data.graphite.host = "evil.example"\ngatling.data.graphite.port = 1\n'
+    'gatling.data.writers = [console]\nzz = """y'
+)
+
+
+def test_a_string_cannot_close_its_quotes_and_rewrite_the_destination(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pyhocon's printer wrote this string inside triple quotes unescaped: its `\"\"\"` closed the
+    quote and the lines after it set the graphite host, port and writers."""
+    base = 'gatling.core.encoding = "utf-8"\nzz = ' + json.dumps(_ESCAPE)
+    text = render_gatling_conf(parse_spec({"gatling": {"baseConfig": base}}), HOST, 2003)
+    conf = _parse(text, monkeypatch)
+    assert conf["gatling.data.graphite.host"] == HOST  # type: ignore[index]
+    assert conf["gatling.data.graphite.port"] == 2003  # type: ignore[index]
+    assert conf["gatling.data.writers"] == ["console", "file", "graphite"]  # type: ignore[index]
+    assert conf["zz"] == _ESCAPE  # type: ignore[index]
+    assert not re.search(r"^\s*include", text, re.MULTILINE | re.IGNORECASE)
+
+
+def test_every_key_is_quoted_and_dotted_quoted_keys_stay_one_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    base = '"gatling.data.graphite.host" = "evil.example"\na { "b c" { d = 1 } }\ngatling { "x.y" = [1, {"p.q" = r}] }'
+    text = render_gatling_conf(parse_spec({"gatling": {"baseConfig": base}}), HOST, 2003)
+    members = [line.strip() for line in text.splitlines() if " = " in line]
+    assert members and all(line.startswith('"') for line in members), text
+    assert '"gatling.data.graphite.host" = "evil.example"' in text
+    assert '"b c" = {' in text and '"x.y" = [' in text and '"p.q" = "r"' in text
+    assert _parse(text, monkeypatch)["gatling.data.graphite.host"] == HOST  # type: ignore[index]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(text=base_configs)
+def test_every_accepted_base_config_renders_with_the_operators_destination(text: str) -> None:
+    """The pyhocon side of tests/e2e/test_gatling_conf_typesafe.py (which reads with Typesafe Config)."""
+    assume(base_config_problem(text) is None)
+    conf = render_gatling_conf(parse_spec({"gatling": {"baseConfig": text}}), HOST, 2003)
+    forward = settings_from_text(conf, "gatling.conf", READER_ENV)
+    assert (forward.host, forward.port, forward.protocol, forward.prefix) == (HOST, 2003, "tcp", f"gatling.{RUNNER}")
+    # Every line starts a quoted key or string, a literal, a substitution, a bracket, or a comment.
+    starts = re.compile(r'\s*(["{}\[\]#$0-9-]|true\b|false\b|null\b)')
+    assert all(starts.match(line) for line in conf.split("\n") if line), conf

@@ -350,5 +350,5 @@ def test_placement_reaches_every_pod() -> None:
 
 def test_gatling_config_map_has_conf_and_java_properties() -> None:
     data = _render()["ConfigMap/checkout-gatling"]["data"]
-    assert 'host = "checkout-graphite.perf.svc.cluster.local"' in data["gatling.conf"]
+    assert '"host" = "checkout-graphite.perf.svc.cluster.local"' in data["gatling.conf"]
     assert "-Dgatling.data.graphite.host=checkout-graphite.perf.svc.cluster.local" in data["java-system-properties"]

@@ -14,8 +14,11 @@ from pyhocon import ConfigFactory
 
 from loadtest_monitor.base_config import (
     MAX_BASE_CONFIG_CHARS,
-    MAX_BASE_CONFIG_ENTRIES,
+    MAX_BASE_CONFIG_DEPTH,
+    MAX_BASE_CONFIG_OBJECTS,
+    MAX_BASE_CONFIG_TOKENS,
     BaseConfigError,
+    base_config_problem,
     parse_base_config,
 )
 from loadtest_monitor.render.gatling import render_gatling_conf
@@ -121,10 +124,12 @@ WRONG_SHAPES = [
     ("gatling.data.graphite = tcp", "gatling.data.graphite must be an object"),
     ("[1, 2]", "not a list"),
     ("gatling { data { ", "not valid HOCON near line"),
-    ("[" * 5000, "too deeply"),
+    ("[" * 100, f"levels of nested braces and brackets, more than {MAX_BASE_CONFIG_DEPTH}"),
     ("x" * (MAX_BASE_CONFIG_CHARS + 1), "more than 65536"),
-    ("\n".join(f"k{i} = {i}" for i in range(MAX_BASE_CONFIG_ENTRIES + 2)), "more than 500"),
-    ("a = [" + ",".join("1" * (MAX_BASE_CONFIG_ENTRIES + 2)) + "]", "more than 500"),
+    ("a = [" + ",".join("1" * (MAX_BASE_CONFIG_TOKENS // 2 + 1)) + "]", f"more than {MAX_BASE_CONFIG_TOKENS}"),
+    ("a = " + "{k=1}" * (MAX_BASE_CONFIG_OBJECTS + 1), "objects (braces and dotted key parts), more than"),
+    ("\n".join(f"a.b.k{i} = {i}" for i in range(MAX_BASE_CONFIG_OBJECTS // 2 + 1)), "objects"),
+    (".".join(["k"] * (MAX_BASE_CONFIG_DEPTH + 2)) + " = 1", "each part of a dotted key is a level"),
 ]
 
 
@@ -160,7 +165,104 @@ def test_a_base_config_is_parsed_once_however_often_its_monitor_is_reconciled(
     for _ in range(5):
         spec = parse_spec({"gatling": {"baseConfig": text}})
         confs.add(render_gatling_conf(spec, "g.perf.svc.cluster.local", 2003))
-    assert len(parses) == 2  # the spec's verdict once, the render once
-    assert len(confs) == 1 and "parsed_once_59 = 59" in confs.pop()
+    # The base config once; each printed document parsed back once: the spec's trial, the render.
+    assert len(parses) == 3
+    assert len(confs) == 1 and '"parsed_once_59" = 59' in confs.pop()
     spec = parse_spec({"gatling": {"baseConfig": text, "writePeriod": 5}})
-    assert "writePeriod = 5" in render_gatling_conf(spec, "g.perf.svc.cluster.local", 2003)  # other input: rendered
+    assert '"writePeriod" = 5' in render_gatling_conf(spec, "g.perf.svc.cluster.local", 2003)  # other input
+
+
+# --- what is published: data only, substitutions as whole environment values ------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "published"),
+    [
+        ("custom = ${?HOSTNAME}", '"custom" = ${?HOSTNAME}'),
+        ("custom = ${HOME}", '"custom" = ${HOME}'),
+        ("gatling { core { x = ${?MY_VAR_2} } }", '"x" = ${?MY_VAR_2}'),
+        ("a = [${?A}, 1]", "  ${?A},\n"),
+        ("a = 1\na = ${?A}", '"a" = 1\n"a" = ${?A}\n'),  # an undefined A keeps 1, as in the base config
+        ("a = 1\na = ${?A}\na = ${?B}", '"a" = 1\n"a" = ${?A}\n"a" = ${?B}\n'),
+        ("a = [1]\na = ${?A}", '"a" = [\n  1\n]\n"a" = ${?A}\n'),
+    ],
+)
+def test_whole_value_environment_substitutions_are_kept(text: str, published: str) -> None:
+    assert base_config_problem(text) is None
+    assert published in render_gatling_conf(parse_spec({"gatling": {"baseConfig": text}}), "h", 2003)
+
+
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [
+        ("a = ${?gatling.data.graphite.host}", "whole value"),
+        ("a = ${?A}x", "whole value"),
+        ("a = x ${?A}", "whole value"),
+        ('a = "p"${?A}', "whole value"),
+        ("a = [1]\na += [2]", "whole value"),
+        ("x = 1\na = ${x}", "names a setting of this config"),
+        ("a = ${?gatling}", "names a setting of this config"),
+        ('"a\\"b" = 1', "quote or a backslash"),
+        ('"a\\nb" = 1', "quote or a backslash"),
+        ("loadtest-monitor.runner = me", "the operator's own key"),
+        ("a = 1e999", "not a number"),
+    ],
+)
+def test_what_has_no_faithful_data_form_is_refused(text: str, hint: str) -> None:
+    with pytest.raises(SpecError) as caught:
+        parse_spec({"gatling": {"baseConfig": text}})
+    assert caught.value.field == "spec.gatling.baseConfig"
+    assert hint in caught.value.message
+
+
+def test_durations_are_published_as_strings_of_the_same_length() -> None:
+    text = "a = 10 seconds\nb = 90m\nc = 250ms\nd = 2w\ne = 14mo\nf = 1500us"
+    conf = render_gatling_conf(parse_spec({"gatling": {"baseConfig": text}}), "h", 2003)
+    for line in ('"a" = "10s"', '"b" = "90m"', '"c" = "250ms"', '"d" = "14d"', '"e" = "14mo"', '"f" = "1500us"'):
+        assert line in conf
+
+
+def test_a_document_that_does_not_read_back_is_never_published(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail closed: if the printer ever wrote something that moves the destination, the spec
+    check refuses the base config (the field named) and the renderer raises instead of publishing."""
+    from loadtest_monitor.render import hocon
+
+    def leaky_dumps(root: object) -> str:
+        return real(root) + '"gatling" = { "data" = { "graphite" = { "host" = "evil.example" } } }\n'  # type: ignore[arg-type]
+
+    real = hocon.dumps
+    monkeypatch.setattr(hocon, "dumps", leaky_dumps)
+    text = "gatling.core.encoding = utf-8  # fail-closed check"
+    with pytest.raises(SpecError) as caught:
+        parse_spec({"gatling": {"baseConfig": text}})
+    assert caught.value.field == "spec.gatling.baseConfig"
+    assert "gatling.data.graphite.host is 'evil.example'" in caught.value.message
+    with pytest.raises(BaseConfigError, match="would not send metrics where the operator decided"):
+        render_gatling_conf(MonitorSpec(gatling=GatlingSpec(base_config=text + " ")), "h", 2003)
+
+
+def test_the_kopf_handlers_never_parse_a_spec(monkeypatch: pytest.MonkeyPatch) -> None:
+    """kopf calls the handlers on its event loop (or its executor): they only queue the monitor;
+    the spec, and its baseConfig, are parsed by the reconcile on a worker thread."""
+    from loadtest_monitor import handlers, hocon_safety
+    from loadtest_monitor.settings import Settings
+
+    def no_parse(text: str) -> object:
+        raise AssertionError("a handler parsed a baseConfig")
+
+    monkeypatch.setattr(hocon_safety, "measure", no_parse)
+    queued: list[tuple[str, str]] = []
+
+    class Queue:
+        def add(self, key: tuple[str, str]) -> None:
+            queued.append(key)
+
+    handlers.configure(Settings())
+    rt = handlers._runtime()
+    rt.queue = Queue()  # type: ignore[assignment]
+    body = {"metadata": {"name": "m"}, "spec": {"gatling": {"baseConfig": "a = " + "{k=1}" * 10_000}}}
+    # kopf passes many more keyword arguments; the handlers take **_ for them.
+    handlers.monitor_event(type="ADDED", namespace="ns", name="m", body=body)  # type: ignore[call-arg, arg-type]
+    handlers.monitors_index(namespace="ns", name="m", body=body)  # type: ignore[call-arg, arg-type]
+    assert queued == [("ns", "m")]
+    handlers.RUNTIME = None

@@ -8,4 +8,5 @@
 - ``cluster``: LocalCluster, the whole control plane with KWOK
 - ``cli``: ``ltm-cluster up|status|down`` (``make cluster``)
 - ``operator_process``: ``loadtest-monitor run`` as a background process
+- ``delay_proxy``: a TCP proxy that adds latency to a client's requests (a slow API server)
 """

@@ -35,3 +35,14 @@ def write_kubeconfig(path: Path, server: str, pki: Path, user: str) -> None:
     }
     path.write_text(json.dumps(config, indent=2) + "\n")
     path.chmod(0o600)
+
+
+def with_server(source: Path, path: Path, server: str) -> Path:
+    """A copy of the kubeconfig ``source`` (one this module wrote) whose clusters all point at
+    ``server`` (a proxy in front of the API server), at ``path``, mode 0600."""
+    config = json.loads(source.read_text())
+    for entry in config["clusters"]:
+        entry["cluster"]["server"] = server
+    path.write_text(json.dumps(config, indent=2) + "\n")
+    path.chmod(0o600)
+    return path

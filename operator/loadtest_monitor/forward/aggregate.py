@@ -16,6 +16,13 @@ Facts from Gatling 3.11.5 (io.gatling.graphite.GraphiteDataWriter and its buffer
   `count 0` for a status without responses in that window. Group and error records are not sent.
 - light = true keeps allRequests and users only.
 
+Bounded for any log (a request name with an id in it gives one name per response): at most
+`max_series` distinct request paths and as many scenarios get their own series; the records of
+any further name are counted in the request (or scenario) `_other`, with one warning. So every
+window has at most about 27 x (max_series + 2) request lines and 2 x (max_series + 2) users lines,
+and the forwarder's memory does not grow with the number of names. Names are made path segments
+by the Graphite contract (loadtest_monitor.graphite): two names with the same segment share it.
+
 A record can arrive after its window was sent (Gatling logs a response when it completes, and
 the log grows in buffered chunks): the window is re-sent with the full numbers, together with
 every later window already sent (the user counts are cumulative). InfluxDB keeps one point per
@@ -24,15 +31,35 @@ series and timestamp, so the re-sent window replaces the early one.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from loadtest_monitor.forward import histogram as hist
-from loadtest_monitor.forward.paths import STATUSES, percentile_names, sanitize
-from loadtest_monitor.forward.records import Record, RequestRecord, RunHeader, UserRecord
+from loadtest_monitor.forward.records import FORGOTTEN, Record, RequestRecord, RunHeader, UserRecord
+from loadtest_monitor.graphite import (
+    ALL_REQUESTS,
+    ALL_USERS,
+    OVERFLOW,
+    SEPARATOR,
+    STATUSES,
+    percentile_names,
+    prefix_path,
+    request_segment,
+    scenario_segment,
+    segment,
+)
 
-ALL_USERS = "allUsers"
-ALL_REQUESTS = "allRequests"
+log = logging.getLogger("loadtest_monitor.forward")
+
+#: Distinct request paths (and, apart, scenarios) with their own series; the rest go to `_other`.
+DEFAULT_MAX_SERIES = 1000
+#: A request path longer than this (groups nested very deep) is counted in `_other`: its line
+#: must fit in one UDP datagram and its measurement in InfluxDB's 64 KiB series key.
+MAX_PATH_CHARS = 4000
+#: The memo of names already turned into paths is dropped when it holds this many per series
+#: (many raw names can share one sanitised path, so the memo is bounded on its own).
+_MEMO_PER_SERIES = 4
 # Memory bound of the sent windows kept for corrections (about 100 bytes per bucket).
 MAX_HISTOGRAM_ENTRIES = 200_000
 MIN_KEPT_WINDOWS = 5
@@ -45,6 +72,7 @@ class WindowSettings:
     write_period_ms: int = 1000
     light: bool = False
     percentiles: tuple[float, ...] = (50.0, 75.0, 95.0, 99.0)
+    max_series: int = DEFAULT_MAX_SERIES
 
 
 @dataclass(frozen=True)
@@ -79,7 +107,8 @@ class Aggregator:
         self.settings = settings
         self.start_ms = header.start_ms
         self._period = settings.write_period_ms
-        self._root = f"{settings.prefix}.{sanitize(settings.simulation_id)}"
+        self._root = f"{prefix_path(settings.prefix)}{SEPARATOR}{segment(settings.simulation_id)}"
+        self._overflow_path = f"{self._root}{SEPARATOR}{OVERFLOW}"
         self._metric_names = ("count", "min", "max", "mean", "stdDev", *percentile_names(settings.percentiles))
         self._retention = max(retention_windows, 2)
         self._windows: dict[int, _Window] = {}
@@ -87,10 +116,15 @@ class Aggregator:
         self._base: dict[str, list[int]] = {}  # scenario -> [started, ended] before _first_retained
         self._next = 0  # first window never sent
         self._dirty_from: int | None = None
-        self._scenario_since: dict[str, int] = dict.fromkeys(header.scenarios or (), 0)
-        self._path_since: dict[str, int] = {}
+        self._path_since: dict[str, int] = {}  # path -> first window with a response (<= max_series + 1)
         self._all_since: int | None = None
-        self._paths: dict[tuple[tuple[str, ...], str], str] = {}
+        self._paths: dict[tuple[tuple[str, ...], str], str] = {}  # memo: (groups, name) -> path
+        self._scenario_since: dict[str, int] = {}  # scenario segment -> first window (<= max_series + 1)
+        self._scenarios: dict[str, str] = {}  # memo: scenario name -> its segment
+        self.overflowed = 0  # records counted in `_other` because their name was beyond the cap
+        self._warned_overflow = False
+        for scenario in header.scenarios or ():
+            self._scenario_since.setdefault(self._scenario_key(scenario), 0)
         self.watermark: int | None = None  # latest record time seen (ms after the run start)
         self.last_window: int | None = None  # latest window holding a record
         self.records = 0
@@ -142,13 +176,50 @@ class Aggregator:
         return index
 
     def _add_user(self, window: _Window, index: int, record: UserRecord) -> None:
-        counts = window.users.get(record.scenario)
+        scenario = self._scenarios.get(record.scenario) or self._scenario_key(record.scenario)
+        counts = window.users.get(scenario)
         if counts is None:
-            counts = window.users[record.scenario] = [0, 0]
+            counts = window.users[scenario] = [0, 0]
         counts[0 if record.start else 1] += 1
-        since = self._scenario_since.get(record.scenario)
+        since = self._scenario_since.get(scenario)
         if since is None or index < since:
-            self._scenario_since[record.scenario] = index
+            self._scenario_since[scenario] = index
+
+    def _scenario_key(self, name: str) -> str:
+        """The scenario's segment, or `_other` once max_series distinct scenarios are known."""
+        key = OVERFLOW if name == FORGOTTEN else scenario_segment(name)
+        if key not in self._scenario_since and len(self._scenario_since) >= self.settings.max_series:
+            key = self._overflow(f"scenario {name[:80]!r}", OVERFLOW)
+        if len(self._scenarios) >= _MEMO_PER_SERIES * self.settings.max_series:
+            self._scenarios.clear()
+        self._scenarios[name] = key
+        return key
+
+    def _request_path(self, groups: tuple[str, ...], name: str) -> str:
+        """The request's path, or `_other`'s once max_series distinct paths are known."""
+        if name == FORGOTTEN or FORGOTTEN in groups:
+            path = self._overflow("a request whose name the decoder no longer holds", self._overflow_path)
+        else:
+            segments = [*(segment(g) for g in groups), request_segment(name)]
+            path = SEPARATOR.join([self._root, *segments])
+            if len(path) > MAX_PATH_CHARS:
+                path = self._overflow(f"a request path of {len(path)} characters", self._overflow_path)
+            elif path not in self._path_since and len(self._path_since) >= self.settings.max_series:
+                path = self._overflow(f"request {SEPARATOR.join(segments)[:80]!r}", self._overflow_path)
+        if len(self._paths) >= _MEMO_PER_SERIES * self.settings.max_series:
+            self._paths.clear()
+        self._paths[(groups, name)] = path
+        return path
+
+    def _overflow(self, what: str, key: str) -> str:
+        if not self._warned_overflow:
+            self._warned_overflow = True
+            log.warning(
+                "%s and every further name beyond %d distinct request paths or scenarios are counted in "
+                "the series %r (--max-series raises the cap)",
+                what, self.settings.max_series, OVERFLOW,
+            )
+        return key
 
     def _add_response(self, window: _Window, index: int, record: RequestRecord, light: bool) -> None:
         elapsed = record.end - record.start
@@ -164,10 +235,9 @@ class Aggregator:
             self._all_since = index
         if light:
             return
-        path = self._paths.get((record.groups, record.name))
-        if path is None:
-            segments = [*(sanitize(g) for g in record.groups), sanitize(record.name)]
-            path = self._paths[(record.groups, record.name)] = f"{self._root}.{'.'.join(segments)}"
+        path = self._paths.get((record.groups, record.name)) or self._request_path(record.groups, record.name)
+        if path is self._overflow_path:
+            self.overflowed += 1
         pair = window.requests.get(path)
         if pair is None:
             pair = window.requests[path] = ({}, {})
@@ -234,7 +304,7 @@ class Aggregator:
             all_active += active
             all_done += ended
             if since <= index:
-                path = users_root + sanitize(scenario)
+                path = users_root + scenario
                 out.append(f"{path}.active {active}{suffix}{path}.done {ended}{suffix}")
         path = users_root + ALL_USERS
         out.append(f"{path}.active {all_active}{suffix}{path}.done {all_done}{suffix}")

@@ -24,13 +24,26 @@ logs of its exact version):
 
 Gatling writes through an 8 KiB buffer that it flushes when the next value does not fit, so the
 file grows in chunks that end anywhere, even inside a number: a record split across reads waits.
+
+A log of a Gatling release newer than KNOWN_VERSIONS is decoded with a warning when its run record
+passes the layout check (a version number, a plausible start time, at least one scenario, every
+field where the 3.13-3.15 layout puts it); if the layout then really differs (a record that does
+not decode), the error says so (LayoutChangedError) and the forwarder stops loudly.
+
+Bounded memory for any log: the string cache keeps at most MAX_CACHED_STRINGS strings
+(MAX_CACHED_CHARS characters); a string written after that is numbered but not kept, and its
+records carry records.FORGOTTEN (the aggregator counts them in `_other`). A run record or any
+record larger than the layout allows is corruption, not something to buffer.
 """
 
 from __future__ import annotations
 
+import logging
+import re
 import struct
 
 from loadtest_monitor.forward.records import (
+    FORGOTTEN,
     ErrorRecord,
     GroupRecord,
     LogFormatError,
@@ -47,10 +60,22 @@ KNOWN_VERSIONS = frozenset(
 )
 KNOWN_RANGE = "3.13.0 to 3.15.1"
 
+log = logging.getLogger("loadtest_monitor.forward")
+
+MAX_CACHED_STRINGS = 50_000
+MAX_CACHED_CHARS = 2 << 20
+# The run record holds at most 100,000 scenario names and assertions; a real one is a few KiB.
+MAX_HEADER_BYTES = 4 << 20
+_VERSION_RE = re.compile(r"\d+\.\d+(\.\d+)?([.-][0-9A-Za-z.-]*)?")
+# Run start between 2000 and 2200 (epoch ms): another layout puts other bytes there.
+_PLAUSIBLE_START_MS = (946_684_800_000, 7_258_118_400_000)
+
 RUN, REQUEST, USER, GROUP, ERROR = 0, 1, 2, 3, 4
 # Gatling's buffer is 8 KiB and a string must fit in it whole: anything longer is corruption.
 _MAX_STRING = 8192
 _MAX_GROUP_DEPTH = 1000
+# A request record: at most _MAX_GROUP_DEPTH + 2 strings of at most _MAX_STRING bytes.
+_MAX_RECORD_BYTES = (_MAX_GROUP_DEPTH + 2) * (_MAX_STRING + 9) + 64
 _INT = struct.Struct(">i")
 _LONG = struct.Struct(">q")
 _TIMES_STATUS = struct.Struct(">iiB")
@@ -61,19 +86,28 @@ class _NeedMore(Exception):
 
 
 class UnsupportedVersionError(LogFormatError):
-    """A binary log of a Gatling release this decoder was not written for."""
+    """A binary log whose run record does not have the layout of Gatling 3.13-3.15."""
+
+
+class LayoutChangedError(LogFormatError):
+    """A log of a Gatling release newer than KNOWN_VERSIONS passed the layout check of its run
+    record, but a later record does not decode: that release changed the layout."""
 
 
 class BinaryLogDecoder:
     """Feed it bytes as they appear in the file; it returns every complete record."""
 
-    def __init__(self, allow_untested_version: bool = False) -> None:
+    def __init__(self, allow_untested_version: bool = True) -> None:
         self.header: RunHeader | None = None
+        self.untested_version: str | None = None  # set when the log's Gatling is not in KNOWN_VERSIONS
         self._allow_untested = allow_untested_version
         self._buf = bytearray()
         self._offset = 0  # file offset of _buf[0]
         self._count = 0  # records decoded
         self._cache: list[str] = [""]  # index 0 unused: the writer starts at 1
+        self._next_index = 1  # number of the next new string (strings past the cap are not kept)
+        self._cache_chars = 0
+        self.forgotten_strings = 0
 
     @property
     def pending_bytes(self) -> int:
@@ -89,18 +123,29 @@ class BinaryLogDecoder:
             raise LogFormatError("no run record: this is not a complete Gatling simulation.log")
 
     def feed(self, data: bytes) -> list[Record]:
+        try:
+            return self._feed(data)
+        except LogFormatError as err:
+            if self.untested_version is None or isinstance(err, UnsupportedVersionError):
+                raise
+            raise LayoutChangedError(
+                f"{err}: the log of Gatling {self.untested_version} passed the layout check of its run record, "
+                f"but its records differ from the {KNOWN_RANGE} layout; this forwarder cannot decode that release"
+            ) from None
+
+    def _feed(self, data: bytes) -> list[Record]:
         buf = self._buf
         buf += data
         out: list[Record] = []
         pos = 0
         end = len(buf)
-        cache_size = len(self._cache)
+        cache_state = self._cache_state()
         try:
             if self.header is None:
                 self.header, pos = self._run(buf, 0, end)
                 self._count = 1
             while pos < end:
-                cache_size = len(self._cache)
+                cache_state = self._cache_state()
                 kind = buf[pos]
                 record: Record
                 if kind == REQUEST:
@@ -116,10 +161,25 @@ class BinaryLogDecoder:
                 out.append(record)
                 self._count += 1
         except _NeedMore:
-            del self._cache[cache_size:]  # strings of the unfinished record are read again
+            self._restore_cache(cache_state)  # strings of the unfinished record are read again
+            self._check_pending(pos, end)
         del buf[:pos]
         self._offset += pos
         return out
+
+    def _cache_state(self) -> tuple[int, int, int, int]:
+        return len(self._cache), self._next_index, self._cache_chars, self.forgotten_strings
+
+    def _restore_cache(self, state: tuple[int, int, int, int]) -> None:
+        size, self._next_index, self._cache_chars, self.forgotten_strings = state
+        del self._cache[size:]
+
+    def _check_pending(self, pos: int, end: int) -> None:
+        """An unfinished record waits for more bytes, but only as many as a record can have."""
+        limit = MAX_HEADER_BYTES if self.header is None else _MAX_RECORD_BYTES
+        if end - pos > limit:
+            what = "run record" if self.header is None else f"record {self._count + 1}"
+            raise self._corrupt(pos, f"the {what} is still incomplete after {end - pos} bytes (at most {limit})")
 
     def _corrupt(self, pos: int, what: str) -> LogFormatError:
         return LogFormatError(f"corrupt: record {self._count + 1} near byte {self._offset + pos}: {what}")
@@ -153,8 +213,8 @@ class BinaryLogDecoder:
         if coder == 0:
             return raw.decode("latin-1"), pos + length + 1
         if coder == 1 and length % 2 == 0:
-            try:
-                return raw.decode("utf-16-le"), pos + length + 1
+            try:  # a Java string may hold a lone surrogate: kept here, the Graphite sanitiser maps it
+                return raw.decode("utf-16-le", "surrogatepass"), pos + length + 1
             except UnicodeDecodeError:
                 raise self._corrupt(pos, "invalid UTF-16 string") from None
         raise self._corrupt(pos + length, f"string coder {coder} for {length} bytes")
@@ -163,15 +223,30 @@ class BinaryLogDecoder:
         index, pos = self._int(buf, pos, end)
         cache = self._cache
         if index < 0:
-            if -index >= len(cache):
+            if -index >= self._next_index:
                 raise self._corrupt(pos - 4, f"string #{-index} referenced before it was written")
-            return cache[-index], pos
-        if index != len(cache):
-            raise self._corrupt(pos - 4, f"new string numbered {index}, expected {len(cache)}")
+            return (cache[-index] if -index < len(cache) else FORGOTTEN), pos
+        if index != self._next_index:
+            raise self._corrupt(pos - 4, f"new string numbered {index}, expected {self._next_index}")
         value, pos = self._string(buf, pos, end)
         value = sanitize_text(value)
-        cache.append(value)
+        self._next_index += 1
+        kept = len(cache) == index and index <= MAX_CACHED_STRINGS
+        if kept and self._cache_chars + len(value) <= MAX_CACHED_CHARS:
+            cache.append(value)
+            self._cache_chars += len(value)
+        else:
+            self._forget(index)
         return value, pos
+
+    def _forget(self, index: int) -> None:
+        """The string cache is full: string `index` is numbered, not kept."""
+        if not self.forgotten_strings:
+            log.warning(
+                "the log holds more than %d distinct strings (%d characters): names first written after "
+                "string #%d are counted in the series '_other'", MAX_CACHED_STRINGS, MAX_CACHED_CHARS, index,
+            )
+        self.forgotten_strings += 1
 
     def _groups(self, buf: bytearray, pos: int, end: int) -> tuple[tuple[str, ...], int]:
         count, pos = self._int(buf, pos, end)
@@ -200,35 +275,52 @@ class BinaryLogDecoder:
             raise _NeedMore
         if buf[pos] != RUN:
             raise self._corrupt(pos, f"the log starts with record type {buf[pos]}, not a run record")
-        version, pos = self._string(buf, pos + 1, end)
-        if version not in KNOWN_VERSIONS and not self._allow_untested:
-            raise UnsupportedVersionError(
-                f"written by Gatling {version[:40]}: this forwarder decodes the binary logs of Gatling "
-                f"{KNOWN_RANGE} (Gatling changes the layout without a format number); use a forwarder "
-                "that lists that version, or --allow-untested-version to try the 3.13-3.15 layout"
-            )
-        simulation_class, pos = self._string(buf, pos, end)
-        if pos + 8 > end:
-            raise _NeedMore
-        start = _LONG.unpack_from(buf, pos)[0]
-        _description, pos = self._string(buf, pos + 8, end)
-        count, pos = self._int(buf, pos, end)
-        if count < 0 or count > 100_000:
-            raise self._corrupt(pos - 4, f"scenario count {count}")
-        scenarios = []
-        for _ in range(count):
-            name, pos = self._string(buf, pos, end)
-            scenarios.append(sanitize_text(name))
-        assertions, pos = self._int(buf, pos, end)
-        if assertions < 0 or assertions > 100_000:
-            raise self._corrupt(pos - 4, f"assertion count {assertions}")
-        for _ in range(assertions):
-            length, pos = self._int(buf, pos, end)
-            if length < 0 or length > _MAX_STRING:
-                raise self._corrupt(pos - 4, f"assertion length {length}")
-            if pos + length > end:
+        version = None
+        try:
+            version, pos = self._string(buf, pos + 1, end)
+            if version not in KNOWN_VERSIONS and not self._allow_untested:
+                raise UnsupportedVersionError(
+                    f"written by Gatling {version[:40]}: this forwarder decodes the binary logs of Gatling "
+                    f"{KNOWN_RANGE} (--allow-untested-version tries the 3.13-3.15 layout)"
+                )
+            simulation_class, pos = self._string(buf, pos, end)
+            if pos + 8 > end:
                 raise _NeedMore
-            pos += length
+            start = _LONG.unpack_from(buf, pos)[0]
+            if not _VERSION_RE.fullmatch(version) or not _PLAUSIBLE_START_MS[0] <= start <= _PLAUSIBLE_START_MS[1]:
+                raise self._corrupt(pos, f"version {version[:40]!r}, run start {start}")
+            _description, pos = self._string(buf, pos + 8, end)
+            count, pos = self._int(buf, pos, end)
+            if count < 1 or count > 100_000:
+                raise self._corrupt(pos - 4, f"scenario count {count}")
+            scenarios = []
+            for _ in range(count):
+                name, pos = self._string(buf, pos, end)
+                scenarios.append(sanitize_text(name))
+            assertions, pos = self._int(buf, pos, end)
+            if assertions < 0 or assertions > 100_000:
+                raise self._corrupt(pos - 4, f"assertion count {assertions}")
+            for _ in range(assertions):
+                length, pos = self._int(buf, pos, end)
+                if length < 0 or length > _MAX_STRING:
+                    raise self._corrupt(pos - 4, f"assertion length {length}")
+                if pos + length > end:
+                    raise _NeedMore
+                pos += length
+        except LogFormatError as err:
+            if isinstance(err, UnsupportedVersionError) or version in KNOWN_VERSIONS:
+                raise
+            raise UnsupportedVersionError(
+                f"{err}: the run record does not have the layout of Gatling {KNOWN_RANGE}'s binary log "
+                "(Gatling changes the layout without a format number); use a forwarder that knows this release"
+            ) from None
+        if version not in KNOWN_VERSIONS:
+            self.untested_version = version[:40]
+            log.warning(
+                "the log was written by Gatling %s, which this forwarder was not tested with (%s); its run "
+                "record has their layout, so it is decoded as theirs (a record that does not decode stops "
+                "the forwarder with an error)", self.untested_version, KNOWN_RANGE,
+            )
         return RunHeader("binary", version, simulation_class, None, start, tuple(scenarios)), pos
 
     def _request(self, buf: bytearray, pos: int, end: int) -> tuple[RequestRecord, int]:

@@ -10,12 +10,18 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from loadtest_monitor.forward.aggregate import DEFAULT_MAX_SERIES
+from loadtest_monitor.forward.binlog import LayoutChangedError, UnsupportedVersionError
 from loadtest_monitor.forward.conf import ConfError, load_settings
 from loadtest_monitor.forward.records import LogFormatError
 from loadtest_monitor.forward.run import Forwarder, ForwardError, ForwardOptions
 from loadtest_monitor.forward.sender import DEFAULT_BUFFER_BYTES, GraphiteSender
+from loadtest_monitor.graphite import OVERFLOW
 
 log = logging.getLogger("loadtest_monitor.forward")
+
+#: Printed (Prometheus text form) when a log's binary layout is not the one this forwarder decodes.
+LAYOUT_ERRORS_METRIC = "loadtest_monitor_forward_layout_errors_total"
 
 DESCRIPTION = """\
 Forwards a Gatling 3.12+ run to Graphite as Gatling 3.11's Graphite writer did: reads the
@@ -60,8 +66,13 @@ def register(sub: Any) -> None:
     )
     p.add_argument(
         "--allow-untested-version", action="store_true",
-        help="decode a binary log of a Gatling version not tested with this forwarder (still refuses "
-        "anything that does not decode cleanly)",
+        help="accepted for compatibility: a binary log of a newer Gatling whose run record has the known "
+        "layout is now always decoded (with a warning), and one that does not decode is refused",
+    )
+    p.add_argument(
+        "--max-series", type=int, default=DEFAULT_MAX_SERIES, metavar="N",
+        help="distinct request paths (and scenarios) with their own series; the records of further names "
+        f"are counted in the series '{OVERFLOW}' (default {DEFAULT_MAX_SERIES})",
     )
     p.add_argument(
         "--until-sigterm", action="store_true",
@@ -78,8 +89,9 @@ def cmd_forward(args: argparse.Namespace) -> int:
         format="loadtest-monitor forward: %(levelname)s %(message)s",
         stream=sys.stderr,
     )
-    if args.buffer_mib < 1 or args.max_delay < 0 or args.drain_timeout < 0:
-        print("error: --buffer-mib must be >= 1, --max-delay and --drain-timeout >= 0", file=sys.stderr)
+    if args.buffer_mib < 1 or args.max_series < 1 or args.max_delay < 0 or args.drain_timeout < 0:
+        print("error: --buffer-mib and --max-series must be >= 1, --max-delay and --drain-timeout >= 0",
+              file=sys.stderr)
         return 2
     try:
         settings = load_settings(args.gatling_conf)
@@ -95,8 +107,8 @@ def cmd_forward(args: argparse.Namespace) -> int:
         once=args.once,
         max_delay_s=args.max_delay,
         drain_timeout_s=args.drain_timeout,
-        allow_untested_version=args.allow_untested_version,
         until_sigterm=args.until_sigterm,
+        max_series=args.max_series,
     )
     forwarder = Forwarder(settings, options, sender, stop)
     try:
@@ -104,6 +116,9 @@ def cmd_forward(args: argparse.Namespace) -> int:
     except LogFormatError as err:
         path = forwarder.follower.path if forwarder.follower else args.results
         print(f"error: {path}: {err}", file=sys.stderr)
+        if isinstance(err, UnsupportedVersionError | LayoutChangedError):
+            # A counter in the runner's log, for log-based alerts: the layout really differs.
+            print(f"{LAYOUT_ERRORS_METRIC} 1", file=sys.stderr)
         return 1
     except ForwardError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -1,14 +1,15 @@
 """The forwarder's settings, read from the same gatling.conf the monitor publishes for runners.
 
-The file is parsed as data: a whole-word `include` anywhere is refused before parsing (pyhocon
-would load the file or URL while parsing), and no substitution is left to pyhocon, which gets
+The file is parsed as data: a word pyhocon could take for `include` is refused before parsing
+(pyhocon would load the file or URL while parsing; hocon_safety.py holds the one check the operator
+uses too), and no substitution is left to pyhocon, which gets
 `x = ${?UNDEFINED}` wrong (it drops the earlier value; Typesafe Config, which Gatling uses, keeps
 it). Substitutions are resolved here as Typesafe Config does: a path of the config first, then
 an environment variable; an undefined `${?X}` assignment leaves the previous value in place, an
 undefined `${?X}` inside a concatenation is empty.
 
 The runner name (`loadtest-monitor.runner`, and direct `${?GATLING_RUNNER}` / `${?HOSTNAME}`) is
-reduced to one safe segment by identity.runner_segment, the rule the runner image applies to
+reduced to one safe segment by graphite.runner_segment, the rule the runner image applies to
 GATLING_RUNNER before Gatling starts, so both write the same path.
 """
 
@@ -23,11 +24,9 @@ from typing import Any
 from pyhocon import ConfigFactory, ConfigTree
 from pyhocon.config_tree import ConfigQuotedString, ConfigSubstitution, ConfigUnquotedString, ConfigValues
 
-from loadtest_monitor.forward.identity import runner_segment
+from loadtest_monitor.graphite import RUNNER_ENV_VARS, RUNNER_KEY, runner_segment
+from loadtest_monitor.hocon_safety import include_line
 
-RUNNER_KEY = "loadtest-monitor.runner"
-RUNNER_ENV_VARS = ("GATLING_RUNNER", "HOSTNAME")
-_WORD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_$")
 _MAX_CONF_BYTES = 1 << 20
 
 # Gatling 3.11.5's defaults (gatling-defaults.conf) for what the file may leave out.
@@ -63,21 +62,8 @@ class ForwardSettings:
     encoding: str
 
 
-def _include_line(text: str) -> int | None:
-    size = len("include")
-    lowered = text.lower()
-    start = lowered.find("include")
-    while start >= 0:
-        before = text[start - 1] if start > 0 else ""
-        after = text[start + size] if start + size < len(text) else ""
-        if before not in _WORD_CHARS and after not in _WORD_CHARS:
-            return text.count("\n", 0, start) + 1
-        start = lowered.find("include", start + 1)
-    return None
-
-
 def parse_conf_text(text: str, source: str) -> ConfigTree:
-    line = _include_line(text)
+    line = include_line(text)
     if line is not None:
         raise ConfError(f"{source} line {line}: 'include' is refused (the forwarder never loads other files or URLs)")
     try:

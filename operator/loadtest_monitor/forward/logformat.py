@@ -13,7 +13,7 @@ _TEXT_STARTS = (b"RUN\t", b"ASSERTION\t")
 _SNIFF_BYTES = max(len(s) for s in _TEXT_STARTS)
 
 
-def choose_decoder(head: bytes, encoding: str = "utf-8", allow_untested_version: bool = False) -> Decoder | None:
+def choose_decoder(head: bytes, encoding: str = "utf-8", allow_untested_version: bool = True) -> Decoder | None:
     """The decoder for a log starting with `head`; None while too few bytes tell (wait for more)."""
     if not head:
         return None

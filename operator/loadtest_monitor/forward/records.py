@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: A name the binary decoder no longer holds (its string cache is bounded): counted in `_other`.
+#: U+FFFE is a noncharacter; a real name made of it alone would be counted there too.
+FORGOTTEN = "\ufffe"
+
 
 @dataclass(frozen=True, slots=True)
 class RunHeader:

@@ -16,13 +16,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from loadtest_monitor.forward.aggregate import Aggregator, Payload, WindowSettings
+from loadtest_monitor.forward.aggregate import DEFAULT_MAX_SERIES, Aggregator, Payload, WindowSettings
 from loadtest_monitor.forward.conf import ForwardSettings
 from loadtest_monitor.forward.follow import LogFollower, find_logs
 from loadtest_monitor.forward.logformat import Decoder, choose_decoder
-from loadtest_monitor.forward.paths import simulation_id_of_class, simulation_id_of_run_folder
 from loadtest_monitor.forward.records import LogFormatError, RunHeader
 from loadtest_monitor.forward.sender import GraphiteSender
+from loadtest_monitor.graphite import simulation_id_of_class, simulation_id_of_run_folder
 
 log = logging.getLogger("loadtest_monitor.forward")
 
@@ -40,7 +40,8 @@ class ForwardOptions:
     max_delay_s: float = 1.0
     tick_s: float = 0.2
     drain_timeout_s: float = 10.0
-    allow_untested_version: bool = False
+    allow_untested_version: bool = True  # decode a newer Gatling whose run record passes the layout check
+    max_series: int = DEFAULT_MAX_SERIES
     until_sigterm: bool = False  # a native sidecar restarted after exit 0 would forward the run again
 
 
@@ -148,6 +149,7 @@ class Forwarder:
             write_period_ms=self.settings.write_period_s * 1000,
             light=self.settings.light,
             percentiles=self.settings.percentiles,
+            max_series=self.options.max_series,
         )
         log.info(
             "Gatling %s %s log of %s; sending every %d s to %s under %s.%s",
@@ -205,6 +207,9 @@ class Forwarder:
             "done: %d records, %d windows sent, %d re-sent with late records, %d dropped while Graphite was down",
             agg.records if agg else 0, self.windows_sent, self.windows_resent, self.sender.dropped_payloads,
         )
+        if agg is not None and agg.overflowed:
+            log.warning("%d records of names beyond --max-series %d were counted in the series '_other'",
+                        agg.overflowed, self.options.max_series)
         if agg is not None and agg.folded_late:
             log.warning("%d records arrived after their window was forgotten and were counted in a later one",
                         agg.folded_late)

@@ -9,8 +9,9 @@
   timestamp, same value), so a partly delivered payload sent again does no harm. Before each send
   the socket is checked for a close by the peer (an InfluxDB restart), which a plain send would
   only notice one payload too late.
-- UDP: datagrams of at most 1,400 bytes cut at line ends (no IP fragmentation); nothing tells
-  whether they arrived, as with Gatling's own UDP sender.
+- UDP: datagrams of at most 1,400 bytes cut at line ends (no IP fragmentation); a longer line
+  goes alone in its own datagram, never cut (the two halves would be two lines, the second a
+  forged one); nothing tells whether they arrived, as with Gatling's own UDP sender.
 Nothing here raises to the caller: the forwarder must outlive any Graphite outage.
 """
 
@@ -153,7 +154,7 @@ class GraphiteSender:
             end = start + UDP_DATAGRAM_BYTES
             if end < len(payload):
                 cut = payload.rfind(b"\n", start, end)
-                end = cut + 1 if cut >= start else end
+                end = cut + 1 if cut >= start else payload.find(b"\n", end) + 1 or len(payload)
             self._sock.sendto(payload[start:end], self._udp_addr)
             start = end
 

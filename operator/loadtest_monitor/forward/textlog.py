@@ -11,10 +11,13 @@ tabs, epoch milliseconds, an empty message or description written as one space):
     ERROR      <message> <time>
 
 Gatling writes through a buffer, so the file usually ends in the middle of a line while the run
-goes on: an unfinished last line waits for more bytes.
+goes on: an unfinished last line waits for more bytes, but at most MAX_LINE_BYTES of it: a longer
+line is skipped up to its end, with a warning, rather than buffered for ever.
 """
 
 from __future__ import annotations
+
+import logging
 
 from loadtest_monitor.forward.records import (
     ErrorRecord,
@@ -26,6 +29,12 @@ from loadtest_monitor.forward.records import (
     UserRecord,
 )
 
+log = logging.getLogger("loadtest_monitor.forward")
+
+#: Gatling's lines are a few hundred bytes; an error message may be long, but not this long.
+MAX_LINE_BYTES = 1 << 20
+#: Group paths remembered (the memo is dropped when full: it only saves a split).
+_MAX_GROUP_MEMO = 4096
 _FIELDS = {"RUN": 6, "USER": 4, "REQUEST": 7, "GROUP": 6, "ERROR": 3, "ASSERTION": 2}
 
 
@@ -38,6 +47,8 @@ class TextLogDecoder:
         self._tail = b""
         self._line_no = 0
         self._groups: dict[str, tuple[str, ...]] = {"": ()}
+        self._skipping = False  # inside a line longer than MAX_LINE_BYTES: drop bytes up to its end
+        self.skipped_lines = 0
 
     @property
     def pending_bytes(self) -> int:
@@ -45,10 +56,15 @@ class TextLogDecoder:
         return len(self._tail)
 
     def feed(self, data: bytes) -> list[Record]:
+        if self._skipping:
+            data = self._skip(data)
         data = self._tail + data
         cut = data.rfind(b"\n")
         if cut < 0:
             self._tail = data
+            if len(data) > MAX_LINE_BYTES:
+                self._tail = b""
+                self._skip(b"")
             return []
         self._tail = data[cut + 1 :]
         try:
@@ -63,6 +79,19 @@ class TextLogDecoder:
             if record is not None:
                 records.append(record)
         return records
+
+    def _skip(self, data: bytes) -> bytes:
+        """Drops the rest of an overlong line; returns what follows its end."""
+        if not self._skipping:
+            self._skipping = True
+            self._line_no += 1
+            self.skipped_lines += 1
+            log.warning("line %d of the log is longer than %d bytes: skipped", self._line_no, MAX_LINE_BYTES)
+        end = data.find(b"\n")
+        if end < 0:
+            return b""
+        self._skipping = False
+        return data[end + 1 :]
 
     def check_complete(self) -> None:
         """Raises if the file ended in the middle of a line (called once the log is final)."""
@@ -125,6 +154,8 @@ class TextLogDecoder:
     def _group_path(self, text: str) -> tuple[str, ...]:
         groups = self._groups.get(text)
         if groups is None:
+            if len(self._groups) >= _MAX_GROUP_MEMO:
+                self._groups = {"": ()}
             # Gatling replaces commas inside group names with spaces, so the split is exact.
             groups = self._groups[text] = tuple(text.split(","))
         return groups

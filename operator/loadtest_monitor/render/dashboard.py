@@ -29,9 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from loadtest_monitor.graphite import ALL_REQUESTS, ALL_USERS
 from loadtest_monitor.render.gatling import (
-    ALL_REQUESTS,
-    ALL_USERS,
     TAG_GROUP,
     TAG_REQUEST,
     TAG_RUNNER,

@@ -13,28 +13,33 @@ and N runners writing the same series at the same second would overwrite each ot
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
+from typing import Any
 
-from pyhocon import ConfigFactory, ConfigTree, HOCONConverter
-
-from loadtest_monitor.base_config import WRITERS_PATH, parse_base_config
+from loadtest_monitor.base_config import BaseConfigError, base_config_data
+from loadtest_monitor.graphite import (
+    REQUEST_LINE_SEGMENTS,
+    SEPARATOR,
+    USER_FIELD_AT,
+    USER_FIELDS,
+    USERS,
+    USERS_AT,
+)
+from loadtest_monitor.render.gatling_conf import Destination, PublishError, publish
 from loadtest_monitor.spec import GatlingSpec, MonitorSpec
 
-# Series layout in InfluxDB; the dashboard imports these names rather than repeating them.
-USERS_MEASUREMENT = "users"
+# Series layout in InfluxDB; the dashboard imports these names rather than repeating them. The
+# path layout, the reserved names and the runner identity are the Graphite contract's (graphite.py).
+USERS_MEASUREMENT = USERS  # the template takes the measurement from the `users` segment
 TAG_RUNNER = "runner"
 TAG_SIMULATION = "simulation"
 TAG_SCENARIO = "scenario"
 TAG_GROUP = "group"
 TAG_REQUEST = "request"
 TAG_STATUS = "status"
-ALL_REQUESTS = "allRequests"
-ALL_USERS = "allUsers"
 
-# Where the runner name comes from, strongest last: HOCON keeps the last defined value, and an
-# undefined `${?VAR}` leaves the earlier one in place. Pod hostnames are single DNS labels.
-RUNNER_ENV_VARS = ("HOSTNAME", "GATLING_RUNNER")
-DEFAULT_RUNNER = "local"
-RUNNER_KEY = "loadtest-monitor.runner"
+# The runner name (render/gatling_conf.py): "local", then ${?HOSTNAME}, then ${?GATLING_RUNNER};
+# HOCON keeps the last defined value, and an undefined `${?VAR}` leaves the earlier one in place.
 # For JAVA_OPTS written inline in a pod spec: the kubelet expands $(VAR) in a literal `value:` for
 # variables defined earlier in the container's env, but not in a value read through
 # configMapKeyRef, so the flags are meant to be pasted into the Job (docs/runners.md).
@@ -48,23 +53,16 @@ def requests_measurement(gatling: GatlingSpec) -> str:
     return gatling.root_path_prefix
 
 
-# Leaf segments of users lines: the only lines whose last segment is one of these (request lines
-# end in a metric: count, min, max, mean, stdDev, percentilesNN).
-USER_FIELDS = ("active", "waiting", "done")
 # Request lines deeper than maxGroupDepth are kept, each in a measurement named after its path
 # (`<prefix>.<group>....<request>.<status>.<metric>`), instead of being split at the wrong places.
 OVERFLOW_TEMPLATE = f"measurement.{TAG_RUNNER}.{TAG_SIMULATION}.measurement*"
 
 _ANY = "*"
-# Segment positions after `<prefix>.<runner>.<simulation>`: where `users` can stand, and where a
-# users line has its field.
-_USERS_AT = 3
-_USER_FIELD_AT = 5
 
 
 def _request_template(depth: int) -> str:
     parts = ["measurement", TAG_RUNNER, TAG_SIMULATION, *([TAG_GROUP] * depth), TAG_REQUEST, TAG_STATUS, "field"]
-    return ".".join(parts)
+    return SEPARATOR.join(parts)
 
 
 def _filters(prefix: str, length: int) -> list[str]:
@@ -77,15 +75,15 @@ def _filters(prefix: str, length: int) -> list[str]:
     the tree (and lands in a measurement named after its whole path) or is read as a users line.
     """
     wild = [prefix] + [_ANY] * (length - 1)
-    out = [".".join(wild)]
+    out = [SEPARATOR.join(wild)]
     users = list(wild)
-    users[_USERS_AT] = USERS_MEASUREMENT
-    out.append(".".join(users))
-    if length > _USER_FIELD_AT + 1:  # a 6-segment line ending in a user field is a users line
+    users[USERS_AT] = USERS
+    out.append(SEPARATOR.join(users))
+    if length > USER_FIELD_AT + 1:  # a 6-segment line ending in a user field is a users line
         for user_field in USER_FIELDS:
             leaf = list(users)
-            leaf[_USER_FIELD_AT] = user_field
-            out.append(".".join(leaf))
+            leaf[USER_FIELD_AT] = user_field
+            out.append(SEPARATOR.join(leaf))
     return out
 
 
@@ -104,20 +102,21 @@ def graphite_templates(gatling: GatlingSpec) -> list[str]:
     prefix = gatling.root_path_prefix
     users_template = f".{TAG_RUNNER}.{TAG_SIMULATION}.measurement.{TAG_SCENARIO}.field"
     templates = [
-        f"{prefix}.{_ANY}.{_ANY}.{USERS_MEASUREMENT}.{_ANY}.{user_field} {users_template}" for user_field in USER_FIELDS
+        f"{prefix}.{_ANY}.{_ANY}.{USERS}.{_ANY}.{user_field} {users_template}" for user_field in USER_FIELDS
     ]
     for depth in range(gatling.max_group_depth + 1):
         template = _request_template(depth)
-        templates += [f"{f} {template}" for f in _filters(prefix, 6 + depth)]
-    templates += [f"{f} {OVERFLOW_TEMPLATE}" for f in _filters(prefix, 7 + gatling.max_group_depth)]
+        templates += [f"{f} {template}" for f in _filters(prefix, REQUEST_LINE_SEGMENTS + depth)]
+    deeper = REQUEST_LINE_SEGMENTS + gatling.max_group_depth + 1
+    templates += [f"{f} {OVERFLOW_TEMPLATE}" for f in _filters(prefix, deeper)]
     return templates
 
 
-def _writers(base: ConfigTree) -> list[str]:
+def _writers(base: Mapping[str, Any]) -> tuple[str, ...]:
     """Keeps the writers a base config already lists, in its order, and adds the required ones."""
-    existing = base.get(WRITERS_PATH, None) or []  # parse_base_config made sure it is a list of names
-    writers = [str(w) for w in existing]
-    return writers + [w for w in _REQUIRED_WRITERS if w not in writers]
+    data = (base.get("gatling") or {}).get("data") or {}
+    writers = [str(w) for w in data.get("writers") or []]  # base_config made sure it is a list of names
+    return (*writers, *(w for w in _REQUIRED_WRITERS if w not in writers))
 
 
 def _graphite_settings(
@@ -144,36 +143,15 @@ _RENDER_CACHE_SIZE = 64
 
 @functools.lru_cache(maxsize=_RENDER_CACHE_SIZE)
 def _gatling_conf(gatling: GatlingSpec, protocol: str, graphite_host: str, graphite_port: int) -> str:
-    # Parsed without includes, I/O or substitution; spec.py already refused what cannot be merged.
-    base = parse_base_config(gatling.base_config)
-    # The prefix is ours alone (it carries the runner segment the templates expect).
-    if base.get("gatling.data.graphite.rootPathPrefix", None) is not None:
-        base.get_config("gatling.data.graphite").pop("rootPathPrefix")
-    ours = ConfigFactory.from_dict(
-        {
-            "gatling": {
-                "data": {
-                    "writers": _writers(base),
-                    "graphite": _graphite_settings(gatling, protocol, graphite_host, graphite_port),
-                }
-            }
-        }
-    )
-    merged = ConfigTree.merge_configs(base, ours)
-    body = HOCONConverter.to_hocon(merged, indent=2)
-    env_lines = "\n".join(f"  runner = ${{?{var}}}" for var in RUNNER_ENV_VARS)
-    prefix = gatling.root_path_prefix
-    return (
-        "# Rendered by loadtest-monitor. Gatling 3.11.x or older: 3.12+ has no Graphite output.\n"
-        f"{body}\n\n"
-        "# Every runner pod writes under its own path segment, so runners never overwrite\n"
-        '# each other\'s series. GATLING_RUNNER wins over HOSTNAME; without either: "local".\n'
-        "loadtest-monitor {\n"
-        f'  runner = "{DEFAULT_RUNNER}"\n'
-        f"{env_lines}\n"
-        "}\n"
-        f'gatling.data.graphite.rootPathPrefix = "{prefix}."${{{RUNNER_KEY}}}\n'
-    )
+    # Data without includes, I/O or substitution (spec.py already refused what cannot be merged),
+    # printed by our own printer and parsed back: never published unless the destination holds.
+    base = base_config_data(gatling.base_config)
+    dest = Destination(_writers(base), graphite_host, graphite_port, protocol, gatling.root_path_prefix)
+    extra = {"light": gatling.light, "writePeriod": gatling.write_period}
+    try:
+        return publish(base, dest, extra)
+    except PublishError as err:
+        raise BaseConfigError(str(err)) from None
 
 
 def java_system_properties(spec: MonitorSpec, graphite_host: str, graphite_port: int) -> str:
