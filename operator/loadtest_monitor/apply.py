@@ -6,9 +6,10 @@ apply then removes every field we no longer send) or when a field we send no lon
 value (drift by hand). Nothing else causes a write, so server-side normalisation (quantities) and
 fields other managers add (a webhook's loadBalancerClass) never do.
 
-Ownership: an object is ours when it carries our ownerReference, or carries our managed-by and
-instance labels and no ownerReference at all (a PVC kept with keepOnDelete, re-adopted). Anything
-else with a child's name is somebody else's: never written, labelled or deleted (NameConflict).
+Ownership: an object is ours when it carries our ownerReference; a PersistentVolumeClaim also when
+it carries our managed-by and instance labels and no ownerReference at all (a PVC kept with
+keepOnDelete, re-adopted; see is_ours). Anything else with a child's name is somebody else's:
+never written, labelled, read for credentials or deleted (NameConflict).
 Creation never merges into an existing object: a child missing from the label-selected store is
 created with a create-only apply (refused when any object has the name, which a GET by name then
 judges); every update names the uid of the object proven ours, so it can only ever change that
@@ -82,13 +83,28 @@ def stamped(desired: Mapping[str, Any]) -> Obj:
     return {**desired, "metadata": meta}
 
 
+# The one kind a monitor leaves behind on purpose (storage.keepOnDelete) and must find again.
+ADOPTABLE_KINDS = ("PersistentVolumeClaim",)
+
+
 def is_ours(obj: Mapping[str, Any], owner: Owner) -> bool:
+    """Our ownerReference (the monitor's uid) proves ownership for every kind.
+
+    Labels prove nothing: whoever can create an object can give it any label. They are accepted
+    only for a PersistentVolumeClaim without any ownerReference, the claim a monitor keeps with
+    `keepOnDelete` and finds again after being made anew. Only a claim the spec asks for is ever
+    looked at (storage enabled), and it is only mounted into InfluxDB, so a forged one gains its
+    author nothing they could not do with a pod of their own in the namespace. A labelled Secret
+    (a chosen password) or Deployment is somebody else's: a NameConflict, never read or written.
+    """
     meta = obj.get("metadata") or {}
     refs = meta.get("ownerReferences") or []
     if any(ref.get("uid") == owner.uid for ref in refs):
         return True
+    if refs or obj.get("kind") not in ADOPTABLE_KINDS:
+        return False
     labels = meta.get("labels") or {}
-    return not refs and labels.get(LABEL_MANAGED_BY) == FIELD_MANAGER and labels.get(LABEL_INSTANCE) == owner.name
+    return labels.get(LABEL_MANAGED_BY) == FIELD_MANAGER and labels.get(LABEL_INSTANCE) == owner.name
 
 
 def owned_by(obj: Mapping[str, Any], owner: Owner) -> bool:

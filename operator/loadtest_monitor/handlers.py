@@ -27,7 +27,7 @@ from typing import Any
 
 import kopf
 
-from loadtest_monitor import metrics
+from loadtest_monitor import http_serve, metrics
 from loadtest_monitor.identity import (
     API_VERSION,
     FIELD_MANAGER,
@@ -176,9 +176,8 @@ class _Health(BaseHTTPRequestHandler):
 def _serve_health(rt: Runtime) -> None:
     if not rt.settings.liveness_port:
         return
-    server = ThreadingHTTPServer(("0.0.0.0", rt.settings.liveness_port), _Health)
-    threading.Thread(target=server.serve_forever, name="healthz", daemon=True).start()
-    rt.health_server = server
+    # Connections are bounded (http_serve): a client that sends nothing cannot hold a thread.
+    rt.health_server = http_serve.serve(_Health, rt.settings.liveness_port, "0.0.0.0", "healthz")
 
 
 # --- lifecycle -------------------------------------------------------------------------------

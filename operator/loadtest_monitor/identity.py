@@ -30,6 +30,12 @@ LABEL_MONITOR = f"{GROUP}/monitor"
 # changes the template and rolls the pods; an unchanged config leaves the template untouched.
 CONFIG_HASH_ANNOTATION = f"{GROUP}/config-hash"
 
+# On a Secret named by a monitor's grafana.adminSecretRef: the monitors (comma-separated names, same
+# namespace) its owner lets mount it. The operator can read every Secret, a monitor's author maybe
+# none: without this opt-in, adminSecretRef would hand any Secret's keys to an image the author picks.
+# An annotation, not a label: a label value holds at most 63 characters, too few for a list.
+ADMIN_SECRET_OPT_IN = f"{GROUP}/grafana-admin-for"
+
 # Selects every object this operator manages (used by the child watches and by pruning).
 MANAGED_SELECTOR = f"{LABEL_MANAGED_BY}={FIELD_MANAGER}"
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from loadtest_monitor.http_serve import serve_metrics
 
 OUTCOMES = ("ok", "error", "invalid", "conflict")
 
@@ -92,6 +94,6 @@ def start_metrics_server(port: int, address: str = "0.0.0.0") -> int:
     global _server
     with _server_lock:
         if _server is None:
-            server, _thread = start_http_server(port, addr=address, registry=REGISTRY)
-            _server = server
+            # Our own server, not prometheus-client's: its connections have no timeout (http_serve).
+            _server = serve_metrics(REGISTRY, port, address)
         return int(_server.server_address[1])

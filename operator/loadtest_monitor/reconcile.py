@@ -42,7 +42,7 @@ from loadtest_monitor.apply import (
     conflict_message,
     is_ours,
 )
-from loadtest_monitor.identity import API_VERSION, GATLING_CONF_KEY, KIND, LABEL_NAME
+from loadtest_monitor.identity import ADMIN_SECRET_OPT_IN, API_VERSION, GATLING_CONF_KEY, KIND, LABEL_NAME
 from loadtest_monitor.kube import KubeError, Obj
 from loadtest_monitor.render.common import Owner, RenderContext
 from loadtest_monitor.render.monitor import generated_secrets, render_all
@@ -218,7 +218,8 @@ class Reconciler:
         """Generated Secrets read by name: existing values kept, missing ones made; never on an error.
 
         Returns (credentials, blocked): `blocked` names Secrets (as "Secret/<name>") that could not
-        be read, decoded, or are not ours; they and what mounts them are left untouched this pass.
+        be read, decoded, or are not ours, and an adminSecretRef Secret that has not opted in; they
+        and what mounts them are left untouched this pass.
         """
         credentials: Credentials = {}
         blocked: dict[str, str] = {}
@@ -248,6 +249,7 @@ class Reconciler:
             credentials[secret_name] = values
         for secret_name in generated_secrets(ctx):
             credentials.setdefault(secret_name, {k: "" for k in generated_secrets(ctx)[secret_name]})
+        blocked.update(self._admin_secret_blocked(ctx, lookup))
         return credentials, blocked
 
     def _prune(self, ctx: RenderContext, monitor: Obj, lookup: Lookup, outcome: Outcome, wanted: set[str]) -> None:
@@ -275,6 +277,11 @@ class Reconciler:
             return self._pruned.get(key)
 
     def _admin_secret_condition(self, ctx: RenderContext, lookup: Lookup) -> st.Condition | None:
+        """GrafanaReady False while the referenced admin Secret is missing, not opted in, or lacks a key.
+
+        The opt-in is checked before the keys: a monitor's author learns nothing about the keys of a
+        Secret whose owner has not let this monitor use it.
+        """
         ref = ctx.spec.grafana.admin_secret_ref
         if ref is None:
             return None
@@ -282,6 +289,13 @@ class Reconciler:
             secret = lookup.get("v1", "Secret", ctx.owner.namespace, ref.name)
         except KubeError as err:
             return st.Condition(st.GRAFANA_READY, "Unknown", st.REASON_APPLY_FAILED, f"Secret {ref.name}: {err}")
+        if secret is not None and not admin_secret_allows(secret, ctx.owner.name):
+            return st.Condition(
+                st.GRAFANA_READY,
+                "False",
+                st.REASON_ADMIN_SECRET_NOT_ALLOWED,
+                admin_secret_not_allowed_message(secret, ctx.owner.name, ctx.owner.namespace),
+            )
         data = (secret or {}).get("data") or {}
         missing = [k for k in (ref.user_key, ref.password_key) if k not in data]
         if secret is None or missing:
@@ -293,6 +307,15 @@ class Reconciler:
                 f"spec.grafana.adminSecretRef: {what}; create it or remove adminSecretRef to get a generated one",
             )
         return None
+
+    def _admin_secret_blocked(self, ctx: RenderContext, lookup: Lookup) -> dict[str, str]:
+        """The referenced admin Secret as blocked while it is not opted in: Grafana's Deployment,
+        which would mount it, is then neither created nor changed (an existing one stays as it is)."""
+        cond = self._admin_secret_condition(ctx, lookup)
+        ref = ctx.spec.grafana.admin_secret_ref
+        if ref is None or cond is None or cond.reason != st.REASON_ADMIN_SECRET_NOT_ALLOWED:
+            return {}
+        return {f"Secret/{ref.name}": cond.message}
 
     def _conditions(self, ctx: RenderContext, lookup: Lookup, outcome: Outcome) -> list[st.Condition]:
         names, ns = ctx.names, ctx.owner.namespace
@@ -391,6 +414,31 @@ class Reconciler:
                 self.events(monitor, event_type, reason, message)
             except KubeError as err:  # an Event is a courtesy: never a reason to fail the reconcile
                 log.warning("Event %s on %s not posted: %s", reason, monitor["metadata"]["name"], err)
+
+
+def admin_secret_allows(secret: Mapping[str, Any], monitor: str) -> bool:
+    """Does the Secret's ADMIN_SECRET_OPT_IN annotation name this monitor?"""
+    value = ((secret.get("metadata") or {}).get("annotations") or {}).get(ADMIN_SECRET_OPT_IN, "")
+    return monitor in _opted_in(value)
+
+
+def _opted_in(value: Any) -> list[str]:
+    return [part.strip() for part in str(value).split(",") if part.strip()]
+
+
+def admin_secret_not_allowed_message(secret: Mapping[str, Any], monitor: str, namespace: str) -> str:
+    """Names the Secret, the annotation and the command that opts it in (keeping monitors named already)."""
+    meta = secret.get("metadata") or {}
+    name = str(meta.get("name", ""))
+    present = _opted_in((meta.get("annotations") or {}).get(ADMIN_SECRET_OPT_IN, ""))
+    overwrite = " --overwrite" if present else ""
+    value = ",".join([*present, monitor])
+    return (
+        f"spec.grafana.adminSecretRef: Secret {name!r} does not allow this monitor to mount it: its "
+        f"annotation {ADMIN_SECRET_OPT_IN} must name {monitor!r}; whoever owns the Secret runs "
+        f"`kubectl annotate{overwrite} secret {name} -n {namespace} {ADMIN_SECRET_OPT_IN}={value}` "
+        "(Grafana is not deployed or changed until then)"
+    )
 
 
 # Kinds a pod mounts by name: a Deployment that would mount one that is not ours waits.

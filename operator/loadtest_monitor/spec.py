@@ -54,13 +54,30 @@ RETENTION_PATTERN = (
 # sizes with plain CEL string and integer functions, which every Kubernetes from 1.27 on has
 # (the quantity() CEL library does not exist before 1.29); this grammar keeps that comparison exact.
 STORAGE_SIZE_PATTERN = r"[1-9][0-9]{0,5}(Mi|Gi|Ti|M|G|T)"
-IMAGE_PATTERN = r"[^\s]+"
+# Image references: the grammar of the distribution library the kubelet parses them with (anything
+# else ends in InvalidImageName on every pod): [host[:port]/]path[:tag][@sha256:digest]. Host
+# components may hold capitals, path components are lowercase with '.', '_', '__' or dashes between,
+# a tag is at most 128 word characters, '.' and '-'. Only sha256 digests. No (?:) or \w: the same
+# text must mean the same thing to Python, RE2 (the API server's CEL) and ECMA.
+_HOST_PART = "[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?"
+_PATH_PART = "[a-z0-9]+(([._]|__|[-]+)[a-z0-9]+)*"
+IMAGE_NAME_PATTERN = f"({_HOST_PART}([.]{_HOST_PART})*(:[0-9]+)?/)?{_PATH_PART}(/{_PATH_PART})*"
+IMAGE_TAG_PATTERN = "[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
+IMAGE_DIGEST_PATTERN = "sha256:[a-f0-9]{64}"
+IMAGE_PATTERN = f"({IMAGE_NAME_PATTERN})(:({IMAGE_TAG_PATTERN}))?(@{IMAGE_DIGEST_PATTERN})?"
+# 64 hex digits alone are an image ID, not a name: refused by the same parser.
+IMAGE_ID_PATTERN = "[a-f0-9]{64}"
+#: The kubelet also refuses a name (the part before the tag) longer than this, which a pattern cannot say.
+IMAGE_NAME_MAX = 255
 
 _DATABASE_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 _RETENTION_RE = re.compile(r"(INF)|([1-9][0-9]{0,8})([hdw])")  # digits bounded: int() of any length
 _PREFIX_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _STORAGE_SIZE_RE = re.compile(STORAGE_SIZE_PATTERN)
 _IMAGE_RE = re.compile(IMAGE_PATTERN)
+_IMAGE_ID_RE = re.compile(IMAGE_ID_PATTERN)
+# The tag's group: IMAGE_PATTERN's groups are counted, so the number follows from its parts.
+_TAG_GROUP = 1 + re.compile(IMAGE_NAME_PATTERN).groups + 2
 _MONITOR_NAME_RE = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
 
 Resources = dict[str, dict[str, str]]
@@ -210,10 +227,32 @@ def parse_spec(raw: Mapping[str, Any] | None) -> MonitorSpec:
 
 def _image(r: Reader, default: str) -> str:
     image = r.string("image", default)
-    if not _IMAGE_RE.fullmatch(image):
-        r.problem("image", "must be an image reference without spaces, such as repository/name:tag")
+    problem = image_problem(image)
+    if problem:
+        r.problem("image", problem)
         return default
     return image
+
+
+def image_problem(image: str) -> str | None:
+    """Why the kubelet would refuse `image` (InvalidImageName), or None."""
+    match = _IMAGE_RE.fullmatch(image)
+    if match is None:
+        return (
+            f"{short(image)} is not an image reference: use [registry[:port]/]name[:tag][@sha256:<64 hex>] "
+            "with a lowercase name, such as grafana/grafana:13.2.1 (one ':' before the tag, no spaces)"
+        )
+    if _IMAGE_ID_RE.fullmatch(image):
+        return f"{short(image)} is an image ID, which the kubelet refuses: use [registry[:port]/]name[:tag]"
+    if len(match.group(1)) > IMAGE_NAME_MAX:
+        return f"the name before the tag is longer than {IMAGE_NAME_MAX} characters, which the kubelet refuses"
+    return None
+
+
+def image_tag(image: str) -> str:
+    """The tag of a valid image reference ('' when it has none, digest or not)."""
+    match = _IMAGE_RE.fullmatch(image)
+    return (match.group(_TAG_GROUP) or "") if match else ""
 
 
 def _parse_influxdb(r: Reader) -> InfluxDBSpec:
@@ -269,12 +308,23 @@ def _retention(r: Reader, default: str) -> str:
 
 
 def _check_influxdb_image(image: str, r: Reader) -> None:
-    """Only InfluxDB 1.x has the Graphite listener; `latest` and 2.x/3.x silently lose all data."""
-    if "@" in image:
-        return  # pinned by digest: the user vouches for the version
-    last = image.rsplit("/", 1)[-1]
-    tag = last.split(":", 1)[1] if ":" in last else ""
-    if not tag:
+    """Only InfluxDB 1.x has the Graphite listener; `latest` and 2.x/3.x silently lose all data.
+
+    A digest pins the bytes but does not say which version they are, so a digest-pinned reference is
+    judged by the tag beside it (name:1.12.4@sha256:...; the digest is what gets pulled), and a bare
+    name@sha256:... is refused: nothing the operator can read vouches for 1.x.
+    """
+    if _IMAGE_RE.fullmatch(image) is None:
+        return  # reported as not an image reference
+    tag = image_tag(image)
+    if not tag and "@" in image:
+        name = image.split("@", 1)[0]
+        r.problem(
+            "image",
+            f"{short(image)} is pinned by digest without a tag, so nothing shows it is InfluxDB 1.x; put the 1.x "
+            f"tag beside the digest, such as {name}:{DEFAULT_INFLUXDB_IMAGE.split(':', 1)[1]}@sha256:...",
+        )
+    elif not tag:
         r.problem(
             "image",
             f"{image!r} has no tag, which means latest (InfluxDB 2.x or newer, without the Graphite "
@@ -389,7 +439,7 @@ def _parse_grafana(r: Reader) -> GrafanaSpec:
             password_key=_secret_key(ref, "passwordKey", "admin-password"),
         )
     return GrafanaSpec(
-        image=_image(r, defaults.image) or defaults.image,
+        image=_image(r, defaults.image),
         service=GrafanaServiceSpec(
             type=service_type,
             scheme=scheme,

@@ -27,6 +27,7 @@ REASON_AVAILABLE = "Available"
 REASON_PROGRESSING = "Progressing"
 REASON_PUBLISHED = "Published"
 REASON_ADMIN_SECRET_MISSING = "AdminSecretMissing"
+REASON_ADMIN_SECRET_NOT_ALLOWED = "AdminSecretNotAllowed"
 REASON_NAME_CONFLICT = "NameConflict"
 REASON_PROGRESS_DEADLINE = "ProgressDeadlineExceeded"
 
@@ -147,7 +148,9 @@ def ready_condition(parts: Sequence[Condition]) -> Condition:
     if not not_ready:
         message = "InfluxDB and Grafana are available, gatling.conf is published"
         return Condition(READY, "True", REASON_AVAILABLE, message)
-    first = not_ready[0]
+    # A part that waits for the user (a Secret not allowed, a crash loop) names Ready's reason before
+    # one that is merely progressing: the Warning Event then comes at once, not after a rollout.
+    first = next((c for c in not_ready if c.reason != REASON_PROGRESSING), not_ready[0])
     return Condition(READY, "False", first.reason, f"{first.type}: {first.message}")
 
 

@@ -23,6 +23,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from loadtest_monitor.identity import ADMIN_SECRET_OPT_IN
 from tests.integration.operator_support import Operator, apply_monitor, children, get_monitor, minimal, running_operator
 
 RESYNC = 30
@@ -179,6 +180,10 @@ def two_namespaces(cluster: Any) -> Iterator[tuple[str, str]]:
         literals = ("--from-literal=admin-user=admin", "--from-literal=admin-password=not-generated")
         secret = cluster.kubectl("create", "secret", "generic", EXTERNAL_ADMIN, "-n", ns, *literals)
         assert secret.returncode == 0, secret.stderr
+        # The Secret lets the test's monitors (m0, m1 ...) mount it: adminSecretRef needs its opt-in.
+        allowed = f"{ADMIN_SECRET_OPT_IN}={','.join(f'm{i}' for i in range(1000))}"
+        annotated = cluster.kubectl("annotate", "secret", EXTERNAL_ADMIN, "-n", ns, allowed)
+        assert annotated.returncode == 0, annotated.stderr
     yield names
     for ns in names:
         cluster.kubectl("delete", "namespace", ns, "--wait=false")

@@ -13,7 +13,7 @@ Ready with the same children (uids and resourceVersions), none of which the oper
 The specs are the render property's strategy (`test_validation_property.specs`) plus mutations:
 a wrong JSON type or an unknown field at a random path, huge strings, hostile baseConfigs, Service
 annotations at the 256 KiB limit, and an adminSecretRef to the reference monitor's generated
-Secret (a monitor may read it, never write it).
+Secret (a monitor may neither write nor mount it: it does not name the monitor in its opt-in).
 """
 
 from __future__ import annotations
@@ -352,8 +352,12 @@ def _verdict(mon: dict[str, Any]) -> str | None:
 
 def _expected_children(name: str, spec: dict[str, Any]) -> set[str]:
     wanted = default_children(name)
-    if "adminSecretRef" in (spec.get("grafana") or {}):
+    ref = (spec.get("grafana") or {}).get("adminSecretRef")
+    if ref is not None:
         wanted.discard(f"Secret/{name}-grafana-admin")  # the user's own Secret is used instead
+    if ref is not None and ref.get("name") == f"{REFERENCE}-grafana-admin":
+        # Another monitor's Secret, which does not opt in: never mounted (AdminSecretNotAllowed).
+        wanted.discard(f"Deployment/{name}-grafana")
     return wanted
 
 

@@ -286,12 +286,34 @@ def test_a_foreign_object_with_a_child_name_is_never_touched(
 def test_a_deployment_of_ours_with_another_selector_is_recreated(
     cluster: Any, operator: Operator, kube_api: pykube.HTTPClient, namespace: str
 ) -> None:
-    """Selectors are immutable: ours (managed-by + instance labels) is replaced, never left stale."""
+    """Selectors are immutable: ours (our ownerReference) is replaced, never left stale."""
+    # The monitor exists first with a spec only the operator refuses (nothing is created), so the
+    # old Deployment can carry its ownerReference: labels alone would not make it ours.
+    invalid = minimal(graphite={"allowedSourceRanges": ["10.1.2.3/8"]})
+    assert apply_monitor(cluster, namespace, invalid).returncode == 0
+
+    def refused() -> dict[str, Any] | None:
+        mon = get_monitor(kube_api, namespace, "checkout")
+        return mon if condition(mon, "Ready").get("reason") == "InvalidSpec" else None
+
+    mon = wait_for(refused, 60, "Ready=False InvalidSpec")
+    owner = {
+        "apiVersion": "loadtest.dev/v1alpha1",
+        "kind": "LoadtestMonitor",
+        "name": "checkout",
+        "uid": mon["metadata"]["uid"],
+        "controller": True,
+    }
     labels = {"app.kubernetes.io/managed-by": "loadtest-monitor", "app.kubernetes.io/instance": "checkout"}
     old = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {"name": "checkout-influxdb", "namespace": namespace, "labels": labels},
+        "metadata": {
+            "name": "checkout-influxdb",
+            "namespace": namespace,
+            "labels": labels,
+            "ownerReferences": [owner],
+        },
         "spec": {
             "replicas": 0,
             "selector": {"matchLabels": {"old": "selector"}},

@@ -26,6 +26,7 @@ from ltm_harness.binaries import Binaries, find_binaries, floor_apiserver_dir
 from ltm_harness.errors import ClusterError
 from ltm_harness.repo import REPO_ROOT as REPO
 from tests.integration.operator_support import check_create_only_apply
+from tests.integration.test_validation_images import disagreements
 
 CRD = REPO / "crds" / "loadtest.dev_loadtestmonitors.yaml"
 FLOOR_VERSION = "v1.27"  # the floor README.md, docs/install.md and Chart.yaml state
@@ -164,3 +165,8 @@ def test_the_uninstall_fence_holds_on_the_floor(old_apiserver: ApiServer) -> Non
         "a monitor accepted once the fence is lifted",
     )
     assert accepted
+
+
+def test_image_references_are_judged_the_same_on_the_floor(old_apiserver: ApiServer) -> None:
+    """The image rule (CEL matches, RE2) refuses and accepts on 1.27 exactly what it does today."""
+    assert disagreements(old_apiserver.kubectl, "default") == []
