@@ -54,12 +54,26 @@ RETENTION_PATTERN = (
 # sizes with plain CEL string and integer functions, which every Kubernetes from 1.27 on has
 # (the quantity() CEL library does not exist before 1.29); this grammar keeps that comparison exact.
 STORAGE_SIZE_PATTERN = r"[1-9][0-9]{0,5}(Mi|Gi|Ti|M|G|T)"
+# The emptyDir that holds InfluxDB's data when storage is off: whole Mi or Gi from 100Mi to 1Ti.
+# Without a limit one runaway test fills the node's disk; past the limit the kubelet evicts the pod
+# (the data was in an emptyDir anyway) and the Deployment starts a fresh one.
+EMPTY_DIR_SIZE_PATTERN = r"[1-9][0-9]{0,6}(Mi|Gi)"
+EMPTY_DIR_MIN_MI = 100
+EMPTY_DIR_MAX_MI = 1024 * 1024
+# InfluxDB's own defaults (1,000,000 series, 100,000 values per tag) let one bad test (a request
+# name with an id in it) grow the in-memory index past the default 2Gi memory limit: the pod is
+# OOM-killed and restarts into the same index. 100,000 series is 10x a large Gatling test
+# (hundreds of requests x 3 statuses x runners); 10,000 values per tag is far more request names
+# than any simulation has. Past a limit InfluxDB refuses only the new series, the rest keeps coming.
+SERIES_LIMIT_DEFAULT, SERIES_LIMIT_MIN, SERIES_LIMIT_MAX = 100_000, 1_000, 10_000_000
+TAG_VALUES_LIMIT_DEFAULT, TAG_VALUES_LIMIT_MIN, TAG_VALUES_LIMIT_MAX = 10_000, 100, 1_000_000
 IMAGE_PATTERN = r"[^\s]+"
 
 _DATABASE_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 _RETENTION_RE = re.compile(r"(INF)|([1-9][0-9]{0,8})([hdw])")  # digits bounded: int() of any length
 _PREFIX_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _STORAGE_SIZE_RE = re.compile(STORAGE_SIZE_PATTERN)
+_EMPTY_DIR_SIZE_RE = re.compile(EMPTY_DIR_SIZE_PATTERN)
 _IMAGE_RE = re.compile(IMAGE_PATTERN)
 _MONITOR_NAME_RE = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
 
@@ -113,6 +127,7 @@ class StorageSpec:
     size: str = "10Gi"
     storage_class_name: str | None = None
     keep_on_delete: bool = False
+    empty_dir_size_limit: str = "2Gi"
 
 
 @dataclass(frozen=True)
@@ -121,6 +136,8 @@ class InfluxDBSpec:
     database: str = "gatling"
     retention: str = "7d"
     storage: StorageSpec = field(default_factory=StorageSpec)
+    max_series_per_database: int = SERIES_LIMIT_DEFAULT
+    max_values_per_tag: int = TAG_VALUES_LIMIT_DEFAULT
     resources: Resources = field(
         default_factory=lambda: {
             "requests": {"cpu": "250m", "memory": "512Mi"},
@@ -164,6 +181,10 @@ class GraphiteSpec:
     exposure: str = "ClusterIP"
     allowed_source_ranges: tuple[str, ...] = ()
     allowed_namespaces: tuple[str, ...] = ()
+    # matchLabels of the runner pods that may send Graphite lines (empty: every pod of the
+    # allowed namespaces); it narrows the pods, never the CIDRs.
+    runner_pod_selector: dict[str, str] = field(default_factory=dict)
+    # Governs every NetworkPolicy of the monitor (InfluxDB's and Grafana's).
     network_policy: bool = True
 
 
@@ -241,9 +262,26 @@ def _parse_influxdb(r: Reader) -> InfluxDBSpec:
             ),
             storage_class_name=class_name,
             keep_on_delete=storage.boolean("keepOnDelete", base.keep_on_delete),
+            empty_dir_size_limit=_empty_dir_size(storage, base.empty_dir_size_limit),
+        ),
+        max_series_per_database=r.integer(
+            "maxSeriesPerDatabase", defaults.max_series_per_database, SERIES_LIMIT_MIN, SERIES_LIMIT_MAX
+        ),
+        max_values_per_tag=r.integer(
+            "maxValuesPerTag", defaults.max_values_per_tag, TAG_VALUES_LIMIT_MIN, TAG_VALUES_LIMIT_MAX
         ),
         resources=_parse_resources(r, defaults.resources),
     )
+
+
+def _empty_dir_size(storage: Reader, default: str) -> str:
+    hint = f"use a whole number of Mi or Gi from {EMPTY_DIR_MIN_MI}Mi to 1024Gi, such as 2Gi"
+    value = storage.matching("emptyDirSizeLimit", default, _EMPTY_DIR_SIZE_RE, hint)
+    mebibytes = int(value[:-2]) * (1024 if value.endswith("Gi") else 1)
+    if not EMPTY_DIR_MIN_MI <= mebibytes <= EMPTY_DIR_MAX_MI:
+        storage.problem("emptyDirSizeLimit", f"{short(value)} is out of range: {hint}")
+        return default
+    return value
 
 
 def retention_hours(retention: str) -> int | None:
@@ -436,6 +474,9 @@ def _parse_graphite(r: Reader) -> GraphiteSpec:
         if problem:
             r.problems.add(f"{r.at('allowedNamespaces')}[{i}]", f"{short(ns)} is not a namespace name: it {problem}")
     exposure = r.choice("exposure", defaults.exposure, GRAPHITE_EXPOSURES)
+    selector = r.child("runnerPodSelector")
+    runner_labels = selector.string_map("matchLabels")
+    _check_labels(runner_labels, selector, "matchLabels")
     if exposure == "InternalLoadBalancer" and not ranges:
         r.problem(
             "allowedSourceRanges",
@@ -447,6 +488,7 @@ def _parse_graphite(r: Reader) -> GraphiteSpec:
         exposure=exposure,
         allowed_source_ranges=ranges,
         allowed_namespaces=namespaces,
+        runner_pod_selector=runner_labels,
         network_policy=r.boolean("networkPolicy", defaults.network_policy),
     )
 
@@ -478,17 +520,20 @@ def _parse_gatling(r: Reader) -> GatlingSpec:
     )
 
 
-def _parse_placement(r: Reader) -> PlacementSpec:
-    node_selector = r.string_map("nodeSelector")
-    for key, value in node_selector.items():
-        problem = kube_rules.qualified_name(key)
+def _check_labels(labels: Mapping[str, str], r: Reader, key: str) -> None:
+    """Label keys and values the way the API server checks them in a selector."""
+    for name, value in labels.items():
+        problem = kube_rules.qualified_name(name)
         if problem:
-            r.problems.add(f"{r.at('nodeSelector')}[{key!r}]", f"is not a valid label key: it {problem}")
+            r.problems.add(f"{r.at(key)}[{name!r}]", f"is not a valid label key: it {problem}")
         problem = kube_rules.label_value(value)
         if problem:
-            r.problems.add(
-                f"{r.at('nodeSelector')}[{key!r}]", f"{short(value)} is not a valid label value: it {problem}"
-            )
+            r.problems.add(f"{r.at(key)}[{name!r}]", f"{short(value)} is not a valid label value: it {problem}")
+
+
+def _parse_placement(r: Reader) -> PlacementSpec:
+    node_selector = r.string_map("nodeSelector")
+    _check_labels(node_selector, r, "nodeSelector")
     tolerations = r.raw.get("tolerations") or []
     if not isinstance(tolerations, list) or not all(isinstance(t, Mapping) for t in tolerations):
         r.problem("tolerations", "must be a list of Kubernetes tolerations")

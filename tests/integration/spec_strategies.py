@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 NEWLINE = "\n"
 RETENTIONS = ["7d", "1h", "5200w", "INF", "0d", "999999w", "30502w", "7d" + NEWLINE, "24 h"]
 SIZES = ["10Gi", "1Mi", "0", "0Gi", "1.5Gi", "10Gi" + NEWLINE, "999999Ti"]
+EMPTY_DIR_SIZES = ["2Gi", "100Mi", "99Mi", "1024Gi", "1025Gi", "2G", "2Gi" + NEWLINE, "0Mi", "9999999Gi"]
 QUANTITIES: list[Any] = ["100m", "1", "1Gi", "1e3", "0.5", 2, 0.5, "-1", "1 Gi", "1Gi" + NEWLINE, "1.", ".5"]
 RESOURCE_NAMES = ["cpu", "memory", "ephemeral-storage", "example.com/gpu", "gpu", "kubernetes.io/x", "hugepages-2Mi"]
 CIDRS = ["10.0.0.0/8", "203.0.113.7/32", "fd00::/8", "10.0.0.0/33", "999.1.1.1/99", "10.1.2.3/8", "x", "10.0.0.0/8\n"]
@@ -58,8 +59,15 @@ specs = st.fixed_dictionaries(
                 "retention": st.sampled_from(RETENTIONS),
                 "database": st.sampled_from(["gatling", "perf_db", "9lives", "db" + NEWLINE]),
                 "storage": st.fixed_dictionaries(
-                    {}, optional={"enabled": st.booleans(), "size": st.sampled_from(SIZES)}
+                    {},
+                    optional={
+                        "enabled": st.booleans(),
+                        "size": st.sampled_from(SIZES),
+                        "emptyDirSizeLimit": st.sampled_from(EMPTY_DIR_SIZES),
+                    },
                 ),
+                "maxSeriesPerDatabase": st.sampled_from([999, 1_000, 100_000, 10_000_000, 10_000_001, "1000"]),
+                "maxValuesPerTag": st.sampled_from([99, 100, 1_000_000, 1_000_001]),
                 "resources": resources,
             },
         ),
@@ -88,6 +96,9 @@ specs = st.fixed_dictionaries(
                 "exposure": st.sampled_from(["ClusterIP", "InternalLoadBalancer"]),
                 "allowedSourceRanges": st.lists(st.sampled_from(CIDRS), max_size=2),
                 "allowedNamespaces": st.lists(st.sampled_from(["perf", "Perf", "n" * 64, "ok-1"]), max_size=2),
+                "runnerPodSelector": st.fixed_dictionaries(
+                    {}, optional={"matchLabels": st.dictionaries(st.sampled_from(KEYS), st.sampled_from(VALUES), max_size=2)}
+                ),
             },
         ),
         "gatling": st.fixed_dictionaries(
