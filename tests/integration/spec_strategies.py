@@ -97,7 +97,10 @@ specs = st.fixed_dictionaries(
                 "allowedSourceRanges": st.lists(st.sampled_from(CIDRS), max_size=2),
                 "allowedNamespaces": st.lists(st.sampled_from(["perf", "Perf", "n" * 64, "ok-1"]), max_size=2),
                 "runnerPodSelector": st.fixed_dictionaries(
-                    {}, optional={"matchLabels": st.dictionaries(st.sampled_from(KEYS), st.sampled_from(VALUES), max_size=2)}
+                    {},
+                    optional={
+                        "matchLabels": st.dictionaries(st.sampled_from(KEYS), st.sampled_from(VALUES), max_size=2)
+                    },
                 ),
             },
         ),

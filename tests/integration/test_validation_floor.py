@@ -96,7 +96,8 @@ def test_valid_monitors_are_accepted_and_defaulted(old_apiserver: ApiServer) -> 
     got = yaml.safe_load(old_apiserver.kubectl("get", "ltm", "dotted", "-n", "default", "-o", "yaml").stdout)
     assert got["spec"]["gatling"]["writePeriod"] == 1  # defaults applied by the old server
     assert got["spec"]["influxdb"]["storage"]["emptyDirSizeLimit"] == "1024Gi"
-    defaulted = yaml.safe_load(old_apiserver.kubectl("get", "ltm", "checkout-full", "-n", "default", "-o", "yaml").stdout)
+    full = old_apiserver.kubectl("get", "ltm", "checkout-full", "-n", "default", "-o", "yaml")
+    defaulted = yaml.safe_load(full.stdout)
     assert defaulted["spec"]["graphite"]["runnerPodSelector"] == {"matchLabels": {"loadtest.dev/role": "runner"}}
 
 
@@ -114,7 +115,8 @@ def test_valid_monitors_are_accepted_and_defaulted(old_apiserver: ApiServer) -> 
         ({"influxdb": {"resources": {"requests": {"gpu": "1"}}}}, "resource names"),
         ({"grafana": {"adminSecretRef": {"name": "s", "userKey": ".."}}}, "must not be '.'"),
         ({"influxdb": {"storage": {"emptyDirSizeLimit": "99Mi"}}}, "from 100Mi to 1024Gi"),
-        ({"influxdb": {"storage": {"emptyDirSizeLimit": "2G"}}}, "whole number of Mi or Gi"),
+        ({"influxdb": {"storage": {"emptyDirSizeLimit": "2G"}}}, "from 100Mi to 1024Gi"),
+        ({"influxdb": {"storage": {"emptyDirSizeLimit": "1025Gi"}}}, "from 100Mi to 1024Gi"),
         ({"influxdb": {"maxSeriesPerDatabase": 999}}, "spec.influxdb.maxSeriesPerDatabase"),
         ({"influxdb": {"maxValuesPerTag": 1_000_001}}, "spec.influxdb.maxValuesPerTag"),
         ({"graphite": {"runnerPodSelector": {"matchLabels": {}}}}, "spec.graphite.runnerPodSelector.matchLabels"),

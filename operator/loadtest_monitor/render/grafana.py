@@ -33,8 +33,8 @@ from loadtest_monitor.render.common import (
     secret_env,
 )
 from loadtest_monitor.render.dashboard import build_gatling_dashboard
-from loadtest_monitor.render.influxdb import APP as INFLUXDB_APP
 from loadtest_monitor.render.gatling import USERS_MEASUREMENT, requests_measurement
+from loadtest_monitor.render.influxdb import APP as INFLUXDB_APP
 
 APP = "grafana"
 COMPONENT = "dashboards"
