@@ -221,6 +221,9 @@ def test_every_empty_dir_has_a_size_limit() -> None:
                 assert volume["emptyDir"].get("sizeLimit"), (deployment, volume["name"])
     custom = _render({"influxdb": {"storage": {"emptyDirSizeLimit": "500Mi"}}})
     assert _volumes(custom, "checkout-influxdb")["data"]["emptyDir"] == {"sizeLimit": "500Mi"}
+    for written, printed in (("1024Mi", "1Gi"), ("1024Gi", "1Ti"), ("1536Mi", "1536Mi")):
+        custom = _render({"influxdb": {"storage": {"emptyDirSizeLimit": written}}})
+        assert _volumes(custom, "checkout-influxdb")["data"]["emptyDir"] == {"sizeLimit": printed}, written
     with_pvc = _render({"influxdb": {"storage": {"enabled": True}}})
     assert "persistentVolumeClaim" in _volumes(with_pvc, "checkout-influxdb")["data"]
 

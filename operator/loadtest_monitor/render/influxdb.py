@@ -53,6 +53,16 @@ GRAPHITE_BATCH_TIMEOUT = "100ms"  # bench: freshness ~1 s -> ~0.1 s at equal thr
 TMP_SIZE_LIMIT = "256Mi"
 
 
+def canonical_size(size: str) -> str:
+    """A whole Mi/Gi size the way the API server prints it back (1024Mi is 1Gi, 1024Gi is 1Ti), so
+    the live object equals what was applied and a size the user wrote is no drift on every pass."""
+    units = ("Mi", "Gi", "Ti")
+    number, unit = int(size[:-2]), units.index(size[-2:])
+    while number % 1024 == 0 and unit < len(units) - 1:
+        number, unit = number // 1024, unit + 1
+    return f"{number}{units[unit]}"
+
+
 def _toml_string(value: str) -> str:
     return json.dumps(value)  # a JSON string is a valid TOML basic string
 
@@ -199,7 +209,7 @@ def influxdb_deployment(ctx: RenderContext, config: Obj, passwords: Mapping[str,
     data_volume: Obj = (
         {"name": "data", "persistentVolumeClaim": {"claimName": names.influxdb_pvc}}
         if spec.influxdb.storage.enabled
-        else {"name": "data", "emptyDir": {"sizeLimit": spec.influxdb.storage.empty_dir_size_limit}}
+        else {"name": "data", "emptyDir": {"sizeLimit": canonical_size(spec.influxdb.storage.empty_dir_size_limit)}}
     )
     container: Obj = {
         "name": "influxdb",
