@@ -64,10 +64,13 @@ EMPTY_DIR_SIZE_PATTERN = (
 )
 # InfluxDB's own defaults (1,000,000 series, 100,000 values per tag) let one bad test (a request
 # name with an id in it) grow the in-memory index past the default 2Gi memory limit: the pod is
-# OOM-killed and restarts into the same index. 100,000 series is 10x a large Gatling test
-# (hundreds of requests x 3 statuses x runners); 10,000 values per tag is far more request names
-# than any simulation has. Past a limit InfluxDB refuses only the new series, the rest keeps coming.
-SERIES_LIMIT_DEFAULT, SERIES_LIMIT_MIN, SERIES_LIMIT_MAX = 100_000, 1_000, 10_000_000
+# OOM-killed and restarts into the same index, a crash loop. InfluxData sizes 2-4 GB of memory for
+# fewer than 250,000 series; 200,000 stays below that and holds a week of runs at the default
+# retention (series add up over runs, as every runner pod has its own name: 20 runners x 200
+# requests x 3 statuses is 12,000 series a run; a typical run has a few hundred). 10,000 values of
+# one tag is far more request or runner names than a retention's worth of runs has. Past a limit
+# InfluxDB refuses only the new series (it logs them); the existing ones keep arriving.
+SERIES_LIMIT_DEFAULT, SERIES_LIMIT_MIN, SERIES_LIMIT_MAX = 200_000, 1_000, 10_000_000
 TAG_VALUES_LIMIT_DEFAULT, TAG_VALUES_LIMIT_MIN, TAG_VALUES_LIMIT_MAX = 10_000, 100, 1_000_000
 IMAGE_PATTERN = r"[^\s]+"
 

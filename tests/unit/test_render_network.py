@@ -235,7 +235,7 @@ def _influxdb_conf(objects: list[dict[str, Any]]) -> dict[str, Any]:
 
 def test_influxdb_limits_series_and_tag_values() -> None:
     data = _influxdb_conf(_render())["data"]
-    assert (data["max-series-per-database"], data["max-values-per-tag"]) == (100_000, 10_000)
+    assert (data["max-series-per-database"], data["max-values-per-tag"]) == (200_000, 10_000)
     raw = {"influxdb": {"maxSeriesPerDatabase": 5_000_000, "maxValuesPerTag": 500}}
     data = _influxdb_conf(_render(raw))["data"]
     assert (data["max-series-per-database"], data["max-values-per-tag"]) == (5_000_000, 500)
