@@ -364,7 +364,7 @@ def test_offline_render_is_accepted_by_the_api_server(cluster: Any, namespace: s
     ).stdout
     result = cluster.kubectl("apply", "--dry-run=server", "-f", "-", input=rendered)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.count("(server dry run)") == 11
+    assert result.stdout.count("(server dry run)") == 12  # the 14 children but the 2 Secrets
 
 
 def test_network_policies_are_pruned_when_switched_off_and_return_when_on(
