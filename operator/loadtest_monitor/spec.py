@@ -69,7 +69,8 @@ EMPTY_DIR_SIZE_PATTERN = (
 # retention (series add up over runs, as every runner pod has its own name: 20 runners x 200
 # requests x 3 statuses is 12,000 series a run; a typical run has a few hundred). 10,000 values of
 # one tag is far more request or runner names than a retention's worth of runs has. Past a limit
-# InfluxDB refuses only the new series (it logs them); the existing ones keep arriving.
+# InfluxDB refuses the new series of a batch (logging "Failed to write point batch ... exceeded");
+# the existing ones keep arriving (tests/e2e/test_influxdb_limits.py).
 SERIES_LIMIT_DEFAULT, SERIES_LIMIT_MIN, SERIES_LIMIT_MAX = 200_000, 1_000, 10_000_000
 TAG_VALUES_LIMIT_DEFAULT, TAG_VALUES_LIMIT_MIN, TAG_VALUES_LIMIT_MAX = 10_000, 100, 1_000_000
 IMAGE_PATTERN = r"[^\s]+"

@@ -64,6 +64,7 @@ def test_request_names_past_max_values_per_tag_are_refused(server: Influxd) -> N
     _send(server, _lines(runners=1, requests=150, ts=int(time.time()) - 60), chunk=10)
     assert _count(server, 'SHOW TAG VALUES WITH KEY = "request"') == 100
     assert _count(server, "SHOW SERIES") == 100
+    assert "max-values-per-tag limit exceeded" in server.log_path.read_text(), "what a user finds in the log"
     assert server.proc is not None and server.proc.poll() is None, "influxd must keep running past a limit"
 
 
@@ -72,4 +73,5 @@ def test_series_past_max_series_per_database_are_refused(server: Influxd) -> Non
     # would cross the limit loses all of them (InfluxDB refuses it whole): 10 batches of 100 fit.
     _send(server, _lines(runners=20, requests=60, ts=int(time.time()) - 60), chunk=100)
     assert _count(server, "SHOW SERIES") == 1_000
+    assert "max-series-per-database exceeded" in server.log_path.read_text(), "what a user finds in the log"
     assert server.proc is not None and server.proc.poll() is None, "influxd must keep running past a limit"
