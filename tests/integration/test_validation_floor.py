@@ -117,11 +117,12 @@ def test_valid_monitors_are_accepted_and_defaulted(old_apiserver: ApiServer) -> 
         ({"influxdb": {"storage": {"emptyDirSizeLimit": "99Mi"}}}, "from 100Mi to 1024Gi"),
         ({"influxdb": {"storage": {"emptyDirSizeLimit": "2G"}}}, "from 100Mi to 1024Gi"),
         ({"influxdb": {"storage": {"emptyDirSizeLimit": "1025Gi"}}}, "from 100Mi to 1024Gi"),
-        ({"influxdb": {"maxSeriesPerDatabase": 999}}, "spec.influxdb.maxSeriesPerDatabase"),
-        ({"influxdb": {"maxValuesPerTag": 1_000_001}}, "spec.influxdb.maxValuesPerTag"),
-        ({"graphite": {"runnerPodSelector": {"matchLabels": {}}}}, "spec.graphite.runnerPodSelector.matchLabels"),
+        # The bounds' own messages: a CRD without these fields refuses them too, as unknown fields.
+        ({"influxdb": {"maxSeriesPerDatabase": 999}}, "should be greater than or equal to 1000"),
+        ({"influxdb": {"maxValuesPerTag": 1_000_001}}, "should be less than or equal to 1000000"),
+        ({"graphite": {"runnerPodSelector": {"matchLabels": {}}}}, "should have at least 1 properties"),
         ({"graphite": {"runnerPodSelector": {"matchLabels": {"my key": "v"}}}}, "label keys"),
-        ({"graphite": {"runnerPodSelector": {"matchLabels": {"role": "a b"}}}}, "spec.graphite.runnerPodSelector"),
+        ({"graphite": {"runnerPodSelector": {"matchLabels": {"role": "a b"}}}}, "matchLabels.role in body should"),
     ],
 )
 def test_invalid_monitors_are_refused_with_the_crds_message(
