@@ -147,6 +147,8 @@ def _check_object(node: Mapping[str, Any], value: dict[str, Any], path: str, pro
     extra = node.get("additionalProperties")
     if "maxProperties" in node and len(value) > node["maxProperties"]:
         problems.append((path or "object", f"must have at most {node['maxProperties']} entries"))
+    if "minProperties" in node and len(value) < node["minProperties"]:
+        problems.append((path or "object", f"must have at least {node['minProperties']} entries"))
     blocked = False
     for key in node.get("required") or ():
         if key not in value:

@@ -99,6 +99,10 @@ class ChildNames:
         return self._child("influxdb")
 
     @property
+    def grafana_network_policy(self) -> str:
+        return self._child("grafana")
+
+    @property
     def grafana_deployment(self) -> str:
         return self._child("grafana")
 

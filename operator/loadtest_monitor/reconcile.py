@@ -71,6 +71,7 @@ def prunable(ctx: RenderContext) -> list[tuple[str, str, str]]:
     return [
         ("v1", "PersistentVolumeClaim", names.influxdb_pvc),
         ("networking.k8s.io/v1", "NetworkPolicy", names.network_policy),
+        ("networking.k8s.io/v1", "NetworkPolicy", names.grafana_network_policy),
         *(("v1", "Secret", name) for name in possible_secret_names(ctx)),
     ]
 

@@ -69,11 +69,31 @@ IMAGE_PATTERN = f"({IMAGE_NAME_PATTERN})(:({IMAGE_TAG_PATTERN}))?(@{IMAGE_DIGEST
 IMAGE_ID_PATTERN = "[a-f0-9]{64}"
 #: The kubelet also refuses a name (the part before the tag) longer than this, which a pattern cannot say.
 IMAGE_NAME_MAX = 255
+# The emptyDir that holds InfluxDB's data when storage is off: whole Mi or Gi from 100Mi to 1024Gi
+# (1048576Mi), bounds in the grammar itself so the CRD states them with one regular expression.
+# Without a limit one runaway test fills the node's disk; past the limit the kubelet evicts the pod
+# (the data was in an emptyDir anyway) and the Deployment starts a fresh one.
+EMPTY_DIR_SIZE_PATTERN = (
+    r"([1-9][0-9]{2,5}|10[0-3][0-9]{4}|104[0-7][0-9]{3}|1048[0-4][0-9]{2}|10485[0-6][0-9]|104857[0-6])Mi"
+    r"|([1-9][0-9]{0,2}|10[01][0-9]|102[0-4])Gi"
+)
+# InfluxDB's own defaults (1,000,000 series, 100,000 values per tag) let one bad test (a request
+# name with an id in it) grow the in-memory index past the default 2Gi memory limit: the pod is
+# OOM-killed and restarts into the same index, a crash loop. InfluxData sizes 2-4 GB of memory for
+# fewer than 250,000 series; 200,000 stays below that and holds a week of runs at the default
+# retention (series add up over runs, as every runner pod has its own name: 20 runners x 200
+# requests x 3 statuses is 12,000 series a run; a typical run has a few hundred). 10,000 values of
+# one tag is far more request or runner names than a retention's worth of runs has. Past a limit
+# InfluxDB refuses the new series of a batch (logging "Failed to write point batch ... exceeded");
+# the existing ones keep arriving (tests/e2e/test_influxdb_limits.py).
+SERIES_LIMIT_DEFAULT, SERIES_LIMIT_MIN, SERIES_LIMIT_MAX = 200_000, 1_000, 10_000_000
+TAG_VALUES_LIMIT_DEFAULT, TAG_VALUES_LIMIT_MIN, TAG_VALUES_LIMIT_MAX = 10_000, 100, 1_000_000
 
 _DATABASE_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 _RETENTION_RE = re.compile(r"(INF)|([1-9][0-9]{0,8})([hdw])")  # digits bounded: int() of any length
 _PREFIX_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _STORAGE_SIZE_RE = re.compile(STORAGE_SIZE_PATTERN)
+_EMPTY_DIR_SIZE_RE = re.compile(EMPTY_DIR_SIZE_PATTERN)
 _IMAGE_RE = re.compile(IMAGE_PATTERN)
 _IMAGE_ID_RE = re.compile(IMAGE_ID_PATTERN)
 # The tag's group: IMAGE_PATTERN's groups are counted, so the number follows from its parts.
@@ -130,6 +150,7 @@ class StorageSpec:
     size: str = "10Gi"
     storage_class_name: str | None = None
     keep_on_delete: bool = False
+    empty_dir_size_limit: str = "2Gi"
 
 
 @dataclass(frozen=True)
@@ -138,6 +159,8 @@ class InfluxDBSpec:
     database: str = "gatling"
     retention: str = "7d"
     storage: StorageSpec = field(default_factory=StorageSpec)
+    max_series_per_database: int = SERIES_LIMIT_DEFAULT
+    max_values_per_tag: int = TAG_VALUES_LIMIT_DEFAULT
     resources: Resources = field(
         default_factory=lambda: {
             "requests": {"cpu": "250m", "memory": "512Mi"},
@@ -181,6 +204,10 @@ class GraphiteSpec:
     exposure: str = "ClusterIP"
     allowed_source_ranges: tuple[str, ...] = ()
     allowed_namespaces: tuple[str, ...] = ()
+    # matchLabels of the runner pods that may send Graphite lines (empty: every pod of the
+    # allowed namespaces); it narrows the pods, never the CIDRs.
+    runner_pod_selector: dict[str, str] = field(default_factory=dict)
+    # Governs every NetworkPolicy of the monitor (InfluxDB's and Grafana's).
     network_policy: bool = True
 
 
@@ -280,9 +307,21 @@ def _parse_influxdb(r: Reader) -> InfluxDBSpec:
             ),
             storage_class_name=class_name,
             keep_on_delete=storage.boolean("keepOnDelete", base.keep_on_delete),
+            empty_dir_size_limit=_empty_dir_size(storage, base.empty_dir_size_limit),
+        ),
+        max_series_per_database=r.integer(
+            "maxSeriesPerDatabase", defaults.max_series_per_database, SERIES_LIMIT_MIN, SERIES_LIMIT_MAX
+        ),
+        max_values_per_tag=r.integer(
+            "maxValuesPerTag", defaults.max_values_per_tag, TAG_VALUES_LIMIT_MIN, TAG_VALUES_LIMIT_MAX
         ),
         resources=_parse_resources(r, defaults.resources),
     )
+
+
+def _empty_dir_size(storage: Reader, default: str) -> str:
+    hint = "use a whole number of Mi or Gi from 100Mi to 1024Gi, such as 2Gi"
+    return storage.matching("emptyDirSizeLimit", default, _EMPTY_DIR_SIZE_RE, hint)
 
 
 def retention_hours(retention: str) -> int | None:
@@ -486,6 +525,9 @@ def _parse_graphite(r: Reader) -> GraphiteSpec:
         if problem:
             r.problems.add(f"{r.at('allowedNamespaces')}[{i}]", f"{short(ns)} is not a namespace name: it {problem}")
     exposure = r.choice("exposure", defaults.exposure, GRAPHITE_EXPOSURES)
+    selector = r.child("runnerPodSelector")
+    runner_labels = selector.string_map("matchLabels")
+    _check_labels(runner_labels, selector, "matchLabels")
     if exposure == "InternalLoadBalancer" and not ranges:
         r.problem(
             "allowedSourceRanges",
@@ -497,6 +539,7 @@ def _parse_graphite(r: Reader) -> GraphiteSpec:
         exposure=exposure,
         allowed_source_ranges=ranges,
         allowed_namespaces=namespaces,
+        runner_pod_selector=runner_labels,
         network_policy=r.boolean("networkPolicy", defaults.network_policy),
     )
 
@@ -528,17 +571,20 @@ def _parse_gatling(r: Reader) -> GatlingSpec:
     )
 
 
-def _parse_placement(r: Reader) -> PlacementSpec:
-    node_selector = r.string_map("nodeSelector")
-    for key, value in node_selector.items():
-        problem = kube_rules.qualified_name(key)
+def _check_labels(labels: Mapping[str, str], r: Reader, key: str) -> None:
+    """Label keys and values the way the API server checks them in a selector."""
+    for name, value in labels.items():
+        problem = kube_rules.qualified_name(name)
         if problem:
-            r.problems.add(f"{r.at('nodeSelector')}[{key!r}]", f"is not a valid label key: it {problem}")
+            r.problems.add(f"{r.at(key)}[{name!r}]", f"is not a valid label key: it {problem}")
         problem = kube_rules.label_value(value)
         if problem:
-            r.problems.add(
-                f"{r.at('nodeSelector')}[{key!r}]", f"{short(value)} is not a valid label value: it {problem}"
-            )
+            r.problems.add(f"{r.at(key)}[{name!r}]", f"{short(value)} is not a valid label value: it {problem}")
+
+
+def _parse_placement(r: Reader) -> PlacementSpec:
+    node_selector = r.string_map("nodeSelector")
+    _check_labels(node_selector, r, "nodeSelector")
     tolerations = r.raw.get("tolerations") or []
     if not isinstance(tolerations, list) or not all(isinstance(t, Mapping) for t in tolerations):
         r.problem("tolerations", "must be a list of Kubernetes tolerations")

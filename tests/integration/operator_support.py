@@ -81,7 +81,7 @@ class Operator:
 
 
 def default_children(monitor: str) -> set[str]:
-    """Kind/name of every child a monitor with an empty spec gets (13 objects)."""
+    """Kind/name of every child a monitor with an empty spec gets (14 objects)."""
     return {
         f"ConfigMap/{monitor}-gatling",
         f"ConfigMap/{monitor}-influxdb-config",
@@ -96,6 +96,7 @@ def default_children(monitor: str) -> set[str]:
         f"Deployment/{monitor}-grafana",
         f"Deployment/{monitor}-influxdb",
         f"NetworkPolicy/{monitor}-influxdb",
+        f"NetworkPolicy/{monitor}-grafana",
     }
 
 

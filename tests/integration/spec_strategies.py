@@ -14,11 +14,23 @@ from hypothesis import strategies as st
 NEWLINE = "\n"
 RETENTIONS = ["7d", "1h", "5200w", "INF", "0d", "999999w", "30502w", "7d" + NEWLINE, "24 h"]
 SIZES = ["10Gi", "1Mi", "0", "0Gi", "1.5Gi", "10Gi" + NEWLINE, "999999Ti"]
+# Mostly valid: the property needs accepted examples too, and every new field multiplies the odds
+# that one of a spec's fields is broken.
+EMPTY_DIR_SIZES = ["2Gi", "100Mi", "1024Gi", "1024Mi", "2Gi", "99Mi", "1025Gi", "2G", "2Gi" + NEWLINE]
 QUANTITIES: list[Any] = ["100m", "1", "1Gi", "1e3", "0.5", 2, 0.5, "-1", "1 Gi", "1Gi" + NEWLINE, "1.", ".5"]
 RESOURCE_NAMES = ["cpu", "memory", "ephemeral-storage", "example.com/gpu", "gpu", "kubernetes.io/x", "hugepages-2Mi"]
 CIDRS = ["10.0.0.0/8", "203.0.113.7/32", "fd00::/8", "10.0.0.0/33", "999.1.1.1/99", "10.1.2.3/8", "x", "10.0.0.0/8\n"]
 KEYS = ["team", "example.com/team", "a/b/c", "my key", "-bad", "x" * 64, "example.com/" + "y" * 63, "team" + NEWLINE]
 VALUES = ["a", "", "a b", "x" * 64, "ok-1.2_3", "v" + NEWLINE]
+RUNNER_SELECTORS: list[Any] = [
+    {"matchLabels": {"team": "a"}},
+    {"matchLabels": {"example.com/team": "ok-1.2_3", "role": ""}},
+    {"matchLabels": {"batch.kubernetes.io/job-name": "run-1"}},
+    {"matchLabels": {}},
+    {"matchLabels": {"my key": "a"}},
+    {"matchLabels": {"team": "a b"}},
+    {},
+]
 SECRET_NAMES = ["admin", "grafana.admin.v2", "Admin", "a..b", "x" * 254, "admin" + NEWLINE]
 SECRET_KEYS = ["admin-password", ".", "..", "..x", "a/b", "k.e_y-1"]
 BASE_CONFIGS = [
@@ -58,8 +70,15 @@ specs = st.fixed_dictionaries(
                 "retention": st.sampled_from(RETENTIONS),
                 "database": st.sampled_from(["gatling", "perf_db", "9lives", "db" + NEWLINE]),
                 "storage": st.fixed_dictionaries(
-                    {}, optional={"enabled": st.booleans(), "size": st.sampled_from(SIZES)}
+                    {},
+                    optional={
+                        "enabled": st.booleans(),
+                        "size": st.sampled_from(SIZES),
+                        "emptyDirSizeLimit": st.sampled_from(EMPTY_DIR_SIZES),
+                    },
                 ),
+                "maxSeriesPerDatabase": st.sampled_from([1_000, 200_000, 10_000_000, 999, 10_000_001]),
+                "maxValuesPerTag": st.sampled_from([100, 10_000, 1_000_000, 99]),
                 "resources": resources,
             },
         ),
@@ -88,6 +107,7 @@ specs = st.fixed_dictionaries(
                 "exposure": st.sampled_from(["ClusterIP", "InternalLoadBalancer"]),
                 "allowedSourceRanges": st.lists(st.sampled_from(CIDRS), max_size=2),
                 "allowedNamespaces": st.lists(st.sampled_from(["perf", "Perf", "n" * 64, "ok-1"]), max_size=2),
+                "runnerPodSelector": st.sampled_from(RUNNER_SELECTORS),
             },
         ),
         "gatling": st.fixed_dictionaries(

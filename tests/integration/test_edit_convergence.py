@@ -58,12 +58,16 @@ valid_specs = st.fixed_dictionaries(
                 "database": st.sampled_from(["gatling", "perf_db"]),
                 "retention": st.sampled_from(["7d", "24h", "2w", "INF"]),
                 "storage": st.one_of(
-                    st.just({"enabled": False}),
+                    st.fixed_dictionaries(
+                        {"enabled": st.just(False)}, optional={"emptyDirSizeLimit": st.sampled_from(["500Mi", "4Gi"])}
+                    ),
                     st.fixed_dictionaries(
                         {"enabled": st.just(True)},
                         optional={"size": st.sampled_from(["1Gi", "2Gi"]), "keepOnDelete": st.booleans()},
                     ),
                 ),
+                "maxSeriesPerDatabase": st.sampled_from([1_000, 1_000_000]),
+                "maxValuesPerTag": st.sampled_from([100, 50_000]),
                 "resources": resources,
             },
         ),
@@ -91,6 +95,9 @@ valid_specs = st.fixed_dictionaries(
                 "exposure": st.sampled_from(["ClusterIP", "InternalLoadBalancer"]),
                 "allowedSourceRanges": st.sampled_from([["10.1.0.0/16"], ["10.2.0.0/16", "10.3.0.0/16"]]),
                 "allowedNamespaces": st.sampled_from([["runners"], ["runners", "perf"]]),
+                "runnerPodSelector": st.sampled_from(
+                    [{"matchLabels": {"loadtest.dev/role": "runner"}}, {"matchLabels": {"app": "gatling", "tier": "x"}}]
+                ),
                 "networkPolicy": st.booleans(),
             },
         ),

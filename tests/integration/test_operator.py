@@ -364,4 +364,35 @@ def test_offline_render_is_accepted_by_the_api_server(cluster: Any, namespace: s
     ).stdout
     result = cluster.kubectl("apply", "--dry-run=server", "-f", "-", input=rendered)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.count("(server dry run)") == 11
+    assert result.stdout.count("(server dry run)") == 12  # the 14 children but the 2 Secrets
+
+
+def test_network_policies_are_pruned_when_switched_off_and_return_when_on(
+    cluster: Any, operator: Operator, api: pykube.HTTPClient, namespace: str
+) -> None:
+    kind = pykube.object_factory(api, "networking.k8s.io/v1", "NetworkPolicy")
+    wanted = {"checkout-influxdb", "checkout-grafana"}
+
+    def policies() -> Any:
+        return kind.objects(api, namespace=namespace)  # a fresh query: pykube caches a listed one
+
+    def names() -> set[str]:
+        return {p.name for p in policies()}
+
+    selector = {"matchLabels": {"loadtest.dev/role": "runner"}}
+    assert apply_monitor(cluster, namespace, minimal(graphite={"runnerPodSelector": selector})).returncode == 0
+    wait_for(lambda: names() == wanted or None, 60, "both NetworkPolicies")
+    grafana = policies().get(name="checkout-grafana").obj["spec"]
+    assert grafana["policyTypes"] == ["Ingress", "Egress"]
+    assert [p["port"] for rule in grafana["egress"] for p in rule["ports"]] == [8086, 53, 53]
+    graphite_peers = policies().get(name="checkout-influxdb").obj["spec"]["ingress"][0]["from"]
+    assert graphite_peers == [{"podSelector": selector}]
+
+    off = minimal(graphite={"runnerPodSelector": selector, "networkPolicy": False})
+    assert apply_monitor(cluster, namespace, off).returncode == 0
+    wait_for(lambda: not names() or None, 60, "both NetworkPolicies to be pruned")
+    assert apply_monitor(cluster, namespace, minimal()).returncode == 0
+    wait_for(lambda: names() == wanted or None, 60, "both NetworkPolicies back")
+    peers = policies().get(name="checkout-influxdb").obj["spec"]["ingress"][0]["from"]
+    assert peers == [{"podSelector": {}}], "the runner selector dropped with the field"
+    wait_ready(api, namespace, "checkout")

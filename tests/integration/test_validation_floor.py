@@ -85,7 +85,14 @@ def test_valid_monitors_are_accepted_and_defaulted(old_apiserver: ApiServer) -> 
                     "adminSecretRef": {"name": "grafana.admin.v2"},
                     "service": {"scheme": "internet-facing", "loadBalancerSourceRanges": ["203.0.113.0/24"]},
                 },
-                "influxdb": {"retention": "5200w", "resources": {"requests": {"cpu": "100m", "memory": 2}}},
+                "influxdb": {
+                    "retention": "5200w",
+                    "resources": {"requests": {"cpu": "100m", "memory": 2}},
+                    "storage": {"emptyDirSizeLimit": "1024Gi"},
+                    "maxSeriesPerDatabase": 10_000_000,
+                    "maxValuesPerTag": 100,
+                },
+                "graphite": {"runnerPodSelector": {"matchLabels": {"batch.kubernetes.io/job-name": "run-1"}}},
                 "placement": {"tolerations": [{"operator": "Exists"}], "nodeSelector": {"example.com/pool": "mon"}},
             },
         ),
@@ -93,6 +100,10 @@ def test_valid_monitors_are_accepted_and_defaulted(old_apiserver: ApiServer) -> 
     assert created.returncode == 0, created.stderr
     got = yaml.safe_load(old_apiserver.kubectl("get", "ltm", "dotted", "-n", "default", "-o", "yaml").stdout)
     assert got["spec"]["gatling"]["writePeriod"] == 1  # defaults applied by the old server
+    assert got["spec"]["influxdb"]["storage"]["emptyDirSizeLimit"] == "1024Gi"
+    full = old_apiserver.kubectl("get", "ltm", "checkout-full", "-n", "default", "-o", "yaml")
+    defaulted = yaml.safe_load(full.stdout)
+    assert defaulted["spec"]["graphite"]["runnerPodSelector"] == {"matchLabels": {"loadtest.dev/role": "runner"}}
 
 
 @pytest.mark.parametrize(
@@ -108,6 +119,15 @@ def test_valid_monitors_are_accepted_and_defaulted(old_apiserver: ApiServer) -> 
         ({"grafana": {"service": {"annotations": {"my key": "v"}}}}, "annotation keys"),
         ({"influxdb": {"resources": {"requests": {"gpu": "1"}}}}, "resource names"),
         ({"grafana": {"adminSecretRef": {"name": "s", "userKey": ".."}}}, "must not be '.'"),
+        ({"influxdb": {"storage": {"emptyDirSizeLimit": "99Mi"}}}, "from 100Mi to 1024Gi"),
+        ({"influxdb": {"storage": {"emptyDirSizeLimit": "2G"}}}, "from 100Mi to 1024Gi"),
+        ({"influxdb": {"storage": {"emptyDirSizeLimit": "1025Gi"}}}, "from 100Mi to 1024Gi"),
+        # The bounds' own messages: a CRD without these fields refuses them too, as unknown fields.
+        ({"influxdb": {"maxSeriesPerDatabase": 999}}, "should be greater than or equal to 1000"),
+        ({"influxdb": {"maxValuesPerTag": 1_000_001}}, "should be less than or equal to 1000000"),
+        ({"graphite": {"runnerPodSelector": {"matchLabels": {}}}}, "should have at least 1 properties"),
+        ({"graphite": {"runnerPodSelector": {"matchLabels": {"my key": "v"}}}}, "label keys"),
+        ({"graphite": {"runnerPodSelector": {"matchLabels": {"role": "a b"}}}}, "matchLabels.role in body should"),
     ],
 )
 def test_invalid_monitors_are_refused_with_the_crds_message(

@@ -43,6 +43,7 @@ def test_default_monitor_children() -> None:
         "ConfigMap/checkout-influxdb-config",
         "Deployment/checkout-grafana",
         "Deployment/checkout-influxdb",
+        "NetworkPolicy/checkout-grafana",
         "NetworkPolicy/checkout-influxdb",
         "Secret/checkout-grafana-admin",
         "Secret/checkout-influxdb-auth",

@@ -172,3 +172,17 @@ def load_balancer(ctx: RenderContext, scheme: str) -> tuple[dict[str, str], Obj]
     if ctx.load_balancer_mode == LB_MODE_EKS_AUTO:
         return {LB_SCHEME_ANNOTATION: scheme}, {"loadBalancerClass": EKS_AUTO_MODE_LB_CLASS}
     return nlb_annotations(scheme), {}
+
+
+DNS_PORT = 53
+
+
+def dns_egress_rule() -> Obj:
+    """Egress to DNS: port 53 (UDP and TCP) of pods in any namespace (CoreDNS / kube-dns).
+
+    Pods only, no ipBlock: an address outside the cluster's pods (the instance metadata service,
+    the internet) matches no rule of an egress allow-list, so it needs no `except`."""
+    return {
+        "to": [{"namespaceSelector": {}}],
+        "ports": [{"port": DNS_PORT, "protocol": "UDP"}, {"port": DNS_PORT, "protocol": "TCP"}],
+    }

@@ -24,6 +24,7 @@ from loadtest_monitor.render.common import (
     config_map,
     container_security_context,
     content_hash,
+    dns_egress_rule,
     load_balancer,
     metadata,
     placement,
@@ -33,6 +34,7 @@ from loadtest_monitor.render.common import (
 )
 from loadtest_monitor.render.dashboard import build_gatling_dashboard
 from loadtest_monitor.render.gatling import USERS_MEASUREMENT, requests_measurement
+from loadtest_monitor.render.influxdb import APP as INFLUXDB_APP
 
 APP = "grafana"
 COMPONENT = "dashboards"
@@ -52,6 +54,22 @@ ENV_READER_USER = "LTM_INFLUXDB_READER_USER"
 ENV_READER_PASSWORD = "LTM_INFLUXDB_READER_PASSWORD"
 # Keys of the generated admin Secret the operator generates (the user name is fixed).
 GENERATED_KEYS = (ADMIN_PASSWORD_KEY,)
+# Grafana's sqlite database, sessions and rendered images; /tmp is scratch only.
+STORAGE_SIZE_LIMIT = "1Gi"
+TMP_SIZE_LIMIT = "256Mi"
+# Grafana calls nobody on its own: no plugin downloads at start (Grafana 12+ preinstalls and
+# updates plugins from grafana.com in the background unless told not to; the image's bundled ones
+# still load), no update checks, no usage reports, no Gravatar images, no news feed. The
+# NetworkPolicy blocks all of it anyway; these keep the logs free of failed calls when it is on
+# and the pod quiet when it is off or not enforced.
+QUIET_SETTINGS = (
+    ("GF_PLUGINS_PREINSTALL_DISABLED", "true"),
+    ("GF_ANALYTICS_REPORTING_ENABLED", "false"),
+    ("GF_ANALYTICS_CHECK_FOR_UPDATES", "false"),
+    ("GF_ANALYTICS_CHECK_FOR_PLUGIN_UPDATES", "false"),
+    ("GF_SECURITY_DISABLE_GRAVATAR", "true"),
+    ("GF_NEWS_NEWS_FEED_ENABLED", "false"),
+)
 
 
 def admin_secret(ctx: RenderContext, password: str) -> Obj:
@@ -149,8 +167,7 @@ def _grafana_env(ctx: RenderContext) -> list[Obj]:
         {"name": "GF_SECURITY_ADMIN_PASSWORD__FILE", "value": f"{ADMIN_SECRET_DIR}/{ADMIN_PASSWORD_FILE}"},
         secret_env(ENV_READER_USER, reader_secret, READER_USER_KEY),
         secret_env(ENV_READER_PASSWORD, reader_secret, READER_PASSWORD_KEY),
-        {"name": "GF_ANALYTICS_REPORTING_ENABLED", "value": "false"},
-        {"name": "GF_ANALYTICS_CHECK_FOR_UPDATES", "value": "false"},
+        *({"name": name, "value": value} for name, value in QUIET_SETTINGS),
         {"name": "GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH", "value": f"{DASHBOARDS_DIR}/{DASHBOARD_FILE}"},
     ]
     if ctx.spec.grafana.anonymous_viewing:
@@ -232,8 +249,8 @@ def grafana_deployment(ctx: RenderContext, provisioning: list[Obj], passwords: M
                         {"name": "datasources", "configMap": {"name": names.grafana_datasources}},
                         {"name": "dashboard-providers", "configMap": {"name": names.grafana_dashboard_providers}},
                         {"name": "dashboards", "configMap": {"name": names.grafana_dashboards}},
-                        {"name": "storage", "emptyDir": {}},
-                        {"name": "tmp", "emptyDir": {}},
+                        {"name": "storage", "emptyDir": {"sizeLimit": STORAGE_SIZE_LIMIT}},
+                        {"name": "tmp", "emptyDir": {"sizeLimit": TMP_SIZE_LIMIT}},
                     ],
                 },
             },
@@ -262,4 +279,26 @@ def grafana_service(ctx: RenderContext) -> Obj:
         "kind": "Service",
         "metadata": metadata(ctx, ctx.names.grafana_service, APP, COMPONENT, annotations=annotations),
         "spec": svc_spec,
+    }
+
+
+def grafana_network_policy(ctx: RenderContext) -> Obj:
+    """In: port 3000 from anywhere (the load balancer's own addresses reach the pod, not the
+    clients': the Service's loadBalancerSourceRanges filter those at the NLB). Out: this monitor's
+    InfluxDB on 8086 and DNS, nothing else, so a datasource an admin points at the instance
+    metadata address, another pod or the internet gets no connection."""
+    influxdb_pods = {"podSelector": {"matchLabels": selector_labels(ctx.owner.name, INFLUXDB_APP)}}
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": metadata(ctx, ctx.names.grafana_network_policy, APP, COMPONENT),
+        "spec": {
+            "podSelector": {"matchLabels": selector_labels(ctx.owner.name, APP)},
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": [{"ports": [{"port": GRAFANA_PORT, "protocol": "TCP"}]}],
+            "egress": [
+                {"to": [influxdb_pods], "ports": [{"port": INFLUXDB_HTTP_PORT, "protocol": "TCP"}]},
+                dns_egress_rule(),
+            ],
+        },
     }

@@ -22,6 +22,7 @@ from loadtest_monitor.render.common import (
     config_map,
     container_security_context,
     content_hash,
+    dns_egress_rule,
     load_balancer,
     metadata,
     placement,
@@ -48,6 +49,18 @@ GENERATED_KEYS = (ADMIN_PASSWORD_KEY, READER_PASSWORD_KEY)
 GRAPHITE_BATCH_SIZE = 5000
 GRAPHITE_BATCH_PENDING = 10
 GRAPHITE_BATCH_TIMEOUT = "100ms"  # bench: freshness ~1 s -> ~0.1 s at equal throughput
+# /tmp of the pod: the bootstrap's and influxd's scratch files only.
+TMP_SIZE_LIMIT = "256Mi"
+
+
+def canonical_size(size: str) -> str:
+    """A whole Mi/Gi size the way the API server prints it back (1024Mi is 1Gi, 1024Gi is 1Ti), so
+    the live object equals what was applied and a size the user wrote is no drift on every pass."""
+    units = ("Mi", "Gi", "Ti")
+    number, unit = int(size[:-2]), units.index(size[-2:])
+    while number % 1024 == 0 and unit < len(units) - 1:
+        number, unit = number // 1024, unit + 1
+    return f"{number}{units[unit]}"
 
 
 def _toml_string(value: str) -> str:
@@ -91,7 +104,10 @@ def render_influxdb_conf(
         "[data]\n"
         f"  dir = {_toml_string(data_dir + '/data')}\n"
         f"  wal-dir = {_toml_string(data_dir + '/wal')}\n"
-        "  query-log-enabled = false\n\n"
+        "  query-log-enabled = false\n"
+        # Series and tag values guard the in-memory index (spec.py says why these defaults).
+        f"  max-series-per-database = {spec.influxdb.max_series_per_database}\n"
+        f"  max-values-per-tag = {spec.influxdb.max_values_per_tag}\n\n"
         "[http]\n"
         "  enabled = true\n"
         f"  bind-address = {_toml_string(http_bind)}\n"
@@ -193,7 +209,7 @@ def influxdb_deployment(ctx: RenderContext, config: Obj, passwords: Mapping[str,
     data_volume: Obj = (
         {"name": "data", "persistentVolumeClaim": {"claimName": names.influxdb_pvc}}
         if spec.influxdb.storage.enabled
-        else {"name": "data", "emptyDir": {}}
+        else {"name": "data", "emptyDir": {"sizeLimit": canonical_size(spec.influxdb.storage.empty_dir_size_limit)}}
     )
     container: Obj = {
         "name": "influxdb",
@@ -250,7 +266,7 @@ def influxdb_deployment(ctx: RenderContext, config: Obj, passwords: Mapping[str,
                     "volumes": [
                         {"name": "config", "configMap": {"name": names.influxdb_config, "defaultMode": 0o555}},
                         data_volume,
-                        {"name": "tmp", "emptyDir": {}},
+                        {"name": "tmp", "emptyDir": {"sizeLimit": TMP_SIZE_LIMIT}},
                     ],
                 },
             },
@@ -303,32 +319,42 @@ def influxdb_http_service(ctx: RenderContext) -> Obj:
     }
 
 
-def influxdb_network_policy(ctx: RenderContext) -> Obj:
-    """Graphite from this namespace, listed namespaces and CIDRs; HTTP from this namespace only."""
+def _graphite_peers(ctx: RenderContext) -> list[Obj]:
+    """Who may send Graphite lines: pods of this namespace and of the allowed namespaces (only the
+    runner pods when `runnerPodSelector` is given: a peer with both selectors matches a pod that
+    passes both), and the allowed CIDRs (load balancer, runners outside the cluster) as they are."""
     graphite = ctx.spec.graphite
-    same_namespace: Obj = {"podSelector": {}}
-    graphite_peers: list[Obj] = [same_namespace]
-    graphite_peers += [
-        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}
-        for ns in graphite.allowed_namespaces
-    ]
-    graphite_peers += [{"ipBlock": {"cidr": cidr}} for cidr in graphite.allowed_source_ranges]
+    pods: Obj = {"matchLabels": dict(graphite.runner_pod_selector)} if graphite.runner_pod_selector else {}
+    peers: list[Obj] = [{"podSelector": pods}]
+    for ns in graphite.allowed_namespaces:
+        peer: Obj = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}
+        if graphite.runner_pod_selector:
+            peer["podSelector"] = pods
+        peers.append(peer)
+    peers += [{"ipBlock": {"cidr": cidr}} for cidr in graphite.allowed_source_ranges]
+    return peers
+
+
+def influxdb_network_policy(ctx: RenderContext) -> Obj:
+    """In: Graphite from the allowed peers, HTTP from this namespace only. Out: DNS only (influxd
+    calls nothing; its bootstrap talks to its own loopback, which no NetworkPolicy filters)."""
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
         "metadata": metadata(ctx, ctx.names.network_policy, APP, COMPONENT),
         "spec": {
             "podSelector": {"matchLabels": selector_labels(ctx.owner.name, APP)},
-            "policyTypes": ["Ingress"],
+            "policyTypes": ["Ingress", "Egress"],
             "ingress": [
                 {
-                    "from": graphite_peers,
+                    "from": _graphite_peers(ctx),
                     "ports": [
                         {"port": GRAPHITE_PORT, "protocol": "TCP"},
                         {"port": GRAPHITE_PORT, "protocol": "UDP"},
                     ],
                 },
-                {"from": [same_namespace], "ports": [{"port": INFLUXDB_HTTP_PORT, "protocol": "TCP"}]},
+                {"from": [{"podSelector": {}}], "ports": [{"port": INFLUXDB_HTTP_PORT, "protocol": "TCP"}]},
             ],
+            "egress": [dns_egress_rule()],
         },
     }

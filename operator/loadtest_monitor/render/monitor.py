@@ -92,7 +92,8 @@ def render_all(ctx: RenderContext, credentials: Mapping[str, Mapping[str, str]])
         influxdb.influxdb_http_service(ctx),
     ]
     if spec.graphite.network_policy:
-        objects.append(influxdb.influxdb_network_policy(ctx))
+        # Before Grafana's pod, so it never runs unfenced while the switch is on.
+        objects += [influxdb.influxdb_network_policy(ctx), grafana.grafana_network_policy(ctx)]
     if spec.grafana.admin_secret_ref is None:
         objects.append(grafana.admin_secret(ctx, admin_passwords[ADMIN_PASSWORD_KEY]))
     objects += provisioning
