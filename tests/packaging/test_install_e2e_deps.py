@@ -67,7 +67,7 @@ def run_script(tmp_path: Path, present: dict[str, str], install_fails: str = "")
     for folder in (stubs, bin_dir, tmp_path / "tmp", tmp_path / "home"):
         folder.mkdir()
     for name, body in STUBS.items():
-        (stubs / name).write_text(f"#!/bin/bash\n{body}\n")
+        (stubs / name).write_text(f"#!{shutil.which('bash')}\n{body}\n")
         (stubs / name).chmod(0o755)
     for name in REAL:
         real = shutil.which(name)
@@ -90,7 +90,9 @@ def run_script(tmp_path: Path, present: dict[str, str], install_fails: str = "")
         "BIN": str(bin_dir),
         "INSTALL_FAILS": install_fails,
     }
-    proc = subprocess.run(["/bin/bash", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [shutil.which("bash") or "bash", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=120
+    )
     return Run(proc.returncode, proc.stdout, proc.stderr, log.read_text().splitlines())
 
 
