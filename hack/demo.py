@@ -87,7 +87,7 @@ def up() -> int:
     print((REPO / "manifests/examples/monitor.yaml").read_text())
     print(kubectl("apply", "-f", str(REPO / "manifests/examples/monitor.yaml")), end="")
 
-    say(f"kubectl wait --for=condition=Ready loadtestmonitor/{MONITOR}")
+    say(f"kubectl wait --for=condition=Ready --timeout=180s loadtestmonitor/{MONITOR}")
     started = time.monotonic()
     print(kubectl("wait", "--for=condition=Ready", "--timeout=180s", f"loadtestmonitor/{MONITOR}"), end="")
     print(f"(Ready after {time.monotonic() - started:.1f} s)")

@@ -10,22 +10,48 @@
 #     gatling.conf printer's test reads every rendered file with (tests/e2e/test_gatling_conf_typesafe.py).
 # The Maven artifacts land in the local Maven repository (~/.m2), which is the cache: a second run
 # resolves everything from there (add -o to the mvn calls to prove it works offline).
-# Java 17 and Maven are expected on the machine. Runs as root in CI (`make e2e-deps`).
+# Each program is checked on its own and only what is missing is installed from Debian: influxd
+# (`influxdb`), the `influx` client (`influxdb-client`), a JDK of Java 17 or later with javac
+# (`openjdk-17-jdk-headless`) and Maven (`maven`). One present program says nothing about another:
+# an influxd built from source, or the server package alone, leaves the client missing, and every
+# e2e test needs it. Runs as root in CI (`make e2e-deps`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
-need_influxd() {
-  ! command -v influxd >/dev/null 2>&1
+has() { command -v "$1" >/dev/null 2>&1; }
+
+# The major version of `java` on PATH (8 for "1.8.0_392", 17 for "17.0.15"), 0 if it does not say.
+java_major() {
+  local version
+  version=$(java -version 2>&1 | sed -n '1s/.*version "\([^"]*\)".*/\1/p')
+  case "$version" in
+    1.*) version=${version#1.} ;;
+  esac
+  version=${version%%[!0-9]*}
+  echo "${version:-0}"
 }
 
-if need_influxd; then
+java_ok() { has java && has javac && [ "$(java_major)" -ge 17 ]; }
+
+missing_packages() {
+  local packages=()
+  has influxd || packages+=(influxdb)
+  has influx || packages+=(influxdb-client)
+  java_ok || packages+=(openjdk-17-jdk-headless)
+  has mvn || packages+=(maven)
+  echo "${packages[*]}"
+}
+
+created_policy=0
+packages=$(missing_packages)
+if [ -n "$packages" ]; then
+  echo "install-e2e-deps: installing $packages"
   export DEBIAN_FRONTEND=noninteractive
   # Forbid the package's maintainer scripts from starting the service (invoke-rc.d honours
   # policy-rc.d exit code 101). Only remove the policy file if this script created it.
-  created_policy=0
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
     $SUDO chmod +x /usr/sbin/policy-rc.d
@@ -33,7 +59,16 @@ if need_influxd; then
   fi
   trap '[ "$created_policy" = 1 ] && $SUDO rm -f /usr/sbin/policy-rc.d' EXIT
   $SUDO apt-get update -q
-  $SUDO apt-get install -y -q --no-install-recommends influxdb influxdb-client
+  # shellcheck disable=SC2086 # one word per package
+  $SUDO apt-get install -y -q --no-install-recommends $packages
+fi
+# Whatever was installed, or found: every program must be there now (an older java first on PATH
+# stays first after a JDK 17 is installed, for one).
+still_missing=$(missing_packages)
+if [ -n "$still_missing" ]; then
+  echo "install-e2e-deps: still missing after the install: $still_missing" \
+    "(needed on PATH: influxd, influx, java and javac of Java 17 or later, mvn)" >&2
+  exit 1
 fi
 
 # Whatever happened before (an older install, a reboot with systemd), make sure the system
@@ -46,13 +81,7 @@ elif [ -x /etc/init.d/influxdb ]; then
 fi
 
 influxd version
-
-for tool in java mvn; do
-  if ! command -v "$tool" >/dev/null 2>&1; then
-    echo "install-e2e-deps: '$tool' is required (Java 17 + Maven) but was not found" >&2
-    exit 1
-  fi
-done
+influx -version
 
 # Pre-fetch the Gatling project's dependencies and plugins: resolving and compiling once puts every
 # artifact the tests need (Gatling, its plugin, the compiler) into the local Maven repository.
@@ -84,4 +113,4 @@ if [ ! -f "$typesafe_jar" ]; then
     ${LTM_MAVEN_REPO:+-Dmaven.repo.local="$LTM_MAVEN_REPO"}
 fi
 test -f "$typesafe_jar"
-echo "install-e2e-deps: influxd, Gatling $GATLING_VERSIONS, the log-flush agent and Typesafe Config are ready"
+echo "install-e2e-deps: influxd, influx, Java $(java_major), Maven, Gatling $GATLING_VERSIONS, the log-flush agent and Typesafe Config are ready"
