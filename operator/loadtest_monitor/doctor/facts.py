@@ -1,0 +1,197 @@
+"""What doctor reads from the cluster: GETs and LISTs only (and SelfSubjectAccessReviews, which
+store nothing). A read the user may not make becomes a warning line, never a crash; an API server
+that does not answer raises RestError (the command says so and exits 1).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from loadtest_monitor.cli_up import OPERATOR_SELECTOR
+from loadtest_monitor.cluster_rest import CRD_API, Rest, RestError, path
+from loadtest_monitor.crd_fence import has_fence
+from loadtest_monitor.doctor.cluster import AUTO_MODE_CRD, LBC_CRDS, LBC_NAME, load_balancer_mode
+from loadtest_monitor.doctor.result import Check, warn
+from loadtest_monitor.identity import API_VERSION, CRD_NAME, KIND, LABEL_INSTANCE, MANAGED_SELECTOR
+from loadtest_monitor.install import ManifestsMissing, crd_objects
+from loadtest_monitor.render.common import Owner, RenderContext
+from loadtest_monitor.render.monitor import offline_credentials, render_all
+from loadtest_monitor.spec import SpecError, parse_spec
+
+Obj = dict[str, Any]
+T = TypeVar("T")
+
+# (verb, group, resource) that `up` needs to install the CRD and the operator's cluster RBAC.
+INSTALL_RIGHTS = (
+    ("create", "apiextensions.k8s.io", "customresourcedefinitions"),
+    ("create", "rbac.authorization.k8s.io", "clusterroles"),
+    ("create", "rbac.authorization.k8s.io", "clusterrolebindings"),
+)
+
+
+@dataclass
+class ClusterFacts:
+    version: Obj = field(default_factory=dict)
+    crd: Obj | None = None
+    fenced: bool = False
+    packaged_crd: Obj | None = None
+    operators: list[Obj] = field(default_factory=list)
+    pods: list[Obj] = field(default_factory=list)  # the operator's and the monitors' in scope
+    lb_controller: Obj | None = None
+    crds_present: list[str] = field(default_factory=list)  # of LBC_CRDS and AUTO_MODE_CRD
+    daemonsets: list[Obj] = field(default_factory=list)
+    vpc_cni_config: Obj | None = None
+    storage_classes: list[Obj] = field(default_factory=list)
+    csi_drivers: list[str] = field(default_factory=list)
+    monitors: list[Obj] = field(default_factory=list)  # in scope
+    denied: list[str] = field(default_factory=list)
+    unreadable: list[Check] = field(default_factory=list)
+
+    @property
+    def operator(self) -> Obj | None:
+        return self.operators[0] if self.operators else None
+
+
+@dataclass
+class MonitorFacts:
+    monitor: Obj
+    desired: list[tuple[str, str]]  # (kind, name); empty when the spec does not parse
+    live: dict[tuple[str, str], Obj | None]
+    graphite_slices: list[Obj]
+    spec_problem: str = ""
+
+
+class Reader:
+    def __init__(self, rest: Rest) -> None:
+        self.rest = rest
+        self.unreadable: list[Check] = []
+
+    def attempt(self, what: str, read: Callable[[], T], default: T) -> T:
+        """The read's answer; on a refusal (403 and the like) a warning line and `default`.
+        An unreachable API server (status 0) is not a refusal: it propagates."""
+        try:
+            return read()
+        except RestError as err:
+            if err.status == 0:
+                raise
+            self.unreadable.append(warn("cannot read", f"{what}: {err}", "doctor needs get/list on it"))
+            return default
+
+    def get(self, url: str) -> Obj | None:
+        return self.rest.get(url)
+
+    def list(self, url: str, selector: str = "") -> list[Obj]:
+        return self.rest.list(url, selector)
+
+
+def _packaged_crd() -> Obj | None:
+    try:
+        found = [c for c in crd_objects() if c["metadata"]["name"] == CRD_NAME]
+    except ManifestsMissing:  # the operator image carries no manifests
+        return None
+    return found[0] if found else None
+
+
+def _pods_of(reader: Reader, deployment: Obj) -> list[Obj]:
+    labels = ((deployment.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+    selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+    ns = deployment["metadata"]["namespace"]
+    return reader.attempt(f"pods in {ns}", lambda: reader.list(path("v1", "Pod", ns), selector), [])
+
+
+def _lookup(reader: Reader, url: str) -> tuple[Obj | None]:
+    """The object or None, in a tuple: tells "absent" apart from "could not read"."""
+    return (reader.get(url),)
+
+
+def _allowed(rest: Rest, verb: str, group: str, resource: str) -> bool:
+    review = {
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SelfSubjectAccessReview",
+        "spec": {"resourceAttributes": {"verb": verb, "group": group, "resource": resource}},
+    }
+    answer = rest.call("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", body=review)
+    return bool((answer.get("status") or {}).get("allowed"))
+
+
+def read_cluster(rest: Rest, namespace: str | None, monitor: str | None) -> ClusterFacts:
+    """Everything the cluster checks need. `namespace` None: all namespaces; `monitor` narrows the
+    monitors and their pods to that one."""
+    r = Reader(rest)
+    facts = ClusterFacts(version=rest.call("GET", "/version"))  # the first request: is the API server there?
+    facts.crd = r.attempt("the CRD", lambda: r.get(path(CRD_API, "CustomResourceDefinition", name=CRD_NAME)), None)
+    facts.fenced = facts.crd is not None and has_fence(facts.crd)
+    facts.packaged_crd = _packaged_crd()
+    facts.operators = r.attempt("Deployments", lambda: r.list(path("apps/v1", "Deployment"), OPERATOR_SELECTOR), [])
+    for deployment in facts.operators:
+        facts.pods += _pods_of(r, deployment)
+    if facts.crd is not None:
+        facts.monitors = r.attempt(f"{KIND}s", lambda: r.list(path(API_VERSION, KIND, namespace)), [])
+        if monitor is not None:
+            facts.monitors = [m for m in facts.monitors if m["metadata"]["name"] == monitor]
+    selector = MANAGED_SELECTOR + (f",{LABEL_INSTANCE}={monitor}" if monitor else "")
+    facts.pods += r.attempt("the monitors' pods", lambda: r.list(path("v1", "Pod", namespace), selector), [])
+    lbc_url = f"/apis/apps/v1/namespaces/kube-system/deployments/{LBC_NAME}"
+    facts.lb_controller = r.attempt(f"kube-system/{LBC_NAME}", lambda: r.get(lbc_url), None)
+    for name in (*LBC_CRDS, AUTO_MODE_CRD):
+        url = path(CRD_API, "CustomResourceDefinition", name=name)
+        if r.attempt(f"CRD {name}", functools.partial(r.get, url), None) is not None:
+            facts.crds_present.append(name)
+    facts.daemonsets = r.attempt("DaemonSets", lambda: r.list("/apis/apps/v1/daemonsets"), [])
+    cm_url = "/api/v1/namespaces/kube-system/configmaps/amazon-vpc-cni"
+    facts.vpc_cni_config = r.attempt("kube-system/amazon-vpc-cni", lambda: r.get(cm_url), None)
+    facts.storage_classes = r.attempt("StorageClasses", lambda: r.list("/apis/storage.k8s.io/v1/storageclasses"), [])
+    drivers: list[Obj] = r.attempt("CSIDrivers", lambda: r.list("/apis/storage.k8s.io/v1/csidrivers"), [])
+    facts.csi_drivers = [str(d["metadata"]["name"]) for d in drivers]
+    for verb, group, resource in INSTALL_RIGHTS:
+        if not r.attempt("SelfSubjectAccessReview", functools.partial(_allowed, rest, verb, group, resource), True):
+            facts.denied.append(f"{verb} {resource}")
+    facts.unreadable = r.unreadable
+    return facts
+
+
+# --- one monitor ----------------------------------------------------------------------------------
+
+
+def desired_children(monitor: Mapping[str, Any], load_balancer_mode_: str) -> list[tuple[str, str]]:
+    """(kind, name) of every child the monitor's spec asks for: what the operator renders. Raises SpecError."""
+    meta = monitor["metadata"]
+    owner = Owner(meta["name"], meta["namespace"], meta.get("uid", ""))
+    ctx = RenderContext(owner, parse_spec(monitor.get("spec")), load_balancer_mode=load_balancer_mode_)
+    return [(o["kind"], o["metadata"]["name"]) for o in render_all(ctx, offline_credentials(ctx))]
+
+
+API_VERSIONS = {
+    "ConfigMap": "v1",
+    "Secret": "v1",
+    "Service": "v1",
+    "PersistentVolumeClaim": "v1",
+    "Deployment": "apps/v1",
+    "NetworkPolicy": "networking.k8s.io/v1",
+}
+
+
+def read_monitor(rest: Rest, cluster: ClusterFacts, monitor: Obj) -> MonitorFacts:
+    r = Reader(rest)
+    ns, name = monitor["metadata"]["namespace"], monitor["metadata"]["name"]
+    try:
+        desired = desired_children(monitor, load_balancer_mode(cluster.operator))
+        problem = ""
+    except SpecError as err:
+        desired, problem = [], str(err)
+    live: dict[tuple[str, str], Obj | None] = {}
+    for kind, child in desired:
+        url = path(API_VERSIONS[kind], kind, ns, child)
+        found = r.attempt(f"{kind} {ns}/{child}", functools.partial(_lookup, r, url), None)
+        if found is not None:  # None: not readable, so neither present nor missing
+            live[(kind, child)] = found[0]
+    service = f"{name}-graphite"
+    slices_url = f"/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices"
+    slices: list[Obj] = r.attempt(
+        "EndpointSlices", lambda: r.list(slices_url, f"kubernetes.io/service-name={service}"), []
+    )
+    cluster.unreadable += r.unreadable
+    return MonitorFacts(monitor, desired, live, slices, problem)
