@@ -266,14 +266,19 @@ def test_a_monitor_whose_image_cannot_be_pulled(bare: LocalCluster, api: pykube.
     assert line_of(lines, "images pullable") == (
         f"x images pullable: perf/{pod.name} container {statuses[0]['name']}: image {image} ImagePullBackOff "
         f"({message}) -- fix: check that the image exists and the nodes can pull it (tag, registry access, "
-        "imagePullSecrets; ECR: the node role's ecr:GetAuthorizationToken and ecr:BatchGetImage), then fix "
+        "imagePullSecrets; ECR: the node role's ecr:GetAuthorizationToken and ecr:BatchGetImage), then correct "
         "spec.influxdb.image of the monitor"
     )
     monitor_lines = [x for x in lines if x[2:].startswith("monitor perf/checkout")]
-    assert monitor_lines[0].startswith("x monitor perf/checkout: Ready=False (ImagePullBackOff): "), monitor_lines
-    assert monitor_lines[0].endswith(
-        "-- fix: fix spec.influxdb.image or spec.grafana.image, or the nodes' access to the registry"
+    # Ready says what, the failing condition why, with the fix.
+    assert (
+        monitor_lines[0] == "x monitor perf/checkout: Ready=False (ImagePullBackOff) -- fix: see the conditions below"
     )
+    assert monitor_lines[1].startswith("x monitor perf/checkout: InfluxDBReady=False (ImagePullBackOff): Deployment ")
+    assert monitor_lines[1].endswith(
+        "-- fix: correct spec.influxdb.image or spec.grafana.image, or the nodes' access to the registry"
+    )
+    assert len(monitor_lines) == 2, monitor_lines
     assert line_of(lines, "Graphite reachable").startswith(
         "x Graphite reachable: Service perf/checkout-graphite has no ready endpoint: Gatling's metrics would be lost"
     )

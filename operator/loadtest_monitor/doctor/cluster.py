@@ -217,7 +217,7 @@ def pull_fix(pod: Mapping[str, Any]) -> str:
     }.get(component, "the operator image (--operator-image, Helm image.repository/tag, or your kustomize overlay)")
     return (
         f"check that the image exists and the nodes can pull it (tag, registry access, imagePullSecrets; "
-        f"ECR: the node role's ecr:GetAuthorizationToken and ecr:BatchGetImage), then fix {where}"
+        f"ECR: the node role's ecr:GetAuthorizationToken and ecr:BatchGetImage), then correct {where}"
     )
 
 

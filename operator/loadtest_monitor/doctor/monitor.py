@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from loadtest_monitor.doctor.result import Check, fail, ok, warn
+from loadtest_monitor.doctor.result import Check, Status, fail, ok, warn
 from loadtest_monitor.identity import (
     FIELD_MANAGER,
     GRAPHITE_PORT,
@@ -24,8 +24,8 @@ REASON_FIXES = {
     "AdminSecretMissing": "create the Secret named in spec.grafana.adminSecretRef, with its user and password keys",
     "NameConflict": "delete or rename the object that holds the child's name (the operator never takes it over)",
     "ApplyFailed": "read the API server's message; the operator retries with back-off",
-    "ImagePullBackOff": "fix spec.influxdb.image or spec.grafana.image, or the nodes' access to the registry",
-    "ErrImagePull": "fix spec.influxdb.image or spec.grafana.image, or the nodes' access to the registry",
+    "ImagePullBackOff": "correct spec.influxdb.image or spec.grafana.image, or the nodes' access to the registry",
+    "ErrImagePull": "correct spec.influxdb.image or spec.grafana.image, or the nodes' access to the registry",
     "CrashLoopBackOff": "kubectl -n {ns} logs deploy/{name}-influxdb --previous (or deploy/{name}-grafana)",
     "ProgressDeadlineExceeded": "kubectl -n {ns} describe deploy/{name}-influxdb deploy/{name}-grafana",
     "RetentionFailed": "check spec.influxdb.retention; the bootstrap's message is in the InfluxDB pod (README)",
@@ -57,10 +57,23 @@ def conditions(monitor: Mapping[str, Any]) -> list[Check]:
     current = status.get("observedGeneration") == (monitor.get("metadata") or {}).get("generation")
     if ready.get("status") == "True" and current:
         return [ok(title, "Ready")]
-    out = [_condition_check(title, ready, ns, name)] if ready else []
-    for kind, cond in sorted(found.items()):
-        if kind != "Ready" and cond.get("status") != "True":
-            out.append(_condition_check(title, cond, ns, name))
+    failing = [
+        _condition_check(title, c, ns, name)
+        for t, c in sorted(found.items())
+        if t != "Ready" and c.get("status") != "True"
+    ]
+    out = []
+    if ready and failing and ready.get("status") != "True":
+        # Ready's message repeats the failing condition's: one line says what, the next ones why.
+        summary = f"Ready={ready.get('status')} ({ready.get('reason', '')})"
+        out.append(
+            fail(title, summary, "see the conditions below")
+            if any(c.status is Status.FAIL for c in failing)
+            else warn(title, summary, "see the conditions below")
+        )
+    elif ready:
+        out.append(_condition_check(title, ready, ns, name))
+    out += failing
     if ready.get("status") == "True" and not current:
         out.append(warn(title, "Ready, but the operator has not seen the latest spec yet", "wait a few seconds"))
     return out
