@@ -17,6 +17,7 @@ from loadtest_monitor.doctor import cluster as cc
 from loadtest_monitor.doctor import monitor as mc
 from loadtest_monitor.doctor.facts import MonitorFacts, desired_children
 from loadtest_monitor.doctor.result import Check, Status, as_json, blocking, fail, line, ok, warn
+from loadtest_monitor.identity import CRD_NAME
 
 Obj = dict[str, Any]
 CLI = str(Path(sys.executable).parent / "loadtest-monitor")
@@ -134,7 +135,7 @@ def test_the_crd_must_be_installed_established_unfenced_and_current() -> None:
     assert fenced.status is Status.FAIL and "loadtest-monitor up" in fenced.fix
     older = cc.crd_installed(crd([{**VERSIONS[0], "served": False}]), packaged, False)
     assert older.status is Status.WARN and "kubectl apply --server-side -f crds/" in older.fix
-    assert cc.crd_installed(crd(), packaged, False) == ok(f"CRD {cc.CRD_NAME}", "installed and current")
+    assert cc.crd_installed(crd(), packaged, False) == ok(f"CRD {CRD_NAME}", "installed and current")
     assert cc.crd_installed(crd(), None, False).status is Status.OK
 
 
@@ -292,7 +293,7 @@ def daemonset(name: str, namespace: str = "kube-system", containers: list[Obj] |
 
 
 def aws_node(args: list[str] | None, container: str = "aws-eks-nodeagent") -> Obj:
-    containers = [{"name": "aws-node", "image": "amazon-k8s-cni:v1.19.6"}]
+    containers: list[Obj] = [{"name": "aws-node", "image": "amazon-k8s-cni:v1.19.6"}]
     if args is not None:
         containers.append({"name": container, "image": "aws-network-policy-agent:v1.2.3", "args": args})
     return daemonset("aws-node", containers=containers)
