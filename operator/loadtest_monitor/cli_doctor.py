@@ -57,6 +57,7 @@ def cluster_checks(facts: ClusterFacts) -> list[Check]:
         cc.kubernetes_version(facts.version),
         cc.crd_installed(facts.crd, facts.packaged_crd, facts.fenced),
         *cc.operator_running(facts.operators),
+        *[c for c in (cc.operator_restarts(facts.operator_pods),) if c is not None],
         cc.install_permissions(facts.denied),
         cc.load_balancers(
             cc.load_balancer_mode(facts.operator),
@@ -96,6 +97,8 @@ def run_checks(rest: Rest, namespace: str | None, name: str | None) -> list[Chec
         if not facts.monitors:
             checks.append(mc.missing_monitor(ns, name))
         else:
+            watches = cc.operator_watches(facts.operators, ns)
+            checks += [watches] if watches is not None else []
             checks += monitor_checks(read_monitor(rest, facts, facts.monitors[0]))
     return checks + facts.unreadable
 

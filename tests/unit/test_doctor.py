@@ -474,3 +474,34 @@ def test_a_monitor_whose_spec_does_not_parse_gets_no_children_lines() -> None:
         "Grafana address",
         "metrics arriving",
     ]
+
+
+def with_args(*args: str) -> Obj:
+    deployment = operator()
+    deployment["spec"]["template"]["spec"]["containers"][0]["args"] = list(args)
+    return deployment
+
+
+def test_a_monitor_in_a_namespace_no_operator_watches_fails() -> None:
+    assert cc.watched_namespaces(with_args("--all-namespaces", "--liveness-port", "8080")) is None
+    assert cc.watched_namespaces(with_args("--namespace", "a", "-n", "b", "--namespace=c")) == ["a", "b", "c"]
+    assert cc.operator_watches([with_args("--all-namespaces")], "perf") is None
+    assert cc.operator_watches([with_args("-n", "perf")], "perf") is None
+    assert cc.operator_watches([], "perf") is None  # the operator line already fails
+    elsewhere = cc.operator_watches([with_args("-n", "team-a", "-n", "team-b")], "perf")
+    assert elsewhere is not None and elsewhere.status is Status.FAIL
+    assert elsewhere.detail == "watches only team-a, team-b, not perf"
+    assert "--namespace perf" in elsewhere.fix
+
+
+def test_an_operator_that_restarted_is_a_warning_with_its_previous_logs() -> None:
+    running = {"metadata": {"namespace": "ops", "name": "op-1"}, "status": {"containerStatuses": [{"restartCount": 0}]}}
+    assert cc.operator_restarts([running]) is None
+    killed = {
+        "metadata": {"namespace": "ops", "name": "op-1"},
+        "status": {"containerStatuses": [{"restartCount": 3, "lastState": {"terminated": {"reason": "OOMKilled"}}}]},
+    }
+    check = cc.operator_restarts([killed])
+    assert check == warn(
+        "operator", "ops/op-1 restarted 3 time(s) (last: OOMKilled)", "kubectl -n ops logs op-1 --previous"
+    )

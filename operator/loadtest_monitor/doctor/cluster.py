@@ -188,6 +188,48 @@ def _one_operator(deployment: Mapping[str, Any]) -> Check:
     )
 
 
+def watched_namespaces(operator: Mapping[str, Any]) -> list[str] | None:
+    """The namespaces the operator's `run` watches (`-n`/`--namespace`, repeated); None: all."""
+    pod = ((operator.get("spec") or {}).get("template") or {}).get("spec") or {}
+    found: list[str] = []
+    for container in pod.get("containers") or []:
+        args = [str(a) for a in [*(container.get("command") or []), *(container.get("args") or [])]]
+        for i, arg in enumerate(args):
+            if arg in ("-n", "--namespace") and i + 1 < len(args):
+                found.append(args[i + 1])
+            elif arg.startswith("--namespace="):
+                found.append(arg.split("=", 1)[1])
+    return found or None
+
+
+def operator_watches(operators: Sequence[Mapping[str, Any]], namespace: str) -> Check | None:
+    """A monitor in a namespace no operator watches never gets a status (Helm watch.namespaces)."""
+    scopes = [watched_namespaces(d) for d in operators]
+    if not operators or any(scope is None or namespace in scope for scope in scopes):
+        return None
+    watched = sorted({ns for scope in scopes for ns in scope or []})
+    return fail(
+        "operator",
+        f"watches only {', '.join(watched)}, not {namespace}",
+        f"add --namespace {namespace} to its args and a RoleBinding there (Helm: watch.namespaces; docs/install.md)",
+    )
+
+
+def operator_restarts(pods: Sequence[Mapping[str, Any]]) -> Check | None:
+    """An operator restarted by its liveness probe (a hung reconcile) or killed (OOM): worth a look."""
+    for pod in pods:
+        for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+            if cs.get("restartCount"):
+                last = ((cs.get("lastState") or {}).get("terminated") or {}).get("reason", "")
+                ns, name = _ref(pod).split("/", 1)
+                return warn(
+                    "operator",
+                    f"{_ref(pod)} restarted {cs['restartCount']} time(s)" + (f" (last: {last})" if last else ""),
+                    f"kubectl -n {ns} logs {name} --previous",
+                )
+    return None
+
+
 # --- pods: images and crash loops ------------------------------------------------------------------
 
 PULL_REASONS = ("ImagePullBackOff", "ErrImagePull", "InvalidImageName")

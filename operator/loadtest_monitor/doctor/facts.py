@@ -39,6 +39,7 @@ class ClusterFacts:
     fenced: bool = False
     packaged_crd: Obj | None = None
     operators: list[Obj] = field(default_factory=list)
+    operator_pods: list[Obj] = field(default_factory=list)
     pods: list[Obj] = field(default_factory=list)  # the operator's and the monitors' in scope
     lb_controller: Obj | None = None
     crds_present: list[str] = field(default_factory=list)  # of LBC_CRDS and AUTO_MODE_CRD
@@ -127,7 +128,8 @@ def read_cluster(rest: Rest, namespace: str | None, monitor: str | None) -> Clus
     facts.packaged_crd = _packaged_crd()
     facts.operators = r.attempt("Deployments", lambda: r.list(path("apps/v1", "Deployment"), OPERATOR_SELECTOR), [])
     for deployment in facts.operators:
-        facts.pods += _pods_of(r, deployment)
+        facts.operator_pods += _pods_of(r, deployment)
+    facts.pods = list(facts.operator_pods)
     if facts.crd is not None:
         facts.monitors = r.attempt(f"{KIND}s", lambda: r.list(path(API_VERSION, KIND, namespace)), [])
         if monitor is not None:
