@@ -16,8 +16,20 @@ from loadtest_monitor.cli_connection import add_connection_args, api_client
 from loadtest_monitor.cluster_rest import Rest, RestError
 from loadtest_monitor.doctor import cluster as cc
 from loadtest_monitor.doctor import monitor as mc
-from loadtest_monitor.doctor.facts import ClusterFacts, MonitorFacts, read_cluster, read_monitor
-from loadtest_monitor.doctor.result import Check, as_json, blocking, fail, line
+from loadtest_monitor.doctor.facts import (
+    TOPIC_CRD,
+    TOPIC_LOAD_BALANCERS,
+    TOPIC_NETWORK_POLICY,
+    TOPIC_OPERATOR,
+    TOPIC_PODS,
+    TOPIC_STORAGE,
+    ClusterFacts,
+    MonitorFacts,
+    read_cluster,
+    read_monitor,
+)
+from loadtest_monitor.doctor.result import Check, as_json, blocking, fail, line, warn
+from loadtest_monitor.identity import CRD_NAME
 
 Obj = dict[str, Any]
 
@@ -51,24 +63,45 @@ def load_balancer_needed(monitors: Sequence[Mapping[str, Any]]) -> bool:
     )
 
 
+def _unless_refused(facts: ClusterFacts, topic: str, title: str, checks: list[Check]) -> list[Check]:
+    """The checks, or one warning when a refused read left their topic unknown: an object doctor
+    could not see is never reported missing."""
+    if topic in facts.refused:
+        return [
+            warn(title, "cannot tell: a read was refused (see the cannot-read line)", "doctor needs get/list on it")
+        ]
+    return checks
+
+
 def cluster_checks(facts: ClusterFacts) -> list[Check]:
     auto_mode = cc.AUTO_MODE_CRD in facts.crds_present
+    restarts = cc.operator_restarts(facts.operator_pods)
+    load_balancers = cc.load_balancers(
+        cc.load_balancer_mode(facts.operator),
+        facts.lb_controller,
+        facts.crds_present,
+        load_balancer_needed(facts.monitors),
+    )
+    storage = cc.storage_classes(facts.storage_classes, facts.csi_drivers, storage_wanted(facts.monitors))
+    pods = [*cc.images_pullable(facts.pods), *cc.containers_running(facts.pods)]
     return [
         cc.kubernetes_version(facts.version),
-        cc.crd_installed(facts.crd, facts.packaged_crd, facts.fenced),
-        *cc.operator_running(facts.operators),
-        *[c for c in (cc.operator_restarts(facts.operator_pods),) if c is not None],
-        cc.install_permissions(facts.denied),
-        cc.load_balancers(
-            cc.load_balancer_mode(facts.operator),
-            facts.lb_controller,
-            facts.crds_present,
-            load_balancer_needed(facts.monitors),
+        *_unless_refused(
+            facts, TOPIC_CRD, f"CRD {CRD_NAME}", [cc.crd_installed(facts.crd, facts.packaged_crd, facts.fenced)]
         ),
-        *cc.storage_classes(facts.storage_classes, facts.csi_drivers, storage_wanted(facts.monitors)),
-        cc.network_policies(facts.daemonsets, facts.vpc_cni_config, auto_mode),
-        *cc.images_pullable(facts.pods),
-        *cc.containers_running(facts.pods),
+        *_unless_refused(
+            facts, TOPIC_OPERATOR, "operator", [*cc.operator_running(facts.operators), *filter(None, [restarts])]
+        ),
+        cc.install_permissions(facts.denied),
+        *_unless_refused(facts, TOPIC_LOAD_BALANCERS, "load balancers", [load_balancers]),
+        *_unless_refused(facts, TOPIC_STORAGE, "StorageClass", storage),
+        *_unless_refused(
+            facts,
+            TOPIC_NETWORK_POLICY,
+            "NetworkPolicy enforcement",
+            [cc.network_policies(facts.daemonsets, facts.vpc_cni_config, auto_mode)],
+        ),
+        *_unless_refused(facts, TOPIC_PODS, "images pullable", pods),
     ]
 
 

@@ -282,3 +282,68 @@ def test_a_monitor_whose_image_cannot_be_pulled(bare: LocalCluster, api: pykube.
     assert line_of(lines, "Graphite reachable").startswith(
         "x Graphite reachable: Service perf/checkout-graphite has no ready endpoint: Gatling's metrics would be lost"
     )
+
+
+def viewer_kubeconfig(bare: LocalCluster, path: Path) -> Path:
+    """A ServiceAccount bound to the built-in `view` ClusterRole: no CRDs, StorageClasses or writes."""
+    for args in (
+        ("create", "serviceaccount", "doctor-viewer", "-n", "default"),
+        (
+            "create",
+            "clusterrolebinding",
+            "doctor-viewer",
+            "--clusterrole=view",
+            "--serviceaccount=default:doctor-viewer",
+        ),
+    ):
+        done = bare.kubectl(*args)
+        assert done.returncode == 0, done.stderr
+    token = bare.kubectl("create", "token", "doctor-viewer", "-n", "default", "--duration=1h")
+    assert token.returncode == 0, token.stderr
+    admin = yaml.safe_load(Path(bare.kubeconfig_path).read_text())
+    entry = admin["clusters"][0]
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [entry],
+                "users": [{"name": "viewer", "user": {"token": token.stdout.strip()}}],
+                "contexts": [{"name": "viewer", "context": {"cluster": entry["name"], "user": "viewer"}}],
+                "current-context": "viewer",
+            }
+        )
+    )
+    return path
+
+
+def test_a_read_only_user_gets_warnings_never_a_false_absence(
+    bare: LocalCluster, api: pykube.HTTPClient, tmp_path: Path
+) -> None:
+    install(bare, api)
+    env = {**bare.env(), "KUBECONFIG": str(viewer_kubeconfig(bare, tmp_path / "kubeconfig"))}
+    # -n default: the monitor another test breaks on purpose lives elsewhere.
+    proc = subprocess.run(
+        [CLI, "doctor", "--ascii", "-n", "default"], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    lines = proc.stdout.splitlines()
+    assert proc.returncode == 0, "\n".join(
+        lines
+    )  # nothing it could see blocks; what it could not see is not called missing
+    assert line_of(lines, f"CRD {CRD}") == (
+        f"! CRD {CRD}: cannot tell: a read was refused (see the cannot-read line) -- fix: doctor needs get/list on it"
+    )
+    assert line_of(lines, "StorageClass").startswith("! StorageClass: cannot tell")
+    assert line_of(lines, "load balancers").startswith("! load balancers: cannot tell")
+    assert line_of(lines, "operator").startswith("+ operator: loadtest-monitor-system/loadtest-monitor running")
+    assert line_of(lines, "permissions to install").startswith(
+        "! permissions to install: you may not create customresourcedefinitions, create clusterroles, "
+        "create clusterrolebindings: `loadtest-monitor up` cannot install or upgrade the CRD and operator"
+    )
+    refused = [x for x in lines if x.startswith("! cannot read: ")]
+    assert [x.split(":")[1].strip() for x in refused] == [
+        f"CRD {CRD}",
+        "CustomResourceDefinitions",
+        "StorageClasses",
+        "CSIDrivers",
+    ], refused

@@ -12,10 +12,16 @@ from typing import Any
 import pytest
 
 from loadtest_monitor.cli import build_parser
-from loadtest_monitor.cli_doctor import _ascii_only, load_balancer_needed, monitor_checks, storage_wanted
+from loadtest_monitor.cli_doctor import (
+    _ascii_only,
+    cluster_checks,
+    load_balancer_needed,
+    monitor_checks,
+    storage_wanted,
+)
 from loadtest_monitor.doctor import cluster as cc
 from loadtest_monitor.doctor import monitor as mc
-from loadtest_monitor.doctor.facts import MonitorFacts, desired_children
+from loadtest_monitor.doctor.facts import TOPIC_CRD, TOPIC_OPERATOR, ClusterFacts, MonitorFacts, desired_children
 from loadtest_monitor.doctor.result import Check, Status, as_json, blocking, fail, line, ok, warn
 from loadtest_monitor.identity import CRD_NAME
 
@@ -505,3 +511,21 @@ def test_an_operator_that_restarted_is_a_warning_with_its_previous_logs() -> Non
     assert check == warn(
         "operator", "ops/op-1 restarted 3 time(s) (last: OOMKilled)", "kubectl -n ops logs op-1 --previous"
     )
+
+
+def test_a_refused_read_turns_its_checks_into_cannot_tell_never_an_absence() -> None:
+    def titled(checks: list[Check], title: str) -> list[Check]:
+        return [c for c in checks if c.title == title]
+
+    seen = cluster_checks(ClusterFacts(version={"gitVersion": "v1.31.0"}))
+    assert statuses(titled(seen, f"CRD {CRD_NAME}")) == [Status.FAIL]
+    assert statuses(titled(seen, "operator")) == [Status.FAIL]
+    unseen = cluster_checks(ClusterFacts(version={"gitVersion": "v1.31.0"}, refused={TOPIC_CRD, TOPIC_OPERATOR}))
+    assert titled(unseen, f"CRD {CRD_NAME}") == [
+        warn(
+            f"CRD {CRD_NAME}",
+            "cannot tell: a read was refused (see the cannot-read line)",
+            "doctor needs get/list on it",
+        )
+    ]
+    assert statuses(titled(unseen, "operator")) == [Status.WARN]

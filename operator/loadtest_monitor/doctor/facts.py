@@ -50,6 +50,7 @@ class ClusterFacts:
     monitors: list[Obj] = field(default_factory=list)  # in scope
     denied: list[str] = field(default_factory=list)
     unreadable: list[Check] = field(default_factory=list)
+    refused: set[str] = field(default_factory=set)  # topics a refused read left unknown
 
     @property
     def operator(self) -> Obj | None:
@@ -65,20 +66,34 @@ class MonitorFacts:
     spec_problem: str = ""
 
 
+# What a refused read leaves unknown: the check of that topic then says "cannot tell" instead of
+# reporting an absence it could not see (a read-only user is not told the CRD is missing).
+TOPIC_CRD = "crd"
+TOPIC_OPERATOR = "operator"
+TOPIC_LOAD_BALANCERS = "load balancers"
+TOPIC_NETWORK_POLICY = "network policy"
+TOPIC_STORAGE = "storage"
+TOPIC_PODS = "pods"
+
+
 class Reader:
     def __init__(self, rest: Rest) -> None:
         self.rest = rest
         self.unreadable: list[Check] = []
+        self.refused: set[str] = set()
 
-    def attempt(self, what: str, read: Callable[[], T], default: T) -> T:
-        """The read's answer; on a refusal (403 and the like) a warning line and `default`.
-        An unreachable API server (status 0) is not a refusal: it propagates."""
+    def attempt(self, what: str, read: Callable[[], T], default: T, topic: str = "") -> T:
+        """The read's answer; on a refusal (403 and the like) a warning line (one per `what`),
+        the topic marked unknown, and `default`. An unreachable API server (status 0) is not a
+        refusal: it propagates."""
         try:
             return read()
         except RestError as err:
             if err.status == 0:
                 raise
-            self.unreadable.append(warn("cannot read", f"{what}: {err}", "doctor needs get/list on it"))
+            if not any(c.detail.startswith(f"{what}: ") for c in self.unreadable):
+                self.unreadable.append(warn("cannot read", f"{what}: {err}", "doctor needs get/list on it"))
+            self.refused.add(topic or what)
             return default
 
     def get(self, url: str) -> Obj | None:
@@ -100,7 +115,9 @@ def _pods_of(reader: Reader, deployment: Obj) -> list[Obj]:
     labels = ((deployment.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
     selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
     ns = deployment["metadata"]["namespace"]
-    return reader.attempt(f"pods in {ns}", lambda: reader.list(path("v1", "Pod", ns), selector), [])
+    return reader.attempt(
+        f"pods in {ns}", functools.partial(reader.list, path("v1", "Pod", ns), selector), [], TOPIC_PODS
+    )
 
 
 def _lookup(reader: Reader, url: str) -> tuple[Obj | None]:
@@ -123,35 +140,50 @@ def read_cluster(rest: Rest, namespace: str | None, monitor: str | None) -> Clus
     monitors and their pods to that one."""
     r = Reader(rest)
     facts = ClusterFacts(version=rest.call("GET", "/version"))  # the first request: is the API server there?
-    facts.crd = r.attempt("the CRD", lambda: r.get(path(CRD_API, "CustomResourceDefinition", name=CRD_NAME)), None)
+    crd_url = path(CRD_API, "CustomResourceDefinition", name=CRD_NAME)
+    facts.crd = r.attempt(f"CRD {CRD_NAME}", functools.partial(r.get, crd_url), None, TOPIC_CRD)
     facts.fenced = facts.crd is not None and has_fence(facts.crd)
     facts.packaged_crd = _packaged_crd()
-    facts.operators = r.attempt("Deployments", lambda: r.list(path("apps/v1", "Deployment"), OPERATOR_SELECTOR), [])
+    operators_url = path("apps/v1", "Deployment")
+    facts.operators = r.attempt(
+        "Deployments", functools.partial(r.list, operators_url, OPERATOR_SELECTOR), [], TOPIC_OPERATOR
+    )
     for deployment in facts.operators:
         facts.operator_pods += _pods_of(r, deployment)
     facts.pods = list(facts.operator_pods)
     if facts.crd is not None:
-        facts.monitors = r.attempt(f"{KIND}s", lambda: r.list(path(API_VERSION, KIND, namespace)), [])
+        facts.monitors = r.attempt(f"{KIND}s", functools.partial(r.list, path(API_VERSION, KIND, namespace)), [])
         if monitor is not None:
             facts.monitors = [m for m in facts.monitors if m["metadata"]["name"] == monitor]
     selector = MANAGED_SELECTOR + (f",{LABEL_INSTANCE}={monitor}" if monitor else "")
-    facts.pods += r.attempt("the monitors' pods", lambda: r.list(path("v1", "Pod", namespace), selector), [])
+    pods_url = path("v1", "Pod", namespace)
+    facts.pods += r.attempt("the monitors' pods", functools.partial(r.list, pods_url, selector), [], TOPIC_PODS)
     lbc_url = f"/apis/apps/v1/namespaces/kube-system/deployments/{LBC_NAME}"
-    facts.lb_controller = r.attempt(f"kube-system/{LBC_NAME}", lambda: r.get(lbc_url), None)
+    facts.lb_controller = r.attempt(
+        f"kube-system/{LBC_NAME}", functools.partial(r.get, lbc_url), None, TOPIC_LOAD_BALANCERS
+    )
     for name in (*LBC_CRDS, AUTO_MODE_CRD):
         url = path(CRD_API, "CustomResourceDefinition", name=name)
-        if r.attempt(f"CRD {name}", functools.partial(r.get, url), None) is not None:
+        if r.attempt("CustomResourceDefinitions", functools.partial(r.get, url), None, TOPIC_LOAD_BALANCERS):
             facts.crds_present.append(name)
-    facts.daemonsets = r.attempt("DaemonSets", lambda: r.list("/apis/apps/v1/daemonsets"), [])
+    facts.daemonsets = r.attempt(
+        "DaemonSets", functools.partial(r.list, "/apis/apps/v1/daemonsets"), [], TOPIC_NETWORK_POLICY
+    )
     cm_url = "/api/v1/namespaces/kube-system/configmaps/amazon-vpc-cni"
-    facts.vpc_cni_config = r.attempt("kube-system/amazon-vpc-cni", lambda: r.get(cm_url), None)
-    facts.storage_classes = r.attempt("StorageClasses", lambda: r.list("/apis/storage.k8s.io/v1/storageclasses"), [])
-    drivers: list[Obj] = r.attempt("CSIDrivers", lambda: r.list("/apis/storage.k8s.io/v1/csidrivers"), [])
+    facts.vpc_cni_config = r.attempt(
+        "kube-system/amazon-vpc-cni", functools.partial(r.get, cm_url), None, TOPIC_NETWORK_POLICY
+    )
+    storage = "/apis/storage.k8s.io/v1"
+    facts.storage_classes = r.attempt(
+        "StorageClasses", functools.partial(r.list, f"{storage}/storageclasses"), [], TOPIC_STORAGE
+    )
+    drivers: list[Obj] = r.attempt("CSIDrivers", functools.partial(r.list, f"{storage}/csidrivers"), [], TOPIC_STORAGE)
     facts.csi_drivers = [str(d["metadata"]["name"]) for d in drivers]
     for verb, group, resource in INSTALL_RIGHTS:
         if not r.attempt("SelfSubjectAccessReview", functools.partial(_allowed, rest, verb, group, resource), True):
             facts.denied.append(f"{verb} {resource}")
     facts.unreadable = r.unreadable
+    facts.refused = r.refused
     return facts
 
 
@@ -193,7 +225,8 @@ def read_monitor(rest: Rest, cluster: ClusterFacts, monitor: Obj) -> MonitorFact
     service = f"{name}-graphite"
     slices_url = f"/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices"
     slices: list[Obj] = r.attempt(
-        "EndpointSlices", lambda: r.list(slices_url, f"kubernetes.io/service-name={service}"), []
+        "EndpointSlices", functools.partial(r.list, slices_url, f"kubernetes.io/service-name={service}"), []
     )
     cluster.unreadable += r.unreadable
+    cluster.refused |= r.refused
     return MonitorFacts(monitor, desired, live, slices, problem)
