@@ -15,6 +15,7 @@ from typing import Any
 from loadtest_monitor.cli_connection import add_connection_args, api_client
 from loadtest_monitor.cluster_rest import Rest, RestError
 from loadtest_monitor.doctor import cluster as cc
+from loadtest_monitor.doctor import eks
 from loadtest_monitor.doctor import monitor as mc
 from loadtest_monitor.doctor.facts import (
     TOPIC_CRD,
@@ -74,15 +75,15 @@ def _unless_refused(facts: ClusterFacts, topic: str, title: str, checks: list[Ch
 
 
 def cluster_checks(facts: ClusterFacts) -> list[Check]:
-    auto_mode = cc.AUTO_MODE_CRD in facts.crds_present
+    auto_mode = eks.AUTO_MODE_CRD in facts.crds_present
     restarts = cc.operator_restarts(facts.operator_pods)
-    load_balancers = cc.load_balancers(
+    load_balancers = eks.load_balancers(
         cc.load_balancer_mode(facts.operator),
         facts.lb_controller,
         facts.crds_present,
         load_balancer_needed(facts.monitors),
     )
-    storage = cc.storage_classes(facts.storage_classes, facts.csi_drivers, storage_wanted(facts.monitors))
+    storage = eks.storage_classes(facts.storage_classes, facts.csi_drivers, storage_wanted(facts.monitors))
     pods = [*cc.images_pullable(facts.pods), *cc.containers_running(facts.pods)]
     return [
         cc.kubernetes_version(facts.version),
@@ -99,7 +100,7 @@ def cluster_checks(facts: ClusterFacts) -> list[Check]:
             facts,
             TOPIC_NETWORK_POLICY,
             "NetworkPolicy enforcement",
-            [cc.network_policies(facts.daemonsets, facts.vpc_cni_config, auto_mode)],
+            [eks.network_policies(facts.daemonsets, facts.vpc_cni_config, auto_mode)],
         ),
         *_unless_refused(facts, TOPIC_PODS, "images pullable", pods),
     ]

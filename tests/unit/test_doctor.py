@@ -20,6 +20,7 @@ from loadtest_monitor.cli_doctor import (
     storage_wanted,
 )
 from loadtest_monitor.doctor import cluster as cc
+from loadtest_monitor.doctor import eks
 from loadtest_monitor.doctor import monitor as mc
 from loadtest_monitor.doctor.facts import TOPIC_CRD, TOPIC_OPERATOR, ClusterFacts, MonitorFacts, desired_children
 from loadtest_monitor.doctor.result import Check, Status, as_json, blocking, fail, line, ok, warn
@@ -214,7 +215,7 @@ def test_a_crash_loop_fails_with_the_logs_command() -> None:
 # --- load balancers -------------------------------------------------------------------------------
 
 LBC = {"spec": {"replicas": 2}, "status": {"readyReplicas": 2}}
-AUTO = [cc.AUTO_MODE_CRD]
+AUTO = [eks.AUTO_MODE_CRD]
 
 
 @pytest.mark.parametrize(
@@ -224,7 +225,7 @@ AUTO = [cc.AUTO_MODE_CRD]
         ("aws-load-balancer-controller", {"spec": {"replicas": 2}, "status": {}}, [], True, Status.FAIL),
         ("aws-load-balancer-controller", None, [], True, Status.FAIL),
         ("aws-load-balancer-controller", None, [], False, Status.OK),
-        ("aws-load-balancer-controller", None, list(cc.LBC_CRDS), True, Status.WARN),
+        ("aws-load-balancer-controller", None, list(eks.LBC_CRDS), True, Status.WARN),
         ("aws-load-balancer-controller", None, AUTO, True, Status.FAIL),
         ("eks-auto-mode", None, AUTO, True, Status.OK),
         ("eks-auto-mode", LBC, [], True, Status.FAIL),
@@ -234,11 +235,11 @@ AUTO = [cc.AUTO_MODE_CRD]
 def test_load_balancers_need_the_controller_or_auto_mode_as_the_operator_is_set(
     mode: str, controller: Obj | None, crds: list[str], needed: bool, status: Status
 ) -> None:
-    assert cc.load_balancers(mode, controller, crds, needed).status is status
+    assert eks.load_balancers(mode, controller, crds, needed).status is status
 
 
 def test_an_auto_mode_cluster_with_the_operator_in_controller_mode_says_which_setting_to_change() -> None:
-    check = cc.load_balancers("aws-load-balancer-controller", None, AUTO, True)
+    check = eks.load_balancers("aws-load-balancer-controller", None, AUTO, True)
     assert "LTM_LOAD_BALANCER_MODE=eks-auto-mode" in check.fix
 
 
@@ -262,18 +263,18 @@ def test_storage_needs_the_named_or_a_default_class_and_its_csi_driver() -> None
     gp3 = storage_class("gp3", default=True)
     io2 = storage_class("io2", provisioner="kubernetes.io/aws-ebs")
     drivers = ["ebs.csi.aws.com"]
-    assert statuses(cc.storage_classes([gp3], drivers, {})) == [Status.OK]
-    assert statuses(cc.storage_classes([io2], drivers, {})) == [Status.WARN]
-    assert statuses(cc.storage_classes([gp3, io2], drivers, {"perf/a": None, "perf/b": "io2"})) == [Status.OK] * 2
-    missing = cc.storage_classes([gp3, io2], drivers, {"perf/a": "fast"})[0]
+    assert statuses(eks.storage_classes([gp3], drivers, {})) == [Status.OK]
+    assert statuses(eks.storage_classes([io2], drivers, {})) == [Status.WARN]
+    assert statuses(eks.storage_classes([gp3, io2], drivers, {"perf/a": None, "perf/b": "io2"})) == [Status.OK] * 2
+    missing = eks.storage_classes([gp3, io2], drivers, {"perf/a": "fast"})[0]
     assert missing.status is Status.FAIL
     assert missing.detail == "perf/a: StorageClass fast does not exist: its PVC stays Pending"
     assert "one of: gp3, io2" in missing.fix
-    no_default = cc.storage_classes([io2], drivers, {"perf/a": None})[0]
+    no_default = eks.storage_classes([io2], drivers, {"perf/a": None})[0]
     assert no_default.status is Status.FAIL and "no default StorageClass" in no_default.detail
-    no_driver = cc.storage_classes([io2], [], {"perf/a": "io2"})[0]
+    no_driver = eks.storage_classes([io2], [], {"perf/a": "io2"})[0]
     assert no_driver.status is Status.FAIL and "EBS CSI driver" in no_driver.fix
-    other = cc.storage_classes([storage_class("local", provisioner="rancher.io/local-path")], [], {"perf/a": "local"})
+    other = eks.storage_classes([storage_class("local", provisioner="rancher.io/local-path")], [], {"perf/a": "local"})
     assert statuses(other) == [Status.OK]
 
 
@@ -306,30 +307,30 @@ def aws_node(args: list[str] | None, container: str = "aws-eks-nodeagent") -> Ob
 
 
 def test_network_policies_are_enforced_by_the_vpc_cni_agent_with_its_flag() -> None:
-    on = cc.network_policies([aws_node(["--enable-network-policy=true"])], None, False)
+    on = eks.network_policies([aws_node(["--enable-network-policy=true"])], None, False)
     assert on.status is Status.OK
-    off = cc.network_policies([aws_node(["--enable-network-policy=false"])], None, False)
+    off = eks.network_policies([aws_node(["--enable-network-policy=false"])], None, False)
     assert off.status is Status.WARN and "enableNetworkPolicy" in off.fix and "Graphite is open" in off.detail
-    assert cc.network_policies([aws_node([])], None, False).status is Status.WARN
-    no_agent = cc.network_policies([aws_node(None)], None, False)
+    assert eks.network_policies([aws_node([])], None, False).status is Status.WARN
+    no_agent = eks.network_policies([aws_node(None)], None, False)
     assert no_agent.status is Status.WARN and "1.14" in no_agent.fix
     # Recognised by its image too, whatever the container is called.
-    renamed = cc.network_policies([aws_node(["--enable-network-policy=true"], container="agent")], None, False)
+    renamed = eks.network_policies([aws_node(["--enable-network-policy=true"], container="agent")], None, False)
     assert renamed.status is Status.OK
 
 
 def test_network_policies_on_auto_mode_come_from_the_vpc_cni_configmap() -> None:
     enabled = {"data": {"enable-network-policy-controller": "true"}}
-    assert cc.network_policies([], enabled, True).status is Status.OK
-    off = cc.network_policies([], {"data": {"enable-network-policy-controller": "false"}}, True)
+    assert eks.network_policies([], enabled, True).status is Status.OK
+    off = eks.network_policies([], {"data": {"enable-network-policy-controller": "false"}}, True)
     assert off.status is Status.WARN and "amazon-vpc-cni" in off.fix
-    assert cc.network_policies([], None, True).status is Status.WARN
+    assert eks.network_policies([], None, True).status is Status.WARN
 
 
 def test_another_enforcing_cni_counts_and_an_unknown_one_is_a_warning() -> None:
-    calico = cc.network_policies([daemonset("calico-node", "calico-system")], None, False)
+    calico = eks.network_policies([daemonset("calico-node", "calico-system")], None, False)
     assert calico.status is Status.OK and "calico-node" in calico.detail
-    assert cc.network_policies([daemonset("kube-proxy")], None, False).status is Status.WARN
+    assert eks.network_policies([daemonset("kube-proxy")], None, False).status is Status.WARN
 
 
 def test_install_permissions_name_what_is_refused() -> None:

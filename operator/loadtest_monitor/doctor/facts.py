@@ -13,7 +13,8 @@ from typing import Any, TypeVar
 from loadtest_monitor.cli_up import OPERATOR_SELECTOR
 from loadtest_monitor.cluster_rest import CRD_API, Rest, RestError, path
 from loadtest_monitor.crd_fence import has_fence
-from loadtest_monitor.doctor.cluster import AUTO_MODE_CRD, LBC_CRDS, LBC_NAME, load_balancer_mode
+from loadtest_monitor.doctor.cluster import load_balancer_mode
+from loadtest_monitor.doctor.eks import AUTO_MODE_CRD, LBC_CRDS, LBC_NAME
 from loadtest_monitor.doctor.result import Check, warn
 from loadtest_monitor.identity import API_VERSION, CRD_NAME, KIND, LABEL_INSTANCE, MANAGED_SELECTOR
 from loadtest_monitor.install import ManifestsMissing, crd_objects
