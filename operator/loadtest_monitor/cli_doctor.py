@@ -20,6 +20,7 @@ from loadtest_monitor.doctor import monitor as mc
 from loadtest_monitor.doctor.facts import (
     TOPIC_CRD,
     TOPIC_LOAD_BALANCERS,
+    TOPIC_MONITORS,
     TOPIC_NETWORK_POLICY,
     TOPIC_OPERATOR,
     TOPIC_PODS,
@@ -128,7 +129,9 @@ def run_checks(rest: Rest, namespace: str | None, name: str | None) -> list[Chec
     checks = cluster_checks(facts)
     if name is not None:
         ns = namespace or "default"
-        if not facts.monitors:
+        if TOPIC_MONITORS in facts.refused:
+            checks += _unless_refused(facts, TOPIC_MONITORS, f"monitor {ns}/{name}", [])
+        elif not facts.monitors:
             checks.append(mc.missing_monitor(ns, name))
         else:
             watches = cc.operator_watches(facts.operators, ns)
@@ -151,15 +154,13 @@ def _ascii_only(args: argparse.Namespace) -> bool:
 def cmd_doctor(args: argparse.Namespace) -> int:
     # With a monitor and no -n, the monitor is looked for in "default", as `down` does.
     namespace = args.namespace or ("default" if args.monitor else None)
+    from kubernetes.config.config_exception import ConfigException
+
     try:
         checks = run_checks(Rest(api_client(args)), namespace, args.monitor)
-    except RestError as err:
+    except (RestError, ConfigException) as err:  # no cluster to ask: one line, no traceback
         checks = [
-            fail(
-                "API server",
-                str(err),
-                "check KUBECONFIG and its current context, or --aws-profile/--eks-cluster",
-            )
+            fail("API server", str(err), "check KUBECONFIG and its current context, or --aws-profile/--eks-cluster")
         ]
     if args.output == "json":
         sys.stdout.write(as_json(checks) + "\n")

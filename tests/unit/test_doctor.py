@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from loadtest_monitor import cli_doctor
 from loadtest_monitor.cli import build_parser
 from loadtest_monitor.cli_doctor import (
     _ascii_only,
@@ -22,7 +23,14 @@ from loadtest_monitor.cli_doctor import (
 from loadtest_monitor.doctor import cluster as cc
 from loadtest_monitor.doctor import eks
 from loadtest_monitor.doctor import monitor as mc
-from loadtest_monitor.doctor.facts import TOPIC_CRD, TOPIC_OPERATOR, ClusterFacts, MonitorFacts, desired_children
+from loadtest_monitor.doctor.facts import (
+    TOPIC_CRD,
+    TOPIC_MONITORS,
+    TOPIC_OPERATOR,
+    ClusterFacts,
+    MonitorFacts,
+    desired_children,
+)
 from loadtest_monitor.doctor.result import Check, Status, as_json, blocking, fail, line, ok, warn
 from loadtest_monitor.identity import CRD_NAME
 
@@ -80,6 +88,14 @@ def test_ascii_when_asked_or_when_stdout_cannot_print_the_marks(monkeypatch: pyt
 def test_the_command_takes_a_monitor_a_namespace_and_the_eks_connection() -> None:
     args = build_parser().parse_args(["doctor", "checkout", "-n", "perf", "-o", "json", "--eks-cluster", "lt"])
     assert (args.monitor, args.namespace, args.output, args.eks_cluster) == ("checkout", "perf", "json", "lt")
+
+
+def test_no_kubeconfig_is_one_failed_line_and_exit_1(tmp_path: Path) -> None:
+    env = {"KUBECONFIG": str(tmp_path / "missing"), "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(tmp_path)}
+    proc = subprocess.run([CLI, "doctor"], env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stdout.startswith("✗ API server: "), proc.stdout
+    assert not proc.stderr and len(proc.stdout.splitlines()) == 1
 
 
 def test_an_api_server_that_does_not_answer_is_one_failed_line_and_exit_1(tmp_path: Path) -> None:
@@ -530,3 +546,16 @@ def test_a_refused_read_turns_its_checks_into_cannot_tell_never_an_absence() -> 
         )
     ]
     assert statuses(titled(unseen, "operator")) == [Status.WARN]
+
+
+def test_a_named_monitor_that_could_not_be_listed_is_not_called_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    facts = ClusterFacts(version={"gitVersion": "v1.31.0"}, refused={TOPIC_MONITORS})
+    monkeypatch.setattr(cli_doctor, "read_cluster", lambda rest, ns, name: facts)
+    checks = cli_doctor.run_checks(None, "perf", "checkout")  # type: ignore[arg-type]
+    assert titled_statuses(checks, "monitor perf/checkout") == [Status.WARN]
+    facts.refused = set()
+    assert titled_statuses(cli_doctor.run_checks(None, "perf", "checkout"), "monitor perf/checkout") == [Status.FAIL]  # type: ignore[arg-type]
+
+
+def titled_statuses(checks: list[Check], title: str) -> list[Status]:
+    return [c.status for c in checks if c.title == title]

@@ -75,6 +75,7 @@ TOPIC_LOAD_BALANCERS = "load balancers"
 TOPIC_NETWORK_POLICY = "network policy"
 TOPIC_STORAGE = "storage"
 TOPIC_PODS = "pods"
+TOPIC_MONITORS = "monitors"
 
 
 class Reader:
@@ -153,7 +154,8 @@ def read_cluster(rest: Rest, namespace: str | None, monitor: str | None) -> Clus
         facts.operator_pods += _pods_of(r, deployment)
     facts.pods = list(facts.operator_pods)
     if facts.crd is not None:
-        facts.monitors = r.attempt(f"{KIND}s", functools.partial(r.list, path(API_VERSION, KIND, namespace)), [])
+        monitors_url = path(API_VERSION, KIND, namespace)
+        facts.monitors = r.attempt(f"{KIND}s", functools.partial(r.list, monitors_url), [], TOPIC_MONITORS)
         if monitor is not None:
             facts.monitors = [m for m in facts.monitors if m["metadata"]["name"] == monitor]
     selector = MANAGED_SELECTOR + (f",{LABEL_INSTANCE}={monitor}" if monitor else "")
