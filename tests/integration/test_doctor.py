@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,18 @@ def line_of(lines: list[str], title: str) -> str:
     found = [x for x in lines if x[2:].startswith(title)]
     assert len(found) == 1, (title, lines)
     return found[0]
+
+
+def settled(bare: LocalCluster, *args: str, timeout: float = 30) -> list[str]:
+    """doctor's lines once it exits 0: the EndpointSlice controller marks the Graphite endpoint ready
+    a moment after the monitor turns Ready, as it would on any cluster."""
+    deadline = time.monotonic() + timeout
+    while True:
+        code, lines = doctor(bare, *args)
+        if code == 0:
+            return lines
+        assert time.monotonic() < deadline, "\n".join(lines)
+        time.sleep(0.5)
 
 
 def apply(bare: LocalCluster, obj: dict[str, Any]) -> None:
@@ -220,8 +233,7 @@ def test_a_monitor_whose_image_cannot_be_pulled(bare: LocalCluster, api: pykube.
     assert bare.kubectl("create", "namespace", "perf").returncode == 0
     assert apply_monitor(bare, "perf", minimal("checkout")).returncode == 0
     wait_ready(api, "perf", "checkout")
-    code, lines = doctor(bare, "checkout", "-n", "perf")
-    assert code == 0, [*lines, operator.log_tail()]
+    lines = settled(bare, "checkout", "-n", "perf")
     assert line_of(lines, "monitor perf/checkout") == "+ monitor perf/checkout: Ready"
     assert (
         line_of(lines, "children of perf/checkout") == "+ children of perf/checkout: all 13 present and the operator's"
@@ -347,3 +359,72 @@ def test_a_read_only_user_gets_warnings_never_a_false_absence(
         "StorageClasses",
         "CSIDrivers",
     ], refused
+
+
+NODE_CLASS_CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "nodeclasses.eks.amazonaws.com"},
+    "spec": {
+        "group": "eks.amazonaws.com",
+        "scope": "Cluster",
+        "names": {"plural": "nodeclasses", "singular": "nodeclass", "kind": "NodeClass"},
+        "versions": [
+            {
+                "name": "v1",
+                "served": True,
+                "storage": True,
+                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+            }
+        ],
+    },
+}
+
+
+def test_on_eks_auto_mode_the_operators_mode_and_the_vpc_cni_configmap_flip_their_lines(
+    bare: LocalCluster, api: pykube.HTTPClient
+) -> None:
+    """EKS Auto Mode as the cluster shows it: its NodeClass CRD, no aws-node, no load balancer controller."""
+    install(bare, api)
+    for kind, name in (("deployment", "aws-load-balancer-controller"), ("daemonset", "aws-node")):
+        assert bare.kubectl("delete", kind, name, "-n", "kube-system", "--ignore-not-found").returncode == 0
+    apply(bare, NODE_CLASS_CRD)
+    code, lines = doctor(bare, "-n", "default")
+    assert code == 1, lines
+    assert line_of(lines, "load balancers") == (
+        "x load balancers: EKS Auto Mode cluster, but the operator is in aws-load-balancer-controller mode and no "
+        "aws-load-balancer-controller runs -- fix: set LTM_LOAD_BALANCER_MODE=eks-auto-mode on the operator (Helm: "
+        "aws.loadBalancerMode=eks-auto-mode)"
+    )
+    assert line_of(lines, "NetworkPolicy enforcement").startswith(
+        "! NetworkPolicy enforcement: EKS Auto Mode without enable-network-policy-controller: NetworkPolicies are not "
+        "enforced, Graphite is open to every pod -- fix: kubectl -n kube-system create configmap amazon-vpc-cni "
+        "--from-literal=enable-network-policy-controller=true"
+    )
+
+    ns = "loadtest-monitor-system"
+    done = bare.kubectl("set", "env", "deploy/loadtest-monitor", "-n", ns, "LTM_LOAD_BALANCER_MODE=eks-auto-mode")
+    assert done.returncode == 0, done.stderr
+    rolled = bare.kubectl("rollout", "status", "deploy/loadtest-monitor", "-n", ns, "--timeout=60s")
+    assert rolled.returncode == 0, rolled.stderr
+    apply(
+        bare,
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "amazon-vpc-cni", "namespace": "kube-system"},
+            "data": {"enable-network-policy-controller": "true"},
+        },
+    )
+    code, lines = doctor(bare, "-n", "default")
+    assert code == 0, lines
+    assert line_of(lines, "operator") == (
+        "+ operator: loadtest-monitor-system/loadtest-monitor running (1/1 ready, load balancer mode eks-auto-mode)"
+    )
+    assert line_of(lines, "load balancers") == (
+        "+ load balancers: EKS Auto Mode (nodeclasses.eks.amazonaws.com), operator mode eks-auto-mode"
+    )
+    assert line_of(lines, "NetworkPolicy enforcement") == (
+        "+ NetworkPolicy enforcement: EKS Auto Mode: enable-network-policy-controller is true (ConfigMap "
+        "kube-system/amazon-vpc-cni)"
+    )
