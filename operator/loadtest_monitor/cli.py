@@ -12,7 +12,7 @@ from typing import Any, TextIO
 
 import yaml
 
-from loadtest_monitor import cli_down, cli_runner_image, cli_up
+from loadtest_monitor import cli_doctor, cli_down, cli_runner_image, cli_up
 from loadtest_monitor.cli_connection import add_connection_args, cmd_eks_token, eks_kubeconfig
 from loadtest_monitor.forward.cli import register as register_forward
 from loadtest_monitor.identity import DEFAULT_CLUSTER_DOMAIN
@@ -28,6 +28,7 @@ examples:
   loadtest-monitor gatling-conf -f monitor.yaml # just the gatling.conf runners mount
   loadtest-monitor up -f monitor.yaml           # install CRD + operator if missing, apply, wait until Ready
   loadtest-monitor down checkout -n perf        # delete a monitor and wait until it is gone
+  loadtest-monitor doctor checkout -n perf      # check the cluster and a monitor: one line per check
   loadtest-monitor up -f monitor.yaml --aws-profile perf --eks-cluster loadtest  # an EKS cluster, no kubeconfig
   loadtest-monitor runner-image build --simulations src/test/java --gatling-version 3.11.5
   loadtest-monitor runner-image push --aws-profile perf --repository gatling-runner  # ECR, created if missing
@@ -180,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
             )
     cli_up.register(sub)
     cli_down.register(sub)
+    cli_doctor.register(sub)
     cli_runner_image.register(sub)
     register_forward(sub)
     return parser
