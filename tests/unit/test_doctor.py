@@ -416,11 +416,13 @@ def test_conditions_ready_or_each_failing_one_with_its_fix() -> None:
 
 def test_the_children_are_what_the_operator_renders_for_the_spec() -> None:
     plain = desired_children(monitor(), "aws-load-balancer-controller")
-    assert len(plain) == 13 and ("Deployment", "checkout-influxdb") in plain
+    assert len(plain) == 14 and ("Deployment", "checkout-influxdb") in plain
+    assert ("NetworkPolicy", "checkout-grafana") in plain
     stored = desired_children(monitor(influxdb={"storage": {"enabled": True}}), "aws-load-balancer-controller")
     assert ("PersistentVolumeClaim", "checkout-influxdb-data") in stored
     no_policy = desired_children(monitor(graphite={"networkPolicy": False}), "aws-load-balancer-controller")
     assert ("NetworkPolicy", "checkout-influxdb") not in no_policy
+    assert ("NetworkPolicy", "checkout-grafana") not in no_policy
 
 
 def child(owner_uid: str | None = "u-1", labels: Obj | None = None) -> Obj:
