@@ -46,6 +46,17 @@ def admin_client(cluster: LocalCluster) -> pykube.HTTPClient:
 
 
 @contextlib.contextmanager
+def bare_cluster(run_dir: Path) -> Iterator[LocalCluster]:
+    """A started control plane with no CRD installed: what `up` and `doctor` meet on a new cluster."""
+    local = LocalCluster(find_binaries(), run_dir, crds=[], keep_run_dir=True)
+    local.start()
+    try:
+        yield local
+    finally:
+        local.stop()
+
+
+@contextlib.contextmanager
 def fresh_namespace(api: pykube.HTTPClient, prefix: str) -> Iterator[str]:
     """A new namespace (``<prefix>-<hex>``); deleted (not waited for) afterwards."""
     name = f"{prefix}-{uuid.uuid4().hex[:8]}"

@@ -22,7 +22,6 @@ import pykube
 import pytest
 import yaml
 
-from ltm_harness.binaries import find_binaries
 from ltm_harness.cluster import STORAGE_CLASS, LocalCluster
 from tests.integration.operator_support import (
     Operator,
@@ -34,6 +33,7 @@ from tests.integration.operator_support import (
     wait_for,
     wait_ready,
 )
+from tests.kube_support import admin_client, bare_cluster
 
 CLI = str(Path(sys.executable).parent / "loadtest-monitor")
 REPO = Path(__file__).resolve().parents[2]
@@ -43,17 +43,13 @@ DEFAULT_CLASS = "storageclass.kubernetes.io/is-default-class"
 
 @pytest.fixture(scope="module")
 def bare(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    local = LocalCluster(find_binaries(), tmp_path_factory.mktemp("doctor-cluster"), crds=[], keep_run_dir=True)
-    local.start()
-    try:
+    with bare_cluster(tmp_path_factory.mktemp("doctor-cluster")) as local:
         yield local
-    finally:
-        local.stop()
 
 
 @pytest.fixture(scope="module")
 def api(bare: LocalCluster) -> pykube.HTTPClient:
-    return pykube.HTTPClient(pykube.KubeConfig.from_file(str(bare.kubeconfig_path)))
+    return admin_client(bare)
 
 
 def doctor(bare: LocalCluster, *args: str) -> tuple[int, list[str]]:
@@ -236,7 +232,7 @@ def test_a_monitor_whose_image_cannot_be_pulled(bare: LocalCluster, api: pykube.
     lines = settled(bare, "checkout", "-n", "perf")
     assert line_of(lines, "monitor perf/checkout") == "+ monitor perf/checkout: Ready"
     assert (
-        line_of(lines, "children of perf/checkout") == "+ children of perf/checkout: all 13 present and the operator's"
+        line_of(lines, "children of perf/checkout") == "+ children of perf/checkout: all 14 present and the operator's"
     )
     graphite = get_monitor(api, "perf", "checkout")["status"]["graphite"]["address"]
     assert line_of(lines, "Graphite reachable") == f"+ Graphite reachable: {graphite} has 1 ready endpoint(s)"

@@ -152,7 +152,7 @@ def test_spec_changes_update_children_and_roll_pods(
 
     influx = deployment(api, namespace, "checkout-influxdb")
     assert influx["spec"]["template"]["spec"]["containers"][0]["image"] == "influxdb:1.8.10"
-    assert "writePeriod = 5" in config_map_data(api, namespace, "checkout-gatling")["gatling.conf"]
+    assert "\"writePeriod\" = 5" in config_map_data(api, namespace, "checkout-gatling")["gatling.conf"]
     assert replica_sets(api, namespace, "influxdb") - influx_rs_before, "InfluxDB pods did not roll"
     # Grafana's inputs did not change: its pods must not roll.
     assert replica_sets(api, namespace, "grafana") == grafana_rs_before
@@ -344,8 +344,8 @@ def test_same_name_in_two_namespaces_is_isolated(
             assert a[key]["metadata"]["ownerReferences"][0]["uid"] == first["metadata"]["uid"]
             assert b[key]["metadata"]["ownerReferences"][0]["uid"] == second["metadata"]["uid"]
         assert f"checkout-graphite.{other}.svc" in b["ConfigMap/checkout-gatling"]["data"]["gatling.conf"]
-        assert "writePeriod = 3" in b["ConfigMap/checkout-gatling"]["data"]["gatling.conf"]
-        assert "writePeriod = 1" in a["ConfigMap/checkout-gatling"]["data"]["gatling.conf"]
+        assert "\"writePeriod\" = 3" in b["ConfigMap/checkout-gatling"]["data"]["gatling.conf"]
+        assert "\"writePeriod\" = 1" in a["ConfigMap/checkout-gatling"]["data"]["gatling.conf"]
         secret_a = a["Secret/checkout-grafana-admin"]["data"]["admin-password"]
         assert secret_a != b["Secret/checkout-grafana-admin"]["data"]["admin-password"]
 

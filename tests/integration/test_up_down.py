@@ -30,7 +30,6 @@ import yaml
 from loadtest_monitor import cli_down, crd_fence
 from loadtest_monitor.cli_up import Console, ensure_crd, ensure_operator
 from loadtest_monitor.cluster_rest import Rest
-from ltm_harness.binaries import find_binaries
 from ltm_harness.cluster import LocalCluster
 from tests.integration.operator_support import (
     CRD,
@@ -42,6 +41,7 @@ from tests.integration.operator_support import (
     running_operator,
     wait_for,
 )
+from tests.kube_support import admin_client, bare_cluster
 
 CLI = str(Path(sys.executable).parent / "loadtest-monitor")
 REPO = Path(__file__).resolve().parents[2]
@@ -51,17 +51,13 @@ HOSTNAME = "k8s-perf-checkout-0123456789.elb.eu-west-1.amazonaws.com"
 
 @pytest.fixture(scope="module")
 def bare(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    local = LocalCluster(find_binaries(), tmp_path_factory.mktemp("bare-cluster"), crds=[], keep_run_dir=True)
-    local.start()
-    try:
+    with bare_cluster(tmp_path_factory.mktemp("bare-cluster")) as local:
         yield local
-    finally:
-        local.stop()
 
 
 @pytest.fixture(scope="module")
 def api(bare: LocalCluster) -> pykube.HTTPClient:
-    return pykube.HTTPClient(pykube.KubeConfig.from_file(str(bare.kubeconfig_path)))
+    return admin_client(bare)
 
 
 @pytest.fixture(scope="module")
