@@ -16,7 +16,7 @@ DIGEST = "sha256:" + "0123456789abcdef" * 4
 REFERENCES: list[tuple[str, bool]] = [
     ("grafana/grafana:13.2.1", True),
     ("grafana/grafana", True),
-    ("docker.io/grafana/grafana:latest", True),
+    ("registry.example/grafana/grafana:latest", True),
     ("registry.local:5000/team/grafana:13.2.1-ubuntu", True),
     ("localhost/grafana:x", True),
     ("Registry.Example.com/grafana:1", True),  # host names may hold capitals
