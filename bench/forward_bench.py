@@ -167,17 +167,23 @@ def _peak_rss_kib(pid: int) -> int:
     return 0
 
 
-def sidecar(rate: int, seconds: int) -> dict[str, Any]:
-    """The real forwarder process following a binary log written live at `rate` responses/s."""
+def _forward_dirs(tmp: Path, port: int) -> tuple[Path, Path]:
+    """The operator's gatling.conf (metrics to the local sink on `port`) and an empty run folder."""
     from loadtest_monitor.render.gatling import render_gatling_conf
     from loadtest_monitor.spec import parse_spec
 
+    conf = tmp / "gatling.conf"
+    conf.write_text(render_gatling_conf(parse_spec({}), "127.0.0.1", port))
+    run = tmp / "results" / "sim-20270115000000000"
+    run.mkdir(parents=True)
+    return conf, run
+
+
+def sidecar(rate: int, seconds: int) -> dict[str, Any]:
+    """The real forwarder process following a binary log written live at `rate` responses/s."""
     server, received = _sink()
     with tempfile.TemporaryDirectory() as tmp:
-        conf = Path(tmp) / "gatling.conf"
-        conf.write_text(render_gatling_conf(parse_spec({}), "127.0.0.1", server.getsockname()[1]))
-        run = Path(tmp) / "results" / "sim-20270115000000000"
-        run.mkdir(parents=True)
+        conf, run = _forward_dirs(Path(tmp), server.getsockname()[1])
         start = int(time.time() * 1000)
         writer = _binary_writer(start)
         events = synthetic_events(rate * seconds, rate)
@@ -221,13 +227,7 @@ def distinct_names(names: int, windows: int = 10) -> dict[str, Any]:
     """The real forwarder on a finished log whose every request has its own name."""
     server, received = _sink()
     with tempfile.TemporaryDirectory() as tmp:
-        from loadtest_monitor.render.gatling import render_gatling_conf
-        from loadtest_monitor.spec import parse_spec
-
-        conf = Path(tmp) / "gatling.conf"
-        conf.write_text(render_gatling_conf(parse_spec({}), "127.0.0.1", server.getsockname()[1]))
-        run = Path(tmp) / "results" / "sim-20270115000000000"
-        run.mkdir(parents=True)
+        conf, run = _forward_dirs(Path(tmp), server.getsockname()[1])
         writer = _binary_writer(START_MS)
         per_window = names // windows
         for i in range(names):
