@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.base_config_bench [--repeat N]
 
-For each shape pyhocon's time grows with, the largest text the limits of base_config.py accept
+For each shape pyhocon's time grows with, the largest text the limits of spec/base_config.py accept
 (and, as a check, one just over a limit, which must be refused fast): CPU seconds of the whole
 spec check (cost pre-scan, include check, pyhocon, conversion to data, trial gatling.conf printed
 and parsed back), caches cleared, best and worst of N runs. The shapes: repeated root objects
@@ -18,8 +18,8 @@ import json
 import time
 from collections.abc import Callable
 
-from loadtest_monitor import base_config
-from loadtest_monitor.base_config import (
+from loadtest_monitor.spec import base_config
+from loadtest_monitor.spec.base_config import (
     MAX_BASE_CONFIG_CHARS,
     MAX_BASE_CONFIG_DEPTH,
     MAX_BASE_CONFIG_OBJECTS,

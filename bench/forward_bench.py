@@ -170,7 +170,7 @@ def _peak_rss_kib(pid: int) -> int:
 def _forward_dirs(tmp: Path, port: int) -> tuple[Path, Path]:
     """The operator's gatling.conf (metrics to the local sink on `port`) and an empty run folder."""
     from loadtest_monitor.render.gatling import render_gatling_conf
-    from loadtest_monitor.spec import parse_spec
+    from loadtest_monitor.spec.monitor import parse_spec
 
     conf = tmp / "gatling.conf"
     conf.write_text(render_gatling_conf(parse_spec({}), "127.0.0.1", port))

@@ -37,7 +37,7 @@ from loadtest_monitor.forward.logformat import choose_decoder
 from loadtest_monitor.forward.records import RequestRecord
 from loadtest_monitor.graphite import ALL_REQUESTS
 from loadtest_monitor.render.gatling import render_gatling_conf, requests_measurement
-from loadtest_monitor.spec import MonitorSpec, parse_spec
+from loadtest_monitor.spec.monitor import MonitorSpec, parse_spec
 from tests.e2e.datapath import start_influxd
 from tests.e2e.forward_run import Forwarder
 from tests.e2e.gatling_runner_home import RunnerHome, RunnerProcess, build_agent, build_runner_home, image_jvm_flags

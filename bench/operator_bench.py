@@ -27,9 +27,9 @@ from typing import Any
 
 import yaml
 
-from loadtest_monitor.monitor_input import check_monitor
 from loadtest_monitor.render.common import Owner, RenderContext
 from loadtest_monitor.render.monitor import offline_credentials, render_all
+from loadtest_monitor.spec.monitor_input import check_monitor
 from ltm_harness.binaries import find_binaries
 from ltm_harness.cluster import LocalCluster
 from ltm_harness.operator_process import OperatorProcess

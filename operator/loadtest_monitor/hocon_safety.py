@@ -1,7 +1,7 @@
 """What must be true of HOCON text before pyhocon may parse it: no include, and a bounded cost.
 
 One module for every place that parses HOCON written by someone else: the operator's
-`gatling.baseConfig` (base_config.py) and the forwarder's gatling.conf (forward/conf.py).
+`gatling.baseConfig` (spec/base_config.py) and the forwarder's gatling.conf (forward/conf.py).
 
 Includes. pyhocon EXECUTES `include "x"`, `include file(...)`, `include url(...)`,
 `include package(...)` while it parses. Its grammar matches the keyword with pyparsing's caseless

@@ -30,7 +30,7 @@ class Settings:
     aws_lb_state: bool = False
     #: Reconciles that run at the same time (different monitors; one monitor is never run twice at once).
     workers: int = 4
-    #: Seconds to connect to / wait for one API response; one retry at most (see kube.py).
+    #: Seconds to connect to / wait for one API response; one retry at most (see kube/client.py).
     request_timeout: float = 10.0
     #: A reconcile still running after this many seconds counts as hung (liveness fails).
     reconcile_deadline: float = 120.0

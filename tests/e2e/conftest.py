@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from loadtest_monitor.spec import parse_spec
+from loadtest_monitor.spec.monitor import parse_spec
 from tests.e2e.datapath import RAW_SPEC, RUNNERS, DataPathRun, run_until_distinct_windows
 from tests.e2e.http_target import TargetServer
 from tests.e2e.influxd import INFLUXD_BUILDS, InfluxdBuild, MissingTool, require_tool

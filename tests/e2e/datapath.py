@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from loadtest_monitor.render.gatling import render_gatling_conf
-from loadtest_monitor.spec import MonitorSpec
+from loadtest_monitor.spec.monitor import MonitorSpec
 from tests.e2e.gatling_run import (
     EmittedWindow,
     GatlingResults,

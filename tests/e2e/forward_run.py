@@ -17,7 +17,7 @@ from pathlib import Path
 
 from loadtest_monitor.graphite import ALL_REQUESTS
 from loadtest_monitor.render.gatling import render_gatling_conf, requests_measurement
-from loadtest_monitor.spec import MonitorSpec
+from loadtest_monitor.spec.monitor import MonitorSpec
 from tests.e2e.datapath import DataPathRun, expected_users, start_influxd
 from tests.e2e.gatling_report import load_report
 from tests.e2e.gatling_runner_home import RunnerHome, RunnerProcess, build_runner_home

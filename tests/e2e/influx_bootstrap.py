@@ -13,7 +13,7 @@ from pathlib import Path
 
 from loadtest_monitor.render import bootstrap
 from loadtest_monitor.render.influxdb import render_influxdb_conf
-from loadtest_monitor.spec import MonitorSpec
+from loadtest_monitor.spec.monitor import MonitorSpec
 from tests.e2e.influxd import Influxd, Ports, default_binary, require_tool
 
 SECRET_NAME = "e2e-influxdb-auth"

@@ -34,7 +34,7 @@ import pytest
 
 from loadtest_monitor.graphite import ALL_REQUESTS
 from loadtest_monitor.render.gatling import render_gatling_conf, requests_measurement
-from loadtest_monitor.spec import MonitorSpec, parse_spec
+from loadtest_monitor.spec.monitor import MonitorSpec, parse_spec
 from tests.e2e.datapath import RAW_SPEC, RUNNERS, start_influxd
 from tests.e2e.forward_run import Forwarder
 from tests.e2e.gatling_report import load_report

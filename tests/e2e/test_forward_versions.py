@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from loadtest_monitor.graphite import ALL_REQUESTS, ALL_USERS
-from loadtest_monitor.spec import parse_spec
+from loadtest_monitor.spec.monitor import parse_spec
 from tests.e2e.datapath import RAW_SPEC, RUNNERS
 from tests.e2e.forward_run import SIDECAR_RUNNER, ForwardedRun, run_forwarded
 from tests.e2e.gatling_run import SIMULATION_ID

@@ -22,13 +22,13 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from loadtest_monitor.base_config import base_config_data, base_config_problem
 from loadtest_monitor.forward.conf import settings_from_text
 from loadtest_monitor.graphite import RUNNER_KEY
 from loadtest_monitor.render.gatling import render_gatling_conf
 from loadtest_monitor.render.gatling_conf import Destination, document
 from loadtest_monitor.render.hocon import Concatenation, Overrides, Substitution
-from loadtest_monitor.spec import parse_spec
+from loadtest_monitor.spec.base_config import base_config_data, base_config_problem
+from loadtest_monitor.spec.monitor import parse_spec
 from ltm_harness.maven import MissingArtifact, typesafe_config_jar
 from tests.e2e.influxd import MissingTool, require_tool
 from tests.hocon_strategies import READER_ENV, RUNNER, base_configs

@@ -35,7 +35,7 @@ from loadtest_monitor.graphite import (
     segment,
 )
 from loadtest_monitor.render.gatling import USERS_MEASUREMENT
-from loadtest_monitor.spec import parse_spec
+from loadtest_monitor.spec.monitor import parse_spec
 from tests.e2e.influx_bootstrap import start_bootstrapped
 from tests.e2e.influxd import Influxd
 

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from loadtest_monitor.render import bootstrap
-from loadtest_monitor.spec import MonitorSpec, parse_spec
+from loadtest_monitor.spec.monitor import MonitorSpec, parse_spec
 from tests.e2e.influx_bootstrap import Credentials, run_bootstrap, start_bootstrapped, start_main
 from tests.e2e.influxd import Influxd, Ports
 

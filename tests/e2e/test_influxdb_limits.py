@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from loadtest_monitor.spec import parse_spec
+from loadtest_monitor.spec.monitor import parse_spec
 from tests.e2e.influx_bootstrap import start_bootstrapped
 from tests.e2e.influxd import Influxd
 

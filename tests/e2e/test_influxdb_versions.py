@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from loadtest_monitor.spec import DEFAULT_INFLUXDB_IMAGE, parse_spec
+from loadtest_monitor.spec.monitor import DEFAULT_INFLUXDB_IMAGE, parse_spec
 from tests.e2e.datapath import start_influxd
 from tests.e2e.influxd import INFLUXD_BUILDS, SOURCE_BUILT_VERSION, influxd_version
 

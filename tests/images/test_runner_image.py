@@ -23,7 +23,7 @@ import yaml
 
 from loadtest_monitor.graphite import ALL_REQUESTS, ALL_USERS
 from loadtest_monitor.render.gatling import render_gatling_conf, requests_measurement
-from loadtest_monitor.spec import MonitorSpec, parse_spec
+from loadtest_monitor.spec.monitor import MonitorSpec, parse_spec
 from tests.e2e.datapath import start_influxd
 from tests.e2e.gatling_run import GatlingResults
 from tests.e2e.http_target import TargetServer

@@ -266,10 +266,10 @@ def check_create_only_apply(kube: Any, kubectl: Callable[..., subprocess.Complet
     is taken, by somebody else or by ourselves, is refused with 409 and that object stays exactly
     as it was. Returns the number of kinds checked."""
     from loadtest_monitor.identity import FIELD_MANAGER
-    from loadtest_monitor.kube import KubeError
-    from loadtest_monitor.monitor_input import check_monitor
+    from loadtest_monitor.kube.client import KubeError
     from loadtest_monitor.render.common import Owner, RenderContext
     from loadtest_monitor.render.monitor import offline_credentials, render_all
+    from loadtest_monitor.spec.monitor_input import check_monitor
 
     doc = {**minimal("taken"), "spec": {"influxdb": {"storage": {"enabled": True}}}}
     doc["metadata"]["namespace"] = namespace

@@ -5,7 +5,7 @@ from __future__ import annotations
 from kubernetes import client
 from kubernetes.config import kube_config
 
-from loadtest_monitor.kube import Kube
+from loadtest_monitor.kube.client import Kube
 from tests.integration.operator_support import check_create_only_apply
 
 

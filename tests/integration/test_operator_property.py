@@ -33,7 +33,7 @@ import yaml
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
-from loadtest_monitor.spec import SpecError, parse_spec
+from loadtest_monitor.spec.monitor import SpecError, parse_spec
 from tests.integration.operator_support import (
     CRD,
     Operator,

@@ -27,9 +27,10 @@ import pykube
 import pytest
 import yaml
 
-from loadtest_monitor import cli_down, crd_fence
-from loadtest_monitor.cli_up import Console, ensure_crd, ensure_operator
-from loadtest_monitor.cluster_rest import Rest
+from loadtest_monitor.cli import crd_fence
+from loadtest_monitor.cli import down as cli_down
+from loadtest_monitor.cli.up import Console, ensure_crd, ensure_operator
+from loadtest_monitor.kube.rest import Rest
 from ltm_harness.cluster import LocalCluster
 from tests.integration.operator_support import (
     CRD,

@@ -16,10 +16,10 @@ import yaml
 from kubernetes import client
 from kubernetes.config import kube_config
 
-from loadtest_monitor import crd_fence
-from loadtest_monitor.cluster_rest import Rest
+from loadtest_monitor.cli import crd_fence
 from loadtest_monitor.identity import CRD_NAME
-from loadtest_monitor.kube import Kube
+from loadtest_monitor.kube.client import Kube
+from loadtest_monitor.kube.rest import Rest
 from ltm_harness import wait
 from ltm_harness.apiserver import ApiServer
 from ltm_harness.binaries import Binaries, find_binaries, floor_apiserver_dir

@@ -19,7 +19,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from loadtest_monitor.cli import main
+from loadtest_monitor.cli.main import main
 from tests.integration.spec_strategies import NAMES, specs
 
 #: How many examples went each way: a property that never reaches the API server proves nothing.
@@ -70,7 +70,7 @@ def test_render_accepts_only_what_the_api_server_accepts(cluster: Any, namespace
 def test_the_offline_crd_check_answers_as_the_api_server_does(cluster: Any, namespace: str) -> None:
     """On the table of hostile and careful inputs, crd_check (what `render` runs offline) and the API
     server's dry-run of the monitor itself accept and refuse exactly the same ones."""
-    from loadtest_monitor import crd_check
+    from loadtest_monitor.spec import crd_check
     from tests.unit.test_spec_hostile import HOSTILE, VALID, monitor  # the unit tests' table, one source
 
     docs = [(case, doc) for case, doc, _ in HOSTILE] + [(case, monitor(spec)) for case, spec in VALID]

@@ -177,7 +177,7 @@ def restricted_violations(pod_spec: Mapping[str, Any]) -> list[str]:
 
 # --- RBAC -------------------------------------------------------------------------------------
 
-# What the operator does (see DESIGN.md and the operator's kube.py / kopf): (group, resource) ->
+# What the operator does (see DESIGN.md and the operator's kube/client.py / kopf): (group, resource) ->
 # verbs it needs, in the namespaces it watches ...
 NAMESPACED_NEEDS: dict[tuple[str, str], set[str]] = {
     ("apps", "deployments"): {"get", "list", "watch", "create", "patch", "delete"},

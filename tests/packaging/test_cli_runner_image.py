@@ -30,7 +30,7 @@ import pytest
 from moto import mock_aws
 
 from loadtest_monitor.aws.ecr import ensure_repository, registry_login
-from loadtest_monitor.cli_runner_image import build_command, packaged_runner_dir, stage_context
+from loadtest_monitor.cli.runner_image import build_command, packaged_runner_dir, stage_context
 from ltm_harness.ports import free_port
 from ltm_harness.wait import wait_for
 from tests.packaging.packaging_support import ROOT
@@ -257,7 +257,7 @@ def test_ecr_push_logs_in_to_the_repositorys_registry(ecr, tmp_path, monkeypatch
     fake.write_text(f'#!/bin/sh\necho "$*" >> {engine_log}\n[ "$1" = login ] && cat >> {engine_log}.stdin\nexit 0\n')
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
-    from loadtest_monitor.cli import main
+    from loadtest_monitor.cli.main import main
 
     assert main(["runner-image", "push", "--image", "gatling-runner:3.11.5", "--repository", "perf/runner",
                  "--region", "eu-west-1", "--engine", "podman"]) == 0

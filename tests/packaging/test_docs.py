@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from loadtest_monitor.cli import build_parser
+from loadtest_monitor.cli.main import build_parser
 from tests.packaging.packaging_support import CHART, ROOT
 
 INSTALL_MD = ROOT / "docs" / "install.md"

@@ -141,8 +141,7 @@ def test_degraded_on_other_failures(reason):
 
 
 def _degraded_reasons() -> list[str]:
-    from loadtest_monitor import status as st
-
+    from loadtest_monitor.controller import status as st
     return [st.REASON_NAME_CONFLICT, st.REASON_PROGRESS_DEADLINE, *st.DEGRADED_WAITING_REASONS]
 
 
@@ -155,8 +154,7 @@ def test_degraded_when_a_child_will_not_recover_by_waiting(reason):
 
 
 def test_reasons_match_the_operator():
-    from loadtest_monitor import status as st
-
+    from loadtest_monitor.controller import status as st
     assert st.REASON_INVALID_SPEC == "InvalidSpec"
     assert st.REASON_PROGRESSING == "Progressing"
     assert st.READY == "Ready"

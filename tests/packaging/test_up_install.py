@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from loadtest_monitor.cli_up import describe_state, is_ready, parse_duration, parse_timeout, read_monitors, summary
-from loadtest_monitor.install import crd_objects, default_image, operator_objects
+from loadtest_monitor.cli.install import crd_objects, default_image, operator_objects
+from loadtest_monitor.cli.up import describe_state, is_ready, parse_duration, parse_timeout, read_monitors, summary
 from tests.packaging.packaging_support import BASE, CRD_FILE, ROOT, kustomize
 
 

@@ -16,10 +16,10 @@ import itertools
 from collections.abc import Mapping
 from typing import Any
 
+from loadtest_monitor.controller.store import WatchStore
 from loadtest_monitor.identity import API_VERSION, KIND
-from loadtest_monitor.kube import KubeError
+from loadtest_monitor.kube.client import KubeError
 from loadtest_monitor.settings import Settings
-from loadtest_monitor.store import WatchStore
 
 Obj = dict[str, Any]
 WATCHED = (
@@ -170,7 +170,7 @@ def _merge(old: Mapping[str, Any], patch: Mapping[str, Any]) -> Obj:
 
 
 def make_reconciler(fake: FakeKube, **settings: Any) -> Any:
-    from loadtest_monitor.reconcile import Reconciler
+    from loadtest_monitor.controller.reconcile import Reconciler
 
     watched = {k: True for k in WATCHED}
     reconciler = Reconciler(

@@ -27,7 +27,7 @@ from kubernetes.config import kube_config
 from moto import mock_aws
 
 from loadtest_monitor.aws.eks import RenewingToken, bearer_token, connect, describe_cluster, session_for
-from loadtest_monitor.cli import main
+from loadtest_monitor.cli.main import main
 
 REGION = "eu-west-1"
 PROFILE = "perf-team"
@@ -162,7 +162,7 @@ def test_run_kubeconfig_execs_eks_token_and_the_client_gets_a_fresh_token(
     """`run --eks-cluster` gives kopf a private kubeconfig whose exec plugin is `loadtest-monitor eks-token`."""
     from argparse import Namespace
 
-    from loadtest_monitor.cli_connection import eks_kubeconfig
+    from loadtest_monitor.cli.connection import eks_kubeconfig
 
     path = eks_kubeconfig(Namespace(aws_profile=PROFILE, eks_cluster=CLUSTER, region=None), str(tmp_path))
     assert path is not None
@@ -197,8 +197,8 @@ def test_eks_token_prints_an_exec_credential(aws_profile: Path) -> None:
 
 
 def test_up_and_down_parse_the_connection_flags_into_an_eks_client(eks_cluster: dict[str, Any]) -> None:
-    from loadtest_monitor.cli import build_parser
-    from loadtest_monitor.cli_connection import api_client
+    from loadtest_monitor.cli.connection import api_client
+    from loadtest_monitor.cli.main import build_parser
 
     for argv in (
         ["up", "-f", "m.yaml", "--aws-profile", PROFILE, "--eks-cluster", CLUSTER],

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from loadtest_monitor.cli import main
+from loadtest_monitor.cli.main import main
 from loadtest_monitor.render.common import (
     EKS_AUTO_MODE_LB_CLASS,
     LB_MODE_CONTROLLER,
@@ -23,7 +23,7 @@ from loadtest_monitor.render.common import (
 )
 from loadtest_monitor.render.grafana import grafana_service
 from loadtest_monitor.render.influxdb import graphite_service
-from loadtest_monitor.spec import parse_spec
+from loadtest_monitor.spec.monitor import parse_spec
 
 LB = "service.beta.kubernetes.io/aws-load-balancer"
 SPEC = {

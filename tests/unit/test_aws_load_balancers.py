@@ -10,9 +10,9 @@ import pytest
 from moto import mock_aws
 
 from loadtest_monitor.aws.load_balancers import LoadBalancerStates, find_state
+from loadtest_monitor.controller.status import addresses
 from loadtest_monitor.render.common import Owner, RenderContext
-from loadtest_monitor.spec import parse_spec
-from loadtest_monitor.status import addresses
+from loadtest_monitor.spec.monitor import parse_spec
 
 REGION = "eu-west-1"
 

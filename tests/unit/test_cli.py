@@ -12,7 +12,7 @@ import pytest
 import yaml
 from pyhocon import ConfigFactory
 
-from loadtest_monitor.cli import main
+from loadtest_monitor.cli.main import main
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "manifests" / "examples"
@@ -156,7 +156,7 @@ def test_a_bug_after_the_checks_is_one_line_not_a_traceback(monkeypatch: pytest.
     def broken(*args: object, **kwargs: object) -> None:
         raise KeyError("children\nsecond line")
 
-    monkeypatch.setattr("loadtest_monitor.cli.render_all", broken)
+    monkeypatch.setattr("loadtest_monitor.cli.main.render_all", broken)
     with pytest.raises(SystemExit) as caught:
         main(["render", "-f", str(EXAMPLES / "monitor.yaml")])
     message = str(caught.value.code)

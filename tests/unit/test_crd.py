@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 import yaml
 
-from loadtest_monitor import crd_check
 from loadtest_monitor.identity import GROUP, KIND, PLURAL, VERSION
-from loadtest_monitor.spec import RETENTION_PATTERN, STORAGE_SIZE_PATTERN, SpecError, parse_spec
+from loadtest_monitor.spec import crd_check
+from loadtest_monitor.spec.monitor import RETENTION_PATTERN, STORAGE_SIZE_PATTERN, SpecError, parse_spec
 
 CRD_PATH = Path(__file__).resolve().parents[2] / "crds" / "loadtest.dev_loadtestmonitors.yaml"
 
@@ -93,7 +93,7 @@ def _lookup(schema: dict[str, Any], path: str) -> dict[str, Any]:
     return node
 
 
-# --- The CRD's patterns and spec.py's checks agree on a corpus of inputs -------------------------
+# --- The CRD's patterns and spec/monitor.py's checks agree on a corpus of inputs -------------------------
 
 CORPUS: dict[str, list[str]] = {
     "retention": [

@@ -11,15 +11,15 @@ from typing import Any
 
 import pytest
 
-from loadtest_monitor import cli_doctor
-from loadtest_monitor.cli import build_parser
-from loadtest_monitor.cli_doctor import (
+from loadtest_monitor.cli import doctor as cli_doctor
+from loadtest_monitor.cli.doctor import (
     _ascii_only,
     cluster_checks,
     load_balancer_needed,
     monitor_checks,
     storage_wanted,
 )
+from loadtest_monitor.cli.main import build_parser
 from loadtest_monitor.doctor import cluster as cc
 from loadtest_monitor.doctor import eks
 from loadtest_monitor.doctor import monitor as mc

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from loadtest_monitor.drift import contains
+from loadtest_monitor.controller.drift import contains
 
 
 def test_server_defaults_and_other_managers_fields_are_ignored() -> None:

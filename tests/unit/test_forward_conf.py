@@ -7,7 +7,7 @@ import pytest
 from loadtest_monitor.forward.conf import ConfError, settings_from_text
 from loadtest_monitor.graphite import runner_segment
 from loadtest_monitor.render.gatling import render_gatling_conf
-from loadtest_monitor.spec import parse_spec
+from loadtest_monitor.spec.monitor import parse_spec
 
 PUBLISHED = render_gatling_conf(
     parse_spec(

@@ -10,14 +10,14 @@ import pytest
 from pyhocon import ConfigFactory
 
 from loadtest_monitor import hocon_safety
-from loadtest_monitor.base_config import (
+from loadtest_monitor.forward.conf import ConfError, parse_conf_text
+from loadtest_monitor.spec.base_config import (
     MAX_BASE_CONFIG_CHARS,
     MAX_BASE_CONFIG_DEPTH,
     MAX_BASE_CONFIG_OBJECTS,
     MAX_BASE_CONFIG_TOKENS,
 )
-from loadtest_monitor.forward.conf import ConfError, parse_conf_text
-from loadtest_monitor.spec import SpecError, parse_spec
+from loadtest_monitor.spec.monitor import SpecError, parse_spec
 
 SECRET = "TOPSECRET-operator-file-content"
 

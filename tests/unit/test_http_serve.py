@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from loadtest_monitor import handlers, metrics
+from loadtest_monitor.controller import handlers, metrics
 from loadtest_monitor.settings import Settings
 from ltm_harness.ports import LOOPBACK, free_port
 
@@ -88,8 +88,7 @@ def test_silent_connections_are_closed_and_never_delay_a_probe(ports: dict[str, 
 
 
 def test_a_trickling_connection_is_cut_at_its_deadline(ports: dict[str, int], monkeypatch: pytest.MonkeyPatch) -> None:
-    from loadtest_monitor import http_serve
-
+    from loadtest_monitor.controller import http_serve
     # Short bounds for the test; the trickle (a byte every 0.2 s) never lets the idle timeout fire.
     monkeypatch.setattr(http_serve.BoundedConnections, "idle_seconds", 1.0)
     monkeypatch.setattr(http_serve.BoundedConnections, "deadline_seconds", 1.5)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from loadtest_monitor import metrics
+from loadtest_monitor.controller import metrics
 from ltm_harness.ports import free_port
 
 

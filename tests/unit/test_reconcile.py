@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from loadtest_monitor.apply import APPLIED_HASH
+from loadtest_monitor.controller.apply import APPLIED_HASH
 from loadtest_monitor.identity import API_VERSION, KIND
-from loadtest_monitor.kube import KubeError
+from loadtest_monitor.kube.client import KubeError
 from tests.unit.fake_kube import FakeKube, make_reconciler
 
 NS = "perf"

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from loadtest_monitor.kube import KubeError
+from loadtest_monitor.kube.client import KubeError
 from tests.unit.fake_kube import FakeKube
 from tests.unit.test_reconcile import NS, monitor, settle
 

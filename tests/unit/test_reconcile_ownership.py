@@ -22,7 +22,7 @@ from loadtest_monitor.identity import (
 )
 from loadtest_monitor.render.common import Owner, RenderContext
 from loadtest_monitor.render.monitor import generated_secrets, render_all
-from loadtest_monitor.spec import parse_spec
+from loadtest_monitor.spec.monitor import parse_spec
 from tests.unit.fake_kube import FakeKube, make_reconciler
 from tests.unit.test_reconcile import NS, monitor, ready, roll_out
 

@@ -11,7 +11,7 @@ from loadtest_monitor.render.bootstrap import (
     render_bootstrap_script,
     shard_duration,
 )
-from loadtest_monitor.spec import parse_spec
+from loadtest_monitor.spec.monitor import parse_spec
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,6 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from pyhocon import ConfigFactory
 
-from loadtest_monitor.base_config import base_config_problem
 from loadtest_monitor.forward.conf import settings_from_text
 from loadtest_monitor.graphite import USER_FIELDS
 from loadtest_monitor.render.gatling import (
@@ -18,7 +17,8 @@ from loadtest_monitor.render.gatling import (
     java_system_properties,
     render_gatling_conf,
 )
-from loadtest_monitor.spec import parse_spec
+from loadtest_monitor.spec.base_config import base_config_problem
+from loadtest_monitor.spec.monitor import parse_spec
 from tests.hocon_strategies import READER_ENV, RUNNER, base_configs
 
 HOST = "checkout-graphite.perf.svc.cluster.local"

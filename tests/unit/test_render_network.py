@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from loadtest_monitor import crd_check
 from loadtest_monitor.render.common import Owner, RenderContext
 from loadtest_monitor.render.monitor import offline_credentials, render_all
-from loadtest_monitor.spec import EMPTY_DIR_SIZE_PATTERN, SpecError, parse_spec
+from loadtest_monitor.spec import crd_check
+from loadtest_monitor.spec.monitor import EMPTY_DIR_SIZE_PATTERN, SpecError, parse_spec
 
 NS = "perf"
 METADATA_ADDRESS = "169.254.169.254"

@@ -14,7 +14,7 @@ from loadtest_monitor.identity import CONFIG_HASH_ANNOTATION
 from loadtest_monitor.render.common import Owner, RenderContext
 from loadtest_monitor.render.gatling import graphite_templates
 from loadtest_monitor.render.monitor import generated_secrets, render_all
-from loadtest_monitor.spec import parse_spec
+from loadtest_monitor.spec.monitor import parse_spec
 
 OWNER = Owner("checkout", "perf", "0f0e0d0c-0000-4000-8000-000000000001")
 NLB = "service.beta.kubernetes.io/aws-load-balancer"

@@ -44,7 +44,7 @@ def test_bad_values_are_refused_with_the_variable_and_the_fix(env: dict[str, str
 
 
 def test_nothing_is_read_at_import() -> None:
-    import loadtest_monitor.handlers as handlers
+    import loadtest_monitor.controller.handlers as handlers
 
     assert handlers.RUNTIME is None or isinstance(handlers.RUNTIME.settings, Settings)
     assert not hasattr(handlers, "RESYNC_SECONDS") and not hasattr(handlers, "CLUSTER_DOMAIN")

@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 from kopf._core.engines.indexing import OperatorIndexer
 
+from loadtest_monitor.controller.store import WatchStore
+from loadtest_monitor.controller.workqueue import WorkQueue
 from loadtest_monitor.identity import API_VERSION, KIND
-from loadtest_monitor.store import WatchStore
-from loadtest_monitor.workqueue import WorkQueue
 from tests.unit.fake_kube import FakeKube, make_reconciler
 from tests.unit.test_reconcile import NS, monitor
 

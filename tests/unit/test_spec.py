@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from loadtest_monitor.spec import DEFAULT_INFLUXDB_IMAGE, SpecError, parse_spec
+from loadtest_monitor.spec.monitor import DEFAULT_INFLUXDB_IMAGE, SpecError, parse_spec
 
 
 def test_empty_spec_gives_a_working_default_stack() -> None:

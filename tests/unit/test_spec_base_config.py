@@ -12,7 +12,8 @@ from typing import ClassVar
 import pytest
 from pyhocon import ConfigFactory
 
-from loadtest_monitor.base_config import (
+from loadtest_monitor.render.gatling import render_gatling_conf
+from loadtest_monitor.spec.base_config import (
     MAX_BASE_CONFIG_CHARS,
     MAX_BASE_CONFIG_DEPTH,
     MAX_BASE_CONFIG_OBJECTS,
@@ -21,8 +22,7 @@ from loadtest_monitor.base_config import (
     base_config_problem,
     parse_base_config,
 )
-from loadtest_monitor.render.gatling import render_gatling_conf
-from loadtest_monitor.spec import GatlingSpec, MonitorSpec, SpecError, parse_spec
+from loadtest_monitor.spec.monitor import GatlingSpec, MonitorSpec, SpecError, parse_spec
 
 SECRET = "TOPSECRET-operator-file-content"
 
@@ -244,7 +244,8 @@ def test_a_document_that_does_not_read_back_is_never_published(monkeypatch: pyte
 def test_the_kopf_handlers_never_parse_a_spec(monkeypatch: pytest.MonkeyPatch) -> None:
     """kopf calls the handlers on its event loop (or its executor): they only queue the monitor;
     the spec, and its baseConfig, are parsed by the reconcile on a worker thread."""
-    from loadtest_monitor import handlers, hocon_safety
+    from loadtest_monitor import hocon_safety
+    from loadtest_monitor.controller import handlers
     from loadtest_monitor.settings import Settings
 
     def no_parse(text: str) -> object:

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from loadtest_monitor.monitor_input import InputError, check_monitor
-from loadtest_monitor.spec import MAX_MESSAGE_CHARS, SpecError, parse_spec
+from loadtest_monitor.spec.monitor import MAX_MESSAGE_CHARS, SpecError, parse_spec
+from loadtest_monitor.spec.monitor_input import InputError, check_monitor
 
 
 def monitor(spec: Any, name: Any = "checkout", **meta: Any) -> dict[str, Any]:

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from loadtest_monitor import crd_check
-from loadtest_monitor.spec import SpecError, parse_spec
+from loadtest_monitor.spec import crd_check
+from loadtest_monitor.spec.monitor import SpecError, parse_spec
 
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 

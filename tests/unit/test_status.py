@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from loadtest_monitor import status as st
+from loadtest_monitor.controller import status as st
 
 
 def _deployment(available: bool, generation: int = 2, observed: int = 2, updated: int = 1) -> dict[str, object]:

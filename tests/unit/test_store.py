@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from loadtest_monitor.store import WatchStore
+from loadtest_monitor.controller.store import WatchStore
 
 
 def _cm(rv: int, uid: str = "u1", **data: str) -> dict[str, Any]:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from loadtest_monitor.crd_fence import FENCE, has_fence, with_fence
+from loadtest_monitor.cli.crd_fence import FENCE, has_fence, with_fence
+from loadtest_monitor.cli.install import crd_objects, install_id_of, new_install_id, operator_objects, stamp
+from loadtest_monitor.cli.namespace_contents import not_of_install
+from loadtest_monitor.cli.uninstall import other_tool
 from loadtest_monitor.identity import INSTALL_ID_ANNOTATION, LABEL_MANAGED_BY
-from loadtest_monitor.install import crd_objects, install_id_of, new_install_id, operator_objects, stamp
-from loadtest_monitor.namespace_contents import not_of_install
-from loadtest_monitor.uninstall import other_tool
 
 ID = "0123456789abcdef0123456789abcdef"
 

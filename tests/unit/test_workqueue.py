@@ -6,7 +6,7 @@ import itertools
 import threading
 import time
 
-from loadtest_monitor.workqueue import WorkQueue
+from loadtest_monitor.controller.workqueue import WorkQueue
 
 
 def _wait(check, timeout: float = 5.0) -> None:

@@ -18,7 +18,7 @@ from loadtest_monitor.identity import (
 
 Obj = dict[str, Any]
 
-# What to do about a condition that is False, by its reason (status.py and the README's Status).
+# What to do about a condition that is False, by its reason (controller/status.py and the README's Status).
 REASON_FIXES = {
     "InvalidSpec": "correct the field the message names and apply the monitor again",
     "AdminSecretMissing": "create the Secret named in spec.grafana.adminSecretRef, with its user and password keys",

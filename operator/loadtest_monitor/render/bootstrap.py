@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from loadtest_monitor.spec import MonitorSpec
+from loadtest_monitor.spec.monitor import MonitorSpec
 
 CONTAINER_NAME = "bootstrap"
 SCRIPT_KEY = "bootstrap.sh"

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from loadtest_monitor.identity import API_VERSION, DEFAULT_CLUSTER_DOMAIN, KIND, ChildNames, child_labels
-from loadtest_monitor.spec import MonitorSpec
+from loadtest_monitor.spec.monitor import MonitorSpec
 
 Obj = dict[str, Any]
 

@@ -16,7 +16,6 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
-from loadtest_monitor.base_config import BaseConfigError, base_config_data
 from loadtest_monitor.graphite import (
     REQUEST_LINE_SEGMENTS,
     SEPARATOR,
@@ -26,7 +25,8 @@ from loadtest_monitor.graphite import (
     USERS_AT,
 )
 from loadtest_monitor.render.gatling_conf import Destination, PublishError, publish
-from loadtest_monitor.spec import GatlingSpec, MonitorSpec
+from loadtest_monitor.spec.base_config import BaseConfigError, base_config_data
+from loadtest_monitor.spec.monitor import GatlingSpec, MonitorSpec
 
 # Series layout in InfluxDB; the dashboard imports these names rather than repeating them. The
 # path layout, the reserved names and the runner identity are the Graphite contract's (graphite.py).
@@ -143,7 +143,7 @@ _RENDER_CACHE_SIZE = 64
 
 @functools.lru_cache(maxsize=_RENDER_CACHE_SIZE)
 def _gatling_conf(gatling: GatlingSpec, protocol: str, graphite_host: str, graphite_port: int) -> str:
-    # Data without includes, I/O or substitution (spec.py already refused what cannot be merged),
+    # Data without includes, I/O or substitution (spec/monitor.py already refused what cannot be merged),
     # printed by our own printer and parsed back: never published unless the destination holds.
     base = base_config_data(gatling.base_config)
     dest = Destination(_writers(base), graphite_host, graphite_port, protocol, gatling.root_path_prefix)

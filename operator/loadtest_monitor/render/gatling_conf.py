@@ -1,7 +1,7 @@
 """The gatling.conf document: the base config's data, the operator's metrics destination on top,
 printed by render/hocon.py and parsed again to prove the destination is what the operator decided.
 
-Pure and free of the spec, so the spec check (base_config.py) can publish a trial document and
+Pure and free of the spec, so the spec check (spec/base_config.py) can publish a trial document and
 refuse a base config whose document would not hold, with the field named, before any reconcile.
 
 Checked after printing (fail closed: PublishError, nothing is published): `gatling.data.writers`

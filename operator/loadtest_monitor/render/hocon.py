@@ -17,7 +17,7 @@ host, an include); it also writes keys unquoted. The rules here leave no such ro
   `Overrides` assigns one key several values in turn (HOCON keeps the last defined one, and an
   undefined `${?X}` keeps the one before).
 
-What a substitution may refer to is the caller's policy (base_config.py: user values may only be
+What a substitution may refer to is the caller's policy (spec/base_config.py: user values may only be
 `${?NAME}`/`${NAME}` of one environment-style name; render/gatling.py: the runner identity).
 """
 

@@ -31,7 +31,7 @@ from loadtest_monitor.render.common import (
     secret_env,
 )
 from loadtest_monitor.render.gatling import graphite_templates
-from loadtest_monitor.spec import MonitorSpec
+from loadtest_monitor.spec.monitor import MonitorSpec
 
 APP = "influxdb"
 COMPONENT = "metrics-store"
@@ -105,7 +105,7 @@ def render_influxdb_conf(
         f"  dir = {_toml_string(data_dir + '/data')}\n"
         f"  wal-dir = {_toml_string(data_dir + '/wal')}\n"
         "  query-log-enabled = false\n"
-        # Series and tag values guard the in-memory index (spec.py says why these defaults).
+        # Series and tag values guard the in-memory index (spec/monitor.py says why these defaults).
         f"  max-series-per-database = {spec.influxdb.max_series_per_database}\n"
         f"  max-values-per-tag = {spec.influxdb.max_values_per_tag}\n\n"
         "[http]\n"

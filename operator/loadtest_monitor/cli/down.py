@@ -1,5 +1,5 @@
 """`loadtest-monitor down NAME [-n NS] [--uninstall]`: deletes a monitor and waits until its objects
-are gone; `--uninstall` then removes the objects of the `up` install (uninstall.py; refused while
+are gone; `--uninstall` then removes the objects of the `up` install (cli/uninstall.py; refused while
 other monitors exist: deleting the CRD would delete them).
 """
 
@@ -11,12 +11,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from loadtest_monitor import uninstall as install_removal
-from loadtest_monitor.cli_connection import add_connection_args, api_client
-from loadtest_monitor.cli_up import POLL_SECONDS, Console, parse_timeout
-from loadtest_monitor.cluster_rest import CRD_API, Rest, RestError, path, path_of
+from loadtest_monitor.cli import uninstall as install_removal
+from loadtest_monitor.cli.connection import add_connection_args, api_client
+from loadtest_monitor.cli.install import ManifestsMissing
+from loadtest_monitor.cli.up import POLL_SECONDS, Console, parse_timeout
 from loadtest_monitor.identity import API_VERSION, CRD_NAME, KIND, LABEL_INSTANCE, MANAGED_SELECTOR, PLURAL
-from loadtest_monitor.install import ManifestsMissing
+from loadtest_monitor.kube.rest import CRD_API, Rest, RestError, path, path_of
 
 CHILD_KINDS = (
     ("apps/v1", "Deployment"),

@@ -1,6 +1,6 @@
 """What the operator knows of the cluster, in memory, fed by label-selected watches.
 
-The watches themselves are kopf indexes (handlers.py): one per child kind, each with a
+The watches themselves are kopf indexes (controller/handlers.py): one per child kind, each with a
 server-side label selector for our managed-by label, so only our objects reach the operator.
 kopf calls no handler before every index has its initial listing, so a reconcile never sees a
 half-filled store. This module reads them and lays the answers of our own writes over them

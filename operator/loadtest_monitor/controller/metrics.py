@@ -13,7 +13,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from loadtest_monitor.http_serve import serve_metrics
+from loadtest_monitor.controller.http_serve import serve_metrics
 
 OUTCOMES = ("ok", "error", "invalid", "conflict")
 

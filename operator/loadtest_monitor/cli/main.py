@@ -12,13 +12,16 @@ from typing import Any, TextIO
 
 import yaml
 
-from loadtest_monitor import cli_doctor, cli_down, cli_runner_image, cli_up
-from loadtest_monitor.cli_connection import add_connection_args, cmd_eks_token, eks_kubeconfig
+from loadtest_monitor.cli import doctor as cli_doctor
+from loadtest_monitor.cli import down as cli_down
+from loadtest_monitor.cli import runner_image as cli_runner_image
+from loadtest_monitor.cli import up as cli_up
+from loadtest_monitor.cli.connection import add_connection_args, cmd_eks_token, eks_kubeconfig
 from loadtest_monitor.forward.cli import register as register_forward
 from loadtest_monitor.identity import DEFAULT_CLUSTER_DOMAIN
-from loadtest_monitor.monitor_input import InputError, monitors
 from loadtest_monitor.render.common import LB_MODE_CONTROLLER, LOAD_BALANCER_MODES, Owner, RenderContext
 from loadtest_monitor.render.monitor import gatling_config_map, offline_credentials, render_all
+from loadtest_monitor.spec.monitor_input import InputError, monitors
 
 EXAMPLES = """\
 examples:
@@ -104,7 +107,7 @@ def cmd_gatling_conf(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     import kopf
 
-    from loadtest_monitor import handlers  # registers the handlers
+    from loadtest_monitor.controller import handlers  # registers the handlers
     from loadtest_monitor.settings import Settings, SettingsError
 
     try:
@@ -118,7 +121,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if kubeconfig is not None:
         os.environ["KUBECONFIG"] = kubeconfig
     if args.metrics_port:
-        from loadtest_monitor.metrics import start_metrics_server
+        from loadtest_monitor.controller.metrics import start_metrics_server
 
         try:
             start_metrics_server(args.metrics_port)

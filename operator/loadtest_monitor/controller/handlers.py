@@ -7,7 +7,7 @@
   needs by name, and the resync notices a deleted one.
 - Only event handlers and indexes are used, on purpose: no finalizer (deletion never hangs when the
   operator is down), no progress annotations on objects (a restart writes nothing).
-- Reconciles run in a small worker pool (workqueue.py); the resync queues every known monitor.
+- Reconciles run in a small worker pool (controller/workqueue.py); the resync queues every known monitor.
 - Threads: kopf runs these sync handlers in its executor and changes its indexes on the event
   loop; the workers reconcile. Each piece of shared state has one owner and one lock: `known` and
   `ready` here (`known_lock`), the store's overlay (its reads of the indexes go through the loop),
@@ -27,7 +27,10 @@ from typing import Any
 
 import kopf
 
-from loadtest_monitor import http_serve, metrics, oplog
+from loadtest_monitor.controller import http_serve, metrics, oplog
+from loadtest_monitor.controller.reconcile import Reconciler
+from loadtest_monitor.controller.store import WatchStore, slim
+from loadtest_monitor.controller.workqueue import WorkQueue
 from loadtest_monitor.identity import (
     API_VERSION,
     FIELD_MANAGER,
@@ -39,11 +42,8 @@ from loadtest_monitor.identity import (
     PLURAL,
     VERSION,
 )
-from loadtest_monitor.kube import Kube, KubeError, load_client_config
-from loadtest_monitor.reconcile import Reconciler
+from loadtest_monitor.kube.client import Kube, KubeError, load_client_config
 from loadtest_monitor.settings import Settings
-from loadtest_monitor.store import WatchStore, slim
-from loadtest_monitor.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ def configure(settings: Settings) -> None:
     """Called by `loadtest-monitor run` before kopf starts; nothing is read at import time."""
     global RUNTIME
     RUNTIME = Runtime(settings)
-    # Every watch event calls one of these; kopf's INFO line per call is noise (oplog.py).
+    # Every watch event calls one of these; kopf's INFO line per call is noise (controller/oplog.py).
     oplog.quiet_handler_successes(EVENT_HANDLER_IDS)
 
 

@@ -46,7 +46,7 @@ def api_client(args: argparse.Namespace) -> client.ApiClient:
     """An ApiClient for the command's cluster (see the module docstring)."""
     from kubernetes import client
 
-    from loadtest_monitor.kube import USER_AGENT, load_client_config
+    from loadtest_monitor.kube.client import USER_AGENT, load_client_config
 
     configuration = eks_configuration(args)
     if configuration is None:

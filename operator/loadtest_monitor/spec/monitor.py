@@ -1,8 +1,8 @@
 """The typed LoadtestMonitor spec: parsing, defaults and the checks only the operator can make.
 
 The CRD schema rejects most bad input at `kubectl apply`; `render` runs the same schema and CEL
-rules offline (crd_check.py). What the CRD cannot judge is checked here, the way Kubernetes checks
-it when the operator applies the children (kube_rules.py): quantities, CIDRs, label and annotation
+rules offline (spec/crd_check.py). What the CRD cannot judge is checked here, the way Kubernetes checks
+it when the operator applies the children (spec/kube_rules.py): quantities, CIDRs, label and annotation
 keys, tolerations, resource names, Secret names and keys. What only the operator can judge (an
 InfluxDB image that is not 1.x, a base HOCON config it can merge, a prefix that collides with a
 measurement) is checked here too. Problems are collected (up to MAX_PROBLEMS) and raised as one
@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from loadtest_monitor import kube_rules
-from loadtest_monitor.base_config import base_config_problem
-from loadtest_monitor.spec_reader import Problems, Reader, short
+from loadtest_monitor.spec import kube_rules
+from loadtest_monitor.spec.base_config import base_config_problem
+from loadtest_monitor.spec.reader import Problems, Reader, short
 
 DEFAULT_INFLUXDB_IMAGE = "influxdb:1.12.4"
 DEFAULT_GRAFANA_IMAGE = "grafana/grafana:13.2.1"

@@ -14,8 +14,8 @@ import copy
 import time
 from typing import Any
 
-from loadtest_monitor.cluster_rest import CRD_API, Rest, RestError, path
 from loadtest_monitor.identity import API_VERSION, CRD_NAME, KIND
+from loadtest_monitor.kube.rest import CRD_API, Rest, RestError, path
 
 Obj = dict[str, Any]
 

@@ -1,8 +1,8 @@
 """Plain REST reads and writes for the `up` and `down` commands, through the official client.
 
-kube.py serves the operator's reconcile (namespaced children of one monitor); `up`/`down` also
+kube/client.py serves the operator's reconcile (namespaced children of one monitor); `up`/`down` also
 handle cluster-scoped objects (the CRD, ClusterRoles, Namespaces) and list across namespaces.
-Requests go through kube.py (one client layer); a separate field manager tells their writes apart.
+Requests go through kube/client.py (one client layer); a separate field manager tells their writes apart.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 from kubernetes import client
 
 from loadtest_monitor.identity import API_VERSION, CLI_FIELD_MANAGER, KIND, PLURAL
-from loadtest_monitor.kube import Kube, KubeError
+from loadtest_monitor.kube.client import Kube, KubeError
 
 Obj = dict[str, Any]
 
@@ -59,7 +59,7 @@ def path_of(obj: Mapping[str, Any]) -> str:
 
 
 class Rest:
-    """Path-based requests over the operator's client layer (kube.py): one way to talk to the API
+    """Path-based requests over the operator's client layer (kube/client.py): one way to talk to the API
     server, with its timeouts and error handling; only the field manager differs."""
 
     def __init__(self, api: client.ApiClient, timeout: float = 30.0) -> None:

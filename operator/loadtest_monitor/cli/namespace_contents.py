@@ -13,8 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from loadtest_monitor.cluster_rest import Rest, RestError
-from loadtest_monitor.install import install_id_of
+from loadtest_monitor.cli.install import install_id_of
+from loadtest_monitor.kube.rest import Rest, RestError
 
 Obj = dict[str, Any]
 

@@ -1,7 +1,7 @@
 """`loadtest-monitor up -f monitor.yaml`: installs the CRD and the operator when they are missing
 (the kustomize base's objects, server-side applied), applies the monitor(s) of the file, shows
 progress until Ready, and prints where Grafana, its password, Graphite and the gatling.conf
-ConfigMap are. `down` (cli_down.py) is its counterpart.
+ConfigMap are. `down` (cli/down.py) is its counterpart.
 """
 
 from __future__ import annotations
@@ -13,18 +13,9 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from loadtest_monitor.cli_connection import add_connection_args, api_client
-from loadtest_monitor.cluster_rest import CRD_API, Rest, RestError, path, path_of
-from loadtest_monitor.crd_fence import has_fence, lift_fence
-from loadtest_monitor.identity import (
-    API_VERSION,
-    CRD_NAME,
-    INSTALL_ID_ANNOTATION,
-    KIND,
-    LABEL_COMPONENT,
-    LABEL_NAME,
-)
-from loadtest_monitor.install import (
+from loadtest_monitor.cli.connection import add_connection_args, api_client
+from loadtest_monitor.cli.crd_fence import has_fence, lift_fence
+from loadtest_monitor.cli.install import (
     ManifestsMissing,
     crd_objects,
     install_id_of,
@@ -33,7 +24,16 @@ from loadtest_monitor.install import (
     operator_objects,
     stamp,
 )
-from loadtest_monitor.monitor_input import InputError, check_monitor, read_documents
+from loadtest_monitor.identity import (
+    API_VERSION,
+    CRD_NAME,
+    INSTALL_ID_ANNOTATION,
+    KIND,
+    LABEL_COMPONENT,
+    LABEL_NAME,
+)
+from loadtest_monitor.kube.rest import CRD_API, Rest, RestError, path, path_of
+from loadtest_monitor.spec.monitor_input import InputError, check_monitor, read_documents
 
 Obj = dict[str, Any]
 

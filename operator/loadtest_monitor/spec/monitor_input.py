@@ -18,9 +18,9 @@ from typing import Any
 
 import yaml
 
-from loadtest_monitor import kube_rules
 from loadtest_monitor.identity import API_VERSION, KIND
-from loadtest_monitor.spec import MonitorSpec, SpecError, monitor_name_problem, parse_spec, problem_lines
+from loadtest_monitor.spec import kube_rules
+from loadtest_monitor.spec.monitor import MonitorSpec, SpecError, monitor_name_problem, parse_spec, problem_lines
 
 
 class _KubectlLikeLoader(yaml.SafeLoader):
@@ -101,7 +101,7 @@ def _metadata_problems(meta: Any) -> list[tuple[str, str]]:
 
 def _same_field(path: str) -> str:
     """`requests['cpu']` and `requests.cpu` name the same field (the CRD check writes map keys in
-    brackets, spec.py as a path segment)."""
+    brackets, spec/monitor.py as a path segment)."""
     return re.sub(r"\['([^']*)'\]", r".\1", path)
 
 
@@ -118,7 +118,7 @@ def _covered(path: str, seen: set[str]) -> bool:
 def check_monitor(doc: Mapping[str, Any], namespace: str | None) -> MonitorInput:
     """The monitor's name, namespace and parsed spec, or InputError with every problem (capped)."""
     # Imported here: the CEL interpreter is for the offline commands; `run` never loads it.
-    from loadtest_monitor import crd_check
+    from loadtest_monitor.spec import crd_check
     meta = doc.get("metadata")
     problems = _metadata_problems(meta)
     spec: MonitorSpec | None = None

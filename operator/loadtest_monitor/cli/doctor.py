@@ -12,8 +12,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from loadtest_monitor.cli_connection import add_connection_args, api_client
-from loadtest_monitor.cluster_rest import Rest, RestError
+from loadtest_monitor.cli.connection import add_connection_args, api_client
 from loadtest_monitor.doctor import cluster as cc
 from loadtest_monitor.doctor import eks
 from loadtest_monitor.doctor import monitor as mc
@@ -32,6 +31,7 @@ from loadtest_monitor.doctor.facts import (
 )
 from loadtest_monitor.doctor.result import Check, as_json, blocking, fail, line, warn
 from loadtest_monitor.identity import CRD_NAME
+from loadtest_monitor.kube.rest import Rest, RestError
 
 Obj = dict[str, Any]
 

@@ -27,11 +27,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from loadtest_monitor.drift import contains
+from loadtest_monitor.controller.drift import contains
+from loadtest_monitor.controller.store import Store
 from loadtest_monitor.identity import FIELD_MANAGER, GROUP, LABEL_INSTANCE, LABEL_MANAGED_BY
-from loadtest_monitor.kube import KubeError, Obj
+from loadtest_monitor.kube.client import KubeError, Obj
 from loadtest_monitor.render.common import Owner
-from loadtest_monitor.store import Store
 
 log = logging.getLogger(__name__)
 

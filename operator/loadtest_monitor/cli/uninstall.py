@@ -1,10 +1,10 @@
 """`down --uninstall`: removes exactly the objects of one `loadtest-monitor up` install.
 
 The proof that an object is of the install is the random install id `up` stamps on everything it
-applies (install.py). The id is read from the operator Deployment; an operator installed by
+applies (cli/install.py). The id is read from the operator Deployment; an operator installed by
 kustomize, Helm or Argo CD carries none, and the uninstall is refused with the tool to use.
 Objects at the well-known names without that id are kept. The operator's namespace is deleted
-only when it holds nothing but the install's objects (namespace_contents.py).
+only when it holds nothing but the install's objects (cli/namespace_contents.py).
 
 The race with a monitor created after the "no monitors left" check is closed with a fence on the
 CRD itself: the operator is stopped, a validation rule that refuses every write of a monitor is
@@ -23,9 +23,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from loadtest_monitor.cli_up import Console, find_operators
-from loadtest_monitor.cluster_rest import Rest, RestError, path, path_of
-from loadtest_monitor.crd_fence import fence, lift_fence
+from loadtest_monitor.cli.crd_fence import fence, lift_fence
+from loadtest_monitor.cli.install import crd_objects, install_id_of, operator_objects
+from loadtest_monitor.cli.namespace_contents import foreign_contents
+from loadtest_monitor.cli.up import Console, find_operators
 from loadtest_monitor.identity import (
     API_VERSION,
     CRD_NAME,
@@ -34,8 +35,7 @@ from loadtest_monitor.identity import (
     LABEL_INSTANCE,
     LABEL_MANAGED_BY,
 )
-from loadtest_monitor.install import crd_objects, install_id_of, operator_objects
-from loadtest_monitor.namespace_contents import foreign_contents
+from loadtest_monitor.kube.rest import Rest, RestError, path, path_of
 
 Obj = dict[str, Any]
 

@@ -28,8 +28,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from loadtest_monitor import status as st
-from loadtest_monitor.apply import (
+from loadtest_monitor.controller import status as st
+from loadtest_monitor.controller.apply import (
     CONFLICT,
     FAILED,
     PRUNED,
@@ -42,13 +42,13 @@ from loadtest_monitor.apply import (
     conflict_message,
     is_ours,
 )
+from loadtest_monitor.controller.store import Store
 from loadtest_monitor.identity import ADMIN_SECRET_OPT_IN, API_VERSION, GATLING_CONF_KEY, KIND, LABEL_NAME
-from loadtest_monitor.kube import KubeError, Obj
+from loadtest_monitor.kube.client import KubeError, Obj
 from loadtest_monitor.render.common import Owner, RenderContext
 from loadtest_monitor.render.monitor import generated_secrets, render_all
 from loadtest_monitor.settings import Settings
-from loadtest_monitor.spec import SpecError, parse_spec
-from loadtest_monitor.store import Store
+from loadtest_monitor.spec.monitor import SpecError, parse_spec
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""Talking to the Kubernetes API: the client the CLI uses and the REST paths of every kind."""

@@ -1,0 +1,1 @@
+"""What a user writes: the custom resources' schemas, parsing, validation and the base Gatling config."""
