@@ -16,13 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import cache
-from importlib import resources
 from typing import Any
 
 import celpy
 import re2
-import yaml
 from celpy.adapter import json_to_cel
+
+from loadtest_monitor.spec import schema as schema_source
 
 _TYPES: dict[str, tuple[type, ...]] = {
     "object": (dict,),
@@ -34,15 +34,13 @@ _TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
-@cache
 def crd() -> dict[str, Any]:
-    """The packaged CRD (the same file as crds/loadtest.dev_loadtestmonitors.yaml)."""
-    text = resources.files("loadtest_monitor").joinpath("data/loadtestmonitors.yaml").read_text(encoding="utf-8")
-    return dict(yaml.safe_load(text))
+    """The packaged LoadtestMonitor CRD (one loader: spec/schema.py)."""
+    return schema_source.crd()
 
 
 def schema() -> dict[str, Any]:
-    return dict(crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"])
+    return schema_source.root()
 
 
 @cache
