@@ -1,0 +1,1 @@
+"""Test runs (LoadtestRun): the results across all runners and the verdict on them."""
