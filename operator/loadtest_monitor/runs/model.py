@@ -3,7 +3,7 @@
 How the numbers travel: at the end of its run each runner's forwarder sends its whole-run
 histograms (per request and status, HdrHistogram buckets of 2 significant digits, the same buckets
 Gatling's own statistics use) to the monitor's Graphite listener; the operator reads them back from
-the monitor's InfluxDB with the credentials it manages (run/results.py), merges the buckets of all
+the monitor's InfluxDB with the credentials it manages (runs/results.py), merges the buckets of all
 runners and computes every figure over the merged histogram (never an average of per-runner
 percentiles). Counts are sums of integers, so they equal Gatling's per-runner totals exactly.
 """
