@@ -10,6 +10,10 @@ API_VERSION = f"{GROUP}/{VERSION}"
 KIND = "LoadtestMonitor"
 PLURAL = "loadtestmonitors"
 CRD_NAME = f"{PLURAL}.{GROUP}"
+#: A test run against a monitor (same group and version): `kubectl get ltr`.
+RUN_KIND = "LoadtestRun"
+RUN_PLURAL = "loadtestruns"
+RUN_SHORT_NAME = "ltr"
 
 FIELD_MANAGER = "loadtest-monitor"
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import importlib.util
 import re
+from pathlib import Path
 
 import pytest
 import yaml
@@ -17,14 +18,16 @@ ARGOCD = ROOT / "manifests" / "argocd"
 LUA_FILE = ARGOCD / "health-loadtestmonitor.lua"
 PATCH_FILE = ARGOCD / "argocd-cm-patch.yaml"
 HEALTH_KEY = "resource.customizations.health.loadtest.dev_LoadtestMonitor"
+RUN_LUA_FILE = ARGOCD / "health-loadtestrun.lua"
+RUN_HEALTH_KEY = "resource.customizations.health.loadtest.dev_LoadtestRun"
 ARGO_HEALTH_STATES = {"Healthy", "Progressing", "Degraded", "Suspended", "Missing", "Unknown"}
 
 
-def health(obj: dict) -> dict:
+def health(obj: dict, script: Path = LUA_FILE) -> dict:
     """Runs the script the way Argo CD does: a fresh state, the object in the global `obj`."""
     lua = lua51.LuaRuntime(unpack_returned_tuples=True)
     lua.globals().obj = lua.table_from(copy.deepcopy(obj), recursive=True)
-    result = lua.execute(LUA_FILE.read_text())
+    result = lua.execute(script.read_text())
     out = dict(result.items())
     assert out["status"] in ARGO_HEALTH_STATES
     assert isinstance(out.get("message"), str)
@@ -178,11 +181,92 @@ def test_numbers_as_argo_cd_passes_them():
     assert health(obj)["status"] == "Healthy"
 
 
-def test_script_uses_only_what_argo_cd_lua_offers():
-    text = LUA_FILE.read_text()
+@pytest.mark.parametrize("script", [LUA_FILE, RUN_LUA_FILE], ids=lambda p: p.name)
+def test_script_uses_only_what_argo_cd_lua_offers(script: Path):
+    text = script.read_text()
     # Argo CD's VM opens no io/os; a health script has no business with them or with modules.
     assert not re.search(r"\b(io|os|require|dofile|loadfile|load|loadstring)\b\s*[.(]", text)
     assert re.search(r"^return hs\s*$", text, re.M)
+
+
+# --- LoadtestRun: Progressing until it ends, Healthy when it passed, Degraded otherwise --------
+
+
+def loadtest_run(status: dict | None = None, generation: int = 1, **metadata) -> dict:
+    obj = {
+        "apiVersion": "loadtest.dev/v1alpha1",
+        "kind": "LoadtestRun",
+        "metadata": {"name": "smoke", "namespace": "loadtests", "generation": generation, **metadata},
+        "spec": {"monitor": "checkout"},
+    }
+    if status is not None:
+        obj["status"] = {"observedGeneration": generation, **status}
+    return obj
+
+
+def run_health(obj: dict) -> dict:
+    return health(obj, RUN_LUA_FILE)
+
+
+def ended_conditions(passed: bool, reason: str, message: str) -> list[dict]:
+    return [
+        condition("Complete", "True", reason, message, generation=1),
+        condition("Passed", "True" if passed else "False", reason, message, generation=1),
+    ]
+
+
+@pytest.mark.parametrize("phase", ["Pending", "Starting", "Running", "Evaluating"])
+def test_run_progressing_while_not_ended(phase):
+    out = run_health(loadtest_run({"phase": phase, "runnersSummary": "2/3", "message": "runner smoke-2 starting"}))
+    assert out["status"] == "Progressing"
+    assert out["message"] == f"{phase}: runners 2/3: runner smoke-2 starting"
+
+
+def test_run_progressing_without_status_or_before_observed():
+    assert run_health(loadtest_run(None))["status"] == "Progressing"
+    obj = loadtest_run({"phase": "Passed", "verdict": "Passed"}, generation=2)
+    obj["status"]["observedGeneration"] = 1
+    assert run_health(obj)["status"] == "Progressing"
+    deleting = loadtest_run({"phase": "Passed", "verdict": "Passed"}, deletionTimestamp="2026-01-01T00:00:00Z")
+    assert run_health(deleting)["status"] == "Progressing"
+
+
+def test_run_healthy_when_passed():
+    status = {"phase": "Passed", "verdict": "Passed", "reason": "CriteriaMet", "message": "2 of 2 criteria met",
+              "conditions": ended_conditions(True, "CriteriaMet", "2 of 2 criteria met")}
+    out = run_health(loadtest_run(status))
+    assert out == {"status": "Healthy", "message": "Passed: CriteriaMet: 2 of 2 criteria met"}
+
+
+@pytest.mark.parametrize(
+    ("verdict", "reason", "message"),
+    [
+        ("Failed", "CriteriaFailed", "p95 of checkout 612 ms > 500 ms"),
+        ("Failed", "RunnerFailed", "runner smoke-1 exited 1"),
+        ("Error", "NoData", "no runner sent data"),
+    ],
+)
+def test_run_degraded_when_failed_or_error_with_the_message(verdict, reason, message):
+    status = {"phase": verdict, "verdict": verdict, "reason": reason, "message": message,
+              "conditions": ended_conditions(False, reason, message)}
+    out = run_health(loadtest_run(status))
+    assert out == {"status": "Degraded", "message": f"{verdict}: {reason}: {message}"}
+
+
+def test_run_verdict_from_the_conditions_alone():
+    # A controller that wrote the conditions before the phase: the conditions decide.
+    status = {"phase": "Evaluating", "conditions": ended_conditions(False, "CriteriaFailed", "error ratio 7 %")}
+    out = run_health(loadtest_run(status))
+    assert out == {"status": "Degraded", "message": "Failed: CriteriaFailed: error ratio 7 %"}
+    status = {"phase": "Evaluating", "conditions": ended_conditions(True, "CriteriaMet", "")}
+    assert run_health(loadtest_run(status))["status"] == "Healthy"
+
+
+def test_run_generation_as_float_as_argo_cd_passes_it():
+    obj = loadtest_run({"phase": "Passed", "verdict": "Passed"})
+    obj["metadata"]["generation"] = 1.0
+    obj["status"]["observedGeneration"] = 1.0
+    assert run_health(obj)["status"] == "Healthy"
 
 
 # --- argocd-cm patch: generated from the .lua file --------------------------------------------
@@ -196,16 +280,16 @@ def _generator():
     return module
 
 
-def test_patch_embeds_exactly_the_lua_file():
+def test_patch_embeds_exactly_the_lua_files():
     patch = yaml.safe_load(PATCH_FILE.read_text())
     assert patch["kind"] == "ConfigMap"
     assert patch["metadata"]["name"] == "argocd-cm"
-    assert patch["data"][HEALTH_KEY] == LUA_FILE.read_text()
+    assert patch["data"] == {HEALTH_KEY: LUA_FILE.read_text(), RUN_HEALTH_KEY: RUN_LUA_FILE.read_text()}
 
 
 def test_patch_is_what_the_generator_writes():
     gen = _generator()
-    assert PATCH_FILE.read_text() == gen.render(LUA_FILE.read_text()), (
+    assert PATCH_FILE.read_text() == gen.render(gen.sources()), (
         "argocd-cm-patch.yaml is stale: run python3 hack/gen-argocd-cm-patch.py"
     )
     assert gen.main(["--check"]) == 0
@@ -214,8 +298,8 @@ def test_patch_is_what_the_generator_writes():
 def test_generator_refuses_text_yaml_would_change():
     gen = _generator()
     for bad in ("x = 1", "x = 1\n\n", "x = 1 \n", "\tx = 1\n"):
-        with pytest.raises(ValueError):
-            gen.render(bad)
+        with pytest.raises(ValueError, match=RUN_HEALTH_KEY):
+            gen.render({HEALTH_KEY: "x = 1\n", RUN_HEALTH_KEY: bad})
 
 
 # --- Applications ---------------------------------------------------------------------------

@@ -109,3 +109,50 @@ def test_run_metrics_port_serves_metrics_and_a_taken_port_is_one_line(tmp_path: 
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+# --- test runs (LoadtestRun) --------------------------------------------------------------------
+
+
+def test_run_end_is_scraped_with_its_verdict_and_duration() -> None:
+    port = metrics.start_metrics_server(0, address="127.0.0.1")
+    before = scrape(port)
+    for phase in metrics.RUN_PHASES:  # every phase is there at 0 before the first run
+        assert ("loadtest_runs", (("phase", phase),)) in before
+
+    metrics.record_run_end("perf", "checkout", "smoke-1", "Passed", 312.5)
+    metrics.record_run_end("perf", "checkout", "smoke-2", "Failed", 95.0)
+    metrics.record_run_end("perf", "checkout", "smoke-3", "Error", -1.0)  # clock skew: never negative
+    metrics.set_runs_by_phase({"Running": 2, "Passed": 1, "Failed": 1})
+    after = scrape(port)
+
+    def run_value(name: str, run: str) -> float | None:
+        return after.get((name, (("monitor", "checkout"), ("namespace", "perf"), ("run", run))))
+
+    assert run_value("loadtest_run_passed", "smoke-1") == 1
+    assert run_value("loadtest_run_passed", "smoke-2") == 0
+    assert run_value("loadtest_run_passed", "smoke-3") == 0
+    assert run_value("loadtest_run_duration_seconds", "smoke-1") == 312.5
+    assert run_value("loadtest_run_duration_seconds", "smoke-2") == 95.0
+    assert run_value("loadtest_run_duration_seconds", "smoke-3") == 0.0
+    assert value(after, "loadtest_runs", phase="Running") == 2
+    assert value(after, "loadtest_runs", phase="Passed") == 1
+    assert ("loadtest_runs", (("phase", "Pending"),)) in after and value(after, "loadtest_runs", phase="Pending") == 0
+
+    # A run that ends again (a re-judged verdict) overwrites its series; a deleted run loses them.
+    metrics.record_run_end("perf", "checkout", "smoke-2", "Passed", 96.0)
+    metrics.forget_run("perf", "checkout", "smoke-1")
+    metrics.forget_run("perf", "checkout", "never-ended")
+    metrics.set_runs_by_phase({"Passed": 1})
+    later = scrape(port)
+    key = ("loadtest_run_passed", (("monitor", "checkout"), ("namespace", "perf"), ("run", "smoke-2")))
+    assert later[key] == 1
+    assert not any(labels and ("run", "smoke-1") in labels for _, labels in later)
+    assert value(later, "loadtest_runs", phase="Running") == 0  # left out: back to 0
+
+
+def test_unknown_run_verdict_and_phase_are_refused() -> None:
+    with pytest.raises(ValueError, match="unknown run verdict 'Done'"):
+        metrics.record_run_end("perf", "checkout", "x", "Done", 1.0)
+    with pytest.raises(ValueError, match="unknown run phase"):
+        metrics.set_runs_by_phase({"Finished": 1})

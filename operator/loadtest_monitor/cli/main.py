@@ -15,6 +15,7 @@ import yaml
 from loadtest_monitor.cli import doctor as cli_doctor
 from loadtest_monitor.cli import down as cli_down
 from loadtest_monitor.cli import runner_image as cli_runner_image
+from loadtest_monitor.cli import testrun as cli_test
 from loadtest_monitor.cli import up as cli_up
 from loadtest_monitor.cli.connection import add_connection_args, cmd_eks_token, eks_kubeconfig
 from loadtest_monitor.forward.cli import register as register_forward
@@ -32,6 +33,7 @@ examples:
   loadtest-monitor up -f monitor.yaml           # install CRD + operator if missing, apply, wait until Ready
   loadtest-monitor down checkout -n perf        # delete a monitor and wait until it is gone
   loadtest-monitor doctor checkout -n perf      # check the cluster and a monitor: one line per check
+  loadtest-monitor test -f run.yaml --wait      # start a LoadtestRun, follow it: exit 0 passed, 1 failed, 2 error
   loadtest-monitor up -f monitor.yaml --aws-profile perf --eks-cluster loadtest  # an EKS cluster, no kubeconfig
   loadtest-monitor runner-image build --simulations src/test/java --gatling-version 3.11.5
   loadtest-monitor runner-image push --aws-profile perf --repository gatling-runner  # ECR, created if missing
@@ -142,14 +144,17 @@ def build_parser() -> argparse.ArgumentParser:
         prog="loadtest-monitor",
         description=(
             "Kubernetes operator for LoadtestMonitor resources: InfluxDB 1.x with its Graphite listener, "
-            "Grafana with a Gatling dashboard, and a gatling.conf ConfigMap for Gatling runner Jobs."
+            "Grafana with a Gatling dashboard, and a gatling.conf ConfigMap for Gatling runner Jobs. "
+            "`run` is the operator itself; `test` starts a load test (a LoadtestRun) and reports its verdict."
         ),
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = sub.add_parser("run", help="run the operator against the cluster in KUBECONFIG (or in-cluster)")
+    run = sub.add_parser(
+        "run", help="run the operator itself against the cluster in KUBECONFIG (to start a load test: `test`)"
+    )
     run.add_argument("-n", "--namespace", action="append", help="watch only this namespace (repeatable)")
     run.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace (default)")
     run.add_argument(
@@ -185,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_up.register(sub)
     cli_down.register(sub)
     cli_doctor.register(sub)
+    cli_test.register(sub)
     cli_runner_image.register(sub)
     register_forward(sub)
     return parser

@@ -1,6 +1,7 @@
 """The operator's Prometheus metrics: reconciles by outcome and their durations, monitors by Ready
-state, and watch restarts. Served at /metrics on `run --metrics-port PORT` (0, the default: off;
-the shipped manifests and the chart use 8081).
+state, watch restarts, and test runs (LoadtestRun): passed or not, how long, how many per phase.
+Served at /metrics on `run --metrics-port PORT` (0, the default: off; the shipped manifests and
+the chart use 8081).
 
 The metrics live in a registry of their own, so nothing else that happens to use
 prometheus-client in the process adds series to ours, and tests can read exact values.
@@ -8,7 +9,9 @@ prometheus-client in the process adds series to ours, and tests can read exact v
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -52,6 +55,29 @@ WATCH_RESTARTS = Counter(
     registry=REGISTRY,
 )
 
+#: The phases of a LoadtestRun (its CRD's enum of status.phase).
+RUN_PHASES = ("Pending", "Starting", "Running", "Evaluating", "Passed", "Failed", "Error")
+RUN_VERDICTS = ("Passed", "Failed", "Error")
+
+RUN_PASSED = Gauge(
+    "loadtest_run_passed",
+    "1 if the ended LoadtestRun passed its criteria, 0 if it failed or ended in error.",
+    ["namespace", "monitor", "run"],
+    registry=REGISTRY,
+)
+RUN_DURATION = Gauge(
+    "loadtest_run_duration_seconds",
+    "Wall time of an ended LoadtestRun, from its start to its end.",
+    ["namespace", "monitor", "run"],
+    registry=REGISTRY,
+)
+RUNS = Gauge(
+    "loadtest_runs",
+    "LoadtestRun objects the operator knows, by status.phase.",
+    ["phase"],
+    registry=REGISTRY,
+)
+
 # Every outcome and Ready state exists from the start (at 0), so a rate() or an alert on
 # `error` works before the first error happens.
 for _outcome in OUTCOMES:
@@ -61,6 +87,8 @@ for _outcome in OUTCOMES:
         RECONCILE_ERRORS.labels(_outcome)
 MONITORS.labels("true").set(0)
 MONITORS.labels("false").set(0)
+for _phase in RUN_PHASES:
+    RUNS.labels(_phase).set(0)
 
 _server_lock = threading.Lock()
 _server: Any = None
@@ -80,6 +108,31 @@ def set_monitors(ready: int, not_ready: int) -> None:
     """How many known monitors are Ready=True and how many are not (False or Unknown)."""
     MONITORS.labels("true").set(ready)
     MONITORS.labels("false").set(not_ready)
+
+
+def record_run_end(namespace: str, monitor: str, run: str, verdict: str, duration_s: float) -> None:
+    """Called once when a run ends: passed (1/0) and duration, labelled by the run. One series per
+    run, so an alert can name the run that failed; forget_run removes them with the run."""
+    if verdict not in RUN_VERDICTS:
+        raise ValueError(f"unknown run verdict {verdict!r}; one of {', '.join(RUN_VERDICTS)}")
+    RUN_PASSED.labels(namespace, monitor, run).set(1 if verdict == "Passed" else 0)
+    RUN_DURATION.labels(namespace, monitor, run).set(max(duration_s, 0.0))
+
+
+def forget_run(namespace: str, monitor: str, run: str) -> None:
+    """Drops a deleted run's series (runs come and go: their labels must not pile up)."""
+    for gauge in (RUN_PASSED, RUN_DURATION):
+        with contextlib.suppress(KeyError):  # the run never ended: it has no series
+            gauge.remove(namespace, monitor, run)
+
+
+def set_runs_by_phase(counts: Mapping[str, int]) -> None:
+    """How many known runs are in each phase; a phase left out is 0, an unknown one is a bug."""
+    unknown = set(counts) - set(RUN_PHASES)
+    if unknown:
+        raise ValueError(f"unknown run phase(s) {', '.join(sorted(unknown))}; one of {', '.join(RUN_PHASES)}")
+    for phase in RUN_PHASES:
+        RUNS.labels(phase).set(counts.get(phase, 0))
 
 
 def count_watch_restart(resource: str) -> None:

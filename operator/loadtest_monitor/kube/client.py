@@ -18,7 +18,7 @@ from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError as TransportError
 
 from loadtest_monitor import __version__
-from loadtest_monitor.identity import API_VERSION, FIELD_MANAGER, KIND, PLURAL
+from loadtest_monitor.identity import API_VERSION, FIELD_MANAGER, KIND, PLURAL, RUN_KIND, RUN_PLURAL
 
 USER_AGENT = f"loadtest-monitor/{__version__}"
 
@@ -40,6 +40,7 @@ RESOURCES: dict[tuple[str, str], str] = {
     ("apps/v1", "Deployment"): "deployments",
     ("networking.k8s.io/v1", "NetworkPolicy"): "networkpolicies",
     (API_VERSION, KIND): PLURAL,
+    (API_VERSION, RUN_KIND): RUN_PLURAL,
 }
 
 
