@@ -3,8 +3,13 @@ run, executed against the real InfluxDB: non-empty, and consistent with Gatling'
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
+import socket
+import time
+import urllib.request
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,9 +18,14 @@ import pytest
 from loadtest_monitor.graphite import ALL_USERS
 from loadtest_monitor.render.dashboard import build_gatling_dashboard
 from loadtest_monitor.render.gatling import USERS_MEASUREMENT, requests_measurement
+from loadtest_monitor.runs import annotations as run_annotations
+from loadtest_monitor.spec.monitor import parse_spec
+from ltm_harness.wait import wait_for
 from tests.e2e.datapath import DataPathRun
 from tests.e2e.gatling_run import SIMULATION_ID, RequestStats
 from tests.e2e.grafana_interp import ALL, TimeRange, format_value, interpolate
+from tests.e2e.influx_bootstrap import start_bootstrapped
+from tests.e2e.influxd import Influxd
 
 pytestmark = pytest.mark.e2e
 
@@ -38,7 +48,7 @@ class Resolved:
     def values(self, selection: dict[str, list[str]]) -> dict[str, str]:
         return {
             name: format_value(self.variable(name), selection.get(name, [ALL]), self.options.get(name, []))
-            for name in ("simulation", "runner", "scenario", "request")
+            for name in ("simulation", "run", "run_runner", "runner", "scenario", "request")
             if name in self.options
         }
 
@@ -293,3 +303,165 @@ def test_runner_and_request_selection_filter(resolved: Resolved) -> None:
     table = next(p for p in resolved.dashboard["panels"] if p["title"] == "Requests over the time range")
     series, _ = resolved.run_target(table, table["targets"][0], {"request": ["pay", "search_page"]})
     assert {(s.get("tags") or {}).get("request") for s in series} == {"pay", "search_page"}
+
+
+# --- test runs: the annotation query and the run filter, on points the operator would write ----
+
+
+RUN_SIM = "RunSim"
+#: runner -> responses per Gatling window; "adhoc-0" belongs to no run (a Job started by hand).
+RUN_COUNTS = {"smoke-0": 5, "smoke-1": 7, "soak-0": 11, "adhoc-0": 13}
+RUN_RUNNERS = {"smoke": ("smoke-0", "smoke-1"), "soak": ("soak-0",)}
+WINDOWS = 3
+
+
+@dataclass
+class RunsFixture:
+    influxd: Influxd
+    db: str
+    dashboard: dict[str, Any]
+    t0: int  # epoch seconds, a multiple of 10
+    start: dict[str, int]
+    end: dict[str, int]
+
+    def resolve(self, run: str, time_range: TimeRange) -> tuple[dict[str, str], dict[str, list[str]]]:
+        """Every variable as Grafana resolves it, in order, with `run` selected ("$__all": All)."""
+        selection = {"simulation": [RUN_SIM], "run": [run]}
+        values: dict[str, str] = {}
+        options: dict[str, list[str]] = {}
+        for variable in self.dashboard["templating"]["list"]:
+            query = interpolate(variable["query"], values, time_range, 5)
+            found = self.influxd.series(query, self.db)
+            options[variable["name"]] = sorted({str(v[-1]) for s in found for v in s.get("values", [])})
+            values[variable["name"]] = format_value(
+                variable, selection.get(variable["name"], [ALL]), options[variable["name"]]
+            )
+        return values, options
+
+    def run_query(self, query: str, run: str, time_range: TimeRange, interval: int = 5) -> Series:
+        values, _ = self.resolve(run, time_range)
+        return self.influxd.series(interpolate(query, values, time_range, interval), self.db)
+
+
+def _write(server: Influxd, db: str, lines: list[str]) -> None:
+    """What InfluxClient.write_lines sends: line protocol over HTTP /write, as the admin."""
+    req = urllib.request.Request(f"{server.url}/write?db={db}", data="\n".join(lines).encode(), method="POST")
+    assert server.auth is not None
+    req.add_header("Authorization", "Basic " + base64.b64encode(":".join(server.auth).encode()).decode())
+    with urllib.request.urlopen(req, timeout=30) as response:
+        assert response.status == 204
+
+
+@pytest.fixture(scope="module")
+def runs_db(influxd_binary: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunsFixture]:
+    spec = parse_spec({})
+    server, _ = start_bootstrapped(spec, tmp_path_factory.mktemp("runs"), binary=influxd_binary)
+    try:
+        t0 = int(time.time()) // 10 * 10 - 900
+        # smoke runs from t0 to t0+60, soak from t0+300 to t0+360, adhoc-0 writes during smoke.
+        start = {"smoke": t0, "soak": t0 + 300}
+        end = {"smoke": t0 + 60, "soak": t0 + 360}
+        offsets = {"smoke-0": 0, "smoke-1": 0, "adhoc-0": 0, "soak-0": 300}
+        prefix = spec.gatling.root_path_prefix
+        graphite = []
+        for runner, count in RUN_COUNTS.items():
+            for window in range(WINDOWS):
+                ts = t0 + offsets[runner] + 10 + 10 * window
+                graphite.append(f"{prefix}.{runner}.{RUN_SIM}.users.{ALL_USERS}.active 2 {ts}")
+                graphite.append(f"{prefix}.{runner}.{RUN_SIM}.allRequests.all.count {count} {ts}")
+                graphite.append(f"{prefix}.{runner}.{RUN_SIM}.allRequests.ok.count {count} {ts}")
+        with socket.create_connection(("127.0.0.1", server.ports.graphite), timeout=10) as conn:
+            conn.sendall(("\n".join(graphite) + "\n").encode())
+        measurement = requests_measurement(spec.gatling)
+        wait_for(
+            lambda: len(server.rows(f'SELECT "count" FROM "{measurement}" WHERE "status" = \'all\'',
+                                    spec.influxdb.database)) == WINDOWS * len(RUN_COUNTS),
+            30, "the Graphite points in InfluxDB",
+        )
+
+        def at(seconds: int) -> dt.datetime:
+            return dt.datetime.fromtimestamp(seconds, dt.UTC)
+
+        lines: list[str] = []
+        for run, runners in RUN_RUNNERS.items():
+            lines += run_annotations.start_lines("perf", "checkout", run, at(start[run]), runners)
+        lines += run_annotations.end_lines("perf", "checkout", "smoke", at(end["smoke"]), "Failed",
+                                       reason="CriteriaFailed", message='p95 of "checkout" 612 ms > 500 ms',
+                                       runners=RUN_RUNNERS["smoke"], start=at(start["smoke"]))
+        lines += run_annotations.end_lines("perf", "checkout", "soak", at(end["soak"]), "Passed",
+                                       reason="CriteriaMet", runners=RUN_RUNNERS["soak"], start=at(start["soak"]))
+        _write(server, spec.influxdb.database, lines)
+        dashboard = build_gatling_dashboard(requests_measurement=measurement, users_measurement=USERS_MEASUREMENT,
+                                            write_period=spec.gatling.write_period)
+        yield RunsFixture(server, spec.influxdb.database, dashboard, t0, start, end)
+    finally:
+        server.stop()
+
+
+def _whole(runs: RunsFixture) -> TimeRange:
+    return TimeRange((runs.t0 - 60) * 1000, (runs.t0 + 600) * 1000)
+
+
+def test_run_variable_lists_the_runs_and_narrows_the_runners(runs_db: RunsFixture) -> None:
+    _, options = runs_db.resolve("smoke", _whole(runs_db))
+    assert options["run"] == ["smoke", "soak"]
+    assert options["run_runner"] == ["smoke-0", "smoke-1"]
+    assert options["runner"] == ["smoke-0", "smoke-1"]
+    _, options = runs_db.resolve(ALL, _whole(runs_db))
+    # All hides nothing: the runner of no run is still there.
+    assert options["run_runner"] == sorted(RUN_COUNTS)
+    assert options["runner"] == sorted(RUN_COUNTS)
+
+
+@pytest.mark.parametrize(
+    ("run", "runners", "peak_users"),
+    [
+        ("smoke", RUN_RUNNERS["smoke"], 4),  # 2 users on each of its runners
+        ("soak", RUN_RUNNERS["soak"], 2),
+        (ALL, tuple(RUN_COUNTS), 6),  # smoke's two runners and adhoc-0 at the same time
+    ],
+)
+def test_run_filter_keeps_only_the_runs_runners(
+    runs_db: RunsFixture, run: str, runners: tuple[str, ...], peak_users: int
+) -> None:
+    panel = next(p for p in runs_db.dashboard["panels"] if p["title"] == "Requests/s (sum over runners)")
+    interval = 10
+    series = runs_db.run_query(panel["targets"][0]["query"], run, _whole(runs_db), interval)
+    assert _counts_from_rate(series, interval) == WINDOWS * sum(RUN_COUNTS[r] for r in runners)
+    users = next(p for p in runs_db.dashboard["panels"] if p["title"].startswith("Active users"))
+    series = runs_db.run_query(users["targets"][0]["query"], run, _whole(runs_db), interval)
+    assert max(_points(series)) == peak_users
+
+
+def _annotations(runs: RunsFixture, run: str, time_range: TimeRange) -> list[dict[str, Any]]:
+    query = runs.dashboard["annotations"]["list"][0]["query"]
+    out = []
+    for s in runs.run_query(query, run, time_range):
+        for values in s["values"]:
+            out.append(dict(zip(s["columns"], values, strict=True)))
+    return sorted(out, key=lambda row: (row["time"], row["event"]))
+
+
+def test_annotation_query_returns_the_runs_start_and_end_with_its_verdict(runs_db: RunsFixture) -> None:
+    rows = _annotations(runs_db, "smoke", _whole(runs_db))
+    assert [(r["time"], r["run"], r["event"], r["verdict"]) for r in rows] == [
+        (runs_db.start["smoke"], "smoke", "start", None),
+        (runs_db.end["smoke"], "smoke", "end", "Failed"),
+    ]
+    start, end = rows
+    assert start["title"] == "smoke started"
+    assert start["text"] == "perf/smoke started with 2 runner(s): smoke-0, smoke-1"
+    assert start["end_ms"] == runs_db.end["smoke"] * 1000  # the region Grafana draws over the run
+    assert end["title"] == "smoke Failed"
+    assert end["text"] == 'Failed: CriteriaFailed: p95 of "checkout" 612 ms > 500 ms'
+    assert end["end_ms"] is None
+
+    every = _annotations(runs_db, ALL, _whole(runs_db))
+    assert [(r["run"], r["event"]) for r in every] == [
+        ("smoke", "start"), ("smoke", "end"), ("soak", "start"), ("soak", "end")
+    ]
+    # The dashboard's time range bounds them: only soak's events around its time.
+    around_soak = TimeRange((runs_db.start["soak"] - 30) * 1000, (runs_db.end["soak"] + 30) * 1000)
+    assert [(r["run"], r["event"], r["verdict"]) for r in _annotations(runs_db, ALL, around_soak)] == [
+        ("soak", "start", None), ("soak", "end", "Passed")
+    ]

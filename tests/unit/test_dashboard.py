@@ -54,7 +54,8 @@ def test_identity_refresh_and_time(dashboard: dict[str, Any]) -> None:
 
 def test_variables(dashboard: dict[str, Any]) -> None:
     variables = {v["name"]: v for v in dashboard["templating"]["list"]}
-    assert list(variables) == ["simulation", "runner", "scenario", "request"]
+    # Each variable after the ones its query uses (Grafana resolves them in this order).
+    assert list(variables) == ["simulation", "run", "run_runner", "runner", "scenario", "request"]
     assert not variables["simulation"]["multi"] and not variables["simulation"]["includeAll"]
     for name in ("runner", "scenario", "request"):
         assert variables[name]["multi"] and variables[name]["includeAll"], name
@@ -64,6 +65,32 @@ def test_variables(dashboard: dict[str, Any]) -> None:
         assert v["type"] == "query" and v["refresh"] == 2
         assert v["query"].startswith("SHOW TAG VALUES FROM")
     assert "!= 'allRequests'" in variables["request"]["query"]
+    # The run: one at a time or All (then nothing is hidden), listed from the run events.
+    run = variables["run"]
+    assert not run["multi"] and run["includeAll"] and run["allValue"] == ".*"
+    assert run["query"] == 'SHOW TAG VALUES FROM "run_events" WITH KEY = "run"'
+    # Its runners: hidden, always All and without allValue, so Grafana sends the list itself.
+    run_runner = variables["run_runner"]
+    assert run_runner["hide"] == 2 and run_runner["includeAll"] and run_runner["allValue"] is None
+    assert run_runner["current"]["value"] == ["$__all"]
+    assert run_runner["query"] == (
+        'SHOW TAG VALUES FROM "run_runners", "users" WITH KEY = "runner" WHERE "run" =~ /^$run$/'
+    )
+    assert "/^$run_runner$/" in variables["runner"]["query"]
+
+
+def test_run_annotations_come_from_influxdb_filtered_by_the_run(dashboard: dict[str, Any]) -> None:
+    (annotation,) = dashboard["annotations"]["list"]
+    query = annotation["query"]
+    assert query.startswith('SELECT "text", "title", "end_ms", "run", "event", "verdict" FROM "run_events" ')
+    assert query.endswith('WHERE "run" =~ /^$run$/ AND $timeFilter')
+    assert annotation["enable"] and not annotation["hide"]
+    columns = {"textColumn": "text", "titleColumn": "title", "tagsColumn": "run,event,verdict",
+               "timeEndColumn": "end_ms"}
+    assert {k: annotation[k] for k in columns} == columns
+    target = annotation["target"]
+    assert target["query"] == query and target["rawQuery"] and target["fromAnnotations"]
+    assert {k: target[k] for k in columns} == columns
 
 
 def test_panels_titles_say_what_is_exact_and_what_is_approximate(dashboard: dict[str, Any]) -> None:
@@ -98,7 +125,7 @@ def test_every_query_is_bounded_in_time_and_raw_influxql(dashboard: dict[str, An
             assert target["rawQuery"] is True
             assert target["datasource"] == {"type": "influxdb", "uid": "influxdb-gatling"}
             assert "$timeFilter" in q and q.count("(") == q.count(")")
-            assert "/^$simulation$/" in q and "/^$runner$/" in q
+            assert "/^$simulation$/" in q and "/^$runner$/" in q and "/^$run_runner$/" in q
             if panel["type"] == "timeseries":
                 assert "GROUP BY time($__interval)" in q and panel["interval"] == "5s"
             else:
@@ -178,6 +205,10 @@ def test_only_current_core_panel_types(dashboard: dict[str, Any]) -> None:
 
 def test_datasource_referenced_by_uid_everywhere(dashboard: dict[str, Any]) -> None:
     refs = [o["datasource"] for o in _walk(dashboard) if "datasource" in o]
-    assert len(refs) == sum(1 + len(p["targets"]) for p in dashboard["panels"]) + len(dashboard["templating"]["list"])
+    assert len(refs) == (
+        sum(1 + len(p["targets"]) for p in dashboard["panels"])
+        + len(dashboard["templating"]["list"])
+        + len(dashboard["annotations"]["list"])
+    )
     for ref in refs:
         assert ref == {"type": "influxdb", "uid": "influxdb-gatling"}, ref  # never a name string

@@ -38,6 +38,14 @@ from loadtest_monitor.render.gatling import (
     TAG_SIMULATION,
     TAG_STATUS,
 )
+from loadtest_monitor.runs.annotations import (
+    EVENTS_MEASUREMENT,
+    FIELD_END_MS,
+    RUNNERS_MEASUREMENT,
+    TAG_EVENT,
+    TAG_RUN,
+    TAG_VERDICT,
+)
 
 Json = dict[str, Any]
 
@@ -55,6 +63,10 @@ VAR_SIMULATION = "simulation"
 VAR_RUNNER = "runner"
 VAR_REQUEST = "request"
 VAR_SCENARIO = "scenario"
+# A test run (LoadtestRun): its runners, as the operator recorded them in RUNNERS_MEASUREMENT
+# (runs/annotations.py), narrow every panel; VAR_RUN_RUNNER is that list, hidden.
+VAR_RUN = "run"
+VAR_RUN_RUNNER = "run_runner"
 
 
 def _q(name: str) -> str:
@@ -92,7 +104,11 @@ class Queries:
     users: str
 
     def _run_filter(self) -> list[str]:
-        return [_matches(TAG_SIMULATION, VAR_SIMULATION), _matches(TAG_RUNNER, VAR_RUNNER)]
+        return [
+            _matches(TAG_SIMULATION, VAR_SIMULATION),
+            _matches(TAG_RUNNER, VAR_RUN_RUNNER),
+            _matches(TAG_RUNNER, VAR_RUNNER),
+        ]
 
     def _totals(self, status: str) -> list[str]:
         return [*self._run_filter(), _equals(TAG_REQUEST, ALL_REQUESTS), _equals(TAG_STATUS, status)]
@@ -268,8 +284,56 @@ def _variable(name: str, label: str, query: str, datasource_uid: str, *, multi: 
     }
 
 
+def run_runners_query(users_measurement: str) -> str:
+    """The runner tags of the selected run. With run = All (`.*`), the users measurement's runners
+    come too: a series without the `run` tag has it empty, which `/^.*$/` matches and a run's name
+    does not; so All hides nothing, not even runners of Jobs that are not runs."""
+    return (
+        f"SHOW TAG VALUES FROM {_q(RUNNERS_MEASUREMENT)}, {_q(users_measurement)} "
+        f"WITH KEY = {_q(TAG_RUNNER)} WHERE {_matches(TAG_RUN, VAR_RUN)}"
+    )
+
+
+def run_annotation_query() -> str:
+    """Start and end of the selected run(s) in the time range, with text, title and verdict."""
+    return (
+        f'SELECT "text", "title", {_q(FIELD_END_MS)}, {_q(TAG_RUN)}, {_q(TAG_EVENT)}, {_q(TAG_VERDICT)} '
+        f"FROM {_q(EVENTS_MEASUREMENT)} WHERE {_where(_matches(TAG_RUN, VAR_RUN))}"
+    )
+
+
+def _annotations(uid: str) -> list[Json]:
+    query = run_annotation_query()
+    columns = {
+        "textColumn": "text",
+        "titleColumn": "title",
+        "tagsColumn": f"{TAG_RUN},{TAG_EVENT},{TAG_VERDICT}",
+        # The start point carries the run's end once it ended: the run shows as a region.
+        "timeEndColumn": FIELD_END_MS,
+    }
+    return [
+        {
+            "name": "Test runs",
+            "datasource": _datasource(uid),
+            "enable": True,
+            "hide": False,
+            "iconColor": "purple",
+            # The legacy fields and the target Grafana migrates them to, so every version reads it.
+            "query": query,
+            **columns,
+            "target": {"query": query, "rawQuery": True, "fromAnnotations": True, "queryType": "tags", **columns},
+        }
+    ]
+
+
 def _variables(q: Queries, uid: str) -> list[Json]:
     sim = _matches(TAG_SIMULATION, VAR_SIMULATION)
+    run_runners = _variable(
+        VAR_RUN_RUNNER, "Runners of the run", run_runners_query(q.users), uid, multi=True, include_all=True
+    )
+    # Hidden and always "All", with no allValue: Grafana then sends every option, (a|b|c), i.e.
+    # exactly the runners of the selected run.
+    run_runners.update({"hide": 2, "allValue": None})
     return [
         _variable(
             VAR_SIMULATION,
@@ -280,9 +344,19 @@ def _variables(q: Queries, uid: str) -> list[Json]:
             include_all=False,
         ),
         _variable(
+            VAR_RUN,
+            "Test run",
+            f"SHOW TAG VALUES FROM {_q(EVENTS_MEASUREMENT)} WITH KEY = {_q(TAG_RUN)}",
+            uid,
+            multi=False,
+            include_all=True,
+        ),
+        run_runners,
+        _variable(
             VAR_RUNNER,
             "Runner",
-            f"SHOW TAG VALUES FROM {_q(q.users)} WITH KEY = {_q(TAG_RUNNER)} WHERE {sim}",
+            f"SHOW TAG VALUES FROM {_q(q.users)} WITH KEY = {_q(TAG_RUNNER)} "
+            f"WHERE {sim} AND {_matches(TAG_RUNNER, VAR_RUN_RUNNER)}",
             uid,
             multi=True,
             include_all=True,
@@ -455,7 +529,7 @@ def build_gatling_dashboard(
         "refresh": REFRESH,
         "time": {"from": "now-15m", "to": "now"},
         "timepicker": {"refresh_intervals": ["5s", "10s", "30s", "1m", "5m"]},
-        "annotations": {"list": []},
+        "annotations": {"list": _annotations(datasource_uid)},
         "links": [],
         "templating": {"list": _variables(q, datasource_uid)},
         "panels": _panels(q, datasource_uid, write_period),
