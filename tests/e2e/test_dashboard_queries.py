@@ -9,7 +9,7 @@ import socket
 import time
 import urllib.request
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +18,7 @@ import pytest
 from loadtest_monitor.graphite import ALL_USERS
 from loadtest_monitor.render.dashboard import build_gatling_dashboard
 from loadtest_monitor.render.gatling import USERS_MEASUREMENT, requests_measurement
-from loadtest_monitor.runs import annotations as run_annotations
+from loadtest_monitor.runs.annotate import mark_end, mark_start
 from loadtest_monitor.spec.monitor import parse_spec
 from ltm_harness.wait import wait_for
 from tests.e2e.datapath import DataPathRun
@@ -343,13 +343,19 @@ class RunsFixture:
         return self.influxd.series(interpolate(query, values, time_range, interval), self.db)
 
 
-def _write(server: Influxd, db: str, lines: list[str]) -> None:
-    """What InfluxClient.write_lines sends: line protocol over HTTP /write, as the admin."""
-    req = urllib.request.Request(f"{server.url}/write?db={db}", data="\n".join(lines).encode(), method="POST")
-    assert server.auth is not None
-    req.add_header("Authorization", "Basic " + base64.b64encode(":".join(server.auth).encode()).decode())
-    with urllib.request.urlopen(req, timeout=30) as response:
-        assert response.status == 204
+@dataclass
+class HttpWriter:
+    """What InfluxClient.write_lines (runs/influx.py) sends: line protocol over HTTP /write, as the admin."""
+
+    server: Influxd
+
+    def write_lines(self, database: str, lines: Sequence[str]) -> None:
+        body = "\n".join(lines).encode()
+        req = urllib.request.Request(f"{self.server.url}/write?db={database}", data=body, method="POST")
+        assert self.server.auth is not None
+        req.add_header("Authorization", "Basic " + base64.b64encode(":".join(self.server.auth).encode()).decode())
+        with urllib.request.urlopen(req, timeout=30) as response:
+            assert response.status == 204
 
 
 @pytest.fixture(scope="module")
@@ -382,15 +388,15 @@ def runs_db(influxd_binary: str, tmp_path_factory: pytest.TempPathFactory) -> It
         def at(seconds: int) -> dt.datetime:
             return dt.datetime.fromtimestamp(seconds, dt.UTC)
 
-        lines: list[str] = []
+        # The calls the run controller makes, through a writer that does what InfluxClient does.
+        writer, db, run_of = HttpWriter(server), spec.influxdb.database, {"namespace": "perf", "monitor": "checkout"}
         for run, runners in RUN_RUNNERS.items():
-            lines += run_annotations.start_lines("perf", "checkout", run, at(start[run]), runners)
-        lines += run_annotations.end_lines("perf", "checkout", "smoke", at(end["smoke"]), "Failed",
-                                       reason="CriteriaFailed", message='p95 of "checkout" 612 ms > 500 ms',
-                                       runners=RUN_RUNNERS["smoke"], start=at(start["smoke"]))
-        lines += run_annotations.end_lines("perf", "checkout", "soak", at(end["soak"]), "Passed",
-                                       reason="CriteriaMet", runners=RUN_RUNNERS["soak"], start=at(start["soak"]))
-        _write(server, spec.influxdb.database, lines)
+            assert mark_start(writer, db, **run_of, run=run, at=at(start[run]), runners=runners) is None
+        assert mark_end(writer, db, **run_of, run="smoke", at=at(end["smoke"]), verdict="Failed",
+                        reason="CriteriaFailed", message='p95 of "checkout" 612 ms > 500 ms',
+                        runners=RUN_RUNNERS["smoke"], start=at(start["smoke"])) is None
+        assert mark_end(writer, db, **run_of, run="soak", at=at(end["soak"]), verdict="Passed",
+                        reason="CriteriaMet", runners=RUN_RUNNERS["soak"], start=at(start["soak"])) is None
         dashboard = build_gatling_dashboard(requests_measurement=measurement, users_measurement=USERS_MEASUREMENT,
                                             write_period=spec.gatling.write_period)
         yield RunsFixture(server, spec.influxdb.database, dashboard, t0, start, end)

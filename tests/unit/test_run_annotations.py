@@ -4,10 +4,14 @@ through a real InfluxDB and the dashboard's queries: tests/e2e/test_dashboard_qu
 from __future__ import annotations
 
 import datetime as dt
+import socket
+from collections.abc import Sequence
 
 import pytest
 
 from loadtest_monitor.runs import annotations as run_annotations
+from loadtest_monitor.runs.annotate import mark_end, mark_start
+from ltm_harness.ports import free_port
 
 START = dt.datetime(2026, 12, 6, 10, 0, 0, 250000, tzinfo=dt.UTC)
 END = dt.datetime(2026, 12, 6, 10, 5, 7, tzinfo=dt.UTC)
@@ -77,3 +81,45 @@ def test_long_messages_are_cut() -> None:
 def test_bad_values_are_refused_with_what_is_wrong(call, words) -> None:
     with pytest.raises(ValueError, match=words):
         call()
+
+
+# --- the controller's calls: a failed write is reported, never raised ----------------------------
+
+
+class _RefusedWriter:
+    """Writes to a loopback port nobody listens on: a real connection refusal, as an InfluxDB
+    that is down gives."""
+
+    def __init__(self) -> None:
+        self.sent: list[list[str]] = []
+
+    def write_lines(self, database: str, lines: Sequence[str]) -> None:
+        self.sent.append(list(lines))
+        port = free_port()
+        with socket.create_connection(("127.0.0.1", port), timeout=2):
+            pass
+
+
+def test_a_failed_write_is_reported_and_never_raised(caplog: pytest.LogCaptureFixture) -> None:
+    writer = _RefusedWriter()
+    why = mark_start(writer, "gatling", namespace="perf", monitor="m", run="smoke", at=START, runners=["smoke-0"])
+    assert why is not None and why.startswith("perf/smoke start: the annotation was not written to InfluxDB")
+    assert "Connection refused" in why or "refused" in why.lower()
+    why = mark_end(writer, "gatling", namespace="perf", monitor="m", run="smoke", at=END, verdict="Failed",
+                   start=START)
+    assert why is not None and why.startswith("perf/smoke end:")
+    assert [len(lines) for lines in writer.sent] == [2, 2]  # what would have been written
+    assert sum("the annotation was not written" in r.getMessage() for r in caplog.records) == 2
+
+
+def test_a_successful_write_returns_none() -> None:
+    class Collect:
+        def __init__(self) -> None:
+            self.got: list[tuple[str, list[str]]] = []
+
+        def write_lines(self, database: str, lines: Sequence[str]) -> None:
+            self.got.append((database, list(lines)))
+
+    writer = Collect()
+    assert mark_end(writer, "gatling", namespace="perf", monitor="m", run="r", at=END, verdict="Passed") is None
+    assert writer.got == [("gatling", run_annotations.end_lines("perf", "m", "r", END, "Passed"))]
