@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import pytest
 
 from loadtest_monitor.runs import annotations as run_annotations
-from loadtest_monitor.runs.annotate import mark_end, mark_start
+from loadtest_monitor.runs.annotate import mark_end, mark_runners, mark_start
 from ltm_harness.ports import free_port
 
 START = dt.datetime(2026, 12, 6, 10, 0, 0, 250000, tzinfo=dt.UTC)
@@ -123,3 +123,19 @@ def test_a_successful_write_returns_none() -> None:
     writer = Collect()
     assert mark_end(writer, "gatling", namespace="perf", monitor="m", run="r", at=END, verdict="Passed") is None
     assert writer.got == [("gatling", run_annotations.end_lines("perf", "m", "r", END, "Passed"))]
+
+
+def test_runners_seen_later_are_recorded_at_the_start() -> None:
+    class Collect:
+        def __init__(self) -> None:
+            self.got: list[list[str]] = []
+
+        def write_lines(self, database: str, lines: Sequence[str]) -> None:
+            self.got.append(list(lines))
+
+    writer = Collect()
+    assert mark_runners(writer, "gatling", namespace="perf", monitor="m", run="r", start=START,
+                        runners=["r-2", "r-2"]) is None
+    assert writer.got == [[f"run_runners,monitor=m,namespace=perf,run=r,runner=r-2 present=1i {START_NS}"]]
+    assert mark_runners(writer, "gatling", namespace="perf", monitor="m", run="r", start=START, runners=[]) is None
+    assert len(writer.got) == 1  # nothing to write, no request

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
-from loadtest_monitor.runs.annotations import end_lines, start_lines
+from loadtest_monitor.runs.annotations import end_lines, runner_lines, start_lines
 
 log = logging.getLogger(__name__)
 
@@ -67,3 +67,20 @@ def mark_end(
         namespace, monitor, run, at, verdict, reason=reason, message=message, runners=runners, start=start
     )
     return _write(writer, database, lines, f"{namespace}/{run} end")
+
+
+def mark_runners(
+    writer: LineWriter,
+    database: str,
+    *,
+    namespace: str,
+    monitor: str,
+    run: str,
+    start: dt.datetime,
+    runners: Iterable[str],
+) -> str | None:
+    """Records runners that appeared after the start (their Graphite runner names, as runnerData
+    lists them), at the run's start time, so the dashboard's `run` variable finds them while the
+    run goes on. Writing a runner again is harmless (same point)."""
+    lines = runner_lines(namespace, monitor, run, runners, start)
+    return _write(writer, database, lines, f"{namespace}/{run} runners") if lines else None
