@@ -14,6 +14,7 @@ import yaml
 
 from loadtest_monitor.cli import doctor as cli_doctor
 from loadtest_monitor.cli import down as cli_down
+from loadtest_monitor.cli import images as cli_images
 from loadtest_monitor.cli import runner_image as cli_runner_image
 from loadtest_monitor.cli import up as cli_up
 from loadtest_monitor.cli.connection import add_connection_args, cmd_eks_token, eks_kubeconfig
@@ -35,6 +36,7 @@ examples:
   loadtest-monitor up -f monitor.yaml --aws-profile perf --eks-cluster loadtest  # an EKS cluster, no kubeconfig
   loadtest-monitor runner-image build --simulations src/test/java --gatling-version 3.11.5
   loadtest-monitor runner-image push --aws-profile perf --repository gatling-runner  # ECR, created if missing
+  loadtest-monitor images push --aws-profile perf   # operator + runner images to ECR; `up` then uses them
 """
 
 
@@ -186,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_down.register(sub)
     cli_doctor.register(sub)
     cli_runner_image.register(sub)
+    cli_images.register(sub)
     register_forward(sub)
     return parser
 

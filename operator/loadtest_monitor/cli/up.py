@@ -13,17 +13,21 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
+from loadtest_monitor.cli import image_record
 from loadtest_monitor.cli.connection import add_connection_args, api_client
 from loadtest_monitor.cli.crd_fence import has_fence, lift_fence
 from loadtest_monitor.cli.install import (
     ManifestsMissing,
     crd_objects,
+    default_image,
     install_id_of,
     new_install_id,
     operator_namespace,
     operator_objects,
     stamp,
 )
+from loadtest_monitor.doctor.cluster import images_pullable
+from loadtest_monitor.doctor.result import Status
 from loadtest_monitor.identity import (
     API_VERSION,
     CRD_NAME,
@@ -41,6 +45,11 @@ OPERATOR_SELECTOR = f"{LABEL_NAME}=loadtest-monitor,{LABEL_COMPONENT}=operator"
 POLL_SECONDS = 1.0
 # Without any status after this long, the operator is probably not running: say so once.
 NO_STATUS_HINT_SECONDS = 30.0
+# How often the operator's pods are read for an image that cannot be pulled (a list per call).
+PULL_CHECK_SECONDS = 5.0
+# Pull states that do not heal by waiting. ErrImagePull alone is left out: a slow or flaky first pull
+# shows it once before it succeeds, while ImagePullBackOff means the kubelet already retried.
+FATAL_PULL_REASONS = ("ImagePullBackOff", "InvalidImageName")
 
 
 def parse_duration(value: str) -> float:
@@ -146,11 +155,44 @@ def ensure_crd(rest: Rest, console: Console, timeout: float = 60.0) -> bool:
     return True
 
 
+def choose_operator_image(flag: str | None, aws_profile: str | None) -> tuple[str, str]:
+    """(image, where it comes from): --operator-image, else what `images push` recorded for this
+    AWS profile, else the package's default (the release's published image, or the base's name)."""
+    if flag:
+        return flag, "--operator-image"
+    pushed = image_record.recorded(aws_profile)
+    if pushed:
+        return pushed.operator, f"pushed by `images push`, recorded in {image_record.record_file()}"
+    return default_image(), ""
+
+
+def operator_pull_failure(rest: Rest) -> str | None:
+    """A line naming the operator pod whose image cannot be pulled, None while nothing says so."""
+    pods: list[Obj] = []
+    for deployment in find_operators(rest):
+        pods += rest.list(path("v1", "Pod", deployment["metadata"]["namespace"]), OPERATOR_SELECTOR)
+    for check in images_pullable(pods):
+        if check.status is Status.FAIL and any(reason in check.detail for reason in FATAL_PULL_REASONS):
+            return check.detail
+    return None
+
+
+def pull_failure_exit(detail: str, namespace: str) -> SystemExit:
+    return SystemExit(
+        f"error: the operator cannot start: {detail}.\n"
+        "  fix: make the image pullable by the nodes, then point the operator at it:\n"
+        "    - your own registry: `loadtest-monitor images push --aws-profile P` pushes the operator and runner "
+        "images to ECR (then `up --aws-profile P` installs that image), or use the release's image "
+        "(docs/install.md);\n"
+        f"    - then: kubectl -n {namespace} set image deployment/loadtest-monitor operator=IMAGE"
+    )
+
+
 def find_operators(rest: Rest) -> list[Obj]:
     return rest.list(path("apps/v1", "Deployment"), OPERATOR_SELECTOR)
 
 
-def ensure_operator(rest: Rest, console: Console, image: str | None) -> bool:
+def ensure_operator(rest: Rest, console: Console, image: str | None, source: str = "") -> bool:
     """Installs the operator (the kustomize base) when no operator Deployment exists; True if installed now."""
     found = find_operators(rest)
     if found:
@@ -163,7 +205,8 @@ def ensure_operator(rest: Rest, console: Console, image: str | None) -> bool:
         rest.apply(stamp(obj, install_id))
     deployment = next(o for o in objects if o["kind"] == "Deployment")
     image_used = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
-    console.say(f"operator: installed in namespace {operator_namespace()} (image {image_used})")
+    origin = f", {source}" if source else ""
+    console.say(f"operator: installed in namespace {operator_namespace()} (image {image_used}{origin})")
     return True
 
 
@@ -229,6 +272,7 @@ def wait_ready(rest: Rest, console: Console, monitor: Obj, timeout: float) -> Ob
     deadline = time.monotonic() + timeout
     last_state = ""
     hinted = False
+    next_pull_check = 0.0
     while True:
         live = rest.get(url)
         if live is None:
@@ -239,6 +283,12 @@ def wait_ready(rest: Rest, console: Console, monitor: Obj, timeout: float) -> Ob
             last_state = state
         if is_ready(live):
             return live
+        if time.monotonic() >= next_pull_check:
+            # Waiting out --timeout for an operator that can never start helps nobody: its pod says so.
+            next_pull_check = time.monotonic() + PULL_CHECK_SECONDS
+            failure = operator_pull_failure(rest)
+            if failure:
+                raise pull_failure_exit(failure, operator_namespace())
         if not hinted and not live.get("status") and console.elapsed() > NO_STATUS_HINT_SECONDS:
             hinted = True
             console.say(
@@ -308,7 +358,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     try:
         ensure_crd(rest, console)
         if not args.skip_operator:
-            ensure_operator(rest, console, args.operator_image)
+            image, source = choose_operator_image(args.operator_image, args.aws_profile)
+            ensure_operator(rest, console, image, source)
         for monitor in monitors:
             ensure_namespace(rest, console, monitor["metadata"]["namespace"])
             rest.apply(monitor)
@@ -336,7 +387,10 @@ def register(sub: Any) -> None:
         default=120.0,
         help="after Ready, wait this long for the Grafana load balancer's address (default 2m)",
     )
-    up.add_argument("--operator-image", help="operator image to install (default: the kustomize base's)")
+    up.add_argument(
+        "--operator-image",
+        help="operator image to install (default: what `images push` recorded for --aws-profile, else the release's)",
+    )
     up.add_argument("--skip-operator", action="store_true", help="never install the operator (it runs elsewhere)")
     add_connection_args(up)
     up.set_defaults(func=cmd_up)
