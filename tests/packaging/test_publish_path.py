@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from loadtest_monitor import __version__
-from tests.packaging.packaging_support import CRD_FILE, ROOT, helm_binary, load_all, one
+from tests.packaging.packaging_support import BASE, CRD_FILE, ROOT, helm_binary, kustomize, load_all, one, tools_dir
 from tests.packaging.registry_support import MANIFEST_TYPES, PASSWORD, USER, pushed_image, registry_get
 
 CLI = str(Path(sys.executable).parent / "loadtest-monitor")
@@ -121,3 +121,21 @@ def test_publish_chart_refuses_bad_arguments_before_pushing(helm_env) -> None:
     bad_version = publish_chart(helm_env, "127.0.0.1:5000/acme", "latest")
     assert bad_version.returncode == 2
     assert "VERSION 'latest': give a SemVer release such as 0.2.0" in bad_version.stderr
+
+
+def test_install_yaml_of_a_release_is_the_base_with_the_released_image() -> None:
+    """What the release attaches as install.yaml: every object of the kustomize base, unchanged but for
+    the operator image, which names the release's registry path and version."""
+    rendered = subprocess.run(["bash", str(ROOT / "hack" / "render-install.sh"), "registry.example:5000/acme",
+                               "v0.2.0"], env={**os.environ, "KUSTOMIZE": str(tools_dir() / "kustomize")},
+                              capture_output=True, text=True, timeout=120, check=False)
+    assert rendered.returncode == 0, rendered.stderr
+    released = load_all(rendered.stdout)
+    base = kustomize(BASE)
+    image = "registry.example:5000/acme/loadtest-monitor:0.2.0"
+    assert one(released, "Deployment")["spec"]["template"]["spec"]["containers"][0]["image"] == image
+    for obj in base:
+        if obj["kind"] == "Deployment":
+            obj["spec"]["template"]["spec"]["containers"][0]["image"] = image
+    assert released == base
+    assert one(released, "CustomResourceDefinition")["spec"] == yaml.safe_load(CRD_FILE.read_text())["spec"]

@@ -70,6 +70,7 @@ def test_release_permissions_are_least_privilege() -> None:
         "images": {"contents": "read", "packages": "write"},
         "chart": {"contents": "read", "packages": "write"},
         "pypi": {"contents": "read", "id-token": "write"},  # trusted publishing: an OIDC token, no secret
+        "github-release": {"contents": "write"},  # creates the release and attaches install.yaml
     }
     assert load("ci.yml")["permissions"] == {"contents": "read"}
 
