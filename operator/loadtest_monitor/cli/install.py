@@ -58,13 +58,21 @@ def _kustomization() -> Obj:
     return dict(yaml.safe_load((_root() / "base" / "kustomization.yaml").read_text(encoding="utf-8")))
 
 
+# Written into the published package by the release workflow (.github/workflows/release.yml, job pypi).
+PUBLISHED_REGISTRY_FILE = "published-registry.txt"
+
+
+def _package_data() -> Traversable:
+    return resources.files("loadtest_monitor") / "data"
+
+
 def published_registry() -> str | None:
     """Where the release that built this package pushed its images (`<registry>/<owner>`), or None.
 
     The release workflow writes data/published-registry.txt into the package it publishes; a checkout
     of the repository has no such file (no registry host is written in the repository's files).
     """
-    file = resources.files("loadtest_monitor") / "data" / "published-registry.txt"
+    file = _package_data() / PUBLISHED_REGISTRY_FILE
     if not file.is_file():
         return None
     value = file.read_text(encoding="utf-8").strip().rstrip("/")
