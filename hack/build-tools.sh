@@ -10,8 +10,20 @@
 #   ACTIONLINT_VERSION  actionlint release (default below), built into a folder of its own
 #                       (tools/actionlint-<version>) so that its version is its own key
 #   LTM_CACHE_DIR       cache root (default: $XDG_CACHE_HOME or ~/.cache, then /loadtest-monitor)
+# actionlint checks the workflows' `run:` scripts with shellcheck when it is on PATH, so Debian's
+# package of it is installed here if missing (apt; sudo when not root): that check always runs.
 # Prints the binary directory on its last line.
 set -euo pipefail
+
+if ! command -v shellcheck >/dev/null; then
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  echo "build-tools: installing shellcheck (for actionlint)" >&2
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends \
+    shellcheck >&2 || { $SUDO apt-get -o DPkg::Lock::Timeout=600 update -q >&2 &&
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends \
+    shellcheck >&2; }
+fi
 
 HELM_VERSION=${HELM_VERSION:-v3.22.0}
 KUSTOMIZE_VERSION=${KUSTOMIZE_VERSION:-v5.8.2}
