@@ -115,7 +115,7 @@ def test_a_missing_local_image_is_refused_before_anything_is_created(ecr, tmp_pa
               "--engine", "podman"])
     assert refused.value.code == (
         "error: --runner-image gatling-runner:9.9.9: no such image in podman's local store; build it with "
-        "`loadtest-monitor runner-image build` (or `make images`), or pass --runner-image")
+        "`loadtest-monitor runner-image build --simulations DIR` (it names the image so), or pass --runner-image")
     assert ecr.describe_repositories()["repositories"] == []
     assert not image_record.record_file().exists()
 

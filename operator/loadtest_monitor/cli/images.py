@@ -105,9 +105,11 @@ def cmd_push(args: argparse.Namespace) -> int:
     prefix = repository_prefix(args.repository_prefix)
     operator, runner = args.operator_image, args.runner_image
     check_local(engine, "--operator-image", operator,
-                "build it (`make images`, or docker/operator/Dockerfile) or pull the release's, then tag it so")
+                f"build it (`LTM_OPERATOR_IMAGE={operator} make images`, or docker/operator/Dockerfile), "
+                "or pull the release's image and tag it so, or pass --operator-image")
     check_local(engine, "--runner-image", runner,
-                "build it with `loadtest-monitor runner-image build` (or `make images`), or pass --runner-image")
+                "build it with `loadtest-monitor runner-image build --simulations DIR` (it names the image so), "
+                "or pass --runner-image")
     names = {operator: prefix + OPERATOR_REPOSITORY, runner: prefix + RUNNER_REPOSITORY}
     dest = ecr_destination(args.aws_profile, args.region, names) if not args.registry else registry_destination(
         args, names
