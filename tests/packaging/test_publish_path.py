@@ -104,6 +104,18 @@ def test_chart_published_as_oci_installs_the_released_image_from_the_same_regist
     config, files = pushed_image(registry, f"{OWNER}/loadtest-monitor", __version__)
     assert config["config"]["Labels"]["org.example.stand-in"] == f"loadtest-monitor:{__version__}"
     assert "what" in files
+    # And a node's pull of it works: podman with an empty store of its own pulls what the chart names.
+    fresh = tmp_path / "node-store"
+    (fresh / "storage.conf").parent.mkdir()
+    (fresh / "storage.conf").write_text(
+        f'[storage]\ndriver = "vfs"\ngraphroot = "{fresh}/graph"\nrunroot = "{fresh}/run"\n')
+    node = {**engine_env, "CONTAINERS_STORAGE_CONF": str(fresh / "storage.conf")}
+    pulled = subprocess.run(["podman", "pull", "-q", "--tls-verify=false", "--creds", f"{USER}:{PASSWORD}",
+                             container["image"]], env=node, capture_output=True, text=True, timeout=120, check=False)
+    assert pulled.returncode == 0, pulled.stderr
+    label = subprocess.run(["podman", "image", "inspect", "--format", '{{index .Labels "org.example.stand-in"}}',
+                            container["image"]], env=node, capture_output=True, text=True, timeout=60, check=True)
+    assert label.stdout.strip() == f"loadtest-monitor:{__version__}"
     # The chart carries the CRD itself (crds/ is a link in the repository) and the values say where.
     crd = one(rendered, "CustomResourceDefinition")
     assert crd["spec"] == yaml.safe_load(CRD_FILE.read_text())["spec"]
