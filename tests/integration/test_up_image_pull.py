@@ -71,6 +71,7 @@ def test_up_fails_fast_naming_the_image_and_the_fix(bare, tmp_path) -> None:
     fix = "\n".join(rest)
     assert "loadtest-monitor images push --aws-profile P" in fix
     assert f"kubectl -n {OPERATOR_NS} set image deployment/loadtest-monitor operator=IMAGE" in fix
+    assert "docs/images.md" in fix
     # The pull state is read every 5 s: well before --timeout (5 minutes).
     assert waited < 15, f"up took {waited:.1f} s after the pod reported ImagePullBackOff"
     total = time.monotonic() - started

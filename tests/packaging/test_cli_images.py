@@ -22,7 +22,7 @@ from moto import mock_aws
 from loadtest_monitor import __version__
 from loadtest_monitor.aws.ecr import registry_login
 from loadtest_monitor.cli import image_record
-from loadtest_monitor.cli.up import choose_operator_image
+from loadtest_monitor.cli.operator_image import choose as choose_operator_image
 from tests.packaging.registry_support import PASSWORD, USER, pushed_image, registry_get
 
 CLI = str(Path(sys.executable).parent / "loadtest-monitor")

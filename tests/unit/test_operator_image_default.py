@@ -14,7 +14,7 @@ import yaml
 
 from loadtest_monitor import __version__
 from loadtest_monitor.cli import install
-from loadtest_monitor.cli.up import choose_operator_image
+from loadtest_monitor.cli.operator_image import choose as choose_operator_image
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -13,43 +13,38 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from loadtest_monitor.cli import image_record
+from loadtest_monitor.cli import operator_image
 from loadtest_monitor.cli.connection import add_connection_args, api_client
 from loadtest_monitor.cli.crd_fence import has_fence, lift_fence
 from loadtest_monitor.cli.install import (
     ManifestsMissing,
     crd_objects,
-    default_image,
     install_id_of,
     new_install_id,
     operator_namespace,
     operator_objects,
     stamp,
 )
-from loadtest_monitor.doctor.cluster import images_pullable
-from loadtest_monitor.doctor.result import Status
+
+# Re-exported: doctor and uninstall have always imported them from here.
+from loadtest_monitor.cli.operator_image import OPERATOR_SELECTOR as OPERATOR_SELECTOR
+from loadtest_monitor.cli.operator_image import find_operators as find_operators
 from loadtest_monitor.identity import (
     API_VERSION,
     CRD_NAME,
     INSTALL_ID_ANNOTATION,
     KIND,
-    LABEL_COMPONENT,
-    LABEL_NAME,
 )
 from loadtest_monitor.kube.rest import CRD_API, Rest, RestError, path, path_of
 from loadtest_monitor.spec.monitor_input import InputError, check_monitor, read_documents
 
 Obj = dict[str, Any]
 
-OPERATOR_SELECTOR = f"{LABEL_NAME}=loadtest-monitor,{LABEL_COMPONENT}=operator"
 POLL_SECONDS = 1.0
 # Without any status after this long, the operator is probably not running: say so once.
 NO_STATUS_HINT_SECONDS = 30.0
 # How often the operator's pods are read for an image that cannot be pulled (a list per call).
 PULL_CHECK_SECONDS = 5.0
-# Pull states that do not heal by waiting. ErrImagePull alone is left out: a slow or flaky first pull
-# shows it once before it succeeds, while ImagePullBackOff means the kubelet already retried.
-FATAL_PULL_REASONS = ("ImagePullBackOff", "InvalidImageName")
 
 
 def parse_duration(value: str) -> float:
@@ -155,43 +150,6 @@ def ensure_crd(rest: Rest, console: Console, timeout: float = 60.0) -> bool:
     return True
 
 
-def choose_operator_image(flag: str | None, aws_profile: str | None) -> tuple[str, str]:
-    """(image, where it comes from): --operator-image, else what `images push` recorded for this
-    AWS profile, else the package's default (the release's published image, or the base's name)."""
-    if flag:
-        return flag, "--operator-image"
-    pushed = image_record.recorded(aws_profile)
-    if pushed:
-        return pushed.operator, f"pushed by `images push`, recorded in {image_record.record_file()}"
-    return default_image(), ""
-
-
-def operator_pull_failure(rest: Rest) -> str | None:
-    """A line naming the operator pod whose image cannot be pulled, None while nothing says so."""
-    pods: list[Obj] = []
-    for deployment in find_operators(rest):
-        pods += rest.list(path("v1", "Pod", deployment["metadata"]["namespace"]), OPERATOR_SELECTOR)
-    for check in images_pullable(pods):
-        if check.status is Status.FAIL and any(reason in check.detail for reason in FATAL_PULL_REASONS):
-            return check.detail
-    return None
-
-
-def pull_failure_exit(detail: str, namespace: str) -> SystemExit:
-    return SystemExit(
-        f"error: the operator cannot start: {detail}.\n"
-        "  fix: make the image pullable by the nodes, then point the operator at it:\n"
-        "    - your own registry: `loadtest-monitor images push --aws-profile P` pushes the operator and runner "
-        "images to ECR (then `up --aws-profile P` installs that image), or use the release's image "
-        "(docs/install.md);\n"
-        f"    - then: kubectl -n {namespace} set image deployment/loadtest-monitor operator=IMAGE"
-    )
-
-
-def find_operators(rest: Rest) -> list[Obj]:
-    return rest.list(path("apps/v1", "Deployment"), OPERATOR_SELECTOR)
-
-
 def ensure_operator(rest: Rest, console: Console, image: str | None, source: str = "") -> bool:
     """Installs the operator (the kustomize base) when no operator Deployment exists; True if installed now."""
     found = find_operators(rest)
@@ -286,9 +244,9 @@ def wait_ready(rest: Rest, console: Console, monitor: Obj, timeout: float) -> Ob
         if time.monotonic() >= next_pull_check:
             # Waiting out --timeout for an operator that can never start helps nobody: its pod says so.
             next_pull_check = time.monotonic() + PULL_CHECK_SECONDS
-            failure = operator_pull_failure(rest)
+            failure = operator_image.pull_failure(rest)
             if failure:
-                raise pull_failure_exit(failure, operator_namespace())
+                raise SystemExit(failure)
         if not hinted and not live.get("status") and console.elapsed() > NO_STATUS_HINT_SECONDS:
             hinted = True
             console.say(
@@ -358,7 +316,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     try:
         ensure_crd(rest, console)
         if not args.skip_operator:
-            image, source = choose_operator_image(args.operator_image, args.aws_profile)
+            image, source = operator_image.choose(args.operator_image, args.aws_profile)
             ensure_operator(rest, console, image, source)
         for monitor in monitors:
             ensure_namespace(rest, console, monitor["metadata"]["namespace"])
