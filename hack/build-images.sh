@@ -36,7 +36,7 @@ build() { # build IMAGE DOCKERFILE CONTEXT MOUNTS...
   shift 3
   started=$(date +%s)
   echo "building $image from $dockerfile ..." >&2
-  podman build --pull=never --network=host --layers "$@" -f "$dockerfile" -t "$image" "$context" >&2
+  podman build --pull=never --network=host --layers "$@" -f "$dockerfile" -t "$image" "$context" >&2 </dev/null
   echo "built $image in $(( $(date +%s) - started )) s" >&2
 }
 
