@@ -12,6 +12,7 @@ import json
 import re
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -165,3 +166,23 @@ def test_no_registry_host_is_written_in_the_repository(where: str) -> None:
             if hosts:
                 offenders.append(f"{path.relative_to(ROOT)}:{number}: {sorted(hosts)}")
     assert not offenders, "registry host names in the repository (use a variable or input):\n" + "\n".join(offenders)
+
+
+def release_version(tag: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["bash", str(ROOT / "hack" / "release-version.sh"), tag], capture_output=True, text=True,
+                          timeout=60, check=False)
+
+
+def test_the_release_refuses_a_tag_that_the_versioned_files_do_not_say() -> None:
+    """The workflow's first step: a tag of the current version passes, any other names every file."""
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert release_version(f"v{version}").stdout == f"{version}\n"
+    wrong = release_version("v99.0.0")
+    assert wrong.returncode == 1
+    for where in ("pyproject.toml project.version", "operator/loadtest_monitor/__init__.py __version__",
+                  "charts/loadtest-monitor/Chart.yaml version", "charts/loadtest-monitor/Chart.yaml appVersion",
+                  "manifests/base/kustomization.yaml images newTag"):
+        assert f"{where} says {version}" in wrong.stderr
+    assert release_version("latest").returncode == 2
+    plan = load("release.yml")["jobs"]["plan"]
+    assert any('bash hack/release-version.sh "$TAG"' in s.get("run", "") for s in plan["steps"])
