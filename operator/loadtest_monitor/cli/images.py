@@ -27,6 +27,7 @@ from loadtest_monitor.cli.runner_image import (
     LOCAL_REPOSITORY,
     find_engine,
     push_image,
+    stdin_login,
 )
 
 OPERATOR_REPOSITORY = "loadtest-monitor"
@@ -87,15 +88,8 @@ def ecr_destination(profile: str | None, region: str | None, names: dict[str, st
 
 
 def registry_destination(args: argparse.Namespace, names: dict[str, str]) -> Destination:
-    if args.aws_profile:
-        raise SystemExit("error: give either --registry (any registry) or --aws-profile (ECR), not both")
-    if not args.username:
-        raise SystemExit("error: --registry needs --username (the password is read from stdin)")
-    password = sys.stdin.readline().rstrip("\n")
-    if not password:
-        raise SystemExit("error: --registry: no password on stdin (e.g. echo $TOKEN | loadtest-monitor …)")
-    registry = args.registry.rstrip("/")
-    return Destination(registry, args.username, password, {local: f"{registry}/{n}" for local, n in names.items()})
+    registry, username, password = stdin_login(args)
+    return Destination(registry, username, password, {local: f"{registry}/{n}" for local, n in names.items()})
 
 
 def cmd_push(args: argparse.Namespace) -> int:
