@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-# tools: Helm v3 and kustomize for the packaging tests, built from the Go module proxy into the cache.
+# tools: Helm v3, kustomize and actionlint for the packaging tests, built from the Go module proxy into the cache.
 .PHONY: registry tools install control-plane floor-apiserver e2e-deps influxdb images images-test lint test unit packaging integration e2e demo cluster cluster-down render bench bench-operator bench-forward bench-freshness clean
 
 install: $(VENV)/.installed

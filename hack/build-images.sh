@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds the project's images from the unchanged Dockerfiles with podman (no Docker engine):
-#   docker/operator        -> $LTM_OPERATOR_IMAGE (default loadtest-monitor:dev), context: the repository
-#   docker/gatling-runner  -> $LTM_RUNNER_IMAGE   (default gatling-runner:dev),   context: its folder
+# Builds the project's images from the unchanged Dockerfiles with podman (no Docker engine), from
+# the list the release workflow builds from too (hack/images.sh: Dockerfile, context, build args):
+#   loadtest-monitor -> $LTM_OPERATOR_IMAGE (default loadtest-monitor:dev)
+#   gatling-runner   -> $LTM_RUNNER_IMAGE   (default gatling-runner:dev)
 # on the local stand-ins of their base images (hack/build-base-images.sh), with --pull=never.
 #
 # RUN steps that reach the package registries (pip, Maven) get this machine's trust store and pip
@@ -35,12 +36,23 @@ build() { # build IMAGE DOCKERFILE CONTEXT MOUNTS...
   shift 3
   started=$(date +%s)
   echo "building $image from $dockerfile ..." >&2
-  podman build --pull=never --network=host --layers "$@" -f "$dockerfile" -t "$image" "$context" >&2
+  podman build --pull=never --network=host --layers "$@" -f "$dockerfile" -t "$image" "$context" >&2 </dev/null
   echo "built $image in $(( $(date +%s) - started )) s" >&2
 }
 
-build "$OPERATOR_IMAGE" docker/operator/Dockerfile . "${python_mounts[@]}"
-build "$RUNNER_IMAGE" docker/gatling-runner/Dockerfile docker/gatling-runner "${java_mounts[@]}"
+while IFS=$'\t' read -r name dockerfile context toolchain build_args; do
+  case "$name" in
+    loadtest-monitor) image=$OPERATOR_IMAGE ;;
+    gatling-runner) image=$RUNNER_IMAGE ;;
+    *) echo "hack/images.sh lists $name, which this script has no local name for" >&2; exit 1 ;;
+  esac
+  args=()
+  if [ "$build_args" != - ]; then
+    for arg in $build_args; do args+=(--build-arg "$arg"); done
+  fi
+  if [ "$toolchain" = python ]; then args+=("${python_mounts[@]}"); else args+=("${java_mounts[@]}"); fi
+  build "$image" "$dockerfile" "$context" "${args[@]}"
+done < <(bash hack/images.sh list)
 
 for image in "$OPERATOR_IMAGE" "$RUNNER_IMAGE"; do
   size=$(podman image inspect --format '{{.Size}}' "$image")

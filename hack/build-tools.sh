@@ -1,31 +1,56 @@
 #!/usr/bin/env bash
-# Builds the manifest tools that the packaging tests use (Helm v3 and kustomize) from the
-# Go module proxy into a cache outside the repository, keyed by version. Neither module has
-# `replace` lines, so a plain `go install pkg@version` reproduces the same binaries anywhere.
-# A second run with the binaries present does nothing.
+# Builds the tools that the packaging tests use (Helm v3, kustomize, and actionlint for the
+# GitHub workflows) from the Go module proxy into a cache outside the repository, keyed by version.
+# No module has `replace` lines, so a plain `go install pkg@version` reproduces the same binaries
+# anywhere. A second run with the binaries present does nothing.
 #
 # Environment:
-#   HELM_VERSION       Helm v3 release (default below)
-#   KUSTOMIZE_VERSION  kustomize v5 release (default below)
-#   LTM_CACHE_DIR      cache root (default: $XDG_CACHE_HOME or ~/.cache, then /loadtest-monitor)
+#   HELM_VERSION        Helm v3 release (default below)
+#   KUSTOMIZE_VERSION   kustomize v5 release (default below)
+#   ACTIONLINT_VERSION  actionlint release (default below), built into a folder of its own
+#                       (tools/actionlint-<version>) so that its version is its own key
+#   LTM_CACHE_DIR       cache root (default: $XDG_CACHE_HOME or ~/.cache, then /loadtest-monitor)
+# actionlint checks the workflows' `run:` scripts with shellcheck when it is on PATH, so Debian's
+# package of it is installed here if missing (apt; sudo when not root): that check always runs.
 # Prints the binary directory on its last line.
 set -euo pipefail
 
+if ! command -v shellcheck >/dev/null; then
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  echo "build-tools: installing shellcheck (for actionlint)" >&2
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends \
+    shellcheck >&2 || { $SUDO apt-get -o DPkg::Lock::Timeout=600 update -q >&2 &&
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends \
+    shellcheck >&2; }
+fi
+
 HELM_VERSION=${HELM_VERSION:-v3.22.0}
 KUSTOMIZE_VERSION=${KUSTOMIZE_VERSION:-v5.8.2}
+ACTIONLINT_VERSION=${ACTIONLINT_VERSION:-v1.7.12}
 CACHE_ROOT=${LTM_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/loadtest-monitor}
 BIN_DIR="$CACHE_ROOT/tools/helm-$HELM_VERSION-kustomize-$KUSTOMIZE_VERSION"
+ACTIONLINT_DIR="$CACHE_ROOT/tools/actionlint-$ACTIONLINT_VERSION"
 
-if [ -x "$BIN_DIR/helm" ] && [ -x "$BIN_DIR/kustomize" ]; then
+if [ -x "$BIN_DIR/helm" ] && [ -x "$BIN_DIR/kustomize" ] && [ -x "$ACTIONLINT_DIR/actionlint" ]; then
   echo "manifest tools already built"
   echo "$BIN_DIR"
   exit 0
 fi
 
-mkdir -p "$BIN_DIR"
+mkdir -p "$BIN_DIR" "$ACTIONLINT_DIR"
 export CGO_ENABLED=0 GOFLAGS="-trimpath -pgo=off" GOTOOLCHAIN=${GOTOOLCHAIN:-auto}
 
 started=$(date +%s)
+if [ ! -x "$ACTIONLINT_DIR/actionlint" ]; then
+  echo "building actionlint $ACTIONLINT_VERSION ..." >&2
+  # Its release build sets the version the same way; without it `actionlint -version` says "(devel)".
+  GOBIN="$ACTIONLINT_DIR" go install \
+    -ldflags "-s -w -X github.com/rhysd/actionlint.version=$ACTIONLINT_VERSION" \
+    "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION"
+  echo "actionlint built in $(( $(date +%s) - started )) s" >&2
+fi
+
 if [ ! -x "$BIN_DIR/kustomize" ]; then
   echo "building kustomize $KUSTOMIZE_VERSION ..." >&2
   GOBIN="$BIN_DIR" go install \

@@ -42,10 +42,18 @@ def tools_dir() -> Path:
     return cache_root() / "tools" / f"helm-{_pinned('HELM_VERSION')}-kustomize-{_pinned('KUSTOMIZE_VERSION')}"
 
 
+def actionlint_binary() -> Path:
+    """actionlint at the version hack/build-tools.sh pins (its own folder in the tools cache)."""
+    path = cache_root() / "tools" / f"actionlint-{_pinned('ACTIONLINT_VERSION')}" / "actionlint"
+    if not os.access(path, os.X_OK):
+        raise _missing("actionlint", path)
+    return path
+
+
 def _missing(what: str, where: Path) -> AssertionError:
     return AssertionError(
         f"{what} not found at {where}. Build the pinned manifest tools with `make tools` "
-        f"(bash hack/build-tools.sh: Helm and kustomize from the Go module proxy, about 2 minutes cold)."
+        f"(bash hack/build-tools.sh: Helm, kustomize and actionlint from the Go module proxy, about 2 minutes cold)."
     )
 
 

@@ -11,125 +11,29 @@ real one); the staging of the real context is checked on its own. ECR's calls ru
 from __future__ import annotations
 
 import base64
-import gzip
-import io
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tarfile
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-import bcrypt  # the only hash the registry's htpasswd accepts
 import boto3
 import pytest
 from moto import mock_aws
 
 from loadtest_monitor.aws.ecr import ensure_repository, registry_login
 from loadtest_monitor.cli.runner_image import build_command, packaged_runner_dir, stage_context
-from ltm_harness.ports import free_port
-from ltm_harness.wait import wait_for
 from tests.packaging.packaging_support import ROOT
+from tests.packaging.registry_support import PASSWORD, USER, pushed_image, registry_get
 
 CLI = str(Path(sys.executable).parent / "loadtest-monitor")
-USER = "AWS"
-PASSWORD = "ecr-style-password-0123456789"
 STAND_IN_DOCKERFILE = """\
 FROM scratch
 ARG GATLING_VERSION=3.11.5
 LABEL org.example.gatling-version=$GATLING_VERSION
 COPY src /opt/gatling/src
 """
-
-
-@pytest.fixture(scope="module")
-def registry_binary() -> Path:
-    proc = subprocess.run(["bash", str(ROOT / "hack" / "build-registry.sh")], capture_output=True, text=True,
-                          timeout=1800, check=False)
-    assert proc.returncode == 0, f"hack/build-registry.sh failed:\n{proc.stderr[-3000:]}"
-    return Path(proc.stdout.strip().splitlines()[-1])
-
-
-@pytest.fixture(scope="module")
-def engine_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """podman with its own storage and login file, so the test touches nothing of the machine's."""
-    assert shutil.which("podman"), "podman is missing: run `bash hack/install-podman.sh` (or `make registry`)"
-    root = tmp_path_factory.mktemp("podman")
-    (root / "storage.conf").write_text(
-        f'[storage]\ndriver = "vfs"\ngraphroot = "{root}/graph"\nrunroot = "{root}/run"\n'
-    )
-    return {**os.environ, "CONTAINERS_STORAGE_CONF": str(root / "storage.conf"),
-            "REGISTRY_AUTH_FILE": str(root / "auth.json")}
-
-
-@pytest.fixture(scope="module")
-def registry(registry_binary: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    root = tmp_path_factory.mktemp("registry")
-    hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
-    (root / "htpasswd").write_text(f"{USER}:{hashed}\n")
-    port = free_port()
-    (root / "config.yml").write_text(
-        "version: 0.1\nlog: {level: warn}\n"
-        f"storage: {{filesystem: {{rootdirectory: {root}/data}}}}\n"
-        f"http: {{addr: '127.0.0.1:{port}', secret: test-secret}}\n"
-        f"auth: {{htpasswd: {{realm: test, path: {root}/htpasswd}}}}\n"
-    )
-    with (root / "registry.log").open("wb") as log:
-        proc = subprocess.Popen([str(registry_binary), "serve", str(root / "config.yml")], stdout=log, stderr=log)
-    host = f"127.0.0.1:{port}"
-
-    def asks_for_login() -> bool:
-        try:
-            urllib.request.urlopen(f"http://{host}/v2/", timeout=2).close()
-        except urllib.error.HTTPError as err:
-            err.close()
-            assert err.code == 401, "the registry must ask for a login"
-            return True
-        except OSError:
-            return False  # not listening yet
-        raise AssertionError("the registry must ask for a login")
-
-    try:
-        try:
-            wait_for(asks_for_login, 20, "the registry to answer")
-        except TimeoutError as err:
-            raise AssertionError((root / "registry.log").read_text()) from err
-        yield host
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-
-
-def registry_get(host: str, path: str, accept: str = "*/*") -> bytes:
-    auth = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
-    request = urllib.request.Request(f"http://{host}{path}", headers={"Authorization": f"Basic {auth}",
-                                                                      "Accept": accept})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return bytes(response.read())
-
-
-MANIFEST_TYPES = ",".join([
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.docker.distribution.manifest.v2+json",
-])
-
-
-def pushed_image(host: str, repository: str, tag: str) -> tuple[dict, set[str]]:
-    """(image config, files in its layers) of repository:tag, as any client would pull them."""
-    manifest = json.loads(registry_get(host, f"/v2/{repository}/manifests/{tag}", MANIFEST_TYPES))
-    config = json.loads(registry_get(host, f"/v2/{repository}/blobs/{manifest['config']['digest']}"))
-    files: set[str] = set()
-    for layer in manifest["layers"]:
-        blob = registry_get(host, f"/v2/{repository}/blobs/{layer['digest']}")
-        if blob[:2] == b"\x1f\x8b":
-            blob = gzip.decompress(blob)
-        with tarfile.open(fileobj=io.BytesIO(blob)) as tar:
-            files |= {m.name.lstrip("./") for m in tar.getmembers() if m.isfile()}
-    return config, files
 
 
 def simulations(tmp_path: Path) -> Path:

@@ -43,3 +43,18 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- fail "watch.allNamespaces is false: list at least one namespace in watch.namespaces" -}}
 {{- end -}}
 {{- end -}}
+
+{{/*
+The operator image: [registry/]repository, then @digest if given, else :tag (default appVersion).
+The registry is a value of its own so that the release can stamp where it published the image
+(hack/publish-chart.sh) while the chart's source names no registry host.
+*/}}
+{{- define "loadtest-monitor.image" -}}
+{{- $name := .Values.image.repository -}}
+{{- with .Values.image.registry }}{{ $name = printf "%s/%s" . $name }}{{ end -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" $name .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" $name (.Values.image.tag | default .Chart.AppVersion) -}}
+{{- end -}}
+{{- end }}

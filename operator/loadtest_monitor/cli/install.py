@@ -58,12 +58,38 @@ def _kustomization() -> Obj:
     return dict(yaml.safe_load((_root() / "base" / "kustomization.yaml").read_text(encoding="utf-8")))
 
 
+# Written into the published package by the release workflow (.github/workflows/release.yml, job pypi).
+PUBLISHED_REGISTRY_FILE = "published-registry.txt"
+
+
+def _package_data() -> Traversable:
+    return resources.files("loadtest_monitor") / "data"
+
+
+def published_registry() -> str | None:
+    """Where the release that built this package pushed its images (`<registry>/<owner>`), or None.
+
+    The release workflow writes data/published-registry.txt into the package it publishes; a checkout
+    of the repository has no such file (no registry host is written in the repository's files).
+    """
+    file = _package_data() / PUBLISHED_REGISTRY_FILE
+    if not file.is_file():
+        return None
+    value = file.read_text(encoding="utf-8").strip().rstrip("/")
+    return value or None
+
+
 def default_image() -> str:
-    """The operator image the base installs: the kustomization's `images` entry, else this version."""
+    """The operator image `up` installs by default: the kustomization's `images` entry (else this
+    version), under the registry path of the release that published this package when there is one."""
+    name, tag = "loadtest-monitor", __version__
     for entry in _kustomization().get("images") or []:
         if entry.get("name") == "loadtest-monitor":
-            return f"{entry.get('newName', 'loadtest-monitor')}:{entry.get('newTag', __version__)}"
-    return f"loadtest-monitor:{__version__}"
+            name, tag = str(entry.get("newName", name)), str(entry.get("newTag", tag))
+    registry = published_registry()
+    if registry and name == "loadtest-monitor":
+        name = f"{registry}/{name}"
+    return f"{name}:{tag}"
 
 
 def _set_image(obj: Obj, images: Mapping[str, str]) -> None:

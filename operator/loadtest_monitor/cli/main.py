@@ -14,6 +14,7 @@ import yaml
 
 from loadtest_monitor.cli import doctor as cli_doctor
 from loadtest_monitor.cli import down as cli_down
+from loadtest_monitor.cli import images as cli_images
 from loadtest_monitor.cli import runner_image as cli_runner_image
 from loadtest_monitor.cli import testrun as cli_test
 from loadtest_monitor.cli import up as cli_up
@@ -37,6 +38,7 @@ examples:
   loadtest-monitor up -f monitor.yaml --aws-profile perf --eks-cluster loadtest  # an EKS cluster, no kubeconfig
   loadtest-monitor runner-image build --simulations src/test/java --gatling-version 3.11.5
   loadtest-monitor runner-image push --aws-profile perf --repository gatling-runner  # ECR, created if missing
+  loadtest-monitor images push --aws-profile perf   # operator + runner images to ECR; `up` then uses them
 """
 
 
@@ -192,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_doctor.register(sub)
     cli_test.register(sub)
     cli_runner_image.register(sub)
+    cli_images.register(sub)
     register_forward(sub)
     return parser
 

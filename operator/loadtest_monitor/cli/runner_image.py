@@ -146,20 +146,26 @@ def _ecr_destination(args: argparse.Namespace) -> tuple[str, str, str, str]:
     return login.registry, uri, login.username, login.password
 
 
+def stdin_login(args: argparse.Namespace) -> tuple[str, str, str]:
+    """(registry, user, password) of `--registry HOST --username U`, the password read from stdin
+    (never a flag: it would show in the process list and the shell history)."""
+    if args.aws_profile:
+        raise SystemExit("error: give either --registry (any registry) or --aws-profile (ECR), not both")
+    if not args.username:
+        raise SystemExit("error: --registry needs --username (the password is read from stdin)")
+    password = sys.stdin.readline().rstrip("\n")
+    if not password:
+        raise SystemExit("error: --registry: no password on stdin (e.g. echo $TOKEN | loadtest-monitor …)")
+    return str(args.registry).rstrip("/"), str(args.username), password
+
+
 def cmd_push(args: argparse.Namespace) -> int:
     engine = find_engine(args.engine)
     local = args.image
     tag = args.tag or (local.rsplit(":", 1)[1] if ":" in local.rsplit("/", 1)[-1] else "latest")
     if args.registry:
-        if args.aws_profile:
-            raise SystemExit("error: give either --registry (any registry) or --aws-profile (ECR), not both")
-        if not args.username:
-            raise SystemExit("error: --registry needs --username (the password is read from stdin)")
-        password = sys.stdin.readline().rstrip("\n")
-        if not password:
-            raise SystemExit("error: --registry: no password on stdin (e.g. echo $TOKEN | loadtest-monitor …)")
-        registry, repository = args.registry, f"{args.registry}/{args.repository}"
-        username = args.username
+        registry, username, password = stdin_login(args)
+        repository = f"{registry}/{args.repository}"
     else:
         registry, repository, username, password = _ecr_destination(args)
     remote = f"{repository}:{tag}"

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
+from loadtest_monitor.cli import operator_image
 from loadtest_monitor.cli.connection import add_connection_args, api_client
 from loadtest_monitor.cli.crd_fence import has_fence, lift_fence
 from loadtest_monitor.cli.install import (
@@ -24,23 +25,26 @@ from loadtest_monitor.cli.install import (
     operator_objects,
     stamp,
 )
+
+# Re-exported: doctor and uninstall have always imported them from here.
+from loadtest_monitor.cli.operator_image import OPERATOR_SELECTOR as OPERATOR_SELECTOR
+from loadtest_monitor.cli.operator_image import find_operators as find_operators
 from loadtest_monitor.identity import (
     API_VERSION,
     CRD_NAME,
     INSTALL_ID_ANNOTATION,
     KIND,
-    LABEL_COMPONENT,
-    LABEL_NAME,
 )
 from loadtest_monitor.kube.rest import CRD_API, Rest, RestError, path, path_of
 from loadtest_monitor.spec.monitor_input import InputError, check_monitor, read_documents
 
 Obj = dict[str, Any]
 
-OPERATOR_SELECTOR = f"{LABEL_NAME}=loadtest-monitor,{LABEL_COMPONENT}=operator"
 POLL_SECONDS = 1.0
 # Without any status after this long, the operator is probably not running: say so once.
 NO_STATUS_HINT_SECONDS = 30.0
+# How often the operator's pods are read for an image that cannot be pulled (a list per call).
+PULL_CHECK_SECONDS = 5.0
 
 
 def parse_duration(value: str) -> float:
@@ -146,11 +150,7 @@ def ensure_crd(rest: Rest, console: Console, timeout: float = 60.0) -> bool:
     return True
 
 
-def find_operators(rest: Rest) -> list[Obj]:
-    return rest.list(path("apps/v1", "Deployment"), OPERATOR_SELECTOR)
-
-
-def ensure_operator(rest: Rest, console: Console, image: str | None) -> bool:
+def ensure_operator(rest: Rest, console: Console, image: str | None, source: str = "") -> bool:
     """Installs the operator (the kustomize base) when no operator Deployment exists; True if installed now."""
     found = find_operators(rest)
     if found:
@@ -163,7 +163,8 @@ def ensure_operator(rest: Rest, console: Console, image: str | None) -> bool:
         rest.apply(stamp(obj, install_id))
     deployment = next(o for o in objects if o["kind"] == "Deployment")
     image_used = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
-    console.say(f"operator: installed in namespace {operator_namespace()} (image {image_used})")
+    origin = f", {source}" if source else ""
+    console.say(f"operator: installed in namespace {operator_namespace()} (image {image_used}{origin})")
     return True
 
 
@@ -229,6 +230,7 @@ def wait_ready(rest: Rest, console: Console, monitor: Obj, timeout: float) -> Ob
     deadline = time.monotonic() + timeout
     last_state = ""
     hinted = False
+    next_pull_check = 0.0
     while True:
         live = rest.get(url)
         if live is None:
@@ -239,6 +241,12 @@ def wait_ready(rest: Rest, console: Console, monitor: Obj, timeout: float) -> Ob
             last_state = state
         if is_ready(live):
             return live
+        if time.monotonic() >= next_pull_check:
+            # Waiting out --timeout for an operator that can never start helps nobody: its pod says so.
+            next_pull_check = time.monotonic() + PULL_CHECK_SECONDS
+            failure = operator_image.pull_failure(rest)
+            if failure:
+                raise SystemExit(failure)
         if not hinted and not live.get("status") and console.elapsed() > NO_STATUS_HINT_SECONDS:
             hinted = True
             console.say(
@@ -308,7 +316,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     try:
         ensure_crd(rest, console)
         if not args.skip_operator:
-            ensure_operator(rest, console, args.operator_image)
+            image, source = operator_image.choose(args.operator_image, args.aws_profile)
+            ensure_operator(rest, console, image, source)
         for monitor in monitors:
             ensure_namespace(rest, console, monitor["metadata"]["namespace"])
             rest.apply(monitor)
@@ -336,7 +345,10 @@ def register(sub: Any) -> None:
         default=120.0,
         help="after Ready, wait this long for the Grafana load balancer's address (default 2m)",
     )
-    up.add_argument("--operator-image", help="operator image to install (default: the kustomize base's)")
+    up.add_argument(
+        "--operator-image",
+        help="operator image to install (default: what `images push` recorded for --aws-profile, else the release's)",
+    )
     up.add_argument("--skip-operator", action="store_true", help="never install the operator (it runs elsewhere)")
     add_connection_args(up)
     up.set_defaults(func=cmd_up)

@@ -221,7 +221,11 @@ def pull_fix(pod: Mapping[str, Any]) -> str:
     where = {
         "influxdb": "spec.influxdb.image of the monitor",
         "grafana": "spec.grafana.image of the monitor",
-    }.get(component, "the operator image (--operator-image, Helm image.repository/tag, or your kustomize overlay)")
+    }.get(
+        component,
+        "the operator image (`up --operator-image`, Helm image.registry, or your kustomize overlay's images:; "
+        "`loadtest-monitor images push` copies it to your ECR)",
+    )
     return (
         f"check that the image exists and the nodes can pull it (tag, registry access, imagePullSecrets; "
         f"ECR: the node role's ecr:GetAuthorizationToken and ecr:BatchGetImage), then correct {where}"
