@@ -154,7 +154,7 @@ INSTALL_EKS = ROOT / "docs" / "install-eks.md"
 DOCTOR_SOURCES = ROOT / "operator" / "loadtest_monitor" / "doctor"
 
 
-def _shell_blocks(text: str) -> list[str]:
+def _shell_blocks(text: str) -> list[list[str]]:
     """The command lines of the ```sh blocks (comments cut off, continuation lines joined)."""
     lines = []
     for block in re.findall(r"```sh\n(.*?)```", text, re.DOTALL):
