@@ -8,6 +8,7 @@ Central into ~/.m2) and under a minute warm; it is the only proof that the profi
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import xml.etree.ElementTree as ET
@@ -159,3 +160,28 @@ def test_scala_kotlin_and_java_compile_with_the_added_dependency(tmp_path) -> No
     jars = {p.name for p in (context / "target" / "lib").glob("*.jar")}
     assert {"gatling-core-3.15.1.jar", "h2-2.5.252.jar"} <= jars  # what the image's lib/ would hold
     assert any(j.startswith("kotlin-stdlib-") for j in jars) and any(j.startswith("scala-library-2.13") for j in jars)
+
+
+def test_build_command_passes_the_profiles_and_says_which_dependencies_it_adds(tmp_path, monkeypatch, capsys) -> None:
+    """The whole `runner-image build` in-process; the engine is a recording script that keeps the
+    context's pom (the real engine's build is the image tests' and test_cli_runner_image.py's)."""
+    project = tmp_path / "project"
+    (project / "src" / "test" / "kotlin" / "perf").mkdir(parents=True)
+    shutil.copy(SOURCES / "perf" / "BrowseSimulation.kt", project / "src" / "test" / "kotlin" / "perf")
+    (project / "pom.xml").write_text(USER_POM)
+    record = tmp_path / "engine"
+    fake = tmp_path / "bin" / "podman"
+    fake.parent.mkdir()
+    fake.write_text(f'#!/bin/sh\necho "$*" > {record}.args\nfor last; do :; done\ncp "$last/pom.xml" {record}.pom\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+    assert main(["runner-image", "build", "--simulations", str(project), "--engine", "podman",
+                 "--dependency", "org.example:x:9"]) == 0
+    out = capsys.readouterr().out
+    assert "adding dependencies: com.h2database:h2:${h2.version}, org.example:fixtures:1.2, org.example:x:9" in out
+    assert "compiling with the pom's profiles: kotlin" in out
+    assert "built gatling-runner:3.15.1 (Gatling 3.15.1)" in out
+    args = Path(f"{record}.args").read_text().split()
+    assert args[:7] == ["build", "-t", "gatling-runner:3.15.1", "--build-arg", "GATLING_VERSION=3.15.1",
+                        "--build-arg", "MAVEN_PROFILES=kotlin"]
+    assert pom_dependencies(Path(f"{record}.pom"))["org.example:x"] == ("9", "test")

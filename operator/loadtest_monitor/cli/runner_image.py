@@ -24,7 +24,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from loadtest_monitor.cli.runner_pom import Dependency, PomError, parse_dependency, profiles_for, user_dependencies
+from loadtest_monitor.cli.runner_pom import (
+    Dependency,
+    PomError,
+    dependency_names,
+    parse_dependency,
+    profiles_for,
+    user_dependencies,
+)
 from loadtest_monitor.cli.runner_pom import with_dependencies as pom_with_dependencies
 
 ENGINES = ("podman", "docker", "buildah")
@@ -173,17 +180,29 @@ def push_image(
     run([engine, "push", *tls, remote])
 
 
+def _report_added(runner_dir: Path, context: Path) -> None:
+    """Says which dependencies the build adds to the runner's own, so none goes unnoticed."""
+    before, after = runner_dir / "pom.xml", context / "pom.xml"
+    if not before.is_file() or not after.is_file():
+        return
+    own = set(dependency_names(before.read_text()))
+    added = [d for d in dependency_names(after.read_text()) if d not in own]
+    if added:
+        sys.stdout.write(f"adding dependencies: {', '.join(added)}\n")
+
+
 def cmd_build(args: argparse.Namespace) -> int:
-    engine = find_engine(args.engine)
     version = check_gatling_version(args.gatling_version)
-    image = args.tag or f"{LOCAL_REPOSITORY}:{version}"
-    runner_dir = Path(args.runner_dir) if args.runner_dir else packaged_runner_dir()
     try:
         dependencies = [parse_dependency(d) for d in args.dependency or []]
     except PomError as err:
         raise SystemExit(f"error: {err}") from err
+    engine = find_engine(args.engine)
+    image = args.tag or f"{LOCAL_REPOSITORY}:{version}"
+    runner_dir = Path(args.runner_dir) if args.runner_dir else packaged_runner_dir()
     with tempfile.TemporaryDirectory(prefix="gatling-runner-") as tmp:
         context = stage_context(runner_dir, Path(args.simulations), Path(tmp), dependencies)
+        _report_added(runner_dir, context)
         profiles = context_profiles(context)
         if profiles:
             sys.stdout.write(f"compiling with the pom's profiles: {', '.join(profiles)}\n")

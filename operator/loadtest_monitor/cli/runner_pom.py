@@ -64,6 +64,15 @@ def profiles_for(sources: Iterable[Path]) -> list[str]:
     return sorted(wanted)
 
 
+def dependency_names(pom_text: str) -> list[str]:
+    """`group:artifact:version` of each dependency a pom declares itself (profiles aside)."""
+    root = _parse(pom_text, "pom.xml")
+    return [
+        f"{_text(d, 'groupId')}:{_text(d, 'artifactId')}:{_text(d, 'version')}"
+        for d in root.findall("m:dependencies/m:dependency", _NS)
+    ]
+
+
 def _text(element: ET.Element, name: str) -> str | None:
     found = element.findtext(f"m:{name}", namespaces=_NS)
     return found.strip() if found is not None else None
