@@ -18,7 +18,13 @@ import pytest
 
 from loadtest_monitor.cli.main import main
 from loadtest_monitor.cli.runner_image import build_command, context_profiles, packaged_runner_dir, stage_context
-from loadtest_monitor.cli.runner_pom import Dependency, PomError, parse_dependency, user_dependencies
+from loadtest_monitor.cli.runner_pom import (
+    Dependency,
+    PomError,
+    parse_dependency,
+    user_dependencies,
+    user_repositories,
+)
 from tests.packaging.packaging_support import ROOT
 
 SOURCES = Path(__file__).parent / "data" / "runner-sources"
@@ -82,6 +88,9 @@ USER_POM = """<?xml version="1.0"?>
     <dependency><groupId>org.example</groupId><artifactId>fixtures</artifactId><version>1.2</version>
       <classifier>tests</classifier><scope>test</scope></dependency>
   </dependencies>
+  <repositories>
+    <repository><id>team</id><url>https://artifacts.example.com/maven</url></repository>
+  </repositories>
 </project>
 """
 
@@ -106,6 +115,10 @@ def test_a_maven_projects_own_dependencies_are_added_and_gatling_stays_the_runne
     classifier = root.find("m:dependencies/m:dependency[m:artifactId='fixtures']/m:classifier", NS)
     assert classifier is not None and classifier.text == "tests"
     assert context_profiles(context) == ["scala"]
+    (repo,) = root.findall("m:repositories/m:repository", NS)
+    assert (repo.findtext("m:id", namespaces=NS), repo.findtext("m:url", namespaces=NS)) == (
+        "team", "https://artifacts.example.com/maven"
+    )
 
 
 @pytest.mark.parametrize(
@@ -117,12 +130,15 @@ def test_a_maven_projects_own_dependencies_are_added_and_gatling_stays_the_runne
         (USER_POM.replace("<h2.version>2.5.252</h2.version>", ""),
          "dependency versions use ${h2.version}, which this pom does not define"),
         ("<project>", "not valid XML"),
+        (USER_POM.replace("https://artifacts", "http://artifacts"),
+         "repository team: http://artifacts.example.com/maven is not https (Maven refuses plain http); use https"),
         ("<project/>", "not a Maven pom (no <project> in the http://maven.apache.org/POM/4.0.0 namespace)"),
     ],
 )
 def test_a_pom_whose_dependencies_cannot_be_taken_is_refused_naming_the_file(pom, message) -> None:
     with pytest.raises(PomError) as err:
         user_dependencies(pom, "perf/pom.xml")
+        user_repositories(pom, "perf/pom.xml")
     assert str(err.value).startswith("perf/pom.xml: ") and message in str(err.value)
 
 

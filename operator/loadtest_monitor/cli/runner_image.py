@@ -31,6 +31,7 @@ from loadtest_monitor.cli.runner_pom import (
     parse_dependency,
     profiles_for,
     user_dependencies,
+    user_repositories,
 )
 from loadtest_monitor.cli.runner_pom import with_dependencies as pom_with_dependencies
 
@@ -81,8 +82,8 @@ def stage_context(
     """A copy of the runner's build context with the user's simulations in it.
 
     A folder with a Maven `src/test` tree replaces the context's whole `src` (simulations,
-    resources, feeders) and its pom.xml's dependencies are added to the runner's pom; any other
-    folder becomes `src/test/java` (.scala and .kt files go to `src/test/scala` and
+    resources, feeders) and its pom.xml's dependencies and repositories go into the runner's
+    pom; any other folder becomes `src/test/java` (.scala and .kt files go to `src/test/scala` and
     `src/test/kotlin`; the default resources stay). `dependencies` (--dependency) are added last.
     """
     if not (runner_dir / "Dockerfile").is_file():
@@ -100,6 +101,7 @@ def stage_context(
     shutil.copytree(runner_dir, context, ignore=ignore)
     extra: list[Dependency] = []
     properties: dict[str, str] = {}
+    repositories: list[tuple[str, str]] = []
     if (simulations / "src" / "test").is_dir():
         shutil.rmtree(context / "src", ignore_errors=True)
         shutil.copytree(simulations / "src", context / "src", ignore=ignore)
@@ -109,6 +111,7 @@ def stage_context(
         if user_pom.is_file():
             try:
                 extra, properties = user_dependencies(user_pom.read_text(), str(user_pom))
+                repositories = user_repositories(user_pom.read_text(), str(user_pom))
             except PomError as err:
                 raise SystemExit(f"error: {err}") from err
     else:
@@ -116,12 +119,12 @@ def stage_context(
         shutil.rmtree(target, ignore_errors=True)
         shutil.copytree(simulations, target, ignore=ignore)
         _route_by_language(target, context / "src" / "test")
-    if extra or dependencies:
+    if extra or dependencies or repositories:
         pom = context / "pom.xml"
         if not pom.is_file():
             raise SystemExit(f"error: --runner-dir {runner_dir}: no pom.xml to add dependencies to")
         try:
-            pom.write_text(pom_with_dependencies(pom.read_text(), [*extra, *dependencies], properties))
+            pom.write_text(pom_with_dependencies(pom.read_text(), [*extra, *dependencies], properties, repositories))
         except PomError as err:
             raise SystemExit(f"error: {err}") from err
     return context

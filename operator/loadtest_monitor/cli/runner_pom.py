@@ -119,10 +119,32 @@ def user_dependencies(pom_text: str, where: str) -> tuple[list[Dependency], dict
     return found, {n: properties[n] for n in sorted(used)}
 
 
-def with_dependencies(runner_pom: str, extra: Sequence[Dependency], properties: dict[str, str]) -> str:
+def user_repositories(pom_text: str, where: str) -> list[tuple[str, str]]:
+    """(id, url) of the extra artifact repositories a user's pom.xml declares: a team's own
+    repository that holds a dependency. Credentials for it are Maven settings, which the image
+    build does not have: a repository that needs a login fails the build with Maven's message."""
+    root = _parse(pom_text, where)
+    found = []
+    for repo in root.findall("m:repositories/m:repository", _NS):
+        repo_id, url = _text(repo, "id"), _text(repo, "url")
+        if not repo_id or not url:
+            raise PomError(f"{where}: a <repository> without id or url; complete it")
+        if not url.startswith("https://"):
+            raise PomError(f"{where}: repository {repo_id}: {url} is not https (Maven refuses plain http); use https")
+        found.append((repo_id, url))
+    return found
+
+
+def with_dependencies(
+    runner_pom: str,
+    extra: Sequence[Dependency],
+    properties: dict[str, str],
+    repositories: Sequence[tuple[str, str]] = (),
+) -> str:
     """The runner's pom with `extra` added to its dependencies (a later entry of the same
-    group:artifact wins) and `properties` defined unless the runner's pom defines them already."""
-    if not extra and not properties:
+    group:artifact wins), `properties` defined unless the runner's pom defines them already and
+    `repositories` (id, url) declared besides Maven Central."""
+    if not extra and not properties and not repositories:
         return runner_pom
     ET.register_namespace("", POM_NS)
     root = _parse(runner_pom, "the runner's pom.xml")
@@ -148,6 +170,15 @@ def with_dependencies(runner_pom: str, extra: Sequence[Dependency], properties: 
         fields.append(("scope", dep.scope))
         for name, value in fields:
             ET.SubElement(element, f"{{{POM_NS}}}{name}").text = value
+    if repositories:
+        repos = root.find("m:repositories", _NS)
+        if repos is None:
+            repos = ET.Element(f"{{{POM_NS}}}repositories")
+            root.insert(list(root).index(deps) + 1, repos)
+        for repo_id, url in repositories:
+            repo = ET.SubElement(repos, f"{{{POM_NS}}}repository")
+            ET.SubElement(repo, f"{{{POM_NS}}}id").text = repo_id
+            ET.SubElement(repo, f"{{{POM_NS}}}url").text = url
     ET.indent(root, space="  ")
     # The XML declaration and the comment before <project> are outside the element tree: keep them.
     start = runner_pom.find("<project")
