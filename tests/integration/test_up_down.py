@@ -181,7 +181,7 @@ def test_down_waits_only_for_objects_with_our_labels(bare, api, operator) -> Non
     pod.create()
     try:
         start = time.monotonic()
-        down = ltm(bare, "down", "lookalike", "-n", "perf", "--timeout", "30s")
+        down = ltm(bare, "down", "lookalike", "-n", "perf", "--timeout", "30s", "--yes")
         assert down.returncode == 0, down.stdout + down.stderr
         assert "perf/lookalike: gone" in down.stdout
         assert time.monotonic() - start < 30
@@ -193,14 +193,14 @@ def test_down_waits_only_for_objects_with_our_labels(bare, api, operator) -> Non
 
 def test_down_waits_until_everything_is_gone_and_uninstall(bare, api, operator) -> None:
     assert children(api, "perf", "checkout")
-    refused = ltm(bare, "down", "checkout", "-n", "perf", "--uninstall")
+    refused = ltm(bare, "down", "checkout", "-n", "perf", "--uninstall", "--yes")
     assert refused.returncode != 0
     assert "--uninstall: 1 other LoadtestMonitor(s) exist (perf/broken)" in refused.stderr
     # The monitor itself was deleted before the refusal, and waited for.
     assert "perf/checkout: gone" in refused.stdout
     assert children(api, "perf", "checkout") == {}
 
-    down = ltm(bare, "down", "broken", "-n", "perf", "--uninstall")
+    down = ltm(bare, "down", "broken", "-n", "perf", "--uninstall", "--yes")
     assert down.returncode == 0, down.stdout + down.stderr
     assert "perf/broken: gone" in down.stdout
     assert "operator and CRD removed" in down.stdout

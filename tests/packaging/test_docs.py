@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shlex
 from typing import Any
 
 import pytest
@@ -145,3 +146,72 @@ def test_the_readme_quotes_the_latest_operator_benchmark_and_its_figures() -> No
         writes = _bench_figure(text, "writes to converge, per monitor")
         after = readme[readme.index(quoted) :][:400]
         assert f"{requests} requests and {writes} writes per monitor" in after, (path.name, after)
+
+
+# --- docs/install-eks.md: the newcomer's page, against the CLI and doctor ---------------------------
+
+INSTALL_EKS = ROOT / "docs" / "install-eks.md"
+DOCTOR_SOURCES = ROOT / "operator" / "loadtest_monitor" / "doctor"
+
+
+def _shell_blocks(text: str) -> list[list[str]]:
+    """The command lines of the ```sh blocks (comments cut off, continuation lines joined)."""
+    lines = []
+    for block in re.findall(r"```sh\n(.*?)```", text, re.DOTALL):
+        for line in block.replace("\\\n", " ").splitlines():
+            words = shlex.split(line, comments=True)
+            for cut, word in enumerate(words):  # a redirection or pipe ends the command
+                if word in (">", ">>", "<", "|", "&&"):
+                    words = words[:cut]
+                    break
+            if words:
+                lines.append(words)
+    return lines
+
+
+def test_the_readme_links_the_install_on_eks_page_from_its_install_section() -> None:
+    readme = README.read_text()
+    section = readme[readme.index("## Install the CLI") : readme.index("## Quick start")]
+    assert "pipx install loadtest-monitor" in section
+    assert "(docs/install-eks.md)" in section
+
+
+def test_every_command_of_the_install_on_eks_page_exists_with_those_flags() -> None:
+    """Each `loadtest-monitor …` line parses with the CLI's own parser: the command, its flags and
+    their values (a typo, a dropped flag or a renamed command fails here, not on a newcomer's laptop)."""
+    commands = [words for words in _shell_blocks(INSTALL_EKS.read_text()) if words[0] == "loadtest-monitor"]
+    assert len(commands) >= 10, "the page's commands were not found: the pattern is out of date"
+    parser = build_parser()
+    refused = []
+    for words in commands:
+        if words[1:] == ["--help"]:
+            continue
+        try:
+            args = parser.parse_args(words[1:])
+        except SystemExit:
+            refused.append(" ".join(words))
+            continue
+        if args.command == "examples" and args.name:  # the example it prints is shipped
+            assert (ROOT / "manifests" / "examples" / f"{args.name}.yaml").is_file(), args.name
+    assert refused == []
+
+
+def test_the_install_on_eks_page_goes_in_order_from_the_cli_to_cleanup() -> None:
+    text = INSTALL_EKS.read_text()
+    steps = re.findall(r"^## (\d+)\. (.+)$", text, re.MULTILINE)
+    assert [int(n) for n, _ in steps] == list(range(1, len(steps) + 1))
+    run = [" ".join(words[:2]) for words in _shell_blocks(text)]
+    first_use = [run.index(c) for c in ("pipx install", "loadtest-monitor doctor", "loadtest-monitor up",
+                                        "loadtest-monitor runner-image", "kubectl apply", "loadtest-monitor down")]
+    assert first_use == sorted(first_use), "install, doctor, up, the runner image, the Job, down: in that order"
+
+
+def test_every_doctor_check_is_on_the_install_on_eks_page() -> None:
+    """The prerequisites are the ones doctor checks: every cluster check's title (read from
+    doctor's source) is a line of the page's table, so a new check cannot go unmentioned."""
+    titles = sorted(
+        {t for path in DOCTOR_SOURCES.glob("*.py") for t in re.findall(r'title = "([^"{]+)"', path.read_text())}
+    )
+    assert len(titles) >= 8, titles
+    text = INSTALL_EKS.read_text()
+    assert [t for t in titles if f"| {t} |" not in text and f"`{t}`" not in text] == []

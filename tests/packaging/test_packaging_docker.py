@@ -150,12 +150,31 @@ def version_tuple(version: str) -> tuple[int, ...]:
     return tuple(int(p) for p in version.split("."))
 
 
-def test_gatling_pinned_to_a_graphite_capable_release():
-    version = pom_property("gatling.version")
-    assert version_tuple(version) <= LAST_GRAPHITE_GATLING, (
-        f"Gatling {version}: 3.12+ has no Graphite output and silently ignores the graphite writer"
-    )
-    assert version == "3.11.5"
+def test_gatling_defaults_to_the_latest_release_and_keeps_311_as_the_legacy_path():
+    # 3.15.1 is the default (the forwarder sidecar carries its metrics); 3.11.5, the last release
+    # with Gatling's own Graphite writer, stays a tested build argument.
+    assert pom_property("gatling.version") == "3.15.1"
+    tested = re.search(r'^tested="([^"]+)"', (RUNNER_DIR / "jvm-flags.sh").read_text(), re.MULTILINE)
+    assert tested and "3.11.5" in tested.group(1).split()
+    assert version_tuple("3.11.5") == LAST_GRAPHITE_GATLING
+
+
+def test_runner_compiles_scala_and_kotlin_only_when_the_build_arg_asks():
+    """Profiles `scala`/`kotlin` carry the compilers; the MAVEN_PROFILES build arg reaches both
+    Maven runs (go-offline must fetch the compiler plugin, the offline compile needs it)."""
+    ns = {"m": "http://maven.apache.org/POM/4.0.0"}
+    root = ET.parse(POM).getroot()
+    plugins = {
+        p.findtext("m:id", namespaces=ns): [a.text for a in p.findall(".//m:plugin/m:artifactId", ns)]
+        for p in root.findall("m:profiles/m:profile", ns)
+    }
+    assert plugins == {"scala": ["scala-maven-plugin"], "kotlin": ["kotlin-maven-plugin"]}
+    default_plugins = [a.text for a in root.findall("m:build/m:plugins/m:plugin/m:artifactId", ns)]
+    assert "scala-maven-plugin" not in default_plugins and "kotlin-maven-plugin" not in default_plugins
+    assert build_arg_defaults("MAVEN_PROFILES") == ['""']
+    runs = [rest for ins, rest in stages(RUNNER)[0] if ins == "RUN"]
+    maven = [r for r in runs if "mvn -B" in r and "gatling.version" in r]
+    assert len(maven) == 2 and all("${MAVEN_PROFILES:+-P$MAVEN_PROFILES}" in r for r in maven), maven
 
 
 def build_arg_defaults(name: str) -> list[str]:
@@ -179,8 +198,8 @@ def test_runner_build_arg_defaults_to_the_pom_version():
 
 def test_runner_build_compiles_against_the_build_arg_and_checks_graphite_for_311():
     runs = [rest for ins, rest in stages(RUNNER)[0] if ins == "RUN"]
-    maven = [r for r in runs if r.startswith("mvn") and "gatling.version" in r]
-    assert maven and all('-Dgatling.version="$GATLING_VERSION"' in r for r in maven), maven
+    maven = [r for r in runs if "mvn -B" in r and "gatling.version" in r]
+    assert len(maven) == 2 and all('-Dgatling.version="$GATLING_VERSION"' in r for r in maven), maven
     # 3.11.x: the Graphite writer jar must be in the image, or the dashboards would stay empty.
     assert any('3.11.*) test -f "target/lib/gatling-graphite-$GATLING_VERSION.jar"' in r for r in runs), runs
     # The version is checked (jvm-flags.sh) before anything is downloaded.

@@ -14,6 +14,7 @@ import yaml
 
 from loadtest_monitor.cli import doctor as cli_doctor
 from loadtest_monitor.cli import down as cli_down
+from loadtest_monitor.cli import examples as cli_examples
 from loadtest_monitor.cli import images as cli_images
 from loadtest_monitor.cli import runner_image as cli_runner_image
 from loadtest_monitor.cli import testrun as cli_test
@@ -36,7 +37,9 @@ examples:
   loadtest-monitor doctor checkout -n perf      # check the cluster and a monitor: one line per check
   loadtest-monitor test -f run.yaml --wait      # start a LoadtestRun, follow it: exit 0 passed, 1 failed, 2 error
   loadtest-monitor up -f monitor.yaml --aws-profile perf --eks-cluster loadtest  # an EKS cluster, no kubeconfig
-  loadtest-monitor runner-image build --simulations src/test/java --gatling-version 3.11.5
+  loadtest-monitor examples                     # the example monitors and runner Jobs shipped with the CLI
+  loadtest-monitor examples monitor > monitor.yaml
+  loadtest-monitor runner-image build --simulations src/test/java   # Gatling 3.15.1 (--gatling-version 3.11.5: legacy)
   loadtest-monitor runner-image push --aws-profile perf --repository gatling-runner  # ECR, created if missing
   loadtest-monitor images push --aws-profile perf   # operator + runner images to ECR; `up` then uses them
 """
@@ -193,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_down.register(sub)
     cli_doctor.register(sub)
     cli_test.register(sub)
+    cli_examples.register(sub)
     cli_runner_image.register(sub)
     cli_images.register(sub)
     register_forward(sub)

@@ -2,7 +2,10 @@
 
 build: stages the runner's build context (docker/gatling-runner, shipped in the package) with
        your simulations folder and builds it with the chosen Gatling version (build arg
-       GATLING_VERSION) using podman, docker or buildah, whichever is on PATH.
+       GATLING_VERSION) using podman, docker or buildah, whichever is on PATH. Scala and Kotlin
+       sources turn on the pom's compiler profile (build arg MAVEN_PROFILES); the dependencies
+       of your project's pom.xml and each --dependency are added to the runner's pom
+       (cli/runner_pom.py).
 push:  to ECR (`--aws-profile P --repository NAME`: the repository is created if missing and
        the login comes from ecr.get_authorization_token), or to any registry (`--registry`,
        user and password from --username and stdin).
@@ -21,8 +24,19 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from loadtest_monitor.cli.runner_pom import (
+    Dependency,
+    PomError,
+    dependency_names,
+    parse_dependency,
+    profiles_for,
+    user_dependencies,
+    user_repositories,
+)
+from loadtest_monitor.cli.runner_pom import with_dependencies as pom_with_dependencies
+
 ENGINES = ("podman", "docker", "buildah")
-DEFAULT_GATLING_VERSION = "3.11.5"
+DEFAULT_GATLING_VERSION = "3.15.1"
 SOURCE_SUFFIXES = (".java", ".scala", ".kt")
 LOCAL_REPOSITORY = "gatling-runner"
 
@@ -51,11 +65,26 @@ def check_gatling_version(version: str) -> str:
     return version
 
 
-def stage_context(runner_dir: Path, simulations: Path, into: Path) -> Path:
+def _route_by_language(tree: Path, test_dir: Path) -> None:
+    """Moves .scala and .kt files of a plain simulations folder (copied to src/test/java) to
+    src/test/scala and src/test/kotlin, where their compilers look, keeping their package paths."""
+    for source in sorted(tree.rglob("*")):
+        language = {".scala": "scala", ".kt": "kotlin"}.get(source.suffix)
+        if language and source.is_file():
+            target = test_dir / language / source.relative_to(tree)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            source.replace(target)
+
+
+def stage_context(
+    runner_dir: Path, simulations: Path, into: Path, dependencies: Sequence[Dependency] = ()
+) -> Path:
     """A copy of the runner's build context with the user's simulations in it.
 
     A folder with a Maven `src/test` tree replaces the context's whole `src` (simulations,
-    resources, feeders); any other folder becomes `src/test/java` (the default resources stay).
+    resources, feeders) and its pom.xml's dependencies and repositories go into the runner's
+    pom; any other folder becomes `src/test/java` (.scala and .kt files go to `src/test/scala` and
+    `src/test/kotlin`; the default resources stay). `dependencies` (--dependency) are added last.
     """
     if not (runner_dir / "Dockerfile").is_file():
         raise SystemExit(f"error: --runner-dir {runner_dir}: no Dockerfile there")
@@ -70,14 +99,40 @@ def stage_context(runner_dir: Path, simulations: Path, into: Path) -> Path:
     context = into / "context"
     ignore = shutil.ignore_patterns("target", "results", ".git")
     shutil.copytree(runner_dir, context, ignore=ignore)
+    extra: list[Dependency] = []
+    properties: dict[str, str] = {}
+    repositories: list[tuple[str, str]] = []
     if (simulations / "src" / "test").is_dir():
         shutil.rmtree(context / "src", ignore_errors=True)
         shutil.copytree(simulations / "src", context / "src", ignore=ignore)
+        if (context / "src" / "test" / "java").is_dir():
+            _route_by_language(context / "src" / "test" / "java", context / "src" / "test")
+        user_pom = simulations / "pom.xml"
+        if user_pom.is_file():
+            try:
+                extra, properties = user_dependencies(user_pom.read_text(), str(user_pom))
+                repositories = user_repositories(user_pom.read_text(), str(user_pom))
+            except PomError as err:
+                raise SystemExit(f"error: {err}") from err
     else:
         target = context / "src" / "test" / "java"
         shutil.rmtree(target, ignore_errors=True)
         shutil.copytree(simulations, target, ignore=ignore)
+        _route_by_language(target, context / "src" / "test")
+    if extra or dependencies or repositories:
+        pom = context / "pom.xml"
+        if not pom.is_file():
+            raise SystemExit(f"error: --runner-dir {runner_dir}: no pom.xml to add dependencies to")
+        try:
+            pom.write_text(pom_with_dependencies(pom.read_text(), [*extra, *dependencies], properties, repositories))
+        except PomError as err:
+            raise SystemExit(f"error: {err}") from err
     return context
+
+
+def context_profiles(context: Path) -> list[str]:
+    """The pom profiles the staged simulations need (scala, kotlin)."""
+    return profiles_for(p for p in (context / "src").rglob("*") if p.is_file())
 
 
 def run(argv: Sequence[str], *, stdin: str | None = None) -> None:
@@ -89,8 +144,16 @@ def run(argv: Sequence[str], *, stdin: str | None = None) -> None:
         raise SystemExit(f"error: `{' '.join(argv[:2])}` exited {proc.returncode} (its output is above)")
 
 
-def build_command(engine: str, context: Path, image: str, gatling_version: str, extra: Sequence[str]) -> list[str]:
+def build_command(
+    engine: str,
+    context: Path,
+    image: str,
+    gatling_version: str,
+    extra: Sequence[str],
+    profiles: Sequence[str] = (),
+) -> list[str]:
     verb = ["build"] if engine != "buildah" else ["build", "--format", "docker"]
+    languages = ["--build-arg", f"MAVEN_PROFILES={','.join(profiles)}"] if profiles else []
     return [
         engine,
         *verb,
@@ -98,6 +161,7 @@ def build_command(engine: str, context: Path, image: str, gatling_version: str, 
         image,
         "--build-arg",
         f"GATLING_VERSION={gatling_version}",
+        *languages,
         *extra,
         "-f",
         str(context / "Dockerfile"),
@@ -119,14 +183,33 @@ def push_image(
     run([engine, "push", *tls, remote])
 
 
+def _report_added(runner_dir: Path, context: Path) -> None:
+    """Says which dependencies the build adds to the runner's own, so none goes unnoticed."""
+    before, after = runner_dir / "pom.xml", context / "pom.xml"
+    if not before.is_file() or not after.is_file():
+        return
+    own = set(dependency_names(before.read_text()))
+    added = [d for d in dependency_names(after.read_text()) if d not in own]
+    if added:
+        sys.stdout.write(f"adding dependencies: {', '.join(added)}\n")
+
+
 def cmd_build(args: argparse.Namespace) -> int:
-    engine = find_engine(args.engine)
     version = check_gatling_version(args.gatling_version)
+    try:
+        dependencies = [parse_dependency(d) for d in args.dependency or []]
+    except PomError as err:
+        raise SystemExit(f"error: {err}") from err
+    engine = find_engine(args.engine)
     image = args.tag or f"{LOCAL_REPOSITORY}:{version}"
     runner_dir = Path(args.runner_dir) if args.runner_dir else packaged_runner_dir()
     with tempfile.TemporaryDirectory(prefix="gatling-runner-") as tmp:
-        context = stage_context(runner_dir, Path(args.simulations), Path(tmp))
-        run(build_command(engine, context, image, version, args.engine_arg or []))
+        context = stage_context(runner_dir, Path(args.simulations), Path(tmp), dependencies)
+        _report_added(runner_dir, context)
+        profiles = context_profiles(context)
+        if profiles:
+            sys.stdout.write(f"compiling with the pom's profiles: {', '.join(profiles)}\n")
+        run(build_command(engine, context, image, version, args.engine_arg or [], profiles))
     sys.stdout.write(f"built {image} (Gatling {version})\n")
     return 0
 
@@ -184,6 +267,12 @@ def register(sub: Any) -> None:
     build.add_argument("--gatling-version", default=DEFAULT_GATLING_VERSION, help="default: %(default)s")
     build.add_argument("-t", "--tag", help=f"local image name (default: {LOCAL_REPOSITORY}:<gatling-version>)")
     build.add_argument("--runner-dir", help="the runner's build context (default: the one in this package)")
+    build.add_argument(
+        "--dependency",
+        action="append",
+        metavar="G:A:V[:SCOPE]",
+        help="add a Maven dependency to the image (repeatable); a Maven project's pom.xml dependencies are added too",
+    )
     build.add_argument("--engine", choices=ENGINES, help="container engine (default: the first found on PATH)")
     build.add_argument(
         "--engine-arg", action="append", metavar="ARG", help="extra argument for the build (e.g. --pull=never)"

@@ -16,6 +16,7 @@ from typing import Any, TextIO
 from loadtest_monitor.cli import operator_image
 from loadtest_monitor.cli.connection import add_connection_args, api_client
 from loadtest_monitor.cli.crd_fence import has_fence, lift_fence
+from loadtest_monitor.cli.examples import CURRENT_JOB, LEGACY_JOB
 from loadtest_monitor.cli.install import (
     ManifestsMissing,
     crd_objects,
@@ -304,7 +305,9 @@ def summary(monitor: Obj) -> str:
     if gatling:
         lines.append(
             f"  gatling.conf: ConfigMap {gatling.get('configMap')} (key {gatling.get('key')}) in namespace {ns}: "
-            "mount it in your Gatling runner Jobs (see manifests/examples/gatling-job.yaml)"
+            "mount it in your Gatling runner Jobs\n"
+            f"  runner Job:   loadtest-monitor examples {CURRENT_JOB} (Gatling 3.12+, the default: 3.15.1, "
+            f"with the forwarder sidecar); {LEGACY_JOB} for Gatling 3.11"
         )
     return "\n".join(lines)
 

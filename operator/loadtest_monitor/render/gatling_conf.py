@@ -30,7 +30,9 @@ GRAPHITE_PATH = ("gatling", "data", "graphite")
 RUNNER_ROOT, _RUNNER_LEAF = RUNNER_KEY.split(".")
 
 HEADER = (
-    "# Rendered by loadtest-monitor. Gatling 3.11.x or older: 3.12+ has no Graphite output.\n"
+    "# Rendered by loadtest-monitor. Gatling 3.12+ (3.15.1 is current) has no Graphite output and\n"
+    "# ignores the graphite writer: the forwarder sidecar (loadtest-monitor forward) reads this file\n"
+    "# and sends the same lines from simulation.log. Gatling 3.11 sends them with its own writer.\n"
     "# Every runner pod writes under its own path segment (loadtest-monitor.runner), so runners never\n"
     '# overwrite each other\'s series. GATLING_RUNNER wins over HOSTNAME; without either: "local".\n'
 )
