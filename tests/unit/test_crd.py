@@ -1,39 +1,34 @@
-"""The CRD is the first line of validation; its defaults must be the operator's defaults."""
+"""The CRD is the first line of validation and the one source of the spec's facts: the operator reads
+its defaults, enums, bounds and patterns from it (spec/schema.py); what Python states beside it (the
+image grammar, the monitor name rules, the reserved measurement names, the quantity grammar) is
+checked here to be exactly what the CRD's CEL rules and patterns say."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import yaml
 
 from loadtest_monitor.identity import GROUP, KIND, PLURAL, VERSION
-from loadtest_monitor.spec import crd_check
-from loadtest_monitor.spec.monitor import RETENTION_PATTERN, STORAGE_SIZE_PATTERN, SpecError, parse_spec
-
-CRD_PATH = Path(__file__).resolve().parents[2] / "crds" / "loadtest.dev_loadtestmonitors.yaml"
+from loadtest_monitor.spec import crd_check, kube_rules, schema
+from loadtest_monitor.spec.image import IMAGE_RULE
+from loadtest_monitor.spec.monitor import (
+    MAX_MONITOR_NAME,
+    MONITOR_NAME_PATTERN,
+    RESERVED_MEASUREMENTS,
+    SpecError,
+    parse_spec,
+)
 
 
 def _crd() -> dict[str, Any]:
-    return dict(yaml.safe_load(CRD_PATH.read_text()))
+    return schema.crd()
 
 
 def _schema() -> dict[str, Any]:
-    return dict(_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"])
-
-
-def _apply_defaults(schema: dict[str, Any], value: Any) -> Any:
-    """Structural defaulting as the API server does it, enough for this schema."""
-    if schema.get("type") != "object" or not isinstance(value, dict):
-        return value
-    out = dict(value)
-    for key, sub in (schema.get("properties") or {}).items():
-        if key not in out and "default" in sub:
-            out[key] = sub["default"]
-        if key in out:
-            out[key] = _apply_defaults(sub, out[key])
-    return out
+    return schema.root()
 
 
 def test_names_match_the_operator() -> None:
@@ -47,8 +42,7 @@ def test_names_match_the_operator() -> None:
 
 
 def test_crd_defaults_equal_operator_defaults() -> None:
-    spec_schema = _schema()["properties"]["spec"]
-    defaulted = _apply_defaults(spec_schema, {})
+    defaulted = crd_check.apply_defaults(schema.at("spec").raw, {})
     assert parse_spec(defaulted) == parse_spec({})
     # Every nested object is defaulted, so `kubectl get -o yaml` shows the effective settings.
     assert defaulted["gatling"]["writePeriod"] == 1
@@ -81,16 +75,9 @@ def test_every_spec_field_has_a_description_or_is_self_explaining() -> None:
         if "placement" not in p
         and "adminSecretRef." not in p
         and "resources." not in p
-        and not _lookup(spec_schema, p).get("description")
+        and not schema.at(f"spec{p}").description
     ]
     assert undocumented == []
-
-
-def _lookup(schema: dict[str, Any], path: str) -> dict[str, Any]:
-    node = schema
-    for part in path.strip(".").split("."):
-        node = node["properties"][part[:-2]]["items"] if part.endswith("[]") else node["properties"][part]
-    return node
 
 
 # --- The CRD's patterns and spec/monitor.py's checks agree on a corpus of inputs -------------------------
@@ -229,12 +216,63 @@ def test_every_cidr_the_operator_accepts_the_crd_accepts_and_ipv4_garbage_both_r
 
 
 def test_the_packaged_crd_is_the_crds_file() -> None:
-    assert crd_check.crd() == _crd()
+    repo_file = schema.crd_file()
+    assert repo_file.name == f"{GROUP}_{PLURAL}.yaml" and repo_file.parent.name == "crds"
+    assert crd_check.crd() == yaml.safe_load(repo_file.read_text())
 
 
-def test_the_crd_holds_spec_pys_retention_and_size_patterns() -> None:
-    influxdb = _schema()["properties"]["spec"]["properties"]["influxdb"]["properties"]
-    # CEL rules with a message rather than patterns: the API server's pattern error dumps the regex.
-    assert influxdb["retention"]["x-kubernetes-validations"][0]["rule"] == f"self.matches('^({RETENTION_PATTERN})$')"
-    size = influxdb["storage"]["properties"]["size"]
-    assert size["x-kubernetes-validations"][0]["rule"] == f"self.matches('^{STORAGE_SIZE_PATTERN}$')"
+def _nodes(node: dict[str, Any], path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every node of the schema with its dotted path (`[]` for an array's items, `{}` for map values)."""
+    yield path, node
+    for key, sub in (node.get("properties") or {}).items():
+        yield from _nodes(sub, f"{path}.{key}" if path else key)
+    if isinstance(node.get("items"), dict):
+        yield from _nodes(node["items"], f"{path}[]")
+    if isinstance(node.get("additionalProperties"), dict):
+        yield from _nodes(node["additionalProperties"], f"{path}{{}}")
+
+
+def test_every_image_field_of_the_crd_states_the_operators_image_grammar() -> None:
+    image_rules = {
+        path: [r["rule"] for r in node.get("x-kubernetes-validations") or ()]
+        for path, node in _nodes(_schema())
+        if path.endswith(".image")
+    }
+    assert sorted(image_rules) == ["spec.grafana.image", "spec.influxdb.image"]
+    assert all(rules == [IMAGE_RULE] for rules in image_rules.values()), image_rules
+
+
+def test_the_crd_states_the_operators_monitor_name_rules() -> None:
+    rules = schema.Node("", _schema()).rules
+    assert rules == (
+        f"size(self.metadata.name) <= {MAX_MONITOR_NAME}",
+        f"self.metadata.name.matches('^{MONITOR_NAME_PATTERN}$')",
+    )
+
+
+def test_the_crd_reserves_the_measurement_names_of_the_graphite_contract() -> None:
+    # The CEL rule cannot import Python: the names it refuses must be graphite.py's, exactly.
+    rule = " && ".join(f"self != '{name}'" for name in RESERVED_MEASUREMENTS)
+    assert schema.at("spec.gatling.rootPathPrefix").rules == (rule,)
+    assert RESERVED_MEASUREMENTS == ("users",)
+
+
+def test_every_resource_quantity_of_the_crd_uses_the_kubernetes_quantity_grammar() -> None:
+    quantity_nodes = [
+        (path, node.get("pattern")) for path, node in _nodes(_schema()) if node.get("x-kubernetes-int-or-string")
+    ]
+    assert len(quantity_nodes) == 4, quantity_nodes  # requests and limits of InfluxDB and Grafana
+    assert {pattern for _, pattern in quantity_nodes} == {f"^{kube_rules.QUANTITY_PATTERN}$"}
+
+
+def test_the_operator_reads_its_facts_from_the_crd() -> None:
+    """A fact changed in the CRD changes what the operator accepts: nothing is stated twice."""
+    assert parse_spec({}).influxdb.image == schema.at("spec.influxdb.image").default
+    assert parse_spec({}).grafana.image == schema.at("spec.grafana.image").default
+    top = int(schema.at("spec.gatling.writePeriod").maximum)
+    assert parse_spec({"gatling": {"writePeriod": top}}).gatling.write_period == top
+    with pytest.raises(SpecError, match=f"from 1 to {top}"):
+        parse_spec({"gatling": {"writePeriod": top + 1}})
+    for path, key in (("spec.grafana.service.type", "type"), ("spec.grafana.service.scheme", "scheme")):
+        with pytest.raises(SpecError, match=", ".join(schema.at(path).enum)):
+            parse_spec({"grafana": {"service": {key: "Other"}}})

@@ -98,11 +98,16 @@ def secret_key(value: str) -> str | None:
     return None
 
 
-def parse_quantity(value: str) -> Decimal | None:
-    """The value of a Kubernetes quantity, or None when the text is not one."""
-    if not _QUANTITY.fullmatch(value):
+def parse_quantity(value: Any) -> Decimal | None:
+    """The value of a Kubernetes quantity ("1000m" -> 1, "1Gi" -> 1073741824, 2 -> 2), or None when
+    it is not one. The one quantity parser: the spec's checks and the drift comparison of live
+    objects (whose quantities the API server has canonicalised) both use it."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
         return None
-    match = re.fullmatch(r"\+?([0-9.]+)(.*)", value)
+    text = str(value)
+    if not _QUANTITY.fullmatch(text):
+        return None
+    match = re.fullmatch(r"\+?([0-9.]+)(.*)", text)
     if match is None:
         return None
     number, suffix = match.groups()

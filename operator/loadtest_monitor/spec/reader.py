@@ -2,13 +2,19 @@
 
 A wrong value is recorded with its full field path and the default is used instead, so a parse
 goes on and reports several problems at once (spec.parse_spec raises them together).
+
+A Reader's path is the field's path in the CRD's schema (`spec.influxdb.storage`), so the enums,
+bounds and patterns it checks are read from the CRD (spec/schema.py), never restated by a caller.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from functools import cache
 from typing import Any
+
+from loadtest_monitor.spec import schema
 
 
 class Problems:
@@ -67,7 +73,10 @@ class Reader:
             return default
         return value
 
-    def integer(self, key: str, default: int, low: int, high: int) -> int:
+    def integer(self, key: str, default: int) -> int:
+        """A whole number within the CRD's minimum and maximum for the field."""
+        node = self.fact(key)
+        low, high = int(node.minimum), int(node.maximum)
         value = self.raw.get(key, default)
         if value is None:
             return default
@@ -79,19 +88,26 @@ class Reader:
             return default
         return value
 
-    def choice(self, key: str, default: str, allowed: Sequence[str]) -> str:
+    def choice(self, key: str, default: str) -> str:
+        """One of the CRD's enum for the field."""
+        allowed = self.fact(key).enum
         value = self.string(key, default)
         if value not in allowed:
             self.problem(key, f"must be one of {', '.join(allowed)}, got {short(value)}")
             return default
         return value
 
-    def matching(self, key: str, default: str, pattern: re.Pattern[str], hint: str) -> str:
+    def matching(self, key: str, default: str, hint: str) -> str:
+        """A string in the grammar the CRD states for the field (its pattern or its CEL rule)."""
         value = self.string(key, default)
-        if not pattern.fullmatch(value):
+        if not _grammar(self.at(key)).fullmatch(value):
             self.problem(key, f"{short(value)} is not valid: {hint}")
             return default
         return value
+
+    def fact(self, key: str) -> schema.Node:
+        """The CRD's schema of the field `key` of this object."""
+        return schema.at(self.at(key))
 
     def string_list(self, key: str) -> tuple[str, ...]:
         value = self.raw.get(key) or []
@@ -119,3 +135,12 @@ def _kind(value: Any) -> str:
 def short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+@cache
+def _grammar(path: str) -> re.Pattern[str]:
+    """The field's grammar as the CRD states it: a `pattern` (anchored, so fullmatch is the
+    API server's match) or else a `self.matches('^...$')` CEL rule. Matched with fullmatch: Python's
+    `$` also matches before a trailing newline, which RE2 does not."""
+    node = schema.at(path)
+    return re.compile(node.pattern if "pattern" in node.raw else node.cel_pattern)
