@@ -57,25 +57,17 @@ def test_printer_columns_show_ready_grafana_graphite_age() -> None:
     assert columns["Age"] == ".metadata.creationTimestamp"
 
 
-def _all_properties(schema: dict[str, Any], path: str = "") -> list[str]:
-    found = []
-    for key, sub in (schema.get("properties") or {}).items():
-        found.append(f"{path}.{key}")
-        found += _all_properties(sub, f"{path}.{key}")
-        if sub.get("type") == "array":
-            found += _all_properties(sub.get("items") or {}, f"{path}.{key}[]")
-    return found
-
-
 def test_every_spec_field_has_a_description_or_is_self_explaining() -> None:
-    spec_schema = _schema()["properties"]["spec"]
     undocumented = [
-        p
-        for p in _all_properties(spec_schema)
-        if "placement" not in p
-        and "adminSecretRef." not in p
-        and "resources." not in p
-        and not schema.at(f"spec{p}").description
+        path
+        for path, node in _nodes(_schema())
+        if path.startswith("spec.")
+        and "{}" not in path
+        and "placement" not in path
+        and "adminSecretRef." not in path
+        and "resources." not in path
+        and not path.endswith("[]")
+        and not node.get("description")
     ]
     assert undocumented == []
 
@@ -276,3 +268,18 @@ def test_the_operator_reads_its_facts_from_the_crd() -> None:
     for path, key in (("spec.grafana.service.type", "type"), ("spec.grafana.service.scheme", "scheme")):
         with pytest.raises(SpecError, match=", ".join(schema.at(path).enum)):
             parse_spec({"grafana": {"service": {key: "Other"}}})
+
+
+def test_the_crds_kubernetes_name_fields_use_kube_rules_grammar_and_length() -> None:
+    """The CRD restates Kubernetes' own name rules for the API server; kube_rules.py is their one
+    Python source, so each pattern and length must be exactly its."""
+    subdomain = (f"^{kube_rules.DNS1123_SUBDOMAIN_PATTERN}$", kube_rules.DNS1123_SUBDOMAIN_MAX)
+    expected = {
+        "spec.influxdb.storage.storageClassName": subdomain,
+        "spec.grafana.adminSecretRef.name": subdomain,
+        "spec.grafana.adminSecretRef.userKey": (f"^{kube_rules.CONFIG_KEY_PATTERN}$", kube_rules.SECRET_KEY_MAX),
+        "spec.grafana.adminSecretRef.passwordKey": (f"^{kube_rules.CONFIG_KEY_PATTERN}$", kube_rules.SECRET_KEY_MAX),
+        "spec.graphite.allowedNamespaces[]": (f"^{kube_rules.DNS1123_LABEL_PATTERN}$", kube_rules.DNS1123_LABEL_MAX),
+    }
+    stated = {path: (schema.at(path).pattern, schema.at(path).max_length) for path in expected}
+    assert stated == expected

@@ -18,7 +18,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 from loadtest_monitor import graphite
@@ -30,6 +29,7 @@ from loadtest_monitor.spec.problems import MAX_MESSAGE_CHARS as MAX_MESSAGE_CHAR
 from loadtest_monitor.spec.problems import SpecError as SpecError
 from loadtest_monitor.spec.problems import problem_lines as problem_lines
 from loadtest_monitor.spec.reader import Problems, Reader, short
+from loadtest_monitor.spec.resources import Resources, parse_resources
 
 
 def _default(path: str) -> Any:
@@ -51,8 +51,6 @@ MONITOR_NAME_PATTERN = "[a-z]([-a-z0-9]*[a-z0-9])?"
 _MONITOR_NAME_RE = re.compile(MONITOR_NAME_PATTERN)
 
 _RETENTION_HOURS = {"h": 1, "d": 24, "w": 7 * 24}
-
-Resources = dict[str, dict[str, str]]
 
 
 def monitor_name_problem(name: Any) -> str | None:
@@ -213,7 +211,7 @@ def _parse_influxdb(r: Reader) -> InfluxDBSpec:
         ),
         max_series_per_database=r.integer("maxSeriesPerDatabase", defaults.max_series_per_database),
         max_values_per_tag=r.integer("maxValuesPerTag", defaults.max_values_per_tag),
-        resources=_parse_resources(r, defaults.resources),
+        resources=parse_resources(r, defaults.resources),
     )
 
 
@@ -232,63 +230,6 @@ def retention_hours(retention: str) -> int | None:
 def _retention(r: Reader, default: str) -> str:
     hint = "use a whole number of hours, days or weeks from 1h to 5200w (e.g. 24h, 7d, 2w), or INF to keep data forever"
     return r.matching("retention", default, hint)
-
-
-def _parse_resources(r: Reader, default: Resources) -> Resources:
-    """requests/limits as the API server checks a container's: names, quantities, limit >= request."""
-    if not r.has("resources"):
-        return default
-    res = r.child("resources")
-    for extra in sorted(set(res.raw) - {"requests", "limits"}, key=str):
-        res.problem(str(extra), "is not requests or limits")
-    out: Resources = {}
-    amounts: dict[str, dict[str, Decimal]] = {}
-    for part in ("requests", "limits"):
-        values = res.raw.get(part) or {}
-        if not isinstance(values, Mapping):
-            res.problem(part, "must be a map such as {cpu: 500m, memory: 1Gi}")
-            continue
-        parsed: dict[str, str] = {}
-        amounts[part] = {}
-        for key, value in sorted(values.items(), key=lambda kv: str(kv[0])):
-            path = f"{res.at(part)}.{key}"
-            name_problem = kube_rules.resource_name(str(key))
-            if name_problem:
-                r.problems.add(path, f"{short(str(key))} {name_problem}")
-                continue
-            text, problem = kube_rules.quantity(value)
-            amount = kube_rules.parse_quantity(text) if text is not None else None
-            if text is None or amount is None:
-                r.problems.add(path, problem or "is not a quantity")
-                continue
-            problem = kube_rules.resource_quantity_problem(str(key), amount)
-            if problem:
-                r.problems.add(path, problem)
-                continue
-            parsed[str(key)] = text
-            amounts[part][str(key)] = amount
-        if parsed:
-            out[part] = parsed
-    _check_requests_within_limits(res, amounts)
-    return out
-
-
-def _check_requests_within_limits(res: Reader, amounts: dict[str, dict[str, Decimal]]) -> None:
-    requests, limits = amounts.get("requests", {}), amounts.get("limits", {})
-    for name, request in requests.items():
-        limit = limits.get(name)
-        overcommit = name in kube_rules.STANDARD_RESOURCES
-        if limit is not None and request > limit:
-            res.problems.add(f"{res.at('requests')}.{name}", f"must not be more than the limit {name}")
-        elif not overcommit and (limit is None or limit != request):
-            res.problems.add(
-                f"{res.at('limits')}.{name}", f"must be given and equal to the request: {name} cannot be overcommitted"
-            )
-    if any(n.startswith("hugepages-") for n in (*requests, *limits)) and not {"cpu", "memory"} & {
-        *requests,
-        *limits,
-    }:
-        res.problems.add(res.path, "hugepages need a cpu or memory request or limit as well")
 
 
 def _parse_grafana(r: Reader) -> GrafanaSpec:
@@ -344,7 +285,7 @@ def _parse_grafana(r: Reader) -> GrafanaSpec:
         ),
         admin_secret_ref=secret_ref,
         anonymous_viewing=r.boolean("anonymousViewing", defaults.anonymous_viewing),
-        resources=_parse_resources(r, defaults.resources),
+        resources=parse_resources(r, defaults.resources),
     )
 
 
