@@ -283,3 +283,20 @@ def test_the_crds_kubernetes_name_fields_use_kube_rules_grammar_and_length() -> 
     }
     stated = {path: (schema.at(path).pattern, schema.at(path).max_length) for path in expected}
     assert stated == expected
+
+
+def test_a_fact_the_crd_does_not_state_is_a_clear_error_naming_the_path() -> None:
+    with pytest.raises(schema.SchemaPathError, match=r"spec\.gatling\.nope: not in the loadtestmonitors CRD"):
+        schema.at("spec.gatling.nope")
+    with pytest.raises(schema.SchemaPathError, match=r"spec\.gatling\.light: the CRD states no enum"):
+        _ = schema.at("spec.gatling.light").enum
+    with pytest.raises(schema.SchemaPathError, match=r"spec\.gatling\.writePeriod: the CRD states no self\.matches"):
+        _ = schema.at("spec.gatling.writePeriod").cel_pattern
+
+
+def test_a_grammar_stated_in_cel_is_read_without_its_anchors() -> None:
+    size = schema.at("spec.influxdb.storage.size")
+    assert size.rules[0] == f"self.matches('^{size.cel_pattern}$')"
+    assert "^" not in size.cel_pattern and not size.cel_pattern.endswith("$")
+    # The image rule holds two matches: the first is the grammar.
+    assert schema.at("spec.influxdb.image").cel_pattern == IMAGE_RULE.split("'^", 1)[1].split("$'", 1)[0]

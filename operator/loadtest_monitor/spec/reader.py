@@ -31,9 +31,10 @@ class Reader:
     """Reads one object of the spec with type checks; every problem names the full field path.
 
     A wrong value is recorded and the default is used instead, so the parse goes on and reports
-    several problems at once; parse_spec raises them together at the end."""
+    several problems at once; parse_spec raises them together at the end. `plural` names the CRD
+    whose schema states the facts of the fields (spec/schema.py CRD_FILES)."""
 
-    def __init__(self, raw: Any, path: str, problems: Problems) -> None:
+    def __init__(self, raw: Any, path: str, problems: Problems, plural: str = "loadtestmonitors") -> None:
         if raw is None:
             raw = {}
         if not isinstance(raw, Mapping):
@@ -42,6 +43,7 @@ class Reader:
         self.raw = raw
         self.path = path
         self.problems = problems
+        self.plural = plural
 
     def at(self, key: str) -> str:
         return f"{self.path}.{key}"
@@ -50,7 +52,7 @@ class Reader:
         self.problems.add(self.at(key), message)
 
     def child(self, key: str) -> Reader:
-        return Reader(self.raw.get(key), self.at(key), self.problems)
+        return Reader(self.raw.get(key), self.at(key), self.problems, self.plural)
 
     def has(self, key: str) -> bool:
         return self.raw.get(key) is not None
@@ -100,14 +102,14 @@ class Reader:
     def matching(self, key: str, default: str, hint: str) -> str:
         """A string in the grammar the CRD states for the field (its pattern or its CEL rule)."""
         value = self.string(key, default)
-        if not _grammar(self.at(key)).fullmatch(value):
+        if not _grammar(self.at(key), self.plural).fullmatch(value):
             self.problem(key, f"{short(value)} is not valid: {hint}")
             return default
         return value
 
     def fact(self, key: str) -> schema.Node:
         """The CRD's schema of the field `key` of this object."""
-        return schema.at(self.at(key))
+        return schema.at(self.at(key), self.plural)
 
     def string_list(self, key: str) -> tuple[str, ...]:
         value = self.raw.get(key) or []
@@ -138,9 +140,9 @@ def short(value: Any) -> str:
 
 
 @cache
-def _grammar(path: str) -> re.Pattern[str]:
+def _grammar(path: str, plural: str) -> re.Pattern[str]:
     """The field's grammar as the CRD states it: a `pattern` (anchored, so fullmatch is the
     API server's match) or else a `self.matches('^...$')` CEL rule. Matched with fullmatch: Python's
     `$` also matches before a trailing newline, which RE2 does not."""
-    node = schema.at(path)
+    node = schema.at(path, plural)
     return re.compile(node.pattern if "pattern" in node.raw else node.cel_pattern)
