@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 
+from loadtest_monitor.spec import schema
 from loadtest_monitor.spec.reader import short
 
 _HOST_PART = "[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?"
@@ -35,9 +36,12 @@ _IMAGE_ID_RE = re.compile(IMAGE_ID_PATTERN)
 # The tag's group: IMAGE_PATTERN's groups are counted, so the number follows from its parts.
 _TAG_GROUP = 1 + re.compile(IMAGE_NAME_PATTERN).groups + 2
 _INFLUXDB_1X_TAG = re.compile(r"1\.[0-9]+")
+# Good references to show in a message: the CRD's defaults.
+_EXAMPLE: str = schema.at("spec.grafana.image").default
+_INFLUXDB_EXAMPLE: str = schema.at("spec.influxdb.image").default
 
 
-def image_problem(image: str, example: str) -> str | None:
+def image_problem(image: str, example: str = _EXAMPLE) -> str | None:
     """Why the kubelet would refuse `image` (InvalidImageName), or None; `example` is a good one."""
     match = _IMAGE_RE.fullmatch(image)
     if match is None:
@@ -58,13 +62,13 @@ def image_tag(image: str) -> str:
     return (match.group(_TAG_GROUP) or "") if match else ""
 
 
-def influxdb_1x_problem(image: str, example: str) -> str | None:
+def influxdb_1x_problem(image: str, example: str = _INFLUXDB_EXAMPLE) -> str | None:
     """Only InfluxDB 1.x has the Graphite listener; `latest` and 2.x/3.x silently lose all data.
 
     A digest pins the bytes but does not say which version they are, so a digest-pinned reference is
     judged by the tag beside it (name:1.12.4@sha256:...; the digest is what gets pulled), and a bare
     name@sha256:... is refused: nothing the operator can read vouches for 1.x. `example` is a good
-    reference (the CRD's default); an image that is no reference at all is image_problem's to report.
+    1.x reference; an image that is no reference at all is image_problem's to report.
     """
     if _IMAGE_RE.fullmatch(image) is None:
         return None

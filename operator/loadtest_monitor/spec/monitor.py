@@ -24,7 +24,8 @@ from loadtest_monitor import graphite
 from loadtest_monitor.load_balancer import nlb_annotations
 from loadtest_monitor.spec import kube_rules, schema
 from loadtest_monitor.spec.base_config import base_config_problem
-from loadtest_monitor.spec.image import image_problem, influxdb_1x_problem
+from loadtest_monitor.spec.image import image_problem as image_problem
+from loadtest_monitor.spec.image import influxdb_1x_problem
 from loadtest_monitor.spec.problems import MAX_MESSAGE_CHARS as MAX_MESSAGE_CHARS
 from loadtest_monitor.spec.problems import SpecError as SpecError
 from loadtest_monitor.spec.problems import problem_lines as problem_lines
@@ -176,7 +177,7 @@ def parse_spec(raw: Mapping[str, Any] | None) -> MonitorSpec:
 
 def _image(r: Reader, default: str) -> str:
     image = r.string("image", default)
-    problem = image_problem(image, DEFAULT_GRAFANA_IMAGE)
+    problem = image_problem(image)
     if problem:
         r.problem("image", problem)
         return default
@@ -186,7 +187,7 @@ def _image(r: Reader, default: str) -> str:
 def _parse_influxdb(r: Reader) -> InfluxDBSpec:
     defaults = InfluxDBSpec()
     image = _image(r, defaults.image)
-    problem = influxdb_1x_problem(image, DEFAULT_INFLUXDB_IMAGE)
+    problem = influxdb_1x_problem(image)
     if problem:
         r.problem("image", problem)
     storage = r.child("storage")

@@ -10,11 +10,14 @@ bounds and patterns it checks are read from the CRD (spec/schema.py), never rest
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any
 
 from loadtest_monitor.spec import schema
+
+# `spec.criteria[2].metric` is described by the schema at `spec.criteria[].metric`.
+_ITEM_INDEX = re.compile(r"\[[0-9]+\]")
 
 
 class Problems:
@@ -75,10 +78,13 @@ class Reader:
             return default
         return value
 
-    def integer(self, key: str, default: int) -> int:
-        """A whole number within the CRD's minimum and maximum for the field."""
-        node = self.fact(key)
-        low, high = int(node.minimum), int(node.maximum)
+    def integer(self, key: str, default: int, low: int | None = None, high: int | None = None) -> int:
+        """A whole number within the CRD's minimum and maximum for the field (or `low`/`high`
+        when given: bounds the schema does not state, such as a tighter operator limit)."""
+        if low is None or high is None:
+            node = self.fact(key)
+            low = int(node.minimum) if low is None else low
+            high = int(node.maximum) if high is None else high
         value = self.raw.get(key, default)
         if value is None:
             return default
@@ -90,9 +96,9 @@ class Reader:
             return default
         return value
 
-    def choice(self, key: str, default: str) -> str:
-        """One of the CRD's enum for the field."""
-        allowed = self.fact(key).enum
+    def choice(self, key: str, default: str, allowed: Sequence[str] | None = None) -> str:
+        """One of the CRD's enum for the field (or of `allowed`, when the schema states none)."""
+        allowed = self.fact(key).enum if allowed is None else allowed
         value = self.string(key, default)
         if value not in allowed:
             self.problem(key, f"must be one of {', '.join(allowed)}, got {short(value)}")
@@ -102,14 +108,14 @@ class Reader:
     def matching(self, key: str, default: str, hint: str) -> str:
         """A string in the grammar the CRD states for the field (its pattern or its CEL rule)."""
         value = self.string(key, default)
-        if not _grammar(self.at(key), self.plural).fullmatch(value):
+        if not _grammar(_ITEM_INDEX.sub("[]", self.at(key)), self.plural).fullmatch(value):
             self.problem(key, f"{short(value)} is not valid: {hint}")
             return default
         return value
 
     def fact(self, key: str) -> schema.Node:
         """The CRD's schema of the field `key` of this object."""
-        return schema.at(self.at(key), self.plural)
+        return schema.at(_ITEM_INDEX.sub("[]", self.at(key)), self.plural)
 
     def string_list(self, key: str) -> tuple[str, ...]:
         value = self.raw.get(key) or []
