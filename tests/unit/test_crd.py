@@ -300,3 +300,39 @@ def test_a_grammar_stated_in_cel_is_read_without_its_anchors() -> None:
     assert "^" not in size.cel_pattern and not size.cel_pattern.endswith("$")
     # The image rule holds two matches: the first is the grammar.
     assert schema.at("spec.influxdb.image").cel_pattern == IMAGE_RULE.split("'^", 1)[1].split("$'", 1)[0]
+
+
+def _spec_with(path: str, value: Any) -> dict[str, Any]:
+    """A spec holding `value` at the dotted `spec.` path."""
+    spec: dict[str, Any] = {}
+    node = spec
+    *parents, leaf = path.split(".")[1:]
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = value
+    return spec
+
+
+def _spec_problem_paths(spec: dict[str, Any]) -> list[str]:
+    try:
+        parse_spec(spec)
+    except SpecError as err:
+        return [path for path, _ in err.problems]
+    return []
+
+
+def test_the_operator_enforces_every_enum_and_bound_the_crd_states_for_an_object_field() -> None:
+    """Walked from the CRD, so a field added there is covered here without a test edit."""
+    checked = []
+    for path, node in _nodes(_schema()):
+        if not path.startswith("spec.") or "[]" in path or "{}" in path:
+            continue  # list items and map values: checked by kube_rules with Kubernetes' own words
+        if "enum" in node:
+            assert _spec_problem_paths(_spec_with(path, "Bogus")) == [path], path
+            checked.append(path)
+        if node.get("type") == "integer" and "maximum" in node:
+            assert _spec_problem_paths(_spec_with(path, node["maximum"] + 1)) == [path], path
+            assert _spec_problem_paths(_spec_with(path, node["minimum"] - 1)) == [path], path
+            assert _spec_problem_paths(_spec_with(path, node["maximum"])) == [], path
+            checked.append(path)
+    assert len(checked) >= 8, checked  # 4 enums, 4 bounded integers today
