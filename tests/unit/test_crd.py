@@ -336,3 +336,9 @@ def test_the_operator_enforces_every_enum_and_bound_the_crd_states_for_an_object
             assert _spec_problem_paths(_spec_with(path, node["maximum"])) == [], path
             checked.append(path)
     assert len(checked) >= 8, checked  # 4 enums, 4 bounded integers today
+
+
+def test_a_cel_grammar_with_a_backslash_is_refused_not_misread() -> None:
+    node = schema.Node("spec.x", {"x-kubernetes-validations": [{"rule": "self.matches('^a\\\\.b$')"}]})
+    with pytest.raises(schema.SchemaPathError, match=r"spec\.x: write the CEL grammar without backslashes"):
+        _ = node.cel_pattern

@@ -98,6 +98,9 @@ class Node:
         match it with `re.fullmatch` (Python's `$` also matches before a trailing newline)."""
         for rule in self.rules:
             found = _CEL_MATCHES.match(rule)
+            if found and "\\" in found.group(1):
+                # A CEL string literal unescapes backslashes: the text is not the pattern as written.
+                raise SchemaPathError(f"{self.path}: write the CEL grammar without backslashes ([.] for a dot)")
             if found:
                 return found.group(1)
         raise SchemaPathError(f"{self.path}: the CRD states no self.matches('^...$') rule")
