@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from loadtest_monitor.identity import DEFAULT_CLUSTER_DOMAIN
-from loadtest_monitor.render.common import LB_MODE_CONTROLLER, parse_load_balancer_mode
+from loadtest_monitor.load_balancer import LB_MODE_CONTROLLER, parse_load_balancer_mode
 
 _TRUE = ("1", "true", "yes")
 _FALSE = ("0", "false", "no", "")

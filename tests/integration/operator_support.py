@@ -17,11 +17,12 @@ from typing import Any, TypeVar
 import pykube
 import yaml
 
+from loadtest_monitor.spec.schema import crd_file
 from ltm_harness import wait
 from ltm_harness.operator_process import OperatorProcess
 
 REPO = Path(__file__).resolve().parents[2]
-CRD = REPO / "crds" / "loadtest.dev_loadtestmonitors.yaml"
+CRD = crd_file()
 EXAMPLE = REPO / "manifests" / "examples" / "monitor.yaml"
 OPERATOR_AGENT = "loadtest-monitor/"
 WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}

@@ -17,10 +17,11 @@ from typing import Any
 
 import yaml
 
+from loadtest_monitor.spec.schema import crd_file
 from ltm_harness.binaries import cache_root
 
 ROOT = Path(__file__).resolve().parents[2]
-CRD_FILE = ROOT / "crds" / "loadtest.dev_loadtestmonitors.yaml"
+CRD_FILE = crd_file()
 BASE = ROOT / "manifests" / "base"
 CHART = ROOT / "charts" / "loadtest-monitor"
 BUILD_TOOLS = ROOT / "hack" / "build-tools.sh"

@@ -1,39 +1,34 @@
-"""The CRD is the first line of validation; its defaults must be the operator's defaults."""
+"""The CRD is the first line of validation and the one source of the spec's facts: the operator reads
+its defaults, enums, bounds and patterns from it (spec/schema.py); what Python states beside it (the
+image grammar, the monitor name rules, the reserved measurement names, the quantity grammar) is
+checked here to be exactly what the CRD's CEL rules and patterns say."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import yaml
 
 from loadtest_monitor.identity import GROUP, KIND, PLURAL, VERSION
-from loadtest_monitor.spec import crd_check
-from loadtest_monitor.spec.monitor import RETENTION_PATTERN, STORAGE_SIZE_PATTERN, SpecError, parse_spec
-
-CRD_PATH = Path(__file__).resolve().parents[2] / "crds" / "loadtest.dev_loadtestmonitors.yaml"
+from loadtest_monitor.spec import crd_check, kube_rules, schema
+from loadtest_monitor.spec.image import IMAGE_RULE
+from loadtest_monitor.spec.monitor import (
+    MAX_MONITOR_NAME,
+    MONITOR_NAME_PATTERN,
+    RESERVED_MEASUREMENTS,
+    SpecError,
+    parse_spec,
+)
 
 
 def _crd() -> dict[str, Any]:
-    return dict(yaml.safe_load(CRD_PATH.read_text()))
+    return schema.crd()
 
 
 def _schema() -> dict[str, Any]:
-    return dict(_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"])
-
-
-def _apply_defaults(schema: dict[str, Any], value: Any) -> Any:
-    """Structural defaulting as the API server does it, enough for this schema."""
-    if schema.get("type") != "object" or not isinstance(value, dict):
-        return value
-    out = dict(value)
-    for key, sub in (schema.get("properties") or {}).items():
-        if key not in out and "default" in sub:
-            out[key] = sub["default"]
-        if key in out:
-            out[key] = _apply_defaults(sub, out[key])
-    return out
+    return schema.root()
 
 
 def test_names_match_the_operator() -> None:
@@ -47,8 +42,7 @@ def test_names_match_the_operator() -> None:
 
 
 def test_crd_defaults_equal_operator_defaults() -> None:
-    spec_schema = _schema()["properties"]["spec"]
-    defaulted = _apply_defaults(spec_schema, {})
+    defaulted = crd_check.apply_defaults(schema.at("spec").raw, {})
     assert parse_spec(defaulted) == parse_spec({})
     # Every nested object is defaulted, so `kubectl get -o yaml` shows the effective settings.
     assert defaulted["gatling"]["writePeriod"] == 1
@@ -63,34 +57,19 @@ def test_printer_columns_show_ready_grafana_graphite_age() -> None:
     assert columns["Age"] == ".metadata.creationTimestamp"
 
 
-def _all_properties(schema: dict[str, Any], path: str = "") -> list[str]:
-    found = []
-    for key, sub in (schema.get("properties") or {}).items():
-        found.append(f"{path}.{key}")
-        found += _all_properties(sub, f"{path}.{key}")
-        if sub.get("type") == "array":
-            found += _all_properties(sub.get("items") or {}, f"{path}.{key}[]")
-    return found
-
-
 def test_every_spec_field_has_a_description_or_is_self_explaining() -> None:
-    spec_schema = _schema()["properties"]["spec"]
     undocumented = [
-        p
-        for p in _all_properties(spec_schema)
-        if "placement" not in p
-        and "adminSecretRef." not in p
-        and "resources." not in p
-        and not _lookup(spec_schema, p).get("description")
+        path
+        for path, node in _nodes(_schema())
+        if path.startswith("spec.")
+        and "{}" not in path
+        and "placement" not in path
+        and "adminSecretRef." not in path
+        and "resources." not in path
+        and not path.endswith("[]")
+        and not node.get("description")
     ]
     assert undocumented == []
-
-
-def _lookup(schema: dict[str, Any], path: str) -> dict[str, Any]:
-    node = schema
-    for part in path.strip(".").split("."):
-        node = node["properties"][part[:-2]]["items"] if part.endswith("[]") else node["properties"][part]
-    return node
 
 
 # --- The CRD's patterns and spec/monitor.py's checks agree on a corpus of inputs -------------------------
@@ -229,12 +208,137 @@ def test_every_cidr_the_operator_accepts_the_crd_accepts_and_ipv4_garbage_both_r
 
 
 def test_the_packaged_crd_is_the_crds_file() -> None:
-    assert crd_check.crd() == _crd()
+    repo_file = schema.crd_file()
+    assert repo_file.name == f"{GROUP}_{PLURAL}.yaml" and repo_file.parent.name == "crds"
+    assert crd_check.crd() == yaml.safe_load(repo_file.read_text())
 
 
-def test_the_crd_holds_spec_pys_retention_and_size_patterns() -> None:
-    influxdb = _schema()["properties"]["spec"]["properties"]["influxdb"]["properties"]
-    # CEL rules with a message rather than patterns: the API server's pattern error dumps the regex.
-    assert influxdb["retention"]["x-kubernetes-validations"][0]["rule"] == f"self.matches('^({RETENTION_PATTERN})$')"
-    size = influxdb["storage"]["properties"]["size"]
-    assert size["x-kubernetes-validations"][0]["rule"] == f"self.matches('^{STORAGE_SIZE_PATTERN}$')"
+def _nodes(node: dict[str, Any], path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every node of the schema with its dotted path (`[]` for an array's items, `{}` for map values)."""
+    yield path, node
+    for key, sub in (node.get("properties") or {}).items():
+        yield from _nodes(sub, f"{path}.{key}" if path else key)
+    if isinstance(node.get("items"), dict):
+        yield from _nodes(node["items"], f"{path}[]")
+    if isinstance(node.get("additionalProperties"), dict):
+        yield from _nodes(node["additionalProperties"], f"{path}{{}}")
+
+
+def test_every_image_field_of_the_crd_states_the_operators_image_grammar() -> None:
+    image_rules = {
+        path: [r["rule"] for r in node.get("x-kubernetes-validations") or ()]
+        for path, node in _nodes(_schema())
+        if path.endswith(".image")
+    }
+    assert sorted(image_rules) == ["spec.grafana.image", "spec.influxdb.image"]
+    assert all(rules == [IMAGE_RULE] for rules in image_rules.values()), image_rules
+
+
+def test_the_crd_states_the_operators_monitor_name_rules() -> None:
+    rules = schema.Node("", _schema()).rules
+    assert rules == (
+        f"size(self.metadata.name) <= {MAX_MONITOR_NAME}",
+        f"self.metadata.name.matches('^{MONITOR_NAME_PATTERN}$')",
+    )
+
+
+def test_the_crd_reserves_the_measurement_names_of_the_graphite_contract() -> None:
+    # The CEL rule cannot import Python: the names it refuses must be graphite.py's, exactly.
+    rule = " && ".join(f"self != '{name}'" for name in RESERVED_MEASUREMENTS)
+    assert schema.at("spec.gatling.rootPathPrefix").rules == (rule,)
+    assert RESERVED_MEASUREMENTS == ("users",)
+
+
+def test_every_resource_quantity_of_the_crd_uses_the_kubernetes_quantity_grammar() -> None:
+    quantity_nodes = [
+        (path, node.get("pattern")) for path, node in _nodes(_schema()) if node.get("x-kubernetes-int-or-string")
+    ]
+    assert len(quantity_nodes) == 4, quantity_nodes  # requests and limits of InfluxDB and Grafana
+    assert {pattern for _, pattern in quantity_nodes} == {f"^{kube_rules.QUANTITY_PATTERN}$"}
+
+
+def test_the_operator_reads_its_facts_from_the_crd() -> None:
+    """A fact changed in the CRD changes what the operator accepts: nothing is stated twice."""
+    assert parse_spec({}).influxdb.image == schema.at("spec.influxdb.image").default
+    assert parse_spec({}).grafana.image == schema.at("spec.grafana.image").default
+    top = int(schema.at("spec.gatling.writePeriod").maximum)
+    assert parse_spec({"gatling": {"writePeriod": top}}).gatling.write_period == top
+    with pytest.raises(SpecError, match=f"from 1 to {top}"):
+        parse_spec({"gatling": {"writePeriod": top + 1}})
+    for path, key in (("spec.grafana.service.type", "type"), ("spec.grafana.service.scheme", "scheme")):
+        with pytest.raises(SpecError, match=", ".join(schema.at(path).enum)):
+            parse_spec({"grafana": {"service": {key: "Other"}}})
+
+
+def test_the_crds_kubernetes_name_fields_use_kube_rules_grammar_and_length() -> None:
+    """The CRD restates Kubernetes' own name rules for the API server; kube_rules.py is their one
+    Python source, so each pattern and length must be exactly its."""
+    subdomain = (f"^{kube_rules.DNS1123_SUBDOMAIN_PATTERN}$", kube_rules.DNS1123_SUBDOMAIN_MAX)
+    expected = {
+        "spec.influxdb.storage.storageClassName": subdomain,
+        "spec.grafana.adminSecretRef.name": subdomain,
+        "spec.grafana.adminSecretRef.userKey": (f"^{kube_rules.CONFIG_KEY_PATTERN}$", kube_rules.SECRET_KEY_MAX),
+        "spec.grafana.adminSecretRef.passwordKey": (f"^{kube_rules.CONFIG_KEY_PATTERN}$", kube_rules.SECRET_KEY_MAX),
+        "spec.graphite.allowedNamespaces[]": (f"^{kube_rules.DNS1123_LABEL_PATTERN}$", kube_rules.DNS1123_LABEL_MAX),
+    }
+    stated = {path: (schema.at(path).pattern, schema.at(path).max_length) for path in expected}
+    assert stated == expected
+
+
+def test_a_fact_the_crd_does_not_state_is_a_clear_error_naming_the_path() -> None:
+    with pytest.raises(schema.SchemaPathError, match=r"spec\.gatling\.nope: not in the loadtestmonitors CRD"):
+        schema.at("spec.gatling.nope")
+    with pytest.raises(schema.SchemaPathError, match=r"spec\.gatling\.light: the CRD states no enum"):
+        _ = schema.at("spec.gatling.light").enum
+    with pytest.raises(schema.SchemaPathError, match=r"spec\.gatling\.writePeriod: the CRD states no self\.matches"):
+        _ = schema.at("spec.gatling.writePeriod").cel_pattern
+
+
+def test_a_grammar_stated_in_cel_is_read_without_its_anchors() -> None:
+    size = schema.at("spec.influxdb.storage.size")
+    assert size.rules[0] == f"self.matches('^{size.cel_pattern}$')"
+    assert "^" not in size.cel_pattern and not size.cel_pattern.endswith("$")
+    # The image rule holds two matches: the first is the grammar.
+    assert schema.at("spec.influxdb.image").cel_pattern == IMAGE_RULE.split("'^", 1)[1].split("$'", 1)[0]
+
+
+def _spec_with(path: str, value: Any) -> dict[str, Any]:
+    """A spec holding `value` at the dotted `spec.` path."""
+    spec: dict[str, Any] = {}
+    node = spec
+    *parents, leaf = path.split(".")[1:]
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = value
+    return spec
+
+
+def _spec_problem_paths(spec: dict[str, Any]) -> list[str]:
+    try:
+        parse_spec(spec)
+    except SpecError as err:
+        return [path for path, _ in err.problems]
+    return []
+
+
+def test_the_operator_enforces_every_enum_and_bound_the_crd_states_for_an_object_field() -> None:
+    """Walked from the CRD, so a field added there is covered here without a test edit."""
+    checked = []
+    for path, node in _nodes(_schema()):
+        if not path.startswith("spec.") or "[]" in path or "{}" in path:
+            continue  # list items and map values: checked by kube_rules with Kubernetes' own words
+        if "enum" in node:
+            assert _spec_problem_paths(_spec_with(path, "Bogus")) == [path], path
+            checked.append(path)
+        if node.get("type") == "integer" and "maximum" in node:
+            assert _spec_problem_paths(_spec_with(path, node["maximum"] + 1)) == [path], path
+            assert _spec_problem_paths(_spec_with(path, node["minimum"] - 1)) == [path], path
+            assert _spec_problem_paths(_spec_with(path, node["maximum"])) == [], path
+            checked.append(path)
+    assert len(checked) >= 8, checked  # 4 enums, 4 bounded integers today
+
+
+def test_a_cel_grammar_with_a_backslash_is_refused_not_misread() -> None:
+    node = schema.Node("spec.x", {"x-kubernetes-validations": [{"rule": "self.matches('^a\\\\.b$')"}]})
+    with pytest.raises(schema.SchemaPathError, match=r"spec\.x: write the CEL grammar without backslashes"):
+        _ = node.cel_pattern

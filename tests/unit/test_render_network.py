@@ -17,7 +17,7 @@ import pytest
 from loadtest_monitor.render.common import Owner, RenderContext
 from loadtest_monitor.render.monitor import offline_credentials, render_all
 from loadtest_monitor.spec import crd_check
-from loadtest_monitor.spec.monitor import EMPTY_DIR_SIZE_PATTERN, SpecError, parse_spec
+from loadtest_monitor.spec.monitor import SpecError, parse_spec
 
 NS = "perf"
 METADATA_ADDRESS = "169.254.169.254"
@@ -287,9 +287,3 @@ def test_bounds_themselves_are_accepted_by_both() -> None:
     monitor = {"apiVersion": "loadtest.dev/v1alpha1", "kind": "LoadtestMonitor", "metadata": {"name": "x"}}
     assert crd_check.check({**monitor, "spec": raw}) == []
     assert crd_check.check({**monitor, "spec": {"graphite": {"runnerPodSelector": {"matchLabels": {}}}}})
-
-
-def test_the_crd_states_the_empty_dir_grammar_of_the_operator() -> None:
-    storage = crd_check.schema()["properties"]["spec"]["properties"]["influxdb"]["properties"]["storage"]
-    rules = storage["properties"]["emptyDirSizeLimit"]["x-kubernetes-validations"]
-    assert [r["rule"] for r in rules] == [f"self.matches('^({EMPTY_DIR_SIZE_PATTERN})$')"]

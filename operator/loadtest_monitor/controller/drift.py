@@ -8,51 +8,16 @@ fields we set are compared.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
-from decimal import Decimal, InvalidOperation
 from typing import Any
+
+from loadtest_monitor.spec.kube_rules import parse_quantity as quantity_value
 
 # List items that Kubernetes merges by a key rather than by position.
 _LIST_KEYS = ("name", "mountPath", "containerPort", "type")
 
 # Maps whose values are resource quantities (container resources, PVC requests and limits).
 _QUANTITY_MAPS = ("limits", "requests")
-
-_SUFFIXES = {
-    "Ki": Decimal(2) ** 10,
-    "Mi": Decimal(2) ** 20,
-    "Gi": Decimal(2) ** 30,
-    "Ti": Decimal(2) ** 40,
-    "Pi": Decimal(2) ** 50,
-    "Ei": Decimal(2) ** 60,
-    "n": Decimal("1e-9"),
-    "u": Decimal("1e-6"),
-    "m": Decimal("1e-3"),
-    "": Decimal(1),
-    "k": Decimal("1e3"),
-    "M": Decimal("1e6"),
-    "G": Decimal("1e9"),
-    "T": Decimal("1e12"),
-    "P": Decimal("1e15"),
-    "E": Decimal("1e18"),
-}
-_QUANTITY = re.compile(r"([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?\Z")
-
-
-def quantity_value(text: Any) -> Decimal | None:
-    """The value of a Kubernetes quantity ("1000m" -> 1, "1Gi" -> 1073741824), None if it is none."""
-    match = _QUANTITY.match(str(text).strip())
-    if match is None:
-        return None
-    number, suffix = match.group(1), match.group(2) or ""
-    if "e" in number.lower() and suffix == "E":  # "1E" is exa, never an exponent without digits
-        return None
-    try:
-        return Decimal(number) * _SUFFIXES[suffix]
-    except InvalidOperation:
-        return None
-
 
 def _same_quantity(desired: Any, live: Any) -> bool:
     want, have = quantity_value(desired), quantity_value(live)

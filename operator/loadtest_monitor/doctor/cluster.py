@@ -15,7 +15,7 @@ from typing import Any
 
 from loadtest_monitor.doctor.result import Check, fail, ok, warn
 from loadtest_monitor.identity import CRD_NAME
-from loadtest_monitor.render.common import LB_MODE_CONTROLLER, parse_load_balancer_mode
+from loadtest_monitor.load_balancer import LB_MODE_CONTROLLER, parse_load_balancer_mode
 
 Obj = dict[str, Any]
 

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from loadtest_monitor.spec.monitor import MonitorSpec
+from loadtest_monitor.spec.monitor import MonitorSpec, retention_hours
 
 CONTAINER_NAME = "bootstrap"
 SCRIPT_KEY = "bootstrap.sh"
@@ -85,17 +85,6 @@ def pod_outcome(pod: Mapping[str, Any]) -> Outcome | None:
                 return None
             return parse_outcome(message)
     return None
-
-
-_HOURS = {"h": 1, "d": 24, "w": 24 * 7}
-INFINITE = "INF"
-
-
-def retention_hours(retention: str) -> int | None:
-    """Hours of a spec retention (`24h`, `7d`, `2w`), None for INF."""
-    if retention == INFINITE:
-        return None
-    return int(retention[:-1]) * _HOURS[retention[-1]]
 
 
 def shard_duration(retention: str) -> str:

@@ -51,6 +51,7 @@ from loadtest_monitor import hocon_safety
 from loadtest_monitor.render import gatling_conf
 from loadtest_monitor.render.gatling_conf import RUNNER_ROOT, WRITERS_PATH, Destination, PublishError
 from loadtest_monitor.render.hocon import Overrides, Substitution
+from loadtest_monitor.spec.reader import short
 
 #: Characters, the same count as the CRD's maxLength (which counts characters, not bytes).
 MAX_BASE_CONFIG_CHARS = 65536
@@ -122,12 +123,8 @@ def _key(raw: str, where: str) -> str:
     """pyhocon keeps a quoted key holding `.` (or another special character) with its quotes."""
     inner = raw[1:-1] if len(raw) >= 2 and raw[0] == raw[-1] == '"' else raw
     if '"' in inner or "\\" in inner:
-        raise BaseConfigError(f"key {_short(where + inner)}: a key may not contain a quote or a backslash")
+        raise BaseConfigError(f"key {short(where + inner)}: a key may not contain a quote or a backslash")
     return inner
-
-
-def _short(text: str) -> str:
-    return repr(text if len(text) <= 60 else text[:57] + "...")
 
 
 _DURATION_UNITS = (("d", 86_400_000_000), ("h", 3_600_000_000), ("m", 60_000_000), ("s", 1_000_000), ("ms", 1000))

@@ -24,11 +24,16 @@ SECRET_KEY_MAX = 253
 #: The API server's limit for all annotations of one object (keys and values together).
 ANNOTATIONS_MAX_BYTES = 256 * 1024
 
-_DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
-_DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+# The CRD states the name grammars below for its own fields; tests/unit/test_crd.py checks it
+# states exactly these.
+DNS1123_LABEL_PATTERN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+DNS1123_SUBDOMAIN_PATTERN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
+CONFIG_KEY_PATTERN = r"[-._a-zA-Z0-9]+"
+_DNS1123_LABEL = re.compile(DNS1123_LABEL_PATTERN)
+_DNS1123_SUBDOMAIN = re.compile(DNS1123_SUBDOMAIN_PATTERN)
 _QUALIFIED_NAME = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
 _LABEL_VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
-_CONFIG_KEY = re.compile(r"[-._a-zA-Z0-9]+")
+_CONFIG_KEY = re.compile(CONFIG_KEY_PATTERN)
 # resource.ParseQuantity's grammar for the values a resource list may hold (no sign: they are >= 0).
 QUANTITY_PATTERN = r"\+?([0-9]+(\.[0-9]*)?|\.[0-9]+)(([KMGTPE]i)|[numkMGTPE]|[eE][-+]?[0-9]+)?"
 _QUANTITY = re.compile(QUANTITY_PATTERN)
@@ -98,11 +103,16 @@ def secret_key(value: str) -> str | None:
     return None
 
 
-def parse_quantity(value: str) -> Decimal | None:
-    """The value of a Kubernetes quantity, or None when the text is not one."""
-    if not _QUANTITY.fullmatch(value):
+def parse_quantity(value: Any) -> Decimal | None:
+    """The value of a Kubernetes quantity ("1000m" -> 1, "1Gi" -> 1073741824, 2 -> 2), or None when
+    it is not one. The one quantity parser: the spec's checks and the drift comparison of live
+    objects (whose quantities the API server has canonicalised) both use it."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
         return None
-    match = re.fullmatch(r"\+?([0-9.]+)(.*)", value)
+    text = str(value)
+    if not _QUANTITY.fullmatch(text):
+        return None
+    match = re.fullmatch(r"\+?([0-9.]+)(.*)", text)
     if match is None:
         return None
     number, suffix = match.groups()

@@ -20,7 +20,8 @@ import yaml
 
 from loadtest_monitor.identity import API_VERSION, KIND
 from loadtest_monitor.spec import kube_rules
-from loadtest_monitor.spec.monitor import MonitorSpec, SpecError, monitor_name_problem, parse_spec, problem_lines
+from loadtest_monitor.spec.monitor import MonitorSpec, monitor_name_problem, parse_spec
+from loadtest_monitor.spec.problems import SpecError, problem_lines
 
 
 class _KubectlLikeLoader(yaml.SafeLoader):
@@ -119,6 +120,7 @@ def check_monitor(doc: Mapping[str, Any], namespace: str | None) -> MonitorInput
     """The monitor's name, namespace and parsed spec, or InputError with every problem (capped)."""
     # Imported here: the CEL interpreter is for the offline commands; `run` never loads it.
     from loadtest_monitor.spec import crd_check
+
     meta = doc.get("metadata")
     problems = _metadata_problems(meta)
     spec: MonitorSpec | None = None
