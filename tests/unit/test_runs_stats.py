@@ -4,14 +4,14 @@ and are never an average of the runners' percentiles."""
 
 from __future__ import annotations
 
-import math
-
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from loadtest_monitor.forward import histogram as hist
 from loadtest_monitor.runs.model import ALL_REQUESTS, RunnerData
 from loadtest_monitor.runs.stats import compute, normalize_request, request_stats
+from tests import hdr_reference
 
 # Response times as Gatling sees them: mostly short, sometimes seconds, a few above a minute.
 TIMES = st.one_of(st.integers(0, 300), st.integers(0, 5000), st.integers(0, 200_000))
@@ -24,16 +24,6 @@ def runner_data(name: str, responses: list[tuple[str, bool, int]], start: int, e
     for request, ok, t in responses:
         hist.record(histograms.setdefault((request, "ok" if ok else "ko"), {}), t)
     return RunnerData(name, True, histograms, start, end)
-
-
-def independent_percentile(raw: list[int], p: float) -> int:
-    """From the raw times: the value of rank ceil(p% x n) (at least 1), widened to the highest value
-    of its HdrHistogram bucket (2 significant digits: exact below 256, then 2, 4, 8... ms wide)."""
-    values = sorted(max(t, 1) for t in raw)
-    rank = max(1, math.ceil(math.nextafter(p, 0) * len(values) / 100))
-    v = values[rank - 1]
-    width = 1 if v < 256 else 1 << (v.bit_length() - 8)
-    return (v // width) * width + width - 1
 
 
 @given(st.lists(RUNNER, min_size=1, max_size=4))
@@ -51,15 +41,17 @@ def test_merged_runners_equal_one_histogram_of_every_value(runners):
     assert results.total.ko == sum(1 for _, good, _ in everything if not good)
     if everything:
         raw = [t for _, _, t in everything]
-        assert results.total.p50_ms == independent_percentile(raw, 50)
-        assert results.total.p95_ms == independent_percentile(raw, 95)
-        assert results.total.p99_ms == independent_percentile(raw, 99)
-        assert results.total.min_ms == hist.bucket_of(max(min(raw), 1))
+        assert results.total.p50_ms == hdr_reference.percentile(raw, 50)
+        assert results.total.p95_ms == hdr_reference.percentile(raw, 95)
+        assert results.total.p99_ms == hdr_reference.percentile(raw, 99)
+        assert results.total.min_ms == hdr_reference.minimum(raw)
+        assert results.total.max_ms == hdr_reference.maximum(raw)
+        assert results.total.mean_ms == pytest.approx(hdr_reference.mean(raw), rel=1e-12)
         assert results.total.throughput_rps == len(everything) / duration
     for stats in results.requests:
         raw = [t for r, _, t in everything if r == stats.name]
         assert stats.count == len(raw)
-        assert stats.p75_ms == independent_percentile(raw, 75)
+        assert stats.p75_ms == hdr_reference.percentile(raw, 75)
 
 
 def test_percentiles_are_not_averages_of_the_runners_percentiles():
