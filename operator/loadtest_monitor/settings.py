@@ -6,6 +6,7 @@ refuses bad values with one line naming the variable and the fix.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -13,6 +14,7 @@ from loadtest_monitor.identity import DEFAULT_CLUSTER_DOMAIN
 from loadtest_monitor.render.common import LB_MODE_CONTROLLER, parse_load_balancer_mode
 
 _TRUE = ("1", "true", "yes")
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _FALSE = ("0", "false", "no", "")
 
 
@@ -62,7 +64,7 @@ class Settings:
             liveness_port=liveness_port,
             load_balancer_mode=_load_balancer_mode(env.get("LTM_LOAD_BALANCER_MODE", "")),
             influxdb_url=_influxdb_url(env.get("LTM_INFLUXDB_URL", "")),
-            operator_namespace=env.get("LTM_OPERATOR_NAMESPACE", "").strip() or None,
+            operator_namespace=_namespace(env.get("LTM_OPERATOR_NAMESPACE", "")),
         )
         if settings.reconcile_deadline < 3 * settings.request_timeout:
             raise SettingsError(
@@ -103,6 +105,18 @@ def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float
     if value != value or value < minimum:  # NaN or too small (0 would be a hot loop)
         raise SettingsError(f"{name}={raw!r} is below the minimum; set it to a value >= {minimum:g}")
     return value
+
+
+def _namespace(raw: str) -> str | None:
+    name = raw.strip()
+    if not name:
+        return None
+    if len(name) > 63 or not _DNS_LABEL.fullmatch(name):
+        raise SettingsError(
+            f"LTM_OPERATOR_NAMESPACE={raw!r} is not a namespace name; set it from the Downward API "
+            "(valueFrom.fieldRef.fieldPath: metadata.namespace)"
+        )
+    return name
 
 
 def _influxdb_url(raw: str) -> str | None:

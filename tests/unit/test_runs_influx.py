@@ -67,3 +67,12 @@ def test_a_bad_override_names_the_variable_and_the_fix(raw):
 def test_the_client_refuses_a_url_it_cannot_use():
     with pytest.raises(ValueError, match="expected http"):
         InfluxClient("influxdb:8086", "admin", "pw")
+
+
+def test_the_operator_namespace_comes_from_the_downward_api():
+    assert Settings.from_env({}).operator_namespace is None
+    assert Settings.from_env({"LTM_OPERATOR_NAMESPACE": "loadtest-monitor-system"}).operator_namespace == (
+        "loadtest-monitor-system"
+    )
+    with pytest.raises(SettingsError, match="LTM_OPERATOR_NAMESPACE='Bad_NS' is not a namespace name"):
+        Settings.from_env({"LTM_OPERATOR_NAMESPACE": "Bad_NS"})

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from loadtest_monitor.graphite import SPAN_ROOT, SUMMARY_ROOT
 from loadtest_monitor.spec import kube_rules
 from loadtest_monitor.spec.base_config import base_config_problem
 from loadtest_monitor.spec.reader import Problems, Reader, short
@@ -33,6 +34,8 @@ GRAPHITE_EXPOSURES = ("ClusterIP", "InternalLoadBalancer")
 
 # Measurement names the templates produce besides the request measurement (the root prefix).
 RESERVED_MEASUREMENTS = ("users",)
+#: Roots of the whole-run summary's lines (graphite.py): a prefix of that name would mix with them.
+SUMMARY_ROOTS = (SUMMARY_ROOT, SPAN_ROOT)
 
 #: Longest monitor name: child Service names add at most "-graphite" (9) and stay within 63.
 MAX_MONITOR_NAME = 54
@@ -555,6 +558,12 @@ def _parse_gatling(r: Reader) -> GatlingSpec:
     if prefix in RESERVED_MEASUREMENTS:
         r.problem(
             "rootPathPrefix", f"{prefix!r} is also the measurement of Gatling's user counts; choose another prefix"
+        )
+        prefix = defaults.root_path_prefix
+    elif prefix in SUMMARY_ROOTS:
+        r.problem(
+            "rootPathPrefix",
+            f"{prefix!r} is a root of the whole-run summary the forwarder sends; choose another prefix",
         )
         prefix = defaults.root_path_prefix
     base_config = r.string("baseConfig", defaults.base_config)
