@@ -28,7 +28,7 @@ from loadtest_monitor.forward.logformat import choose_decoder
 from loadtest_monitor.forward.records import RequestRecord, UserRecord
 from loadtest_monitor.render.gatling import SUMMARY_MEASUREMENT, render_gatling_conf, requests_measurement
 from loadtest_monitor.runs.influx import InfluxClient, InfluxError, any_tag_equals
-from loadtest_monitor.runs.model import Criterion, Metric, Outcome, RunnerOutcome, RunResults
+from loadtest_monitor.runs.model import Criterion, Metric, Outcome, RunnerData, RunnerOutcome, RunResults
 from loadtest_monitor.runs.results import collect, freshness
 from loadtest_monitor.runs.stats import compute
 from loadtest_monitor.runs.verdict import judge
@@ -41,6 +41,7 @@ from tests.e2e.gatling_run import GatlingResults, sanitize
 from tests.e2e.gatling_runner_home import RunnerProcess, build_runner_home
 from tests.e2e.http_target import TargetServer
 from tests.e2e.influxd import Influxd, MissingTool
+from tests.unit.forward_support import binary_log_started_at, real_log, report_totals, text_log_started_at
 
 pytestmark = pytest.mark.e2e
 
@@ -266,3 +267,32 @@ def test_e2e_duration_is_reported(run: VersionRun, record_property: Callable[[st
     record_property(f"runs_seconds_{run.version}", round(run.seconds, 1))
     print(f"Gatling {run.version}: three runners and their forwarders took {run.seconds:.1f} s")
     assert run.seconds < 300
+
+
+@pytest.mark.parametrize("version", ["3.12.0", "3.15.1"])
+def test_a_summary_sent_over_udp_arrives_whole(influxd: Influxd, tmp_path: Path, version: str) -> None:
+    # A finished run's log (tests/unit/data/forward, moved to now so the retention keeps it),
+    # forwarded once over UDP with live lines off: the summary alone, in datagrams of whole lines.
+    spec = parse_spec({**RAW_SPEC, "graphite": {"protocol": "udp"}})
+    conf = tmp_path / "gatling.conf"
+    conf.write_text(render_gatling_conf(spec, graphite_host="127.0.0.1", graphite_port=influxd.ports.graphite))
+    since_ms = int(time.time() * 1000) - 60_000
+    moved = text_log_started_at if version == "3.12.0" else binary_log_started_at
+    folder = tmp_path / "results" / str(report_totals(version)["runFolder"])
+    folder.mkdir(parents=True)
+    (folder / "simulation.log").write_bytes(moved(real_log(version), since_ms + 1000))
+    runner = f"udp-{version.replace('.', '')}"
+    forwarder = Forwarder(conf, tmp_path / "results", runner, ("--once", "--live", "off")).start()
+    assert forwarder.wait() == 0, forwarder.tail()
+    assert influxd.auth is not None
+    client = InfluxClient(influxd.url, *influxd.auth)
+    data: list[RunnerData] = []
+    for _ in range(40):  # the UDP listener batches for up to 100 ms
+        data = collect(client, SPEC.influxdb.database, [runner], since_ms)
+        if data[0].found:
+            break
+        time.sleep(0.25)
+    assert data[0].found, forwarder.tail()
+    totals = report_totals(version)
+    results = compute(data)
+    assert (results.total.count, results.total.ko) == (totals["total"], totals["ko"])

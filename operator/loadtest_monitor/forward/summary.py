@@ -110,9 +110,10 @@ class RunSummary:
         return self.start_ms + self.last_ms
 
     def payloads(self) -> list[bytes]:
-        """The summary's lines, stamped with the epoch second of the run's end: forwarding the same
-        log again writes the same points, which InfluxDB keeps once."""
-        suffix = f" {self.end_ms // 1000}\n"
+        """The summary's lines, stamped with the first epoch second at or after the run's end (never
+        before anything of the run, so a reader looking from the run's creation on finds them):
+        forwarding the same log again writes the same points, which InfluxDB keeps once."""
+        suffix = f" {-(-self.end_ms // 1000)}\n"
         lines: list[str] = []
         for key in sorted(self._histograms):
             for status, counts in zip(SUMMARY_STATUSES, self._histograms[key], strict=True):
