@@ -52,22 +52,30 @@ REQUEST_LINE_SEGMENTS = ROOT_SEGMENTS + 3
 #: span of its run, under roots of their own (never the rootPathPrefix, which the CRD keeps apart
 #: from these names), so each lands in a measurement of its own and no Gatling line can reach it:
 #:
-#:     run_summary.<runner>.<simulation>.<request>.<ok|ko>.<bucket> <count> <epoch>
-#:     run_span.<runner>.<simulation>.<start_ms|end_ms|responses> <value> <epoch>
+#:     run_summary.<runner>.<simulation>.<request>.<ok|ko>.bucket <lowest value ms> <T + k ms>
+#:     run_summary.<runner>.<simulation>.<request>.<ok|ko>.count  <count>            <T + k ms>
+#:     run_span.<runner>.<simulation>.<start_ms|end_ms|responses> <value> <T>
+#:
+#: T is the run's end (whole seconds, rounded up). Bucket k of a histogram (HdrHistogram buckets,
+#: forward/histogram.py, in value order) is ONE point of fields `bucket` and `count`, k
+#: milliseconds after T (the Graphite listener reads fractional seconds): the point's time only
+#: keeps the buckets apart. Why not the bucket as a tag: a series per bucket (up to ~1,300 per
+#: request and status) would exhaust max-series-per-database within a few runs. Why not a field
+#: named after the bucket: `SELECT *` then costs series x distinct buckets (measured: 10 s for one
+#: runner of 1,000 requests). This way a runner has one series per request and status (fewer than
+#: its live lines), two fields, and reading it costs one row per bucket.
 #:
 #: The span lines come last and carry the number of responses the histograms hold: a reader
 #: that finds them and the same sum of counts knows the summary arrived whole (UDP may lose lines).
 #:
 #: `<request>` is ONE segment: the request's group segments and its own segment joined by
 #: SUMMARY_PATH_JOINER (escaped inside the parts), so the depth is fixed and one template reads
-#: every line, however deep the groups. `<bucket>` (the lowest equivalent value of an HdrHistogram
-#: bucket, forward/histogram.py) becomes a FIELD, not a tag: a tag would make a series of every
-#: bucket (up to ~1,300 per request and status), a field keeps the series of the summary at one per
-#: runner, request and status, fewer than the live lines of the same run already hold.
+#: every line, however deep the groups.
 SUMMARY_ROOT = "run_summary"
 SPAN_ROOT = "run_span"
 SUMMARY_STATUSES = ("ok", "ko")
 SPAN_FIELDS = ("start_ms", "end_ms", "responses")
+BUCKET_FIELDS = ("bucket", "count")
 #: Roots a rootPathPrefix may not take (the CRD refuses them, with `users`).
 RESERVED_PREFIXES = frozenset({USERS, SUMMARY_ROOT, SPAN_ROOT})
 SUMMARY_PATH_JOINER = "|"

@@ -41,7 +41,7 @@ from tests.e2e.gatling_run import GatlingResults, sanitize
 from tests.e2e.gatling_runner_home import RunnerProcess, build_runner_home
 from tests.e2e.http_target import TargetServer
 from tests.e2e.influxd import Influxd, MissingTool
-from tests.unit.forward_support import binary_log_started_at, real_log, report_totals, text_log_started_at
+from tests.unit.forward_support import BinaryLog, binary_log_started_at, real_log, report_totals, text_log_started_at
 
 pytestmark = pytest.mark.e2e
 
@@ -296,3 +296,49 @@ def test_a_summary_sent_over_udp_arrives_whole(influxd: Influxd, tmp_path: Path,
     totals = report_totals(version)
     results = compute(data)
     assert (results.total.count, results.total.ko) == (totals["total"], totals["ko"])
+
+
+def test_a_worst_case_summary_stays_within_the_monitors_influxdb_limits(influxd: Influxd, tmp_path: Path) -> None:
+    # 1,500 request names (beyond the default --max-series 1000), response times from 1 ms to a
+    # minute (every bucket), ok and ko: one runner's summary against the rendered default limits
+    # (max-series-per-database 200000, max-values-per-tag 10000).
+    start_ms = int(time.time() * 1000) - 120_000
+    log = BinaryLog(start_ms=start_ms).user(0, True, 1)
+    n = 30_000
+    for i in range(n):
+        end = 1000 + i * 3
+        log.request(("shop",), f"item {i % 1500}", end - (i * 7919) % 60_000 - 1, end, i % 7 != 0)
+    log.user(0, False, 1000 + n * 3)
+    folder = tmp_path / "results" / "bigsimulation-20261206120000000"
+    folder.mkdir(parents=True)
+    (folder / "simulation.log").write_bytes(bytes(log.data))
+    conf = tmp_path / "gatling.conf"
+    conf.write_text(render_gatling_conf(SPEC, graphite_host="127.0.0.1", graphite_port=influxd.ports.graphite))
+    runner = "worst-case-runner"
+    sent = time.monotonic()
+    forwarder = Forwarder(conf, tmp_path / "results", runner, ("--once", "--live", "off")).start()
+    assert forwarder.wait() == 0, forwarder.tail()
+    forwarded_s = time.monotonic() - sent
+    influxd.wait_quiet(lambda: influxd.graphite_stats().get("tcp", {}).get("pointsTx", 0), quiet_seconds=1.0)
+    assert influxd.auth is not None
+    client = InfluxClient(influxd.url, *influxd.auth)  # the default 10 s timeout must be enough
+    queried = time.monotonic()
+    data = collect(client, SPEC.influxdb.database, [runner], start_ms)
+    collect_s = time.monotonic() - queried
+    assert data[0].found, influxd.log_tail()
+    results = compute(data)
+    assert results.total.count == n and results.total.ko == (n + 6) // 7
+    assert len(results.requests) == 1001  # 1000 names of their own, the rest in `_other`
+    assert sum(r.count for r in results.requests if r.name == "_other") == n // 3
+    series = influxd.series(f"SHOW SERIES FROM \"{SUMMARY_MEASUREMENT}\" WHERE \"runner\" = '{runner}'",
+                            SPEC.influxdb.database)
+    n_series = sum(len(s.get("values", [])) for s in series)
+    fields = influxd.series(f'SHOW FIELD KEYS FROM "{SUMMARY_MEASUREMENT}"', SPEC.influxdb.database)
+    n_fields = sum(len(s.get("values", [])) for s in fields)
+    buckets = sum(len(h) for d in data for h in d.histograms.values())
+    print(f"worst-case summary: {n_series} series, {n_fields} fields, {buckets} bucket points; "
+          f"forwarder {forwarded_s:.1f} s, collect {collect_s:.2f} s")
+    assert n_series == 2 * 1001 <= SPEC.influxdb.max_series_per_database // 50
+    assert n_fields == 2  # bucket and count: a query reads one row per bucket, not series x buckets
+    assert collect_s < 5
+    assert "exceeded" not in influxd.log_tail(400)

@@ -29,13 +29,30 @@ def decoded(version: str) -> tuple[int, list[RequestRecord | UserRecord]]:
     return decoder.header.start_ms, records
 
 
-def parse(payloads: list[bytes]) -> list[tuple[list[str], int, int]]:
+def parse(payloads: list[bytes]) -> list[tuple[list[str], int, str]]:
     out = []
     for payload in payloads:
         assert payload.endswith(b"\n")
         for line in payload.decode().splitlines():
             path, value, epoch = line.split(" ")
-            out.append((path.split("."), int(value), int(epoch)))
+            out.append((path.split("."), int(value), epoch))
+    return out
+
+
+def histograms(payloads: list[bytes]) -> dict[tuple[str, str], dict[int, int]]:
+    """(request, status) -> {bucket: count}, pairing each bucket line with the count line of the
+    same series and timestamp (what InfluxDB makes one point of)."""
+    points: dict[tuple[str, str, str], dict[str, int]] = {}
+    for segments, value, epoch in parse(payloads):
+        if segments[0] == "run_summary":
+            request, status, field = segments[3:6]
+            points.setdefault((request, status, epoch), {})[field] = value
+    out: dict[tuple[str, str], dict[int, int]] = {}
+    for (request, status, _), point in points.items():
+        assert set(point) == {"bucket", "count"}
+        buckets = out.setdefault((request, status), {})
+        assert point["bucket"] not in buckets
+        buckets[point["bucket"]] = point["count"]
     return out
 
 
@@ -44,19 +61,14 @@ def test_summary_of_a_real_log_holds_every_response_once_by_request_and_status(v
     start_ms, records = decoded(version)
     summary = RunSummary(SummarySettings("runner.1", "datapathsimulation"), start_ms)
     summary.add(records)
-    lines = parse(summary.payloads())
-
-    got: Counter[tuple[str, str]] = Counter()
-    span = {}
-    for segments, value, _ in lines:
-        if segments[0] == "run_span":
-            assert segments[1:3] == ["runner-1", "datapathsimulation"]
-            span[segments[3]] = value
-        else:
-            root, runner, sim, request, status, bucket = segments
-            assert (root, runner, sim) == ("run_summary", "runner-1", "datapathsimulation")
-            assert int(bucket) >= 1
-            got[(request, status)] += value
+    payloads = summary.payloads()
+    lines = parse(payloads)
+    for segments, _, _ in lines:
+        assert segments[:3] in (["run_summary", "runner-1", "datapathsimulation"],
+                                ["run_span", "runner-1", "datapathsimulation"])
+    got = Counter({key: sum(h.values()) for key, h in histograms(payloads).items()})
+    assert all(bucket >= 1 for h in histograms(payloads).values() for bucket in h)
+    span = {segments[3]: value for segments, value, _ in lines if segments[0] == "run_span"}
     # Counted independently from the log's records.
     want: Counter[tuple[str, str]] = Counter()
     for r in records:
@@ -68,9 +80,11 @@ def test_summary_of_a_real_log_holds_every_response_once_by_request_and_status(v
     assert sum(n for (_, s), n in got.items() if s == "ko") == totals["ko"]
     last = max(r.end if isinstance(r, RequestRecord) else r.time for r in records)
     assert span == {"start_ms": start_ms, "end_ms": start_ms + last, "responses": totals["total"]}
-    # One timestamp for the whole summary (the run's end, rounded up to a second): re-sending writes
-    # the same points, and it is never before the run.
-    assert {epoch for _, _, epoch in lines} == {-(-(start_ms + last) // 1000)}
+    # Stamped from the run's end rounded up to a second (never before the run): the span at T, the
+    # buckets of a histogram 1 ms apart from T on. Re-sending writes the same points.
+    end_s = -(-(start_ms + last) // 1000)
+    assert {epoch for segments, _, epoch in lines if segments[0] == "run_span"} == {str(end_s)}
+    assert all(end_s <= float(epoch) < end_s + 4 for _, _, epoch in lines)
     # The span comes last: over TCP its arrival means the histograms arrived before it.
     assert [s[0] for s, _, _ in lines[-3:]] == ["run_span"] * 3
 
@@ -79,7 +93,7 @@ def test_buckets_are_hdrhistogram_buckets_of_the_response_times():
     summary = RunSummary(SummarySettings("r", "sim"), 1_000_000)
     times = [0, 1, 2, 255, 256, 257, 258, 1000, 1003, 70_000]
     summary.add([RequestRecord(("g",), "req", 10, 10 + t, True, "") for t in times])
-    buckets = {int(s[-1]): v for s, v, _ in parse(summary.payloads()) if s[0] == "run_summary"}
+    buckets = histograms(summary.payloads())[("g|req", "ok")]
     # < 256 ms exact (0 counts as 1 ms, as Gatling records it); 256-511: 2 ms wide; 1000: 4 ms wide.
     assert buckets == {1: 2, 2: 1, 255: 1, 256: 2, 258: 1, 1000: 2, 69632: 1}
 
@@ -87,10 +101,9 @@ def test_buckets_are_hdrhistogram_buckets_of_the_response_times():
 def test_names_beyond_max_series_are_counted_in_other_and_nothing_is_lost():
     summary = RunSummary(SummarySettings("r", "sim", max_series=2), 0)
     summary.add([RequestRecord((), f"item-{i % 5}", 0, 5, i % 3 != 0, "") for i in range(50)])
-    lines = [(s, v) for s, v, _ in parse(summary.payloads()) if s[0] == "run_summary"]
-    requests = {s[3] for s, _ in lines}
-    assert requests == {"item-0", "item-1", OVERFLOW}
-    assert sum(v for _, v in lines) == 50
+    found = histograms(summary.payloads())
+    assert {request for request, _ in found} == {"item-0", "item-1", OVERFLOW}
+    assert sum(sum(h.values()) for h in found.values()) == 50
     assert summary.overflowed == 30
 
 
@@ -100,7 +113,9 @@ def test_a_large_summary_is_cut_into_payloads_of_whole_lines():
     payloads = summary.payloads()
     assert len(payloads) > 1
     assert all(p.endswith(b"\n") and p.count(b"\n") <= LINES_PER_PAYLOAD for p in payloads)
-    assert sum(v for s, v, _ in parse(payloads) if s[0] == "run_summary") == 8000
+    # A bucket's two lines never go apart: every payload pairs up on its own.
+    assert all(histograms([p]) or p.startswith(b"run_span") for p in payloads)
+    assert sum(sum(h.values()) for h in histograms(payloads).values()) == 8000
 
 
 def test_over_udp_no_line_is_cut_across_datagrams():
@@ -110,7 +125,7 @@ def test_over_udp_no_line_is_cut_across_datagrams():
     summary = RunSummary(SummarySettings("r", "sim"), 0)
     long_name = "x" * 180
     summary.add([RequestRecord(tuple(f"group{g}-{long_name}" for g in range(8)), "req", 0, t, True, "")
-                 for t in range(1, 60)])
+                 for t in range(1, 20)])
     payloads = summary.payloads()
     sender = GraphiteSender("127.0.0.1", receiver.getsockname()[1], "udp")
     for p in payloads:
@@ -154,7 +169,9 @@ def test_gatling_3_11_auto_mode_sends_only_the_summary(tmp_path, sink):
     points = sink.points()
     assert points and all(path.startswith(("run_summary.", "run_span.")) for path, _ in points)
     totals = report_totals("3.11.5")
-    assert sum(v for (p, _), v in points.items() if p.startswith("run_summary.")) == totals["total"]
+    assert sum(v for (p, _), v in points.items() if p.startswith("run_summary.") and p.endswith(".count")) == (
+        totals["total"]
+    )
     assert "only the whole-run summary" in err
 
 
@@ -165,7 +182,7 @@ def test_gatling_3_15_sends_live_windows_and_the_summary(tmp_path, sink):
     points = sink.points()
     totals = report_totals("3.15.1")
     live = sum(v for (p, _), v in points.items() if p.endswith(".allRequests.all.count"))
-    summary = sum(v for (p, _), v in points.items() if p.startswith("run_summary."))
+    summary = sum(v for (p, _), v in points.items() if p.startswith("run_summary.") and p.endswith(".count"))
     assert live == summary == totals["total"]
 
 

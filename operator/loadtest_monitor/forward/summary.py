@@ -23,6 +23,7 @@ from loadtest_monitor.forward import histogram as hist
 from loadtest_monitor.forward.aggregate import DEFAULT_MAX_SERIES, MAX_PATH_CHARS
 from loadtest_monitor.forward.records import FORGOTTEN, Record, RequestRecord, UserRecord
 from loadtest_monitor.graphite import (
+    BUCKET_FIELDS,
     OVERFLOW,
     SEPARATOR,
     SPAN_FIELDS,
@@ -37,7 +38,8 @@ from loadtest_monitor.graphite import (
 log = logging.getLogger("loadtest_monitor.forward")
 
 #: Lines per payload handed to the sender: a few hundred KiB, so one slow request never holds a
-#: large buffer, and the oldest-first dropping of a full buffer never takes a whole summary.
+#: large buffer, and the oldest-first dropping of a full buffer never takes a whole summary. Even:
+#: the two lines of a bucket (its value and its count) always travel together.
 LINES_PER_PAYLOAD = 2000
 
 
@@ -110,19 +112,25 @@ class RunSummary:
         return self.start_ms + self.last_ms
 
     def payloads(self) -> list[bytes]:
-        """The summary's lines, stamped with the first epoch second at or after the run's end (never
-        before anything of the run, so a reader looking from the run's creation on finds them):
-        forwarding the same log again writes the same points, which InfluxDB keeps once."""
-        suffix = f" {-(-self.end_ms // 1000)}\n"
+        """The summary's lines. T, the first epoch second at or after the run's end, is never before
+        anything of the run (a reader looking from the run's creation on finds them); bucket k of a
+        histogram is stamped T + k ms (graphite.py says why). Forwarding the same log again writes
+        the same points, which InfluxDB keeps once."""
+        end_s = -(-self.end_ms // 1000)
+        bucket_field, count_field = BUCKET_FIELDS
         lines: list[str] = []
         for key in sorted(self._histograms):
             for status, counts in zip(SUMMARY_STATUSES, self._histograms[key], strict=True):
                 base = f"{SUMMARY_ROOT}.{self._root}.{key}.{status}."
-                lines.extend(f"{base}{bucket} {count}{suffix}" for bucket, count in sorted(counts.items()))
+                for k, bucket in enumerate(sorted(counts)):
+                    stamp = f" {end_s + k // 1000}.{k % 1000:03d}\n"
+                    # One line per field, both in the same payload (LINES_PER_PAYLOAD is even).
+                    lines.append(f"{base}{bucket_field} {bucket}{stamp}")
+                    lines.append(f"{base}{count_field} {counts[bucket]}{stamp}")
         # Last, so that over TCP (in order, whole payloads re-sent) the span means "all arrived".
         span = f"{SPAN_ROOT}.{self._root}."
         values = (self.start_ms, self.end_ms, self.responses)
-        lines.extend(f"{span}{name} {value}{suffix}" for name, value in zip(SPAN_FIELDS, values, strict=True))
+        lines.extend(f"{span}{name} {value} {end_s}\n" for name, value in zip(SPAN_FIELDS, values, strict=True))
         return [
             "".join(lines[i : i + LINES_PER_PAYLOAD]).encode("utf-8")
             for i in range(0, len(lines), LINES_PER_PAYLOAD)

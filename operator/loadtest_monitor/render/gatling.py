@@ -40,7 +40,7 @@ TAG_GROUP = "group"
 TAG_REQUEST = "request"
 TAG_STATUS = "status"
 # The whole-run summary of each runner (graphite.py: SUMMARY_ROOT, SPAN_ROOT): the histograms, one
-# field per HdrHistogram bucket holding its count, and the span of the run (epoch ms fields).
+# point per HdrHistogram bucket (fields bucket, count), and the span of the run (epoch ms fields).
 SUMMARY_MEASUREMENT = SUMMARY_ROOT
 SPAN_MEASUREMENT = SPAN_ROOT
 SUMMARY_TEMPLATES = (

@@ -2,9 +2,10 @@
 
 The summaries are the forwarder's (forward/summary.py), split by the InfluxDB templates the
 operator renders (render/gatling.py): measurement `run_summary` (tags runner, simulation, request,
-status; one field per HdrHistogram bucket, its count) and `run_span` (fields start_ms, end_ms,
-responses). A runner's summary counts only when it arrived whole: its span is there and its
-bucket counts add up to the number of responses the span announces (UDP may lose lines).
+status; one point per HdrHistogram bucket with fields bucket and count, graphite.py says why) and
+`run_span` (fields start_ms, end_ms, responses). A runner's summary counts only when it arrived
+whole: its span is there and its bucket counts add up to the number of responses the span
+announces (UDP may lose lines).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from loadtest_monitor.graphite import SPAN_FIELDS, runner_segment, summary_request_parts
+from loadtest_monitor.graphite import BUCKET_FIELDS, SPAN_FIELDS, runner_segment, summary_request_parts
 from loadtest_monitor.render.gatling import (
     SPAN_MEASUREMENT,
     SUMMARY_MEASUREMENT,
@@ -30,14 +31,15 @@ from loadtest_monitor.runs.stats import request_name
 #: How far back freshness looks for a runner's last live point.
 FRESHNESS_LOOKBACK_S = 3600
 _START, _END, _RESPONSES = SPAN_FIELDS
+_BUCKET, _COUNT = BUCKET_FIELDS
 
 
 @dataclass
 class _Rows:
-    """One runner's rows, by the time they were stamped with (the run's end second)."""
+    """One runner's rows: spans by their time, and every bucket point with its time."""
 
     spans: dict[int, dict[str, float]] = field(default_factory=dict)
-    histograms: dict[int, dict[tuple[str, str], Histogram]] = field(default_factory=dict)
+    buckets: list[tuple[int, tuple[str, str], float | None, float | None]] = field(default_factory=list)
 
 
 def collect(client: InfluxClient, database: str, runners: Sequence[str], since_ms: int) -> list[RunnerData]:
@@ -63,37 +65,38 @@ def collect(client: InfluxClient, database: str, runners: Sequence[str], since_m
 def _add_series(rows: _Rows, series: Mapping[str, Any]) -> None:
     columns: list[str] = list(series.get("columns") or [])
     tags = series.get("tags") or {}
+    is_span = series.get("name") == SPAN_MEASUREMENT
+    key = (request_name(summary_request_parts(str(tags.get(TAG_REQUEST, "")))), str(tags.get(TAG_STATUS, "")))
     for values in series.get("values") or []:
         row = dict(zip(columns, values, strict=True))
         stamp = int(row.pop("time"))
-        present = {k: float(v) for k, v in row.items() if v is not None}
-        if series.get("name") == SPAN_MEASUREMENT:
-            rows.spans.setdefault(stamp, {}).update(present)
-            continue
-        request, status = str(tags.get(TAG_REQUEST, "")), str(tags.get(TAG_STATUS, ""))
-        if not request or not status:
-            continue
-        counts = rows.histograms.setdefault(stamp, {}).setdefault(
-            (request_name(summary_request_parts(request)), status), {}
-        )
-        for name, value in present.items():
-            if name.isdigit():
-                counts[int(name)] = counts.get(int(name), 0) + round(value)
+        if is_span:
+            rows.spans.setdefault(stamp, {}).update({k: float(v) for k, v in row.items() if v is not None})
+        elif key[1]:
+            rows.buckets.append((stamp, key, row.get(_BUCKET), row.get(_COUNT)))
 
 
 def _runner_data(runner: str, rows: _Rows | None) -> RunnerData:
-    """The latest complete summary of the runner (a runner forwarded twice writes the same points)."""
+    """The latest complete summary of the runner: its span and the bucket points stamped from the
+    span's time on (a runner forwarded twice writes the same points again)."""
     if rows is None:
         return RunnerData(runner, found=False)
-    for stamp in sorted(rows.spans, reverse=True):
-        span = rows.spans[stamp]
-        if not all(name in span for name in SPAN_FIELDS):
-            continue
-        histograms = {k: v for k, v in rows.histograms.get(stamp, {}).items() if v}
-        if sum(sum(h.values()) for h in histograms.values()) != int(span[_RESPONSES]):
-            continue  # lines lost on the way: judging it would judge part of the run
-        return RunnerData(runner, True, histograms, int(span[_START]), int(span[_END]))
-    return RunnerData(runner, found=False)
+    complete = [stamp for stamp, span in rows.spans.items() if all(name in span for name in SPAN_FIELDS)]
+    if not complete:
+        return RunnerData(runner, found=False)
+    stamp = max(complete)
+    span = rows.spans[stamp]
+    histograms: dict[tuple[str, str], Histogram] = {}
+    for time_ms, key, bucket, count in rows.buckets:
+        if time_ms < stamp:
+            continue  # an earlier run of a runner of the same name
+        if bucket is None or count is None:
+            return RunnerData(runner, found=False)  # half a point: lines lost on the way
+        counts = histograms.setdefault(key, {})
+        counts[int(bucket)] = counts.get(int(bucket), 0) + round(count)
+    if sum(sum(h.values()) for h in histograms.values()) != int(span[_RESPONSES]):
+        return RunnerData(runner, found=False)  # lines lost on the way: judging it would judge part of the run
+    return RunnerData(runner, True, histograms, int(span[_START]), int(span[_END]))
 
 
 def freshness(
