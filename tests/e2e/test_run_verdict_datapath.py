@@ -29,7 +29,7 @@ from loadtest_monitor.forward.records import RequestRecord, UserRecord
 from loadtest_monitor.render.gatling import SUMMARY_MEASUREMENT, render_gatling_conf, requests_measurement
 from loadtest_monitor.runs.influx import InfluxClient, InfluxError, any_tag_equals
 from loadtest_monitor.runs.model import Criterion, Metric, Outcome, RunnerData, RunnerOutcome, RunResults
-from loadtest_monitor.runs.results import collect, freshness
+from loadtest_monitor.runs.results import collect, freshness, silent_runners
 from loadtest_monitor.runs.stats import compute
 from loadtest_monitor.runs.verdict import judge
 from loadtest_monitor.spec.monitor import MonitorSpec, parse_spec
@@ -233,6 +233,8 @@ def test_every_runner_is_fresh_right_after_its_run(run: VersionRun) -> None:
     ages = freshness(run.client, run.db, run.runners)
     assert set(ages) == set(run.runners)
     assert all(age is not None and age < 60 for age in ages.values()), ages
+    assert silent_runners(ages) == []
+    assert silent_runners({**ages, run.runners[0]: 61.0}) == [run.runners[0]]
     assert freshness(run.client, run.db, ["nobody"]) == {"nobody": None}
 
 
@@ -342,3 +344,26 @@ def test_a_worst_case_summary_stays_within_the_monitors_influxdb_limits(influxd:
     assert n_fields == 2  # bucket and count: a query reads one row per bucket, not series x buckets
     assert collect_s < 5
     assert "exceeded" not in influxd.log_tail(400)
+
+
+def test_write_lines_and_query_round_trip_and_errors_carry_influxdbs_message(influxd: Influxd) -> None:
+    # The interface the dashboard annotations use (wt-rd): line protocol in, series out.
+    assert influxd.auth is not None
+    client = InfluxClient(influxd.url, *influxd.auth)
+    now_ns = time.time_ns()
+    client.write_lines(SPEC.influxdb.database, [
+        f'run_events,run=nightly-42 text="started \\"checkout\\"",title="LoadtestRun" {now_ns}',
+        f"run_events,run=nightly-42 text=\"ended\",title=\"LoadtestRun\" {now_ns + 1_000_000}",
+    ])
+    series = client.query(SPEC.influxdb.database, "SELECT \"text\" FROM \"run_events\" WHERE \"run\" = 'nightly-42'")
+    assert [v[1] for v in series[0]["values"]] == ['started "checkout"', "ended"]
+    with pytest.raises(InfluxError, match="unable to parse"):
+        client.write_lines(SPEC.influxdb.database, ["no fields here"])
+    with pytest.raises(InfluxError, match="database not found"):
+        client.query("no_such_db", 'SELECT * FROM "x"')
+    wrong = InfluxClient(influxd.url, "admin", "not-the-password")
+    with pytest.raises(InfluxError, match="HTTP 401"):
+        wrong.query(SPEC.influxdb.database, "SHOW MEASUREMENTS")
+    unreachable = InfluxClient("http://127.0.0.1:9", "a", "b", timeout_s=2)
+    with pytest.raises(InfluxError, match="unreachable"):
+        unreachable.query(SPEC.influxdb.database, "SHOW MEASUREMENTS")

@@ -30,6 +30,8 @@ from loadtest_monitor.runs.stats import request_name
 
 #: How far back freshness looks for a runner's last live point.
 FRESHNESS_LOOKBACK_S = 3600
+#: A runner whose last live point is older than this is not sending (writePeriod is at most 60 s).
+FRESH_WITHIN_S = 60.0
 _START, _END, _RESPONSES = SPAN_FIELDS
 _BUCKET, _COUNT = BUCKET_FIELDS
 
@@ -120,3 +122,8 @@ def freshness(
         if runner is not None and values:
             ages[runner] = max(0.0, (now - int(values[-1][0])) / 1000.0)
     return ages
+
+
+def silent_runners(ages: Mapping[str, float | None], within_s: float = FRESH_WITHIN_S) -> list[str]:
+    """The runners of `freshness` whose data is not flowing: nothing seen, or nothing for within_s."""
+    return [runner for runner, age in ages.items() if age is None or age > within_s]
