@@ -40,6 +40,7 @@ from tests.e2e.gatling_report import load_report
 from tests.e2e.gatling_run import GatlingResults, sanitize
 from tests.e2e.gatling_runner_home import RunnerProcess, build_runner_home
 from tests.e2e.http_target import TargetServer
+from tests.e2e.influx_bootstrap import Credentials
 from tests.e2e.influxd import Influxd, MissingTool
 from tests.unit.forward_support import BinaryLog, binary_log_started_at, real_log, report_totals, text_log_started_at
 
@@ -115,11 +116,11 @@ def run(
             f.stop()
         for g in gatlings:
             g.stop()
-    assert influxd.auth is not None
     return VersionRun(
         version=version,
         influxd=influxd,
-        client=InfluxClient(influxd.url, *influxd.auth),
+        # Reading results needs no more than the read-only user the monitor generates for Grafana.
+        client=InfluxClient(influxd.url, *Credentials().reader),
         runners=runners,
         since_ms=since_ms,
         reports={r: load_report(d, r) for r, d in run_dirs.items()},

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from loadtest_monitor.forward.logformat import choose_decoder
 from loadtest_monitor.forward.records import RequestRecord, UserRecord
+from loadtest_monitor.forward.run import has_graphite_writer
 from loadtest_monitor.forward.sender import GraphiteSender
 from loadtest_monitor.forward.summary import LINES_PER_PAYLOAD, RunSummary, SummarySettings
 from loadtest_monitor.graphite import OVERFLOW, summary_request, summary_request_parts
@@ -207,3 +208,12 @@ def test_a_run_stopped_before_its_end_sends_no_summary(tmp_path, sink):
     assert rc == 0, err
     assert not [p for p, _ in sink.points() if p.startswith(("run_summary.", "run_span."))]
     assert "summary not sent" in err
+
+
+@pytest.mark.parametrize(
+    ("version", "writer"),
+    [("3.11.5", True), ("3.10.3", True), ("3.11.0-SNAPSHOT", True), ("3.12.0", False), ("3.15.1", False),
+     ("4.0.0", False), ("unknown", False)],
+)
+def test_only_gatling_up_to_3_11_has_its_own_graphite_writer(version, writer):
+    assert has_graphite_writer(version) is writer
