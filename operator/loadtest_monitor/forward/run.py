@@ -233,25 +233,35 @@ class Forwarder:
         assert self.follower is not None
         if self.aggregator is not None:
             self._send(self.aggregator.finish())
-        if complete and self.summary is not None:
-            # Only a complete run: a summary of part of a run would be judged as the whole run.
-            for payload in self.summary.payloads():
+        broken: LogFormatError | None = None
+        if self.decoder is not None:
+            try:
+                self.decoder.check_complete()
+            except LogFormatError as err:
+                broken = err
+        summary = self.summary if complete and broken is None else None
+        if summary is not None:
+            # Only a complete, whole log: a summary of part of a run would be judged as the whole run.
+            for payload in summary.payloads():
                 self.sender.put(payload)
-            self.summary_sent = True
+        delivered = True
         if self.options.once:
             self._drain_or_fail()
         elif not self.sender.drain(self.options.drain_timeout_s):
             # Live: the run is over either way; say what was lost rather than fail the pod.
+            delivered = False
             log.warning(
-                "Graphite %s still unreachable after %.0f s: %d windows were not delivered",
+                "Graphite %s still unreachable after %.0f s: %d payloads were not delivered%s",
                 self.sender.address, self.options.drain_timeout_s, self.sender.pending,
+                " (the whole-run summary among them: the run's verdict will say NoData)" if summary else "",
             )
+        self.summary_sent = summary is not None and delivered
         agg = self.aggregator
         log.info(
             "done: %d records, %d windows sent, %d re-sent with late records, %d dropped while Graphite was down; "
             "whole-run summary %s",
             agg.records if agg else 0, self.windows_sent, self.windows_resent, self.sender.dropped_payloads,
-            f"of {self.summary.responses} responses sent" if self.summary_sent and self.summary else "not sent",
+            f"of {summary.responses} responses sent" if summary is not None and delivered else "not sent",
         )
         if agg is None and self.summary is not None and self.summary.overflowed:
             log.warning("%d responses of names beyond --max-series %d were counted in the summary's '_other'",
@@ -266,10 +276,8 @@ class Forwarder:
             if complete:
                 raise ForwardError(f"{self.follower.path}: empty, Gatling wrote nothing")
             return 0
-        try:
-            self.decoder.check_complete()
-        except LogFormatError as err:
+        if broken is not None:
             if complete:
-                raise
-            log.warning("%s: %s (stopped while Gatling was writing it)", self.follower.path, err)
+                raise broken
+            log.warning("%s: %s (stopped while Gatling was writing it)", self.follower.path, broken)
         return 0
