@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from loadtest_monitor.forward import histogram as hist
 from loadtest_monitor.runs.model import (
@@ -169,3 +171,28 @@ def test_a_missing_baseline_run_is_an_error_not_a_pass():
     v = verdict(all_data(), criteria=criteria)
     assert (v.outcome, v.reason) == (Outcome.ERROR, "BaselineMissing")
     assert "gone" in v.message and math.isnan(v.criteria[0].threshold)
+
+
+@given(
+    st.lists(st.sampled_from(["reported", "no data", "absent", "exit 1", "exit 2", "never started"]),
+             min_size=1, max_size=6),
+    st.booleans(),
+)
+def test_never_passed_unless_every_runner_ran_and_reported(states, with_criteria):
+    runners = tuple(f"r{i}" for i in range(len(states)))
+    runner_data = []
+    outcomes = {}
+    for runner, state in zip(runners, states, strict=True):
+        if state != "absent":
+            runner_data.append(data(runner, found=state != "no data"))
+        if state != "never started":
+            outcomes[runner] = RunnerOutcome(True, 1 if state == "exit 1" else 2 if state == "exit 2" else 0)
+    found = [d for d in runner_data if d.found]
+    criteria = [Criterion(Metric.ERROR_RATIO, max_value=1.0)] if with_criteria else []
+    v = judge(runners, runner_data, outcomes, compute(found) if found else None, criteria, {})
+    whole = all(s in ("reported", "exit 2") for s in states)
+    assert (v.outcome == Outcome.PASSED) == whole, (states, v)
+    if "exit 1" in states or "never started" in states:
+        assert v.reason == "RunnerFailed"
+    elif not whole:
+        assert v.reason == "NoData"
