@@ -51,6 +51,10 @@ CLI_FIELD_MANAGER = "loadtest-monitor-cli"
 # object, or one of a kustomize/Helm/Argo CD install, cannot carry it by accident.
 INSTALL_ID_ANNOTATION = f"{GROUP}/install-id"
 
+#: Labels every operator pod carries, in the kustomize base and the Helm chart alike (the chart's
+#: `app.kubernetes.io/name` follows its nameOverride, so it is not one of them).
+OPERATOR_POD_LABELS = {LABEL_COMPONENT: "operator", LABEL_PART_OF: PART_OF}
+
 GRAPHITE_PORT = 2003
 INFLUXDB_HTTP_PORT = 8086
 GRAFANA_PORT = 3000

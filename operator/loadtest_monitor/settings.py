@@ -6,6 +6,7 @@ refuses bad values with one line naming the variable and the fix.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -13,6 +14,7 @@ from loadtest_monitor.identity import DEFAULT_CLUSTER_DOMAIN
 from loadtest_monitor.load_balancer import LB_MODE_CONTROLLER, parse_load_balancer_mode
 
 _TRUE = ("1", "true", "yes")
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _FALSE = ("0", "false", "no", "")
 
 
@@ -43,6 +45,12 @@ class Settings:
     liveness_port: int = 0
     #: Who makes the load balancers: the AWS Load Balancer Controller or EKS Auto Mode (render/common.py).
     load_balancer_mode: str = LB_MODE_CONTROLLER
+    #: The monitors' InfluxDB HTTP endpoint when the operator runs outside the cluster (runs/influx.py);
+    #: `{monitor}` and `{namespace}` are filled in. None: the in-cluster Service.
+    influxdb_url: str | None = None
+    #: The operator's own namespace when it runs in a pod (the Downward API): the monitors' InfluxDB
+    #: NetworkPolicy lets its pods reach InfluxDB's HTTP port from there (render/influxdb.py).
+    operator_namespace: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], liveness_port: int = 0) -> Settings:
@@ -55,6 +63,8 @@ class Settings:
             reconcile_deadline=_number(env, "LTM_RECONCILE_DEADLINE_SECONDS", cls.reconcile_deadline, minimum=10.0),
             liveness_port=liveness_port,
             load_balancer_mode=_load_balancer_mode(env.get("LTM_LOAD_BALANCER_MODE", "")),
+            influxdb_url=_influxdb_url(env.get("LTM_INFLUXDB_URL", "")),
+            operator_namespace=_namespace(env.get("LTM_OPERATOR_NAMESPACE", "")),
         )
         if settings.reconcile_deadline < 3 * settings.request_timeout:
             raise SettingsError(
@@ -95,6 +105,35 @@ def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float
     if value != value or value < minimum:  # NaN or too small (0 would be a hot loop)
         raise SettingsError(f"{name}={raw!r} is below the minimum; set it to a value >= {minimum:g}")
     return value
+
+
+def _namespace(raw: str) -> str | None:
+    name = raw.strip()
+    if not name:
+        return None
+    if len(name) > 63 or not _DNS_LABEL.fullmatch(name):
+        raise SettingsError(
+            f"LTM_OPERATOR_NAMESPACE={raw!r} is not a namespace name; set it from the Downward API "
+            "(valueFrom.fieldRef.fieldPath: metadata.namespace)"
+        )
+    return name
+
+
+def _influxdb_url(raw: str) -> str | None:
+    url = raw.strip()
+    if not url:
+        return None
+    try:
+        filled = url.format(monitor="m", namespace="ns")
+    except (KeyError, IndexError, ValueError):
+        raise SettingsError(
+            f"LTM_INFLUXDB_URL={raw!r}: only {{monitor}} and {{namespace}} may be filled in; "
+            "set it like http://127.0.0.1:8086"
+        ) from None
+    scheme, sep, rest = filled.partition("://")
+    if scheme not in ("http", "https") or not sep or not rest.strip("/"):
+        raise SettingsError(f"LTM_INFLUXDB_URL={raw!r} is not an http(s) URL; set it like http://127.0.0.1:8086")
+    return url.rstrip("/")
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:

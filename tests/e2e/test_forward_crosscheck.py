@@ -88,7 +88,7 @@ def _one_run(spec: MonitorSpec, target: TargetServer, workdir: Path) -> tuple[Cr
         )
         results = workdir / "results"
         results.mkdir()
-        forwarder = Forwarder(forward_conf, results, RUNNER).start()
+        forwarder = Forwarder(forward_conf, results, RUNNER, ("--live", "on")).start()  # auto: summary only on 3.11
         props = {"target.baseUrl": target.base_url, **RUNNERS[RUNNER]}
         started = time.time()
         gatling = RunnerProcess(home, RUNNER, props, results).start()

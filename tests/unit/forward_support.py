@@ -144,14 +144,15 @@ class GraphiteSink:
         self.server.close()
         self.drop_connections()
 
-    def points(self) -> dict[tuple[str, int], int]:
-        """What InfluxDB would keep: the last value per (path, epoch)."""
+    def points(self) -> dict[tuple[str, float], int]:
+        """What InfluxDB would keep: the last value per (path, epoch); epochs may hold fractions of
+        a second (the whole-run summary's bucket points)."""
         with self._lock:
             lines = list(self.lines)
-        out: dict[tuple[str, int], int] = {}
+        out: dict[tuple[str, float], int] = {}
         for line in lines:
             path, value, epoch = line.split(" ")
-            out[(path, int(epoch))] = int(value)
+            out[(path, float(epoch))] = int(value)
         return out
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 30.0) -> bool:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from loadtest_monitor import graphite
 from loadtest_monitor.identity import GROUP, KIND, PLURAL, VERSION
 from loadtest_monitor.spec import crd_check, kube_rules, schema
 from loadtest_monitor.spec.image import IMAGE_RULE
@@ -18,6 +19,7 @@ from loadtest_monitor.spec.monitor import (
     MAX_MONITOR_NAME,
     MONITOR_NAME_PATTERN,
     RESERVED_MEASUREMENTS,
+    SUMMARY_ROOTS,
     SpecError,
     parse_spec,
 )
@@ -244,9 +246,11 @@ def test_the_crd_states_the_operators_monitor_name_rules() -> None:
 
 def test_the_crd_reserves_the_measurement_names_of_the_graphite_contract() -> None:
     # The CEL rule cannot import Python: the names it refuses must be graphite.py's, exactly.
-    rule = " && ".join(f"self != '{name}'" for name in RESERVED_MEASUREMENTS)
-    assert schema.at("spec.gatling.rootPathPrefix").rules == (rule,)
-    assert RESERVED_MEASUREMENTS == ("users",)
+    reserved = " && ".join(f"self != '{name}'" for name in RESERVED_MEASUREMENTS)
+    summary = " && ".join(f"self != '{name}'" for name in SUMMARY_ROOTS)
+    assert schema.at("spec.gatling.rootPathPrefix").rules == (reserved, summary)
+    assert RESERVED_MEASUREMENTS == (graphite.USERS,)
+    assert SUMMARY_ROOTS == (graphite.SUMMARY_ROOT, graphite.SPAN_ROOT)
 
 
 def test_every_resource_quantity_of_the_crd_uses_the_kubernetes_quantity_grammar() -> None:

@@ -99,6 +99,8 @@ BAD: list[tuple[dict[str, Any], str, str]] = [
     ({"gatling": {"light": "no"}}, "spec.gatling.light", "true or false"),
     ({"gatling": {"rootPathPrefix": "a.b"}}, "spec.gatling.rootPathPrefix", "no dots"),
     ({"gatling": {"rootPathPrefix": "users"}}, "spec.gatling.rootPathPrefix", "user counts"),
+    ({"gatling": {"rootPathPrefix": "run_summary"}}, "spec.gatling.rootPathPrefix", "whole-run summary"),
+    ({"gatling": {"rootPathPrefix": "run_span"}}, "spec.gatling.rootPathPrefix", "choose another prefix"),
     ({"gatling": {"maxGroupDepth": 9}}, "spec.gatling.maxGroupDepth", "from 0 to 8"),
     ({"gatling": {"baseConfig": "gatling { data { "}}, "spec.gatling.baseConfig", "not valid HOCON"),
     ({"placement": {"nodeSelector": ["a"]}}, "spec.placement.nodeSelector", "map"),

@@ -178,6 +178,7 @@ class Reconciler:
             spec,
             self.settings.cluster_domain,
             self.settings.load_balancer_mode,
+            self.settings.operator_namespace,
         )
         lookup = Lookup(self.kube, self.store, self.watched, self.by_name, (namespace, name))
         credentials, blocked = self._credentials(ctx, lookup, outcome)

@@ -45,6 +45,8 @@ class RenderContext:
     spec: MonitorSpec
     cluster_domain: str = DEFAULT_CLUSTER_DOMAIN
     load_balancer_mode: str = LB_MODE_CONTROLLER
+    #: Where the operator's own pods run (Settings.operator_namespace); None outside the cluster.
+    operator_namespace: str | None = None
 
     @property
     def names(self) -> ChildNames:

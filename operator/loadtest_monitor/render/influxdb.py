@@ -11,6 +11,7 @@ from loadtest_monitor.identity import (
     CONFIG_HASH_ANNOTATION,
     GRAPHITE_PORT,
     INFLUXDB_HTTP_PORT,
+    OPERATOR_POD_LABELS,
     READER_PASSWORD_KEY,
     READER_USER_KEY,
     selector_labels,
@@ -335,9 +336,27 @@ def _graphite_peers(ctx: RenderContext) -> list[Obj]:
     return peers
 
 
+def _http_peers(ctx: RenderContext) -> list[Obj]:
+    """Who may use the HTTP API (queries need a user anyway): pods of this namespace (Grafana), and
+    the operator's pods when they run in another namespace: it reads the runs' results there
+    (runs/results.py). Without a known operator namespace (an operator outside the cluster, or the
+    offline render) nothing else is added."""
+    peers: list[Obj] = [{"podSelector": {}}]
+    operator_ns = ctx.operator_namespace
+    if operator_ns and operator_ns != ctx.owner.namespace:
+        peers.append(
+            {
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": operator_ns}},
+                "podSelector": {"matchLabels": dict(OPERATOR_POD_LABELS)},
+            }
+        )
+    return peers
+
+
 def influxdb_network_policy(ctx: RenderContext) -> Obj:
-    """In: Graphite from the allowed peers, HTTP from this namespace only. Out: DNS only (influxd
-    calls nothing; its bootstrap talks to its own loopback, which no NetworkPolicy filters)."""
+    """In: Graphite from the allowed peers, HTTP from this namespace and the operator's pods. Out:
+    DNS only (influxd calls nothing; its bootstrap talks to its own loopback, which no
+    NetworkPolicy filters)."""
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
@@ -353,7 +372,7 @@ def influxdb_network_policy(ctx: RenderContext) -> Obj:
                         {"port": GRAPHITE_PORT, "protocol": "UDP"},
                     ],
                 },
-                {"from": [{"podSelector": {}}], "ports": [{"port": INFLUXDB_HTTP_PORT, "protocol": "TCP"}]},
+                {"from": _http_peers(ctx), "ports": [{"port": INFLUXDB_HTTP_PORT, "protocol": "TCP"}]},
             ],
             "egress": [dns_egress_rule()],
         },

@@ -44,6 +44,8 @@ DEFAULT_GRAFANA_IMAGE: str = _default("spec.grafana.image")
 # Measurement names the InfluxDB templates produce besides the request measurement (the root
 # prefix). The CRD's CEL rule on rootPathPrefix states the same list (tests/unit/test_crd.py).
 RESERVED_MEASUREMENTS = (graphite.USERS,)
+#: Roots of the whole-run summary's lines (graphite.py): a prefix of that name would mix with them.
+SUMMARY_ROOTS = (graphite.SUMMARY_ROOT, graphite.SPAN_ROOT)
 
 #: Longest monitor name: child Service names add at most "-graphite" (9) and stay within 63. The
 #: CRD's root CEL rules state this bound and the name grammar (tests/unit/test_crd.py checks them).
@@ -345,6 +347,12 @@ def _parse_gatling(r: Reader) -> GatlingSpec:
     if prefix in RESERVED_MEASUREMENTS:
         r.problem(
             "rootPathPrefix", f"{prefix!r} is also the measurement of Gatling's user counts; choose another prefix"
+        )
+        prefix = defaults.root_path_prefix
+    elif prefix in SUMMARY_ROOTS:
+        r.problem(
+            "rootPathPrefix",
+            f"{prefix!r} is a root of the whole-run summary the forwarder sends; choose another prefix",
         )
         prefix = defaults.root_path_prefix
     base_config = r.string("baseConfig", defaults.base_config)
