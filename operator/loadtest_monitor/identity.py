@@ -130,6 +130,25 @@ class ChildNames:
     def gatling_config(self) -> str:
         return self._child("gatling")
 
+    def of_kind(self, kind: str) -> tuple[str, ...]:
+        """Every name a child of this kind can have, wanted by the spec or not: a prunable kind's
+        children are deleted by these names (never listed), so each name is here, with its kind."""
+        by_kind = {
+            "Deployment": (self.influxdb_deployment, self.grafana_deployment),
+            "Service": (self.influxdb_service, self.graphite_service, self.grafana_service),
+            "ConfigMap": (
+                self.influxdb_config,
+                self.grafana_datasources,
+                self.grafana_dashboard_providers,
+                self.grafana_dashboards,
+                self.gatling_config,
+            ),
+            "PersistentVolumeClaim": (self.influxdb_pvc,),
+            "NetworkPolicy": (self.network_policy, self.grafana_network_policy),
+            "Secret": (self.grafana_admin_secret, self.influxdb_auth_secret),
+        }
+        return by_kind.get(kind, ())
+
     def service_fqdn(self, service: str, cluster_domain: str) -> str:
         return f"{service}.{self.namespace}.svc.{cluster_domain}"
 

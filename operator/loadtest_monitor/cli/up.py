@@ -33,9 +33,8 @@ from loadtest_monitor.identity import (
     LABEL_NAME,
 )
 from loadtest_monitor.kube.rest import CRD_API, Rest, RestError, path, path_of
+from loadtest_monitor.obj import Obj
 from loadtest_monitor.spec.monitor_input import InputError, check_monitor, read_documents
-
-Obj = dict[str, Any]
 
 OPERATOR_SELECTOR = f"{LABEL_NAME}=loadtest-monitor,{LABEL_COMPONENT}=operator"
 POLL_SECONDS = 1.0

@@ -44,7 +44,9 @@ from loadtest_monitor.controller.apply import (
 )
 from loadtest_monitor.controller.store import Store
 from loadtest_monitor.identity import ADMIN_SECRET_OPT_IN, API_VERSION, GATLING_CONF_KEY, KIND, LABEL_NAME
-from loadtest_monitor.kube.client import KubeError, Obj
+from loadtest_monitor.kube import kinds
+from loadtest_monitor.kube.client import KubeError
+from loadtest_monitor.obj import Obj
 from loadtest_monitor.render.common import Owner, RenderContext
 from loadtest_monitor.render.monitor import generated_secrets, render_all
 from loadtest_monitor.settings import Settings
@@ -62,18 +64,13 @@ def _now() -> str:
 
 def possible_secret_names(ctx: RenderContext) -> tuple[str, ...]:
     """Every Secret a monitor of this name can have, wanted or not (pruned by name, never listed)."""
-    return (ctx.names.grafana_admin_secret, ctx.names.influxdb_auth_secret)
+    return ctx.names.of_kind("Secret")
 
 
 def prunable(ctx: RenderContext) -> list[tuple[str, str, str]]:
-    """Children that stop being wanted when the spec changes (storage, NetworkPolicy, own Secrets)."""
-    names = ctx.names
-    return [
-        ("v1", "PersistentVolumeClaim", names.influxdb_pvc),
-        ("networking.k8s.io/v1", "NetworkPolicy", names.network_policy),
-        ("networking.k8s.io/v1", "NetworkPolicy", names.grafana_network_policy),
-        *(("v1", "Secret", name) for name in possible_secret_names(ctx)),
-    ]
+    """Children that stop being wanted when the spec changes: every name of each prunable kind of the
+    table (kube/kinds.py: storage, NetworkPolicies, our own Secrets)."""
+    return [(k.api_version, k.kind, name) for k in kinds.PRUNABLE for name in ctx.names.of_kind(k.kind)]
 
 
 # ----------------------------------------------------------------------------------------------

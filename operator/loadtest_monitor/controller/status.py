@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from loadtest_monitor.identity import GATLING_CONF_KEY, GRAFANA_PORT, GRAPHITE_PORT, JAVA_PROPERTIES_KEY
+from loadtest_monitor.obj import Obj
 from loadtest_monitor.render import bootstrap
 from loadtest_monitor.render.common import RenderContext
 from loadtest_monitor.render.grafana import admin_secret_location
@@ -43,7 +44,6 @@ DEGRADED_WAITING_REASONS = (
     "CreateContainerError",
 )
 
-Obj = dict[str, Any]
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,7 @@ from loadtest_monitor.identity import (
     LABEL_NAME,
     PLURAL,
 )
-
-Obj = dict[str, Any]
+from loadtest_monitor.obj import Obj
 
 # What to do about a condition that is False, by its reason (controller/status.py and the README's Status).
 REASON_FIXES = {

@@ -10,9 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from loadtest_monitor.identity import API_VERSION, DEFAULT_CLUSTER_DOMAIN, KIND, ChildNames, child_labels
+from loadtest_monitor.obj import Obj
 from loadtest_monitor.spec.monitor import MonitorSpec
-
-Obj = dict[str, Any]
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ from loadtest_monitor.identity import (
     READER_USER_KEY,
     selector_labels,
 )
+from loadtest_monitor.obj import Obj
 from loadtest_monitor.render.common import (
-    Obj,
     RenderContext,
     config_map,
     container_security_context,
