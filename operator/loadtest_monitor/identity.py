@@ -49,6 +49,8 @@ INSTALL_ID_ANNOTATION = f"{GROUP}/install-id"
 
 GRAPHITE_PORT = 2003
 INFLUXDB_HTTP_PORT = 8086
+# influxd's backup/restore RPC service: loopback only, in the served config and the bootstrap's.
+INFLUXDB_RPC_BIND = "127.0.0.1:8088"
 GRAFANA_PORT = 3000
 
 GATLING_CONF_KEY = "gatling.conf"

@@ -11,6 +11,7 @@ from loadtest_monitor.identity import (
     CONFIG_HASH_ANNOTATION,
     GRAPHITE_PORT,
     INFLUXDB_HTTP_PORT,
+    INFLUXDB_RPC_BIND,
     READER_PASSWORD_KEY,
     READER_USER_KEY,
     selector_labels,
@@ -89,7 +90,7 @@ def render_influxdb_conf(
     data_dir: str = DATA_DIR,
     http_bind: str = f":{INFLUXDB_HTTP_PORT}",
     graphite_bind: str = f":{GRAPHITE_PORT}",
-    rpc_bind: str = "127.0.0.1:8088",
+    rpc_bind: str = INFLUXDB_RPC_BIND,
 ) -> str:
     """influxdb.conf with one Graphite listener per protocol on the same port (TCP and UDP).
 
