@@ -27,10 +27,12 @@ from loadtest_monitor.cli.install import (
 from loadtest_monitor.identity import (
     API_VERSION,
     CRD_NAME,
+    GRAFANA_PORT,
     INSTALL_ID_ANNOTATION,
     KIND,
     LABEL_COMPONENT,
     LABEL_NAME,
+    ChildNames,
 )
 from loadtest_monitor.kube.rest import CRD_API, Rest, RestError, path, path_of
 from loadtest_monitor.obj import Obj
@@ -279,9 +281,10 @@ def summary(monitor: Obj) -> str:
     if grafana.get("url"):
         lines.append(f"  Grafana:      {grafana['url']}")
     else:
+        svc = ChildNames(name, ns).grafana_service
         lines.append(
-            f"  Grafana:      load balancer address pending (kubectl -n {ns} get svc {name}-grafana -w); "
-            f"in the cluster {grafana.get('internalUrl', '')}, or kubectl -n {ns} port-forward svc/{name}-grafana 3000"
+            f"  Grafana:      load balancer address pending (kubectl -n {ns} get svc {svc} -w); "
+            f"in the cluster {grafana.get('internalUrl', '')}, or kubectl -n {ns} port-forward svc/{svc} {GRAFANA_PORT}"
         )
     if secret:
         lines.append(

@@ -209,7 +209,7 @@ def addresses(
     """
     names = ctx.names
     spec = ctx.spec
-    internal_url = f"http://{names.service_fqdn(names.grafana_service, ctx.cluster_domain)}:{GRAFANA_PORT}"
+    internal_url = ctx.grafana_internal_url
     lb_host = load_balancer_address(grafana_service)
     if spec.grafana.service.type == "LoadBalancer":
         url = f"http://{lb_host}:{GRAFANA_PORT}" if lb_host else ""
@@ -238,7 +238,7 @@ def addresses(
         "grafana": grafana,
         "graphite": graphite,
         "influxdb": {
-            "url": f"http://{names.service_fqdn(names.influxdb_service, ctx.cluster_domain)}:8086",
+            "url": ctx.influxdb_url,
             "database": spec.influxdb.database,
         },
         "gatlingConfig": {

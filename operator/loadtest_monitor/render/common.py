@@ -9,7 +9,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from loadtest_monitor.identity import API_VERSION, DEFAULT_CLUSTER_DOMAIN, KIND, ChildNames, child_labels
+from loadtest_monitor.identity import (
+    API_VERSION,
+    DEFAULT_CLUSTER_DOMAIN,
+    GRAFANA_PORT,
+    INFLUXDB_HTTP_PORT,
+    KIND,
+    ChildNames,
+    child_labels,
+)
 from loadtest_monitor.obj import Obj
 from loadtest_monitor.spec.monitor import MonitorSpec
 
@@ -56,6 +64,19 @@ class RenderContext:
     @property
     def names(self) -> ChildNames:
         return self.owner.names
+
+    @property
+    def influxdb_url(self) -> str:
+        """InfluxDB's HTTP API in the cluster: Grafana's datasource and status.influxdb.url."""
+        return self._service_url(self.names.influxdb_service, INFLUXDB_HTTP_PORT)
+
+    @property
+    def grafana_internal_url(self) -> str:
+        """Grafana in the cluster: status.grafana.internalUrl (and its url unless a load balancer serves it)."""
+        return self._service_url(self.names.grafana_service, GRAFANA_PORT)
+
+    def _service_url(self, service: str, port: int) -> str:
+        return f"http://{self.names.service_fqdn(service, self.cluster_domain)}:{port}"
 
 
 def owner_reference(owner: Owner) -> Obj:

@@ -92,7 +92,7 @@ def admin_secret_location(ctx: RenderContext) -> tuple[str, str, str]:
 
 
 def datasources_config_map(ctx: RenderContext) -> Obj:
-    influx_url = f"http://{ctx.names.service_fqdn(ctx.names.influxdb_service, ctx.cluster_domain)}:{INFLUXDB_HTTP_PORT}"
+    influx_url = ctx.influxdb_url
     provisioning = {
         "apiVersion": 1,
         "datasources": [
