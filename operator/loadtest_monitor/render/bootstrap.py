@@ -133,18 +133,21 @@ def render_bootstrap_conf(
     )
 
 
-class _ScriptTemplate(string.Template):
-    """`@{name}` placeholders only (a shell script is full of `$`); any other `@` is an error."""
+# `@{name}` placeholders only (a shell script is full of `$`); any other `@` is an error.
+_PLACEHOLDER = r"""
+@(?:
+  (?P<escaped>@) |
+  \{(?P<braced>[a-z_]+)\} |
+  (?P<named>(?!)) |
+  (?P<invalid>)
+)
+"""
 
+
+class _ScriptTemplate(string.Template):
     delimiter = "@"
-    pattern = r"""
-    @(?:
-      (?P<escaped>@) |
-      \{(?P<braced>[a-z_]+)\} |
-      (?P<named>(?!)) |
-      (?P<invalid>)
-    )
-    """
+    # A string, as string.Template wants it (its __init_subclass__ compiles it); typeshed says Pattern.
+    pattern = _PLACEHOLDER  # type: ignore[assignment]
 
 
 # Where a placeholder may stand in the script file: alone as the value of an assignment (a value,

@@ -25,18 +25,25 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from loadtest_monitor.graphite import ALL_REQUESTS, ALL_USERS
+from loadtest_monitor.render.dashboard_queries import (
+    VAR_REQUEST,
+    VAR_RUNNER,
+    VAR_SCENARIO,
+    VAR_SIMULATION,
+    Queries,
+    ident,
+    literal,
+    matches,
+)
 from loadtest_monitor.render.gatling import (
-    TAG_GROUP,
     TAG_REQUEST,
     TAG_RUNNER,
     TAG_SCENARIO,
     TAG_SIMULATION,
-    TAG_STATUS,
 )
 
 Json = dict[str, Any]
@@ -48,131 +55,6 @@ REFRESH = "5s"
 # bucket holding sometimes N and sometimes N+1 windows would make rates jump.
 MIN_INTERVAL_SECONDS = 5
 GRID_WIDTH = 24
-PERCENTILES = (50, 75, 95, 99)
-
-# Grafana's regex-formatted variables: a multi-value selection becomes (a|b), All becomes .*
-VAR_SIMULATION = "simulation"
-VAR_RUNNER = "runner"
-VAR_REQUEST = "request"
-VAR_SCENARIO = "scenario"
-
-
-def _q(name: str) -> str:
-    """An InfluxQL identifier."""
-    return '"' + name.replace('"', '\\"') + '"'
-
-
-def _s(value: str) -> str:
-    """An InfluxQL string literal."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def _matches(tag: str, variable: str) -> str:
-    return f"{_q(tag)} =~ /^${variable}$/"
-
-
-def _equals(tag: str, value: str) -> str:
-    return f"{_q(tag)} = {_s(value)}"
-
-
-def _where(*conditions: str) -> str:
-    return " AND ".join([*conditions, "$timeFilter"])
-
-
-def _group_by(*tags: str, by_time: bool = True) -> str:
-    parts = (["time($__interval)"] if by_time else []) + [_q(t) for t in tags]
-    return "GROUP BY " + ", ".join(parts) if parts else ""
-
-
-@dataclass(frozen=True)
-class Queries:
-    """The InfluxQL of every panel, for the given measurement names."""
-
-    requests: str
-    users: str
-
-    def _run_filter(self) -> list[str]:
-        return [_matches(TAG_SIMULATION, VAR_SIMULATION), _matches(TAG_RUNNER, VAR_RUNNER)]
-
-    def _totals(self, status: str) -> list[str]:
-        return [*self._run_filter(), _equals(TAG_REQUEST, ALL_REQUESTS), _equals(TAG_STATUS, status)]
-
-    def _per_request(self, status: str) -> list[str]:
-        return [
-            *self._run_filter(),
-            f"{_q(TAG_REQUEST)} != {_s(ALL_REQUESTS)}",
-            _matches(TAG_REQUEST, VAR_REQUEST),
-            _equals(TAG_STATUS, status),
-        ]
-
-    def _from(self, measurement: str) -> str:
-        return f"FROM {_q(measurement)}"
-
-    def active_users(self) -> str:
-        inner = (
-            f'SELECT last("active") AS "active" {self._from(self.users)} '
-            f"WHERE {_where(*self._run_filter(), _matches(TAG_SCENARIO, VAR_SCENARIO))} "
-            f"{_group_by(TAG_RUNNER, TAG_SCENARIO)}"
-        )
-        return f'SELECT sum("active") AS "active" FROM ({inner}) WHERE $timeFilter {_group_by(TAG_SCENARIO)} fill(none)'
-
-    def rate(self, status: str) -> str:
-        """Responses per second, summed over runners: a bucket's counts over the bucket's length."""
-        return (
-            f'SELECT sum("count") * 1000 / $__interval_ms AS "{status}" {self._from(self.requests)} '
-            f"WHERE {_where(*self._totals(status))} {_group_by()} fill(none)"
-        )
-
-    def request_rate(self) -> str:
-        return (
-            f'SELECT sum("count") * 1000 / $__interval_ms AS "rate" {self._from(self.requests)} '
-            f"WHERE {_where(*self._per_request('all'))} {_group_by(TAG_GROUP, TAG_REQUEST)} fill(none)"
-        )
-
-    def percentiles(self) -> str:
-        fields = ", ".join(f'max("percentiles{p}") AS "p{p}"' for p in PERCENTILES)
-        return (
-            f'SELECT {fields}, max("max") AS "max" {self._from(self.requests)} '
-            f"WHERE {_where(*self._totals('all'))} {_group_by()} fill(none)"
-        )
-
-    def request_p95(self) -> str:
-        return (
-            f'SELECT max("percentiles95") AS "p95" {self._from(self.requests)} '
-            f"WHERE {_where(*self._per_request('all'))} {_group_by(TAG_GROUP, TAG_REQUEST)} fill(none)"
-        )
-
-    def mean_response_time(self) -> str:
-        inner = (
-            f'SELECT "mean" * "count" AS "weighted", "count" AS "n" {self._from(self.requests)} '
-            f"WHERE {_where(*self._totals('all'))}"
-        )
-        return f'SELECT sum("weighted") / sum("n") AS "mean" FROM ({inner}) WHERE $timeFilter {_group_by()} fill(none)'
-
-    def _ko_over_all(self, conditions: Callable[[str], list[str]], select: str, group_by: str) -> str:
-        ko = f'SELECT "count" AS "ko" {self._from(self.requests)} WHERE {_where(*conditions("ko"))}'
-        all_ = (
-            f'SELECT "count" AS "all", "percentiles95" AS "p95", "max" AS "max", '
-            f'"mean" * "count" AS "weighted" {self._from(self.requests)} WHERE {_where(*conditions("all"))}'
-        )
-        return f"SELECT {select} FROM ({all_}), ({ko}) WHERE $timeFilter {group_by}".rstrip()
-
-    def error_ratio(self) -> str:
-        return self._ko_over_all(
-            self._totals, 'sum("ko") * 100 / sum("all") AS "error ratio"', f"{_group_by()} fill(none)"
-        )
-
-    def error_ratio_overall(self) -> str:
-        return self._ko_over_all(self._totals, 'sum("ko") * 100 / sum("all") AS "error ratio"', "")
-
-    def request_table(self) -> str:
-        select = (
-            'sum("all") AS "requests", sum("ko") AS "errors", sum("ko") * 100 / sum("all") AS "error %", '
-            'sum("weighted") / sum("all") AS "mean", max("p95") AS "p95 (upper bound)", max("max") AS "max"'
-        )
-        return self._ko_over_all(self._per_request, select, _group_by(TAG_GROUP, TAG_REQUEST, by_time=False))
-
-
 def _datasource(uid: str) -> Json:
     return {"type": "influxdb", "uid": uid}
 
@@ -269,12 +151,12 @@ def _variable(name: str, label: str, query: str, datasource_uid: str, *, multi: 
 
 
 def _variables(q: Queries, uid: str) -> list[Json]:
-    sim = _matches(TAG_SIMULATION, VAR_SIMULATION)
+    sim = matches(TAG_SIMULATION, VAR_SIMULATION)
     return [
         _variable(
             VAR_SIMULATION,
             "Simulation",
-            f"SHOW TAG VALUES FROM {_q(q.users)} WITH KEY = {_q(TAG_SIMULATION)}",
+            f"SHOW TAG VALUES FROM {ident(q.users)} WITH KEY = {ident(TAG_SIMULATION)}",
             uid,
             multi=False,
             include_all=False,
@@ -282,7 +164,7 @@ def _variables(q: Queries, uid: str) -> list[Json]:
         _variable(
             VAR_RUNNER,
             "Runner",
-            f"SHOW TAG VALUES FROM {_q(q.users)} WITH KEY = {_q(TAG_RUNNER)} WHERE {sim}",
+            f"SHOW TAG VALUES FROM {ident(q.users)} WITH KEY = {ident(TAG_RUNNER)} WHERE {sim}",
             uid,
             multi=True,
             include_all=True,
@@ -290,7 +172,7 @@ def _variables(q: Queries, uid: str) -> list[Json]:
         _variable(
             VAR_SCENARIO,
             "Scenario",
-            f"SHOW TAG VALUES FROM {_q(q.users)} WITH KEY = {_q(TAG_SCENARIO)} WHERE {sim}",
+            f"SHOW TAG VALUES FROM {ident(q.users)} WITH KEY = {ident(TAG_SCENARIO)} WHERE {sim}",
             uid,
             multi=True,
             include_all=True,
@@ -298,8 +180,8 @@ def _variables(q: Queries, uid: str) -> list[Json]:
         _variable(
             VAR_REQUEST,
             "Request",
-            f"SHOW TAG VALUES FROM {_q(q.requests)} WITH KEY = {_q(TAG_REQUEST)} "
-            f"WHERE {sim} AND {_q(TAG_REQUEST)} != {_s(ALL_REQUESTS)}",
+            f"SHOW TAG VALUES FROM {ident(q.requests)} WITH KEY = {ident(TAG_REQUEST)} "
+            f"WHERE {sim} AND {ident(TAG_REQUEST)} != {literal(ALL_REQUESTS)}",
             uid,
             multi=True,
             include_all=True,
@@ -314,9 +196,20 @@ def min_interval_seconds(write_period: int) -> int:
     return -(-MIN_INTERVAL_SECONDS // write_period) * write_period
 
 
+# The description of every panel whose numbers are sums over runners.
+EXACT = "Exact: summed over the selected runners."
+
+
 def _panels(q: Queries, uid: str, write_period: int) -> list[Json]:
+    """Top to bottom, in the order the layout places them: traffic first, then response times."""
     layout = _Layout(interval=f"{min_interval_seconds(write_period)}s")
-    exact = "Exact: summed over the selected runners."
+    traffic = _traffic_panels(layout, q, uid)
+    return [*traffic, *_response_time_panels(layout, q, uid)]
+
+
+def _traffic_panels(layout: _Layout, q: Queries, uid: str) -> list[Json]:
+    """Users, rates and errors."""
+    exact = EXACT
     return [
         _panel(
             layout,
@@ -375,6 +268,13 @@ def _panels(q: Queries, uid: str, write_period: int) -> list[Json]:
                 "textMode": "value",
             },
         ),
+    ]
+
+
+def _response_time_panels(layout: _Layout, q: Queries, uid: str) -> list[Json]:
+    """Percentiles, means and the per-request views."""
+    exact = EXACT
+    return [
         _panel(
             layout,
             "timeseries",
