@@ -11,12 +11,14 @@ from typing import Any
 
 from loadtest_monitor.identity import (
     API_VERSION,
+    CONFIG_HASH_ANNOTATION,
     DEFAULT_CLUSTER_DOMAIN,
     GRAFANA_PORT,
     INFLUXDB_HTTP_PORT,
     KIND,
     ChildNames,
     child_labels,
+    selector_labels,
 )
 from loadtest_monitor.obj import Obj
 from loadtest_monitor.spec.monitor import MonitorSpec
@@ -145,6 +147,55 @@ def placement(ctx: RenderContext) -> Obj:
     if ctx.spec.placement.tolerations:
         out["tolerations"] = [dict(t) for t in ctx.spec.placement.tolerations]
     return out
+
+
+def http_probes(path: str) -> Obj:
+    """Readiness and liveness of a container serving HTTP on its port named `http`: ready within
+    seconds, restarted only after a minute of failures (a busy InfluxDB or Grafana is not dead)."""
+    get = {"path": path, "port": "http"}
+    return {
+        "readinessProbe": {"httpGet": get, "periodSeconds": 5, "failureThreshold": 3},
+        "livenessProbe": {"httpGet": get, "initialDelaySeconds": 30, "periodSeconds": 10, "failureThreshold": 6},
+    }
+
+
+def single_pod_deployment(
+    ctx: RenderContext,
+    name: str,
+    app: str,
+    component: str,
+    *,
+    uid: int,
+    config_hash: str,
+    pod: Obj,
+) -> Obj:
+    """A one-replica Deployment, recreated rather than rolled (one writer per data directory), its pod
+    running as `uid` with the settings every child pod shares. `config_hash` (content_hash of what
+    the pod reads at start) is in the pod template, so a change rolls the pod; `pod` holds the
+    containers and volumes."""
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata(ctx, name, app, component),
+        "spec": {
+            "replicas": 1,
+            "strategy": {"type": "Recreate"},
+            "selector": {"matchLabels": selector_labels(ctx.owner.name, app)},
+            "template": {
+                "metadata": {
+                    "labels": metadata(ctx, "", app, component)["labels"],
+                    "annotations": {CONFIG_HASH_ANNOTATION: config_hash},
+                },
+                "spec": {
+                    **placement(ctx),
+                    "automountServiceAccountToken": False,
+                    "enableServiceLinks": False,
+                    "securityContext": pod_security_context(uid),
+                    **pod,
+                },
+            },
+        },
+    }
 
 
 def config_map(ctx: RenderContext, name: str, app: str, component: str, data: dict[str, str]) -> Obj:

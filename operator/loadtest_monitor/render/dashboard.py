@@ -200,6 +200,17 @@ def min_interval_seconds(write_period: int) -> int:
 EXACT = "Exact: summed over the selected runners."
 
 
+def _single_value() -> Json:
+    """Options of a stat panel showing one number: the last value of a query over the whole range.
+    (A fresh dict each call: every dashboard built is the caller's to change.)"""
+    return {
+        "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+        "colorMode": "value",
+        "graphMode": "none",
+        "textMode": "value",
+    }
+
+
 def _panels(q: Queries, uid: str, write_period: int) -> list[Json]:
     """Top to bottom, in the order the layout places them: traffic first, then response times."""
     layout = _Layout(interval=f"{min_interval_seconds(write_period)}s")
@@ -209,7 +220,6 @@ def _panels(q: Queries, uid: str, write_period: int) -> list[Json]:
 
 def _traffic_panels(layout: _Layout, q: Queries, uid: str) -> list[Json]:
     """Users, rates and errors."""
-    exact = EXACT
     return [
         _panel(
             layout,
@@ -226,7 +236,7 @@ def _traffic_panels(layout: _Layout, q: Queries, uid: str) -> list[Json]:
             layout,
             "timeseries",
             "Requests/s (sum over runners)",
-            f"{exact} Responses in each bucket divided by its length (Gatling's count is per window).",
+            f"{EXACT} Responses in each bucket divided by its length (Gatling's count is per window).",
             [_target("A", q.rate("all"), uid, alias="all"), _target("B", q.rate("ok"), uid, alias="ok")],
             uid,
             unit="reqps",
@@ -236,7 +246,7 @@ def _traffic_panels(layout: _Layout, q: Queries, uid: str) -> list[Json]:
             layout,
             "timeseries",
             "Errors/s (KO, sum over runners)",
-            exact,
+            EXACT,
             [_target("A", q.rate("ko"), uid, alias="ko")],
             uid,
             unit="reqps",
@@ -246,7 +256,7 @@ def _traffic_panels(layout: _Layout, q: Queries, uid: str) -> list[Json]:
             layout,
             "timeseries",
             "Error ratio (KO / all)",
-            exact,
+            EXACT,
             [_target("A", q.error_ratio(), uid, alias="error ratio")],
             uid,
             unit="percent",
@@ -256,24 +266,18 @@ def _traffic_panels(layout: _Layout, q: Queries, uid: str) -> list[Json]:
             layout,
             "stat",
             "Error ratio over the time range",
-            exact,
+            EXACT,
             [_target("A", q.error_ratio_overall(), uid, table=True)],
             uid,
             unit="percent",
             width=8,
-            options={
-                "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-                "colorMode": "value",
-                "graphMode": "none",
-                "textMode": "value",
-            },
+            options=_single_value(),
         ),
     ]
 
 
 def _response_time_panels(layout: _Layout, q: Queries, uid: str) -> list[Json]:
     """Percentiles, means and the per-request views."""
-    exact = EXACT
     return [
         _panel(
             layout,
@@ -300,7 +304,7 @@ def _response_time_panels(layout: _Layout, q: Queries, uid: str) -> list[Json]:
             layout,
             "timeseries",
             "Requests/s per request (sum over runners)",
-            exact,
+            EXACT,
             [_target("A", q.request_rate(), uid, alias="$tag_group $tag_request")],
             uid,
             unit="reqps",
