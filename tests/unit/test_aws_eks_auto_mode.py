@@ -13,14 +13,8 @@ import pytest
 import yaml
 
 from loadtest_monitor.cli.main import main
-from loadtest_monitor.render.common import (
-    EKS_AUTO_MODE_LB_CLASS,
-    LB_MODE_CONTROLLER,
-    LB_MODE_EKS_AUTO,
-    Owner,
-    RenderContext,
-    parse_load_balancer_mode,
-)
+from loadtest_monitor.nlb import EKS_AUTO_MODE_LB_CLASS, LB_MODE_CONTROLLER, LB_MODE_EKS_AUTO, parse_load_balancer_mode
+from loadtest_monitor.render.common import Owner, RenderContext
 from loadtest_monitor.render.grafana import grafana_service
 from loadtest_monitor.render.influxdb import graphite_service
 from loadtest_monitor.spec.monitor import parse_spec

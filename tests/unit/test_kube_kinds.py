@@ -90,12 +90,14 @@ def test_one_row_per_kind_and_plural() -> None:
 def test_the_operator_indexes_and_selects_exactly_the_watched_kinds() -> None:
     """The kopf registry holds one index per watched kind, under the id startup() reads it by, and the
     child and pod indexes are filtered to our objects (the monitor index is not)."""
-    registry = handlers.kopf.get_default_registry()
+    registry = kopf.get_default_registry()
     by_id = {str(h.id): h for h in registry._indexing.get_all_handlers()}
     watched = kinds.watched(Watch.PRIMARY, Watch.CHILD, Watch.POD)
     assert sorted(by_id) == sorted(row.index for row in watched)
     resources = {row.index: kopf.Resource(row.group, row.version, row.plural, kind=row.kind) for row in kinds.KINDS}
     for row in watched:
         handler = by_id[row.index]
-        assert [i for i, r in resources.items() if handler.selector.check(r)] == [row.index]
+        selector = handler.selector
+        assert selector is not None
+        assert [i for i, r in resources.items() if selector.check(r)] == [row.index]
         assert handler.labels == (None if row.watch is Watch.PRIMARY else handlers.OURS)

@@ -19,7 +19,8 @@ from loadtest_monitor.cli import up as cli_up
 from loadtest_monitor.cli.connection import add_connection_args, cmd_eks_token, eks_kubeconfig
 from loadtest_monitor.forward.cli import register as register_forward
 from loadtest_monitor.identity import DEFAULT_CLUSTER_DOMAIN
-from loadtest_monitor.render.common import LB_MODE_CONTROLLER, LOAD_BALANCER_MODES, Owner, RenderContext
+from loadtest_monitor.nlb import LB_MODE_CONTROLLER, LOAD_BALANCER_MODES
+from loadtest_monitor.render.common import Owner, RenderContext
 from loadtest_monitor.render.monitor import gatling_config_map, offline_credentials, render_all
 from loadtest_monitor.spec.monitor_input import InputError, monitors
 

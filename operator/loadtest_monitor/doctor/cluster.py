@@ -15,9 +15,8 @@ from typing import Any
 
 from loadtest_monitor.doctor.result import Check, fail, ok, warn
 from loadtest_monitor.identity import CRD_NAME, LABEL_NAME
-from loadtest_monitor.render.common import LB_MODE_CONTROLLER, parse_load_balancer_mode
+from loadtest_monitor.nlb import LB_MODE_CONTROLLER, LB_MODE_ENV, parse_load_balancer_mode
 
-LB_MODE_ENV = "LTM_LOAD_BALANCER_MODE"
 CRD_FLOOR = (1, 27)  # the CRD's CEL rules use only what 1.27 has (tests/integration/test_validation_floor.py)
 SIDECAR_FLOOR = (1, 29)  # native sidecars (restartPolicy: Always init containers) on by default
 

@@ -20,6 +20,11 @@ from loadtest_monitor.identity import (
     child_labels,
     selector_labels,
 )
+from loadtest_monitor.nlb import EKS_AUTO_MODE_LB_CLASS, LB_MODE_CONTROLLER, LB_MODE_EKS_AUTO, LB_SCHEME_ANNOTATION
+
+# Re-exported for spec/monitor.py, which imports it from here: once it imports loadtest_monitor.nlb,
+# this line goes and so does the import cycle between spec/monitor.py and this module.
+from loadtest_monitor.nlb import nlb_annotations as nlb_annotations
 from loadtest_monitor.obj import Obj
 from loadtest_monitor.spec.monitor import MonitorSpec
 
@@ -35,25 +40,6 @@ class Owner:
     @property
     def names(self) -> ChildNames:
         return ChildNames(self.name, self.namespace)
-
-
-# Who makes the NLBs of LoadBalancer Services (an operator-level setting, LTM_LOAD_BALANCER_MODE):
-#   aws-load-balancer-controller  the AWS Load Balancer Controller, driven by annotations (default)
-#   eks-auto-mode                 EKS Auto Mode's built-in controller, chosen by spec.loadBalancerClass
-LB_MODE_CONTROLLER = "aws-load-balancer-controller"
-LB_MODE_EKS_AUTO = "eks-auto-mode"
-LOAD_BALANCER_MODES = (LB_MODE_CONTROLLER, LB_MODE_EKS_AUTO)
-EKS_AUTO_MODE_LB_CLASS = "eks.amazonaws.com/nlb"
-LB_SCHEME_ANNOTATION = "service.beta.kubernetes.io/aws-load-balancer-scheme"
-
-
-def parse_load_balancer_mode(value: str) -> str:
-    """The mode named by LTM_LOAD_BALANCER_MODE (empty: the default), or a one-line error."""
-    mode = value.strip() or LB_MODE_CONTROLLER
-    if mode not in LOAD_BALANCER_MODES:
-        choices = ", ".join(LOAD_BALANCER_MODES)
-        raise ValueError(f"LTM_LOAD_BALANCER_MODE={value!r} is unknown; set it to one of {choices}")
-    return mode
 
 
 @dataclass(frozen=True)
@@ -221,16 +207,6 @@ def secret(ctx: RenderContext, name: str, app: str, component: str, data: Mappin
 def secret_env(env_name: str, secret_name: str, key: str) -> Obj:
     """One key of a Secret as an environment variable: only that key reaches the container."""
     return {"name": env_name, "valueFrom": {"secretKeyRef": {"name": secret_name, "key": key}}}
-
-
-def nlb_annotations(scheme: str) -> dict[str, str]:
-    """AWS Load Balancer Controller NLB settings; `type: external` only counts at creation."""
-    prefix = "service.beta.kubernetes.io/aws-load-balancer"
-    return {
-        f"{prefix}-type": "external",
-        f"{prefix}-nlb-target-type": "ip",
-        f"{prefix}-scheme": scheme,
-    }
 
 
 def load_balancer(ctx: RenderContext, scheme: str) -> tuple[dict[str, str], Obj]:
