@@ -44,11 +44,16 @@ from loadtest_monitor.render.gatling import (
     TAG_RUNNER,
     TAG_SCENARIO,
     TAG_SIMULATION,
+    USERS_MEASUREMENT,
 )
+from loadtest_monitor.render.gatling import requests_measurement as gatling_requests_measurement
+from loadtest_monitor.spec.monitor import parse_spec
 
 Json = dict[str, Any]
 
 DASHBOARD_UID = "loadtest-monitor-gatling"
+# The uid of the InfluxDB datasource Grafana is provisioned with (render/grafana.py); every panel queries it.
+DATASOURCE_UID = "influxdb-gatling"
 DASHBOARD_TITLE = "Gatling realtime (loadtest-monitor)"
 REFRESH = "5s"
 # The smallest time bucket of the graphs, rounded up to whole Gatling windows (writePeriod): a
@@ -337,15 +342,21 @@ def _response_time_panels(layout: _Layout, q: Queries, uid: str) -> list[Json]:
 
 def build_gatling_dashboard(
     *,
-    requests_measurement: str = "gatling",
-    users_measurement: str = "users",
-    datasource_uid: str = "influxdb-gatling",
-    write_period: int = 1,
+    requests_measurement: str | None = None,
+    users_measurement: str = USERS_MEASUREMENT,
+    datasource_uid: str = DATASOURCE_UID,
+    write_period: int | None = None,
 ) -> dict[str, Any]:
     """The Grafana dashboard JSON model; deterministic for equal arguments.
 
     write_period is Gatling's graphite writePeriod (seconds): graph buckets are whole windows.
+    What is not given is a default spec's (its rootPathPrefix names the requests' measurement).
     """
+    if requests_measurement is None or write_period is None:
+        defaults = parse_spec({}).gatling
+        if requests_measurement is None:
+            requests_measurement = gatling_requests_measurement(defaults)
+        write_period = defaults.write_period if write_period is None else write_period
     q = Queries(requests=requests_measurement, users=users_measurement)
     return {
         "uid": DASHBOARD_UID,

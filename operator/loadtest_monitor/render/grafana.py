@@ -31,14 +31,13 @@ from loadtest_monitor.render.common import (
     secret_env,
     single_pod_deployment,
 )
-from loadtest_monitor.render.dashboard import build_gatling_dashboard
+from loadtest_monitor.render.dashboard import DATASOURCE_UID, build_gatling_dashboard
 from loadtest_monitor.render.gatling import USERS_MEASUREMENT, requests_measurement
 from loadtest_monitor.render.influxdb import APP as INFLUXDB_APP
 
 APP = "grafana"
 COMPONENT = "dashboards"
 GRAFANA_UID = 472
-DATASOURCE_UID = "influxdb-gatling"
 DASHBOARD_FILE = "gatling.json"
 ADMIN_USER = "admin"
 PROVISIONING_DIR = "/etc/grafana/provisioning"
