@@ -54,9 +54,13 @@ INSTALL_ID_ANNOTATION = f"{GROUP}/install-id"
 #: Labels every operator pod carries, in the kustomize base and the Helm chart alike (the chart's
 #: `app.kubernetes.io/name` follows its nameOverride, so it is not one of them).
 OPERATOR_POD_LABELS = {LABEL_COMPONENT: "operator", LABEL_PART_OF: PART_OF}
+#: The operator's Deployments and pods as the CLI finds them (the manifests' and chart's labels).
+OPERATOR_SELECTOR = f"{LABEL_NAME}=loadtest-monitor,{LABEL_COMPONENT}=operator"
 
 GRAPHITE_PORT = 2003
 INFLUXDB_HTTP_PORT = 8086
+# influxd's backup/restore RPC service: loopback only, in the served config and the bootstrap's.
+INFLUXDB_RPC_BIND = "127.0.0.1:8088"
 GRAFANA_PORT = 3000
 
 GATLING_CONF_KEY = "gatling.conf"
@@ -137,6 +141,25 @@ class ChildNames:
     @property
     def gatling_config(self) -> str:
         return self._child("gatling")
+
+    def of_kind(self, kind: str) -> tuple[str, ...]:
+        """Every name a child of this kind can have, wanted by the spec or not: a prunable kind's
+        children are deleted by these names (never listed), so each name is here, with its kind."""
+        by_kind = {
+            "Deployment": (self.influxdb_deployment, self.grafana_deployment),
+            "Service": (self.influxdb_service, self.graphite_service, self.grafana_service),
+            "ConfigMap": (
+                self.influxdb_config,
+                self.grafana_datasources,
+                self.grafana_dashboard_providers,
+                self.grafana_dashboards,
+                self.gatling_config,
+            ),
+            "PersistentVolumeClaim": (self.influxdb_pvc,),
+            "NetworkPolicy": (self.network_policy, self.grafana_network_policy),
+            "Secret": (self.grafana_admin_secret, self.influxdb_auth_secret),
+        }
+        return by_kind.get(kind, ())
 
     def service_fqdn(self, service: str, cluster_domain: str) -> str:
         return f"{service}.{self.namespace}.svc.{cluster_domain}"

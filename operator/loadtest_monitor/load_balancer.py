@@ -6,7 +6,9 @@ none of them imports another for it.
 
 from __future__ import annotations
 
-# Who makes the NLBs of LoadBalancer Services (an operator-level setting, LTM_LOAD_BALANCER_MODE):
+#: The operator's environment variable naming the mode.
+LB_MODE_ENV = "LTM_LOAD_BALANCER_MODE"
+# Who makes the NLBs of LoadBalancer Services (an operator-level setting, LB_MODE_ENV):
 #   aws-load-balancer-controller  the AWS Load Balancer Controller, driven by annotations (default)
 #   eks-auto-mode                 EKS Auto Mode's built-in controller, chosen by spec.loadBalancerClass
 LB_MODE_CONTROLLER = "aws-load-balancer-controller"
@@ -22,7 +24,7 @@ def parse_load_balancer_mode(value: str) -> str:
     mode = value.strip() or LB_MODE_CONTROLLER
     if mode not in LOAD_BALANCER_MODES:
         choices = ", ".join(LOAD_BALANCER_MODES)
-        raise ValueError(f"LTM_LOAD_BALANCER_MODE={value!r} is unknown; set it to one of {choices}")
+        raise ValueError(f"{LB_MODE_ENV}={value!r} is unknown; set it to one of {choices}")
     return mode
 
 

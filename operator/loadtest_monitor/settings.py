@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from loadtest_monitor.identity import DEFAULT_CLUSTER_DOMAIN
-from loadtest_monitor.load_balancer import LB_MODE_CONTROLLER, parse_load_balancer_mode
+from loadtest_monitor.load_balancer import LB_MODE_CONTROLLER, LB_MODE_ENV, parse_load_balancer_mode
 
 _TRUE = ("1", "true", "yes")
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
@@ -43,7 +43,7 @@ class Settings:
     child_settle_seconds: float = 1.0
     #: Port of /healthz (0: off).
     liveness_port: int = 0
-    #: Who makes the load balancers: the AWS Load Balancer Controller or EKS Auto Mode (render/common.py).
+    #: Who makes the load balancers: the AWS Load Balancer Controller or EKS Auto Mode (load_balancer.py).
     load_balancer_mode: str = LB_MODE_CONTROLLER
     #: The monitors' InfluxDB HTTP endpoint when the operator runs outside the cluster (runs/influx.py);
     #: `{monitor}` and `{namespace}` are filled in. None: the in-cluster Service.
@@ -62,7 +62,7 @@ class Settings:
             request_timeout=_number(env, "LTM_REQUEST_TIMEOUT_SECONDS", cls.request_timeout, minimum=1.0),
             reconcile_deadline=_number(env, "LTM_RECONCILE_DEADLINE_SECONDS", cls.reconcile_deadline, minimum=10.0),
             liveness_port=liveness_port,
-            load_balancer_mode=_load_balancer_mode(env.get("LTM_LOAD_BALANCER_MODE", "")),
+            load_balancer_mode=_load_balancer_mode(env.get(LB_MODE_ENV, "")),
             influxdb_url=_influxdb_url(env.get("LTM_INFLUXDB_URL", "")),
             operator_namespace=_namespace(env.get("LTM_OPERATOR_NAMESPACE", "")),
         )

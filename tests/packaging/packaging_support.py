@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from loadtest_monitor.obj import Obj
 from loadtest_monitor.spec.schema import crd_file
 from ltm_harness.binaries import cache_root
 
@@ -30,7 +31,6 @@ OPERATOR_NAMESPACE = "loadtest-monitor-system"
 # The Kubernetes version the chart is rendered for (Helm's own default is not what EKS runs).
 KUBE_VERSION = "1.33.0"
 
-Obj = dict[str, Any]
 
 
 def _pinned(variable: str) -> str:

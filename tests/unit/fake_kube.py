@@ -19,9 +19,9 @@ from typing import Any
 from loadtest_monitor.controller.store import WatchStore
 from loadtest_monitor.identity import API_VERSION, KIND
 from loadtest_monitor.kube.client import KubeError
+from loadtest_monitor.obj import Obj
 from loadtest_monitor.settings import Settings
 
-Obj = dict[str, Any]
 WATCHED = (
     ("apps/v1", "Deployment"),
     ("v1", "Service"),

@@ -33,8 +33,8 @@ from loadtest_monitor.doctor.facts import (
 )
 from loadtest_monitor.doctor.result import Check, Status, as_json, blocking, fail, line, ok, warn
 from loadtest_monitor.identity import CRD_NAME
+from loadtest_monitor.obj import Obj
 
-Obj = dict[str, Any]
 CLI = str(Path(sys.executable).parent / "loadtest-monitor")
 
 

@@ -25,7 +25,7 @@ from kopf._core.reactor import processing
 from loadtest_monitor.cli.main import main
 from loadtest_monitor.controller import handlers
 from loadtest_monitor.controller.oplog import KOPF_OBJECTS_LOGGER, reconcile_summary
-from loadtest_monitor.controller.reconcile import Outcome
+from loadtest_monitor.controller.outcome import Outcome
 from loadtest_monitor.identity import API_VERSION, GROUP, KIND, LABEL_INSTANCE, LABEL_MANAGED_BY, PLURAL, VERSION
 from loadtest_monitor.settings import Settings
 

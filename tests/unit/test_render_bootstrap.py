@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+import subprocess
+from pathlib import Path
+
 import pytest
 
 from loadtest_monitor.render.bootstrap import (
     Outcome,
     parse_outcome,
+    parse_script_template,
     pod_outcome,
     render_bootstrap_script,
     shard_duration,
@@ -44,7 +49,42 @@ def test_shard_duration_never_exceeds_the_retention(retention: str) -> None:
     if retention != "INF":
         assert int(shard[:-1]) * hours[shard[-1]] <= int(retention[:-1]) * hours[retention[-1]]
     script = render_bootstrap_script(parse_spec({"influxdb": {"retention": retention}}), "/c", "s")
-    assert f"DURATION {retention} SHARD DURATION {shard} DEFAULT" in script
+    assert script_values(script)[:3] == ["gatling", retention, shard]
+
+
+def script_values(script: str, env: dict[str, str] | None = None) -> list[str]:
+    """What the rendered script's own shell reads as its values: database, retention, shard duration,
+    config path, Secret name, HTTP port, and the admin user from the environment (its header run by sh)."""
+    header = script.split('\nreason=""\n', 1)[0]
+    show = 'printf "%s\\0" "$db" "$retention" "$shard" "$conf_path" "$secret_name" "$http_port" "$admin_user"'
+    done = subprocess.run(
+        ["sh", "-c", f"{header}\n{show}"], capture_output=True, text=True, check=True, env=env or {}
+    )
+    return done.stdout.split("\0")[:-1]
+
+
+def test_no_value_reaches_the_script_as_shell_text(tmp_path: Path) -> None:
+    """Values the spec would refuse, passed straight to the renderer: each stays one word, nothing runs."""
+    marker = tmp_path / "ran"
+    hostile = [
+        f'g"; touch {marker}; "',
+        f"g'$(touch {marker})'",
+        f"`touch {marker}`",
+        "a b\nc\\d * %s ${HOME}",
+    ]
+    spec = parse_spec({})
+    for value in hostile:
+        odd = dataclasses.replace(spec, influxdb=dataclasses.replace(spec.influxdb, database=value, retention="7d"))
+        script = render_bootstrap_script(odd, value, value, 8086)
+        assert script_values(script, {"LTM_ADMIN_USER": value}) == [value, "7d", "1d", value, value, "8086", value]
+        assert not marker.exists(), value
+
+
+def test_a_placeholder_anywhere_but_an_assignment_is_refused() -> None:
+    for line in ('echo "@{database}"', "db=@{database}x", 'db="@{database}"', 'x="${@{env_a}:-$(id)}"', "a@b=1"):
+        with pytest.raises(ValueError, match="a placeholder must be a whole assignment value"):
+            parse_script_template(f"#!/bin/sh\n{line}\n")
+    assert parse_script_template("db=@{database}\n").substitute(database="'a b'") == "db='a b'\n"
 
 
 def _pod(**bootstrap_status: object) -> dict[str, object]:

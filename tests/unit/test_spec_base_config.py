@@ -264,6 +264,6 @@ def test_the_kopf_handlers_never_parse_a_spec(monkeypatch: pytest.MonkeyPatch) -
     body = {"metadata": {"name": "m"}, "spec": {"gatling": {"baseConfig": "a = " + "{k=1}" * 10_000}}}
     # kopf passes many more keyword arguments; the handlers take **_ for them.
     handlers.monitor_event(type="ADDED", namespace="ns", name="m", body=body)  # type: ignore[call-arg, arg-type]
-    handlers.monitors_index(namespace="ns", name="m", body=body)  # type: ignore[call-arg, arg-type]
+    handlers.index_by_name(namespace="ns", name="m", body=body)  # type: ignore[arg-type]
     assert queued == [("ns", "m")]
     handlers.RUNTIME = None

@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import copy
 import time
-from typing import Any
 
 from loadtest_monitor.identity import API_VERSION, CRD_NAME, KIND
 from loadtest_monitor.kube.rest import CRD_API, Rest, RestError, path
-
-Obj = dict[str, Any]
+from loadtest_monitor.obj import Obj
 
 # A CEL rule that no monitor passes: while it is on the CRD, no monitor can be created.
 FENCE_MARK = "loadtest-monitor down --uninstall is deleting this CRD"

@@ -33,8 +33,6 @@ from loadtest_monitor.doctor.result import Check, as_json, blocking, fail, line,
 from loadtest_monitor.identity import CRD_NAME
 from loadtest_monitor.kube.rest import Rest, RestError
 
-Obj = dict[str, Any]
-
 
 def _spec(monitor: Mapping[str, Any], *keys: str) -> Any:
     node: Any = monitor.get("spec") or {}

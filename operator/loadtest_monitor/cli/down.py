@@ -21,18 +21,8 @@ from loadtest_monitor.cli.data_loss import DataAtRisk, data_at_risk
 from loadtest_monitor.cli.install import ManifestsMissing
 from loadtest_monitor.cli.up import POLL_SECONDS, Console, parse_timeout
 from loadtest_monitor.identity import API_VERSION, CRD_NAME, KIND, LABEL_INSTANCE, MANAGED_SELECTOR, PLURAL
+from loadtest_monitor.kube import kinds
 from loadtest_monitor.kube.rest import CRD_API, Rest, RestError, path, path_of
-
-CHILD_KINDS = (
-    ("apps/v1", "Deployment"),
-    ("apps/v1", "ReplicaSet"),
-    ("v1", "Pod"),
-    ("v1", "Service"),
-    ("v1", "ConfigMap"),
-    ("v1", "Secret"),
-    ("v1", "PersistentVolumeClaim"),
-    ("networking.k8s.io/v1", "NetworkPolicy"),
-)
 
 
 def remaining_children(rest: Rest, namespace: str, name: str) -> tuple[list[str], list[str]]:
@@ -44,10 +34,10 @@ def remaining_children(rest: Rest, namespace: str, name: str) -> tuple[list[str]
     left: list[str] = []
     kept: list[str] = []
     selector = f"{MANAGED_SELECTOR},{LABEL_INSTANCE}={name}"
-    for api_version, kind in CHILD_KINDS:
-        for obj in rest.list(path(api_version, kind, namespace), selector):
-            ref = f"{kind}/{obj['metadata']['name']}"
-            if kind == "PersistentVolumeClaim" and not obj["metadata"].get("ownerReferences"):
+    for child in kinds.LABELLED:
+        for obj in rest.list(child.path(namespace), selector):
+            ref = f"{child.kind}/{obj['metadata']['name']}"
+            if child.kind == "PersistentVolumeClaim" and not obj["metadata"].get("ownerReferences"):
                 kept.append(ref)
             else:
                 left.append(ref)

@@ -19,8 +19,7 @@ import yaml
 
 from loadtest_monitor import __version__
 from loadtest_monitor.identity import CLI_FIELD_MANAGER, INSTALL_ID_ANNOTATION, LABEL_MANAGED_BY
-
-Obj = dict[str, Any]
+from loadtest_monitor.obj import Obj
 
 # Cluster-scoped kinds keep no namespace (kustomize's namespace transformer skips them too).
 CLUSTER_SCOPED = {"Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"}

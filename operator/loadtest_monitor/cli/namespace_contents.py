@@ -11,12 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from loadtest_monitor.cli.install import install_id_of
 from loadtest_monitor.kube.rest import Rest, RestError
-
-Obj = dict[str, Any]
+from loadtest_monitor.obj import Obj
 
 # Not objects anybody keeps: Events are a log, metrics are computed on the fly (metrics-server,
 # prometheus-adapter, KEDA serve them from memory).

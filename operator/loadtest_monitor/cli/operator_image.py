@@ -9,18 +9,14 @@ fix, instead of "no status yet" until --timeout.
 
 from __future__ import annotations
 
-from typing import Any
-
 from loadtest_monitor.cli import image_record
 from loadtest_monitor.cli.install import default_image
 from loadtest_monitor.doctor.cluster import images_pullable
 from loadtest_monitor.doctor.result import Status
-from loadtest_monitor.identity import LABEL_COMPONENT, LABEL_NAME
+from loadtest_monitor.identity import OPERATOR_SELECTOR
 from loadtest_monitor.kube.rest import Rest, path
+from loadtest_monitor.obj import Obj
 
-Obj = dict[str, Any]
-
-OPERATOR_SELECTOR = f"{LABEL_NAME}=loadtest-monitor,{LABEL_COMPONENT}=operator"
 # Pull states that do not heal by waiting. ErrImagePull alone is left out: a slow or flaky first pull
 # shows it once before it succeeds, while ImagePullBackOff means the kubelet already retried.
 FATAL_PULL_REASONS = ("ImagePullBackOff", "InvalidImageName")

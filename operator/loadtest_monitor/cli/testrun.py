@@ -22,8 +22,7 @@ from loadtest_monitor.cli.connection import add_connection_args, api_client
 from loadtest_monitor.cli.up import Console, parse_timeout
 from loadtest_monitor.identity import API_VERSION, CLI_FIELD_MANAGER, GROUP, RUN_KIND, RUN_SHORT_NAME
 from loadtest_monitor.kube.client import Kube, KubeError
-
-Obj = dict[str, Any]
+from loadtest_monitor.obj import Obj
 
 POLL_SECONDS = 1.0
 #: While Running, a progress line this often even when nothing changed (a heartbeat for CI logs).

@@ -21,7 +21,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
 
 from loadtest_monitor.cli.crd_fence import fence, lift_fence
 from loadtest_monitor.cli.install import crd_objects, install_id_of, operator_objects
@@ -36,8 +35,7 @@ from loadtest_monitor.identity import (
     LABEL_MANAGED_BY,
 )
 from loadtest_monitor.kube.rest import Rest, RestError, path, path_of
-
-Obj = dict[str, Any]
+from loadtest_monitor.obj import Obj
 
 # Marks of the other install tools, to say which one removes an install that `up` did not make.
 HELM_RELEASE_ANNOTATION = "meta.helm.sh/release-name"

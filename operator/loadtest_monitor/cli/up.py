@@ -26,20 +26,21 @@ from loadtest_monitor.cli.install import (
     operator_objects,
     stamp,
 )
-
-# Re-exported: doctor and uninstall have always imported them from here.
-from loadtest_monitor.cli.operator_image import OPERATOR_SELECTOR as OPERATOR_SELECTOR
 from loadtest_monitor.cli.operator_image import find_operators as find_operators
 from loadtest_monitor.identity import (
     API_VERSION,
     CRD_NAME,
+    GRAFANA_PORT,
     INSTALL_ID_ANNOTATION,
     KIND,
+    ChildNames,
 )
-from loadtest_monitor.kube.rest import CRD_API, Rest, RestError, path, path_of
-from loadtest_monitor.spec.monitor_input import InputError, check_monitor, read_documents
 
-Obj = dict[str, Any]
+# Re-exported: doctor and uninstall have always imported them from here.
+from loadtest_monitor.identity import OPERATOR_SELECTOR as OPERATOR_SELECTOR
+from loadtest_monitor.kube.rest import CRD_API, Rest, RestError, path, path_of
+from loadtest_monitor.obj import Obj
+from loadtest_monitor.spec.monitor_input import InputError, check_monitor, read_documents
 
 POLL_SECONDS = 1.0
 # Without any status after this long, the operator is probably not running: say so once.
@@ -289,9 +290,10 @@ def summary(monitor: Obj) -> str:
     if grafana.get("url"):
         lines.append(f"  Grafana:      {grafana['url']}")
     else:
+        svc = ChildNames(name, ns).grafana_service
         lines.append(
-            f"  Grafana:      load balancer address pending (kubectl -n {ns} get svc {name}-grafana -w); "
-            f"in the cluster {grafana.get('internalUrl', '')}, or kubectl -n {ns} port-forward svc/{name}-grafana 3000"
+            f"  Grafana:      load balancer address pending (kubectl -n {ns} get svc {svc} -w); "
+            f"in the cluster {grafana.get('internalUrl', '')}, or kubectl -n {ns} port-forward svc/{svc} {GRAFANA_PORT}"
         )
     if secret:
         lines.append(

@@ -30,7 +30,8 @@ from typing import Any, Protocol
 from loadtest_monitor.controller.drift import contains
 from loadtest_monitor.controller.store import Store
 from loadtest_monitor.identity import FIELD_MANAGER, GROUP, LABEL_INSTANCE, LABEL_MANAGED_BY
-from loadtest_monitor.kube.client import KubeError, Obj
+from loadtest_monitor.kube.client import KubeError
+from loadtest_monitor.obj import Obj
 from loadtest_monitor.render.common import Owner
 
 log = logging.getLogger(__name__)

@@ -32,33 +32,25 @@ from loadtest_monitor.controller.reconcile import Reconciler
 from loadtest_monitor.controller.store import WatchStore, slim
 from loadtest_monitor.controller.workqueue import WorkQueue
 from loadtest_monitor.identity import (
-    API_VERSION,
     FIELD_MANAGER,
     GROUP,
-    KIND,
     LABEL_INSTANCE,
     LABEL_MANAGED_BY,
     MANAGED_SELECTOR,
     PLURAL,
     VERSION,
 )
+from loadtest_monitor.kube import kinds
 from loadtest_monitor.kube.client import Kube, KubeError, load_client_config
+from loadtest_monitor.kube.kinds import Watch
 from loadtest_monitor.settings import Settings
 
 log = logging.getLogger(__name__)
 
 OURS = {LABEL_MANAGED_BY: FIELD_MANAGER}
 
-# (apiVersion, kind, plural) of every watched child kind.
-CHILD_KINDS = (
-    ("apps/v1", "Deployment", "deployments"),
-    ("v1", "Service", "services"),
-    ("v1", "ConfigMap", "configmaps"),
-    ("v1", "PersistentVolumeClaim", "persistentvolumeclaims"),
-    ("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies"),
-)
-# Pods of our Deployments (their waiting reasons make a monitor Degraded); also label-selected.
-POD_PLURAL = "pods"
+# The watched kinds, from the one table (kube/kinds.py): our children, label-selected, and their pods.
+SELECTED_KINDS = kinds.watched(Watch.CHILD, Watch.POD)
 
 MonitorKey = tuple[str, str]
 
@@ -101,8 +93,7 @@ def _build_reconciler(rt: Runtime, kube: Kube) -> Reconciler:
         from loadtest_monitor.aws.load_balancers import from_environment
 
         lb_state = from_environment()
-    watched = {(api_version, kind): True for api_version, kind, _ in CHILD_KINDS}
-    watched[(API_VERSION, KIND)] = True
+    watched = {(k.api_version, k.kind): True for k in kinds.watched(Watch.PRIMARY, Watch.CHILD)}
     return Reconciler(
         kube,
         rt.store,
@@ -205,13 +196,12 @@ async def startup(settings: kopf.OperatorSettings, **kwargs: Any) -> None:
     settings.watching.client_timeout = 330
     # Watches that go quiet are restarted by the client too, not only by the server.
     settings.networking.connect_timeout = 10
-    for api_version, _, plural in CHILD_KINDS:
-        settings.watching.label_selectors[api_version, plural] = MANAGED_SELECTOR
-    settings.watching.label_selectors["v1", POD_PLURAL] = MANAGED_SELECTOR
-    for api_version, kind, plural in CHILD_KINDS:
-        rt.store.attach(api_version, kind, kwargs[f"{plural}_index"])
-    rt.store.attach(API_VERSION, KIND, kwargs["monitors_index"])
-    rt.store.attach_pods(kwargs["pods_index"])
+    for k in SELECTED_KINDS:
+        settings.watching.label_selectors[k.api_version, k.plural] = MANAGED_SELECTOR
+    for k in kinds.watched(Watch.PRIMARY, Watch.CHILD):
+        rt.store.attach(k.api_version, k.kind, kwargs[k.index])
+    for k in kinds.watched(Watch.POD):
+        rt.store.attach_pods(kwargs[k.index])
     # kopf changes the indexes on this thread: the workers' reads of them are made here too.
     rt.store.read_on(asyncio.get_running_loop())
     kube = Kube(load_client_config(), timeout=rt.settings.request_timeout)
@@ -268,42 +258,12 @@ async def cleanup(**_: Any) -> None:
 # --- watches ---------------------------------------------------------------------------------
 
 
-def _by_name(namespace: str | None, name: str | None, body: kopf.Body) -> dict[tuple[str, str], Any]:
+def index_by_name(namespace: str | None, name: str | None, body: kopf.Body, **_: Any) -> Any:
+    """The whole object (less managedFields), under (namespace, name)."""
     return {(namespace or "", name or ""): slim(dict(body))}
 
 
-@kopf.index(GROUP, VERSION, PLURAL)
-def monitors_index(namespace: str | None, name: str | None, body: kopf.Body, **_: Any) -> Any:
-    return _by_name(namespace, name, body)
-
-
-@kopf.index("apps", "v1", "deployments", labels=OURS)
-def deployments_index(namespace: str | None, name: str | None, body: kopf.Body, **_: Any) -> Any:
-    return _by_name(namespace, name, body)
-
-
-@kopf.index("", "v1", "services", labels=OURS)
-def services_index(namespace: str | None, name: str | None, body: kopf.Body, **_: Any) -> Any:
-    return _by_name(namespace, name, body)
-
-
-@kopf.index("", "v1", "configmaps", labels=OURS)
-def configmaps_index(namespace: str | None, name: str | None, body: kopf.Body, **_: Any) -> Any:
-    return _by_name(namespace, name, body)
-
-
-@kopf.index("", "v1", "persistentvolumeclaims", labels=OURS)
-def persistentvolumeclaims_index(namespace: str | None, name: str | None, body: kopf.Body, **_: Any) -> Any:
-    return _by_name(namespace, name, body)
-
-
-@kopf.index("networking.k8s.io", "v1", "networkpolicies", labels=OURS)
-def networkpolicies_index(namespace: str | None, name: str | None, body: kopf.Body, **_: Any) -> Any:
-    return _by_name(namespace, name, body)
-
-
-@kopf.index("", "v1", POD_PLURAL, labels=OURS)
-def pods_index(namespace: str | None, name: str | None, body: kopf.Body, labels: kopf.Labels, **_: Any) -> Any:
+def index_pod_summary(namespace: str | None, name: str | None, body: kopf.Body, labels: kopf.Labels, **_: Any) -> Any:
     """Per monitor, only what the status reads: name, labels and container states."""
     status = body.get("status") or {}
     summary = {
@@ -311,6 +271,16 @@ def pods_index(namespace: str | None, name: str | None, body: kopf.Body, labels:
         "status": {k: status.get(k) for k in ("containerStatuses", "initContainerStatuses") if status.get(k)},
     }
     return {(namespace or "", labels.get(LABEL_INSTANCE, "")): summary}
+
+
+# One index per watched kind of the table, named by it (KindInfo.index): startup() attaches each to
+# the store under that name. Children and pods are label-selected (OURS here, and server-side
+# through settings.watching.label_selectors); every monitor is indexed.
+for _k in kinds.watched(Watch.PRIMARY, Watch.CHILD):
+    _labels = None if _k.watch is Watch.PRIMARY else OURS
+    kopf.index(_k.group, _k.version, _k.plural, id=_k.index, labels=_labels)(index_by_name)
+for _k in kinds.watched(Watch.POD):
+    kopf.index(_k.group, _k.version, _k.plural, id=_k.index, labels=OURS)(index_pod_summary)
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
@@ -343,9 +313,8 @@ def _child_event(*, namespace: str | None, labels: kopf.Labels, **_: Any) -> Non
         rt.queue.add_soon((namespace, owner), rt.settings.child_settle_seconds)
 
 
-for _api_version, _kind, _plural in CHILD_KINDS:
-    kopf.on.event(_api_version, _plural, labels=OURS)(_child_event)
-kopf.on.event("v1", POD_PLURAL, labels=OURS)(_child_event)
+for _k in SELECTED_KINDS:
+    kopf.on.event(_k.api_version, _k.plural, labels=OURS)(_child_event)
 
 # kopf names a handler by its function's qualified name (its `id`); these are every watch-event
 # handler registered above, whose per-call success line oplog demotes to DEBUG

@@ -12,115 +12,61 @@ completed prunes (every desired child read and applied or unchanged, every crede
 deadline break, no exception). A pass cut short deletes nothing; the retry does what is left.
 A conflict (somebody else's object holding a child's name) does not stop the prune: it waits for
 a human, and the children it may delete are unwanted by the spec whatever the conflict.
+
+Beside it: credentials.py reads the generated Secrets, admin_secret.py judges a user's admin Secret,
+outcome.py holds what a pass did and the Events it posts.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 import json
 import logging
-import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from loadtest_monitor.controller import status as st
+from loadtest_monitor.controller.admin_secret import admin_secret_condition
 from loadtest_monitor.controller.apply import (
     CONFLICT,
     FAILED,
-    PRUNED,
-    WRITES,
     Applier,
     ChildResult,
     Client,
     Lookup,
     NameCache,
-    conflict_message,
     is_ours,
 )
+from loadtest_monitor.controller.credentials import read_credentials
+from loadtest_monitor.controller.outcome import Outcome, event_notes
 from loadtest_monitor.controller.store import Store
-from loadtest_monitor.identity import ADMIN_SECRET_OPT_IN, API_VERSION, GATLING_CONF_KEY, KIND, LABEL_NAME
-from loadtest_monitor.kube.client import KubeError, Obj
+from loadtest_monitor.identity import API_VERSION, GATLING_CONF_KEY, KIND, LABEL_NAME
+from loadtest_monitor.kube import kinds
+from loadtest_monitor.kube.client import KubeError
+from loadtest_monitor.obj import Obj
 from loadtest_monitor.render.common import Owner, RenderContext
-from loadtest_monitor.render.monitor import generated_secrets, render_all
+from loadtest_monitor.render.grafana import APP as GRAFANA_APP
+from loadtest_monitor.render.influxdb import APP as INFLUXDB_APP
+from loadtest_monitor.render.monitor import render_all
 from loadtest_monitor.settings import Settings
 from loadtest_monitor.spec.monitor import SpecError, parse_spec
 
 log = logging.getLogger(__name__)
-
-PASSWORD_BYTES = 24  # token_urlsafe(24) gives 32 characters
-Credentials = dict[str, dict[str, str]]  # Secret name -> key -> value
 
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def possible_secret_names(ctx: RenderContext) -> tuple[str, ...]:
-    """Every Secret a monitor of this name can have, wanted or not (pruned by name, never listed)."""
-    return (ctx.names.grafana_admin_secret, ctx.names.influxdb_auth_secret)
-
-
 def prunable(ctx: RenderContext) -> list[tuple[str, str, str]]:
-    """Children that stop being wanted when the spec changes (storage, NetworkPolicy, own Secrets)."""
-    names = ctx.names
-    return [
-        ("v1", "PersistentVolumeClaim", names.influxdb_pvc),
-        ("networking.k8s.io/v1", "NetworkPolicy", names.network_policy),
-        ("networking.k8s.io/v1", "NetworkPolicy", names.grafana_network_policy),
-        *(("v1", "Secret", name) for name in possible_secret_names(ctx)),
-    ]
+    """Children that stop being wanted when the spec changes: every name of each prunable kind of the
+    table (kube/kinds.py: storage, NetworkPolicies, our own Secrets)."""
+    return [(k.api_version, k.kind, name) for k in kinds.PRUNABLE for name in ctx.names.of_kind(k.kind)]
 
 
 # ----------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Outcome:
-    """What one reconcile did; handlers log it, tests and benchmarks read it."""
-
-    results: list[ChildResult] = field(default_factory=list)
-    status_written: bool = False
-    invalid: str = ""
-    gone: bool = False  # the monitor no longer exists (or is being deleted)
-    ready: bool = False  # the Ready condition this pass computed (for the operator's metrics)
-
-    def _labels(self, *actions: str) -> list[str]:
-        return [r.label for r in self.results if r.action in actions]
-
-    @property
-    def applied(self) -> list[str]:
-        return self._labels(*(a for a in WRITES if a != PRUNED))
-
-    @property
-    def pruned(self) -> list[str]:
-        return self._labels(PRUNED)
-
-    @property
-    def errors(self) -> list[str]:
-        return [r.message for r in self.results if r.action == FAILED]
-
-    @property
-    def conflicts(self) -> list[str]:
-        return [r.message for r in self.results if r.action == CONFLICT]
-
-    @property
-    def metric_label(self) -> str:
-        """The outcome as the operator's metrics name it (metrics.OUTCOMES)."""
-        if self.invalid:
-            return "invalid"
-        if self.errors:
-            return "error"
-        return "conflict" if self.conflicts else "ok"
-
-    @property
-    def ok(self) -> bool:
-        """False asks for a retry in seconds (a conflict waits for the resync: a human must act)."""
-        return not self.errors
 
 
 class Reconciler:
@@ -181,7 +127,7 @@ class Reconciler:
             self.settings.operator_namespace,
         )
         lookup = Lookup(self.kube, self.store, self.watched, self.by_name, (namespace, name))
-        credentials, blocked = self._credentials(ctx, lookup, outcome)
+        credentials, blocked = read_credentials(ctx, lookup, outcome.results)
         desired = render_all(ctx, credentials)
         if self._apply_all(ctx, desired, lookup, blocked, outcome, deadline):
             self._prune(ctx, monitor, lookup, outcome, {_label_of(obj) for obj in desired})
@@ -216,44 +162,6 @@ class Reconciler:
 
     # --- parts -------------------------------------------------------------------------------
 
-    def _credentials(self, ctx: RenderContext, lookup: Lookup, outcome: Outcome) -> tuple[Credentials, dict[str, str]]:
-        """Generated Secrets read by name: existing values kept, missing ones made; never on an error.
-
-        Returns (credentials, blocked): `blocked` names Secrets (as "Secret/<name>") that could not
-        be read, decoded, or are not ours, and an adminSecretRef Secret that has not opted in; they
-        and what mounts them are left untouched this pass.
-        """
-        credentials: Credentials = {}
-        blocked: dict[str, str] = {}
-        for secret_name, keys in generated_secrets(ctx).items():
-            label = f"Secret/{secret_name}"
-            try:
-                live = lookup.get("v1", "Secret", ctx.owner.namespace, secret_name)
-            except KubeError as err:
-                blocked[label] = f"Secret {secret_name}: cannot be read ({err}); not regenerated"
-                outcome.results.append(ChildResult("Secret", secret_name, FAILED, blocked[label]))
-                continue
-            if live is not None and not is_ours(live, ctx.owner):
-                blocked[label] = conflict_message("Secret", secret_name)
-                outcome.results.append(ChildResult("Secret", secret_name, CONFLICT, blocked[label]))
-                continue
-            values: dict[str, str] = {}
-            try:
-                for key, encoded in ((live or {}).get("data") or {}).items():
-                    values[key] = base64.b64decode(encoded, validate=True).decode()
-            except (binascii.Error, UnicodeDecodeError, TypeError):
-                blocked[label] = f"Secret {secret_name}: key {key!r} is not valid base64 text; fix or delete it"
-                outcome.results.append(ChildResult("Secret", secret_name, FAILED, blocked[label]))
-                continue
-            for key in keys:
-                if not values.get(key):
-                    values[key] = secrets.token_urlsafe(PASSWORD_BYTES)
-            credentials[secret_name] = values
-        for secret_name in generated_secrets(ctx):
-            credentials.setdefault(secret_name, {k: "" for k in generated_secrets(ctx)[secret_name]})
-        blocked.update(self._admin_secret_blocked(ctx, lookup))
-        return credentials, blocked
-
     def _prune(self, ctx: RenderContext, monitor: Obj, lookup: Lookup, outcome: Outcome, wanted: set[str]) -> None:
         """Removes children the spec no longer wants (`wanted`: every label rendered this pass).
 
@@ -278,47 +186,6 @@ class Reconciler:
         with self._lock:
             return self._pruned.get(key)
 
-    def _admin_secret_condition(self, ctx: RenderContext, lookup: Lookup) -> st.Condition | None:
-        """GrafanaReady False while the referenced admin Secret is missing, not opted in, or lacks a key.
-
-        The opt-in is checked before the keys: a monitor's author learns nothing about the keys of a
-        Secret whose owner has not let this monitor use it.
-        """
-        ref = ctx.spec.grafana.admin_secret_ref
-        if ref is None:
-            return None
-        try:
-            secret = lookup.get("v1", "Secret", ctx.owner.namespace, ref.name)
-        except KubeError as err:
-            return st.Condition(st.GRAFANA_READY, "Unknown", st.REASON_APPLY_FAILED, f"Secret {ref.name}: {err}")
-        if secret is not None and not admin_secret_allows(secret, ctx.owner.name):
-            return st.Condition(
-                st.GRAFANA_READY,
-                "False",
-                st.REASON_ADMIN_SECRET_NOT_ALLOWED,
-                admin_secret_not_allowed_message(secret, ctx.owner.name, ctx.owner.namespace),
-            )
-        data = (secret or {}).get("data") or {}
-        missing = [k for k in (ref.user_key, ref.password_key) if k not in data]
-        if secret is None or missing:
-            what = f"Secret {ref.name!r} " + ("does not exist" if secret is None else f"has no key(s) {missing}")
-            return st.Condition(
-                st.GRAFANA_READY,
-                "False",
-                st.REASON_ADMIN_SECRET_MISSING,
-                f"spec.grafana.adminSecretRef: {what}; create it or remove adminSecretRef to get a generated one",
-            )
-        return None
-
-    def _admin_secret_blocked(self, ctx: RenderContext, lookup: Lookup) -> dict[str, str]:
-        """The referenced admin Secret as blocked while it is not opted in: Grafana's Deployment,
-        which would mount it, is then neither created nor changed (an existing one stays as it is)."""
-        cond = self._admin_secret_condition(ctx, lookup)
-        ref = ctx.spec.grafana.admin_secret_ref
-        if ref is None or cond is None or cond.reason != st.REASON_ADMIN_SECRET_NOT_ALLOWED:
-            return {}
-        return {f"Secret/{ref.name}": cond.message}
-
     def _conditions(self, ctx: RenderContext, lookup: Lookup, outcome: Outcome) -> list[st.Condition]:
         names, ns = ctx.names, ctx.owner.namespace
         pods = self.store.pods(ns, ctx.owner.name)
@@ -330,11 +197,11 @@ class Reconciler:
             own_pods = [p for p in pods if _app_of(p) == app]
             return st.deployment_condition(cond_type, live, own_pods)
 
-        influx = component(st.INFLUXDB_READY, names.influxdb_deployment, "influxdb")
+        influx = component(st.INFLUXDB_READY, names.influxdb_deployment, INFLUXDB_APP)
         if influx.status == "True":  # running, but did the bootstrap apply the retention and users?
-            influx = st.bootstrap_failure(influx, [p for p in pods if _app_of(p) == "influxdb"])
-        grafana = self._admin_secret_condition(ctx, lookup) or component(
-            st.GRAFANA_READY, names.grafana_deployment, "grafana"
+            influx = st.bootstrap_failure(influx, [p for p in pods if _app_of(p) == INFLUXDB_APP])
+        grafana = admin_secret_condition(ctx, lookup) or component(
+            st.GRAFANA_READY, names.grafana_deployment, GRAFANA_APP
         )
         config = next((r for r in outcome.results if r.label == f"ConfigMap/{names.gatling_config}"), None)
         if config is not None and config.action not in (FAILED, CONFLICT):
@@ -381,67 +248,11 @@ class Reconciler:
             except KubeError as err:
                 log.warning("status of %s/%s not written: %s", meta["namespace"], meta["name"], err)
                 outcome.results.append(ChildResult(KIND, meta["name"], FAILED, f"status: {err}"))
-        self._post_events(monitor, merged, outcome)
-
-    def _post_events(self, monitor: Obj, merged: list[Obj], outcome: Outcome) -> None:
-        before = {c.get("type"): c for c in (monitor.get("status") or {}).get("conditions") or []}.get(st.READY) or {}
-        ready = merged[0]
-        changed = any(before.get(k) != ready[k] for k in ("status", "reason", "message"))
-        notes: list[tuple[str, str, str]] = []
-        if outcome.invalid and changed:
-            notes.append(("Warning", st.REASON_INVALID_SPEC, outcome.invalid))
-        parts = []
-        first = not (monitor.get("status") or {}).get("conditions")
-        if outcome.applied and not first:  # the first pass creates everything: its Ready Event says so
-            parts.append("applied " + ", ".join(outcome.applied))
-        if outcome.pruned:
-            parts.append("removed " + ", ".join(outcome.pruned))
-        if parts:
-            notes.append(("Normal", "Reconciled", "; ".join(parts)))
-        # A state the user must act on (a missing admin Secret, a crash loop, a retention InfluxDB
-        # refused ...) is a Warning once it starts; a conflict or a failed apply again whenever
-        # its message names something else. Progressing is not a problem, InvalidSpec is above.
-        started = any(before.get(k) != ready[k] for k in ("status", "reason"))
-        again = changed and ready["reason"] in (st.REASON_NAME_CONFLICT, st.REASON_APPLY_FAILED)
-        if (
-            ready["status"] == "False"
-            and ready["reason"] not in (st.REASON_PROGRESSING, st.REASON_INVALID_SPEC)
-            and (started or again)
-        ):
-            notes.append(("Warning", ready["reason"], ready["message"]))
-        elif changed and ready["status"] == "True":
-            notes.append(("Normal", "Ready", ready["message"]))
-        for event_type, reason, message in notes:
+        for event_type, reason, message in event_notes(monitor, merged, outcome):
             try:
                 self.events(monitor, event_type, reason, message)
             except KubeError as err:  # an Event is a courtesy: never a reason to fail the reconcile
                 log.warning("Event %s on %s not posted: %s", reason, monitor["metadata"]["name"], err)
-
-
-def admin_secret_allows(secret: Mapping[str, Any], monitor: str) -> bool:
-    """Does the Secret's ADMIN_SECRET_OPT_IN annotation name this monitor?"""
-    value = ((secret.get("metadata") or {}).get("annotations") or {}).get(ADMIN_SECRET_OPT_IN, "")
-    return monitor in _opted_in(value)
-
-
-def _opted_in(value: Any) -> list[str]:
-    return [part.strip() for part in str(value).split(",") if part.strip()]
-
-
-def admin_secret_not_allowed_message(secret: Mapping[str, Any], monitor: str, namespace: str) -> str:
-    """Names the Secret, the annotation and the command that opts it in (keeping monitors named already)."""
-    meta = secret.get("metadata") or {}
-    name = str(meta.get("name", ""))
-    present = _opted_in((meta.get("annotations") or {}).get(ADMIN_SECRET_OPT_IN, ""))
-    overwrite = " --overwrite" if present else ""
-    value = ",".join([*present, monitor])
-    return (
-        f"spec.grafana.adminSecretRef: Secret {name!r} does not allow this monitor to mount it: its "
-        f"annotation {ADMIN_SECRET_OPT_IN} must name {monitor!r}; whoever owns the Secret runs "
-        f"`kubectl annotate{overwrite} secret {name} -n {namespace} {ADMIN_SECRET_OPT_IN}={value}` "
-        "(Grafana is not deployed or changed until then)"
-    )
-
 
 # Kinds a pod mounts by name: a Deployment that would mount one that is not ours waits.
 _MOUNTED = ("Secret/", "ConfigMap/", "PersistentVolumeClaim/")

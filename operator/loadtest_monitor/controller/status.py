@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from loadtest_monitor.identity import GATLING_CONF_KEY, GRAFANA_PORT, GRAPHITE_PORT, JAVA_PROPERTIES_KEY
+from loadtest_monitor.obj import Obj
 from loadtest_monitor.render import bootstrap
 from loadtest_monitor.render.common import RenderContext
 from loadtest_monitor.render.grafana import admin_secret_location
@@ -43,7 +44,6 @@ DEGRADED_WAITING_REASONS = (
     "CreateContainerError",
 )
 
-Obj = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -209,7 +209,7 @@ def addresses(
     """
     names = ctx.names
     spec = ctx.spec
-    internal_url = f"http://{names.service_fqdn(names.grafana_service, ctx.cluster_domain)}:{GRAFANA_PORT}"
+    internal_url = ctx.grafana_internal_url
     lb_host = load_balancer_address(grafana_service)
     if spec.grafana.service.type == "LoadBalancer":
         url = f"http://{lb_host}:{GRAFANA_PORT}" if lb_host else ""
@@ -238,7 +238,7 @@ def addresses(
         "grafana": grafana,
         "graphite": graphite,
         "influxdb": {
-            "url": f"http://{names.service_fqdn(names.influxdb_service, ctx.cluster_domain)}:8086",
+            "url": ctx.influxdb_url,
             "database": spec.influxdb.database,
         },
         "gatlingConfig": {

@@ -25,7 +25,8 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol, TypeVar
 
-Obj = dict[str, Any]
+from loadtest_monitor.obj import Obj
+
 Kind = tuple[str, str]  # (apiVersion, kind)
 ObjKey = tuple[str, str, str, str]  # (apiVersion, kind, namespace, name)
 T = TypeVar("T")

@@ -14,12 +14,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from loadtest_monitor.doctor.result import Check, fail, ok, warn
-from loadtest_monitor.identity import CRD_NAME
-from loadtest_monitor.load_balancer import LB_MODE_CONTROLLER, parse_load_balancer_mode
+from loadtest_monitor.identity import CRD_NAME, LABEL_NAME
+from loadtest_monitor.load_balancer import LB_MODE_CONTROLLER, LB_MODE_ENV, parse_load_balancer_mode
 
-Obj = dict[str, Any]
-
-LB_MODE_ENV = "LTM_LOAD_BALANCER_MODE"
 CRD_FLOOR = (1, 27)  # the CRD's CEL rules use only what 1.27 has (tests/integration/test_validation_floor.py)
 SIDECAR_FLOOR = (1, 29)  # native sidecars (restartPolicy: Always init containers) on by default
 
@@ -217,7 +214,7 @@ def _waiting(pod: Mapping[str, Any]) -> list[tuple[str, str, str, str]]:
 def pull_fix(pod: Mapping[str, Any]) -> str:
     """Where the image of a pod is set: the monitor's spec, or the operator's install."""
     labels = (pod.get("metadata") or {}).get("labels") or {}
-    component = labels.get("app.kubernetes.io/name", "")
+    component = labels.get(LABEL_NAME, "")
     where = {
         "influxdb": "spec.influxdb.image of the monitor",
         "grafana": "spec.grafana.image of the monitor",

@@ -17,9 +17,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from loadtest_monitor.doctor.cluster import LB_MODE_ENV, ref_of
+from loadtest_monitor.doctor.cluster import ref_of
 from loadtest_monitor.doctor.result import Check, fail, ok, warn
-from loadtest_monitor.load_balancer import LB_MODE_CONTROLLER, LB_MODE_EKS_AUTO
+from loadtest_monitor.load_balancer import LB_MODE_CONTROLLER, LB_MODE_EKS_AUTO, LB_MODE_ENV
 
 LBC_NAME = "aws-load-balancer-controller"
 LBC_CRDS = ("targetgroupbindings.elbv2.k8s.aws", "ingressclassparams.elbv2.k8s.aws")

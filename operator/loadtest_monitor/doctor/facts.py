@@ -12,17 +12,16 @@ from typing import Any, TypeVar
 
 from loadtest_monitor.cli.crd_fence import has_fence
 from loadtest_monitor.cli.install import ManifestsMissing, crd_objects
-from loadtest_monitor.cli.up import OPERATOR_SELECTOR
 from loadtest_monitor.doctor.cluster import load_balancer_mode
 from loadtest_monitor.doctor.eks import AUTO_MODE_CRD, LBC_CRDS, LBC_NAME
 from loadtest_monitor.doctor.result import Check, warn
-from loadtest_monitor.identity import API_VERSION, CRD_NAME, KIND, LABEL_INSTANCE, MANAGED_SELECTOR
+from loadtest_monitor.identity import API_VERSION, CRD_NAME, KIND, LABEL_INSTANCE, MANAGED_SELECTOR, OPERATOR_SELECTOR
 from loadtest_monitor.kube.rest import CRD_API, Rest, RestError, path
+from loadtest_monitor.obj import Obj
 from loadtest_monitor.render.common import Owner, RenderContext
 from loadtest_monitor.render.monitor import offline_credentials, render_all
 from loadtest_monitor.spec.monitor import SpecError, parse_spec
 
-Obj = dict[str, Any]
 T = TypeVar("T")
 
 # (verb, group, resource) that `up` needs to install the CRD and the operator's cluster RBAC.

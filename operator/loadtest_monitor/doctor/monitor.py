@@ -8,15 +8,16 @@ from typing import Any
 from loadtest_monitor.doctor.result import Check, Status, fail, ok, warn
 from loadtest_monitor.identity import (
     FIELD_MANAGER,
+    GRAFANA_PORT,
     GRAPHITE_PORT,
     LABEL_INSTANCE,
     LABEL_MANAGED_BY,
     LABEL_MONITOR,
     LABEL_NAME,
     PLURAL,
+    ChildNames,
 )
-
-Obj = dict[str, Any]
+from loadtest_monitor.obj import Obj
 
 # What to do about a condition that is False, by its reason (controller/status.py and the README's Status).
 REASON_FIXES = {
@@ -182,9 +183,14 @@ def grafana_address(monitor: Mapping[str, Any], service_type: str) -> Check:
         return warn(
             title,
             "the load balancer has no address yet",
-            f"kubectl -n {ns} describe svc {name}-grafana (the load balancer controller's events say why)",
+            f"kubectl -n {ns} describe svc {ChildNames(name, ns).grafana_service}"
+            " (the load balancer controller's events say why)",
         )
-    return ok(title, f"{service_type} Service: kubectl -n {ns} port-forward svc/{name}-grafana 3000")
+    return ok(title, f"{service_type} Service: {_port_forward(ns, name)}")
+
+
+def _port_forward(ns: str, name: str) -> str:
+    return f"kubectl -n {ns} port-forward svc/{ChildNames(name, ns).grafana_service} {GRAFANA_PORT}"
 
 
 def metrics_arriving(monitor: Mapping[str, Any]) -> Check:
@@ -194,5 +200,5 @@ def metrics_arriving(monitor: Mapping[str, Any]) -> Check:
     return warn(
         "metrics arriving",
         "cannot tell from outside (the monitor's status does not count received points)",
-        f"during a run, watch the Gatling dashboard: kubectl -n {ns} port-forward svc/{name}-grafana 3000",
+        f"during a run, watch the Gatling dashboard: {_port_forward(ns, name)}",
     )

@@ -18,7 +18,9 @@ from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError as TransportError
 
 from loadtest_monitor import __version__
-from loadtest_monitor.identity import API_VERSION, FIELD_MANAGER, KIND, PLURAL, RUN_KIND, RUN_PLURAL
+from loadtest_monitor.identity import API_VERSION, FIELD_MANAGER, KIND, PLURAL
+from loadtest_monitor.kube import kinds
+from loadtest_monitor.obj import Obj
 
 USER_AGENT = f"loadtest-monitor/{__version__}"
 
@@ -27,21 +29,6 @@ USER_AGENT = f"loadtest-monitor/{__version__}"
 # resourceVersion (an etcd revision) ever reaches the largest int64. Checked against the API
 # server in tests/integration (current and the 1.27 floor) for every kind we create.
 CREATE_ONLY_RESOURCE_VERSION = str(2**63 - 1)
-
-Obj = dict[str, Any]
-
-# (apiVersion, kind) -> plural resource name, for every kind the operator touches.
-RESOURCES: dict[tuple[str, str], str] = {
-    ("v1", "ConfigMap"): "configmaps",
-    ("v1", "Secret"): "secrets",
-    ("v1", "Service"): "services",
-    ("v1", "PersistentVolumeClaim"): "persistentvolumeclaims",
-    ("v1", "Event"): "events",
-    ("apps/v1", "Deployment"): "deployments",
-    ("networking.k8s.io/v1", "NetworkPolicy"): "networkpolicies",
-    (API_VERSION, KIND): PLURAL,
-    (API_VERSION, RUN_KIND): RUN_PLURAL,
-}
 
 
 class KubeError(RuntimeError):
@@ -63,13 +50,6 @@ def _message_of(raw: bytes | str | None, fallback: str | None) -> str:
 
 def _server_message(err: ApiException) -> str:
     return _message_of(err.body, err.reason)
-
-
-def resource_path(api_version: str, kind: str, namespace: str, name: str | None = None) -> str:
-    plural = RESOURCES[(api_version, kind)]
-    root = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
-    path = f"{root}/namespaces/{namespace}/{plural}"
-    return f"{path}/{name}" if name else path
 
 
 def load_client_config() -> client.ApiClient:
@@ -136,7 +116,7 @@ class Kube:
 
     def get(self, api_version: str, kind: str, namespace: str, name: str) -> Obj | None:
         try:
-            return self.request("GET", resource_path(api_version, kind, namespace, name))
+            return self.request("GET", kinds.path(api_version, kind, namespace, name))
         except KubeError as err:
             if err.status == 404:
                 return None
@@ -164,7 +144,7 @@ class Kube:
         self.writes += 1
         return self.request(
             "PATCH",
-            resource_path(obj["apiVersion"], obj["kind"], meta["namespace"], meta["name"]),
+            kinds.path(obj["apiVersion"], obj["kind"], meta["namespace"], meta["name"]),
             body=json.dumps(body),
             query=query,
             content_type="application/apply-patch+yaml",
@@ -176,7 +156,7 @@ class Kube:
         try:
             self.request(
                 "DELETE",
-                resource_path(api_version, kind, namespace, name),
+                kinds.path(api_version, kind, namespace, name),
                 body={"propagationPolicy": "Background", "preconditions": {"uid": uid}},
             )
         except KubeError as err:
@@ -188,7 +168,7 @@ class Kube:
         self.writes += 1
         return self.request(
             "PATCH",
-            resource_path(API_VERSION, KIND, namespace, name) + "/status",
+            kinds.path(API_VERSION, KIND, namespace, name) + "/status",
             body={"status": dict(patch)},
             content_type="application/merge-patch+json",
         )
@@ -219,7 +199,7 @@ class Kube:
             "count": 1,
         }
         self.writes += 1
-        self.request("POST", resource_path("v1", "Event", meta["namespace"]), body=event)
+        self.request("POST", kinds.path("v1", "Event", meta["namespace"]), body=event)
 
     def monitors_served(self) -> bool:
         """Does API discovery list the LoadtestMonitor resource (the CRD installed and served)?"""

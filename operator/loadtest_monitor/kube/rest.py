@@ -13,44 +13,16 @@ from typing import Any
 
 from kubernetes import client
 
-from loadtest_monitor.identity import API_VERSION, CLI_FIELD_MANAGER, KIND, PLURAL
+from loadtest_monitor.identity import CLI_FIELD_MANAGER
 from loadtest_monitor.kube.client import Kube, KubeError
 
-Obj = dict[str, Any]
-
-CRD_API = "apiextensions.k8s.io/v1"
-
-# (apiVersion, kind) -> (plural, namespaced)
-KINDS: dict[tuple[str, str], tuple[str, bool]] = {
-    (CRD_API, "CustomResourceDefinition"): ("customresourcedefinitions", False),
-    ("v1", "Namespace"): ("namespaces", False),
-    ("v1", "ServiceAccount"): ("serviceaccounts", True),
-    ("v1", "ConfigMap"): ("configmaps", True),
-    ("v1", "Secret"): ("secrets", True),
-    ("v1", "Service"): ("services", True),
-    ("v1", "PersistentVolumeClaim"): ("persistentvolumeclaims", True),
-    ("v1", "Pod"): ("pods", True),
-    ("rbac.authorization.k8s.io/v1", "ClusterRole"): ("clusterroles", False),
-    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): ("clusterrolebindings", False),
-    ("rbac.authorization.k8s.io/v1", "Role"): ("roles", True),
-    ("rbac.authorization.k8s.io/v1", "RoleBinding"): ("rolebindings", True),
-    ("apps/v1", "Deployment"): ("deployments", True),
-    ("apps/v1", "ReplicaSet"): ("replicasets", True),
-    ("networking.k8s.io/v1", "NetworkPolicy"): ("networkpolicies", True),
-    (API_VERSION, KIND): (PLURAL, True),
-}
-
+# The paths of every kind come from the one table; re-exported for the commands that build them.
+from loadtest_monitor.kube.kinds import CRD_API as CRD_API
+from loadtest_monitor.kube.kinds import path as path
+from loadtest_monitor.obj import Obj
 
 #: The same error as the operator's client layer (the server's message, the HTTP status).
 RestError = KubeError
-
-
-def path(api_version: str, kind: str, namespace: str | None = None, name: str | None = None) -> str:
-    """The REST path; namespace None on a namespaced kind lists across all namespaces."""
-    plural, namespaced = KINDS[(api_version, kind)]
-    root = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
-    where = f"{root}/namespaces/{namespace}/{plural}" if namespaced and namespace else f"{root}/{plural}"
-    return f"{where}/{name}" if name else where
 
 
 def path_of(obj: Mapping[str, Any]) -> str:

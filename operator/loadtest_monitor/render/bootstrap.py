@@ -14,17 +14,21 @@ so a retention InfluxDB refuses can not crash-loop InfluxDB. The message is one 
 
 from __future__ import annotations
 
+import functools
+import re
+import shlex
+import string
 from collections.abc import Mapping
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any
 
+from loadtest_monitor.identity import INFLUXDB_HTTP_PORT, INFLUXDB_RPC_BIND
 from loadtest_monitor.spec.monitor import MonitorSpec, retention_hours
 
 CONTAINER_NAME = "bootstrap"
 SCRIPT_KEY = "bootstrap.sh"
 CONF_KEY = "bootstrap.conf"
-HTTP_PORT = 8086
-RPC_BIND = "127.0.0.1:8088"
 # influxd opens every shard before it answers; a large kept volume can take minutes.
 START_TIMEOUT_SECONDS = 600
 
@@ -95,7 +99,7 @@ def shard_duration(retention: str) -> str:
     shardGroupDuration in InfluxDB's services/meta/data.go: >= 180 days or infinite -> 7d,
     >= 2 days -> 1d, shorter -> 1h (the shortest retention InfluxDB accepts is 1h).
     """
-    hours = retention_hours(retention)
+    hours = retention_hours(retention)  # None: INF
     if hours is None or hours >= 180 * 24:
         return "7d"
     if hours >= 2 * 24:
@@ -103,7 +107,9 @@ def shard_duration(retention: str) -> str:
     return "1h"
 
 
-def render_bootstrap_conf(data_dir: str, http_port: int = HTTP_PORT, rpc_bind: str = RPC_BIND) -> str:
+def render_bootstrap_conf(
+    data_dir: str, http_port: int = INFLUXDB_HTTP_PORT, rpc_bind: str = INFLUXDB_RPC_BIND
+) -> str:
     """influxd settings for the private run: same data, loopback only, no auth, no listeners."""
     return (
         "# Rendered by loadtest-monitor: the bootstrap's private influxd (see bootstrap.sh).\n"
@@ -127,120 +133,77 @@ def render_bootstrap_conf(data_dir: str, http_port: int = HTTP_PORT, rpc_bind: s
     )
 
 
-def render_bootstrap_script(spec: MonitorSpec, conf_path: str, secret_name: str, http_port: int = HTTP_PORT) -> str:
-    """The POSIX sh script of the bootstrap container. Database, retention and shard duration
-    are validated spec values (identifier characters and `<n><h|d|w>`/INF), safe to embed; user
-    names and passwords come from the environment and are escaped for InfluxQL here."""
-    db = spec.influxdb.database
-    retention = spec.influxdb.retention
-    shard = shard_duration(retention)
-    return f"""#!/bin/sh
-# Rendered by loadtest-monitor. Prepares InfluxDB before it serves; always exits 0: the outcome
-# is this container's termination message, "<Reason>: <text>" (render/bootstrap.py).
-set -u
-out="${{{ENV_TERMINATION_LOG}:-/dev/termination-log}}"
-reason=""
-failures=""
-
-finish() {{
-  msg="$1: $2"
-  one_line "$msg" | head -c {MESSAGE_LIMIT} >"$out" 2>/dev/null || true
-  printf '%s\\n' "$msg"
-  exit 0
-}}
-
-# One line per failure: the influx CLI's multi-line errors, without its "use <database>" advice.
-one_line() {{
-  printf '%s\\n' "$1" | grep -v -e '^Warning: It is possible' -e '^Please set a database' \\
-    | tr '\\r\\n' '  ' | sed -e 's/  */ /g' -e 's/ $//'
-}}
-
-fail() {{
-  [ -z "$reason" ] && reason="$1"
-  failures="${{failures:+$failures; }}$(one_line "$2")"
-}}
-
-q() {{
-  influx -host 127.0.0.1 -port {http_port} -execute "$1" 2>&1
-}}
-
-# InfluxQL string and identifier contents: backslash and both quotes escaped.
-esc() {{
-  printf '%s' "$1" | sed -e 's/\\\\/\\\\\\\\/g' -e "s/'/\\\\\\\\'/g" -e 's/"/\\\\"/g'
-}}
-
-influxd run -config "{conf_path}" &
-pid=$!
-
-stop_influxd() {{
-  kill -TERM "$pid" 2>/dev/null
-  i=0
-  while kill -0 "$pid" 2>/dev/null; do
-    i=$((i+1))
-    if [ "$i" -ge 60 ]; then kill -KILL "$pid" 2>/dev/null; break; fi
-    sleep 1
-  done
-  wait "$pid" 2>/dev/null
-}}
-
-i=0
-until q 'SHOW DATABASES' >/dev/null; do
-  if ! kill -0 "$pid" 2>/dev/null; then
-    finish {INFLUXDB_UNAVAILABLE} "influxd exited on start (log of container {CONTAINER_NAME}); nothing was set"
-  fi
-  i=$((i+1))
-  if [ "$i" -ge {START_TIMEOUT_SECONDS} ]; then
-    stop_influxd
-    finish {INFLUXDB_UNAVAILABLE} "influxd did not answer within {START_TIMEOUT_SECONDS} s; nothing was set"
-  fi
-  sleep 1
-done
-
-if ! r=$(q 'CREATE DATABASE "{db}"'); then
-  fail {DATABASE_FAILED} "CREATE DATABASE {db}: $r"
-fi
-if ! r=$(q 'ALTER RETENTION POLICY "autogen" ON "{db}" DURATION {retention} SHARD DURATION {shard} DEFAULT'); then
-  fail {RETENTION_FAILED} "retention {retention} (shard duration {shard}) on database {db}: $r"
-fi
-
-# $1 role, $2 user, $3 password, $4 grant statement for the user ($u in it is the escaped name).
-ensure_user() {{
-  if [ -z "$2" ] || [ -z "$3" ]; then
-    fail {USERS_FAILED} "$1 user: name or password empty in Secret {secret_name}"
-    return
-  fi
-  case "$2$3" in
-    *"
-"*) fail {USERS_FAILED} "$1 user: name or password in Secret {secret_name} contains a line break"; return ;;
-  esac
-  u=$(esc "$2")
-  p=$(esc "$3")
-  if ! r=$(q "CREATE USER \\"$u\\" WITH PASSWORD '$p'"); then
-    if ! r=$(q "SET PASSWORD FOR \\"$u\\" = '$p'"); then
-      # never quote a message that may contain the password
-      case "$r" in *"$3"*) r="(InfluxDB's message withheld: it quotes the password)" ;; esac
-      fail {USERS_FAILED} "$1 user $2: $r"
-      return
-    fi
-  fi
-  if ! r=$(q "$(printf "$4" "$u")"); then
-    fail {USERS_FAILED} "$1 user $2: $r"
-  fi
-}}
-
-admin_user="${{{ENV_ADMIN_USER}:-}}"
-reader_user="${{{ENV_READER_USER}:-}}"
-if [ -n "$admin_user" ] && [ "$admin_user" = "$reader_user" ]; then
-  fail {USERS_FAILED} "admin-user and reader-user in Secret {secret_name} must differ"
-else
-  ensure_user admin "$admin_user" "${{{ENV_ADMIN_PASSWORD}:-}}" 'GRANT ALL PRIVILEGES TO "%s"'
-  ensure_user reader "$reader_user" "${{{ENV_READER_PASSWORD}:-}}" 'GRANT READ ON "{db}" TO "%s"'
-fi
-
-stop_influxd
-if [ -n "$reason" ]; then
-  finish "$reason" "$failures"
-fi
-users="users $admin_user (admin) and $reader_user (read on {db})"
-finish {BOOTSTRAPPED} "database {db}, retention {retention} (shard duration {shard}), $users"
+# `@{name}` placeholders only (a shell script is full of `$`); any other `@` is an error.
+_PLACEHOLDER = r"""
+@(?:
+  (?P<escaped>@) |
+  \{(?P<braced>[a-z_]+)\} |
+  (?P<named>(?!)) |
+  (?P<invalid>)
+)
 """
+
+
+class _ScriptTemplate(string.Template):
+    delimiter = "@"
+    # A string, as string.Template wants it (its __init_subclass__ compiles it); typeshed says Pattern.
+    pattern = _PLACEHOLDER  # type: ignore[assignment]
+
+
+# Where a placeholder may stand in the script file: alone as the value of an assignment (a value,
+# shell-quoted), or as the name of an environment variable read with a default (an identifier).
+_VALUE_LINE = re.compile(r"[a-z_]+=@\{[a-z_]+\}")
+_ENV_LINE = re.compile(r'[a-z_]+="\$\{@\{env_[a-z_]+\}:-[^"$`\\]*\}"')
+_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
+SCRIPT_FILE = "data/influxdb-bootstrap.sh"
+
+
+def parse_script_template(text: str, source: str = SCRIPT_FILE) -> _ScriptTemplate:
+    """The script file as a template, refused if a placeholder stands anywhere but alone as an
+    assignment's value or as the name of an environment variable read with a default."""
+    for number, line in enumerate(text.splitlines(), 1):
+        if "@" in line and not (_VALUE_LINE.fullmatch(line) or _ENV_LINE.fullmatch(line)):
+            raise ValueError(f"{source}:{number}: a placeholder must be a whole assignment value: {line!r}")
+    return _ScriptTemplate(text)
+
+
+@functools.cache
+def _script_template() -> _ScriptTemplate:
+    return parse_script_template(resources.files("loadtest_monitor").joinpath(SCRIPT_FILE).read_text(encoding="utf-8"))
+
+
+def render_bootstrap_script(
+    spec: MonitorSpec, conf_path: str, secret_name: str, http_port: int = INFLUXDB_HTTP_PORT
+) -> str:
+    """The POSIX sh script of the bootstrap container (data/influxdb-bootstrap.sh) with its values.
+
+    Every value becomes one shell word (shlex.quote) in an assignment at the top of the script, which
+    then only reads variables: no value, the spec's or any other, is ever pasted into a command. The
+    credentials come from the environment; the script escapes them (and the database) for InfluxQL."""
+    env = {
+        "env_termination_log": ENV_TERMINATION_LOG,
+        "env_admin_user": ENV_ADMIN_USER,
+        "env_admin_password": ENV_ADMIN_PASSWORD,
+        "env_reader_user": ENV_READER_USER,
+        "env_reader_password": ENV_READER_PASSWORD,
+    }
+    for key, name in env.items():
+        if not _ENV_NAME.fullmatch(name):  # a name inside ${...}: quoting cannot make it safe
+            raise ValueError(f"{key} = {name!r} is not an environment variable name")
+    values: dict[str, object] = {
+        "conf_path": conf_path,
+        "http_port": http_port,
+        "database": spec.influxdb.database,
+        "retention": spec.influxdb.retention,
+        "shard": shard_duration(spec.influxdb.retention),
+        "secret_name": secret_name,
+        "container": CONTAINER_NAME,
+        "message_limit": MESSAGE_LIMIT,
+        "start_timeout": START_TIMEOUT_SECONDS,
+        "bootstrapped": BOOTSTRAPPED,
+        "database_failed": DATABASE_FAILED,
+        "retention_failed": RETENTION_FAILED,
+        "users_failed": USERS_FAILED,
+        "unavailable": INFLUXDB_UNAVAILABLE,
+    }
+    return _script_template().substitute({**env, **{k: shlex.quote(str(v)) for k, v in values.items()}})

@@ -9,21 +9,29 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from loadtest_monitor.identity import API_VERSION, DEFAULT_CLUSTER_DOMAIN, KIND, ChildNames, child_labels
+from loadtest_monitor.identity import (
+    API_VERSION,
+    CONFIG_HASH_ANNOTATION,
+    DEFAULT_CLUSTER_DOMAIN,
+    GRAFANA_PORT,
+    INFLUXDB_HTTP_PORT,
+    KIND,
+    ChildNames,
+    child_labels,
+    selector_labels,
+)
 from loadtest_monitor.load_balancer import (
     EKS_AUTO_MODE_LB_CLASS,
+    LB_MODE_CONTROLLER,
     LB_MODE_EKS_AUTO,
     LB_SCHEME_ANNOTATION,
-    nlb_annotations,
 )
 
-# The load balancer contract lives on the floor (load_balancer.py); these two stay importable from
-# here for the settings of branches written before it moved.
-from loadtest_monitor.load_balancer import LB_MODE_CONTROLLER as LB_MODE_CONTROLLER
-from loadtest_monitor.load_balancer import parse_load_balancer_mode as parse_load_balancer_mode
+# Re-exported for spec/monitor.py, which imports it from here: once it imports loadtest_monitor.load_balancer,
+# this line goes and so does the import cycle between spec/monitor.py and this module.
+from loadtest_monitor.load_balancer import nlb_annotations as nlb_annotations
+from loadtest_monitor.obj import Obj
 from loadtest_monitor.spec.monitor import MonitorSpec
-
-Obj = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,19 @@ class RenderContext:
     @property
     def names(self) -> ChildNames:
         return self.owner.names
+
+    @property
+    def influxdb_url(self) -> str:
+        """InfluxDB's HTTP API in the cluster: Grafana's datasource and status.influxdb.url."""
+        return self._service_url(self.names.influxdb_service, INFLUXDB_HTTP_PORT)
+
+    @property
+    def grafana_internal_url(self) -> str:
+        """Grafana in the cluster: status.grafana.internalUrl (and its url unless a load balancer serves it)."""
+        return self._service_url(self.names.grafana_service, GRAFANA_PORT)
+
+    def _service_url(self, service: str, port: int) -> str:
+        return f"http://{self.names.service_fqdn(service, self.cluster_domain)}:{port}"
 
 
 def owner_reference(owner: Owner) -> Obj:
@@ -119,6 +140,55 @@ def placement(ctx: RenderContext) -> Obj:
     if ctx.spec.placement.tolerations:
         out["tolerations"] = [dict(t) for t in ctx.spec.placement.tolerations]
     return out
+
+
+def http_probes(path: str) -> Obj:
+    """Readiness and liveness of a container serving HTTP on its port named `http`: ready within
+    seconds, restarted only after a minute of failures (a busy InfluxDB or Grafana is not dead)."""
+    get = {"path": path, "port": "http"}
+    return {
+        "readinessProbe": {"httpGet": get, "periodSeconds": 5, "failureThreshold": 3},
+        "livenessProbe": {"httpGet": get, "initialDelaySeconds": 30, "periodSeconds": 10, "failureThreshold": 6},
+    }
+
+
+def single_pod_deployment(
+    ctx: RenderContext,
+    name: str,
+    app: str,
+    component: str,
+    *,
+    uid: int,
+    config_hash: str,
+    pod: Obj,
+) -> Obj:
+    """A one-replica Deployment, recreated rather than rolled (one writer per data directory), its pod
+    running as `uid` with the settings every child pod shares. `config_hash` (content_hash of what
+    the pod reads at start) is in the pod template, so a change rolls the pod; `pod` holds the
+    containers and volumes."""
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata(ctx, name, app, component),
+        "spec": {
+            "replicas": 1,
+            "strategy": {"type": "Recreate"},
+            "selector": {"matchLabels": selector_labels(ctx.owner.name, app)},
+            "template": {
+                "metadata": {
+                    "labels": metadata(ctx, "", app, component)["labels"],
+                    "annotations": {CONFIG_HASH_ANNOTATION: config_hash},
+                },
+                "spec": {
+                    **placement(ctx),
+                    "automountServiceAccountToken": False,
+                    "enableServiceLinks": False,
+                    "securityContext": pod_security_context(uid),
+                    **pod,
+                },
+            },
+        },
+    }
 
 
 def config_map(ctx: RenderContext, name: str, app: str, component: str, data: dict[str, str]) -> Obj:

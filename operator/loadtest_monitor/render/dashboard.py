@@ -25,19 +25,31 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from loadtest_monitor.graphite import ALL_REQUESTS, ALL_USERS
+from loadtest_monitor.render.dashboard_queries import (
+    VAR_REQUEST,
+    VAR_RUN,
+    VAR_RUN_RUNNER,
+    VAR_RUNNER,
+    VAR_SCENARIO,
+    VAR_SIMULATION,
+    Queries,
+    ident,
+    literal,
+    matches,
+    where,
+)
 from loadtest_monitor.render.gatling import (
-    TAG_GROUP,
     TAG_REQUEST,
     TAG_RUNNER,
     TAG_SCENARIO,
     TAG_SIMULATION,
-    TAG_STATUS,
+    USERS_MEASUREMENT,
 )
+from loadtest_monitor.render.gatling import requests_measurement as gatling_requests_measurement
 from loadtest_monitor.runs.annotations import (
     EVENTS_MEASUREMENT,
     FIELD_END_MS,
@@ -46,149 +58,19 @@ from loadtest_monitor.runs.annotations import (
     TAG_RUN,
     TAG_VERDICT,
 )
+from loadtest_monitor.spec.monitor import parse_spec
 
 Json = dict[str, Any]
 
 DASHBOARD_UID = "loadtest-monitor-gatling"
+# The uid of the InfluxDB datasource Grafana is provisioned with (render/grafana.py); every panel queries it.
+DATASOURCE_UID = "influxdb-gatling"
 DASHBOARD_TITLE = "Gatling realtime (loadtest-monitor)"
 REFRESH = "5s"
 # The smallest time bucket of the graphs, rounded up to whole Gatling windows (writePeriod): a
 # bucket holding sometimes N and sometimes N+1 windows would make rates jump.
 MIN_INTERVAL_SECONDS = 5
 GRID_WIDTH = 24
-PERCENTILES = (50, 75, 95, 99)
-
-# Grafana's regex-formatted variables: a multi-value selection becomes (a|b), All becomes .*
-VAR_SIMULATION = "simulation"
-VAR_RUNNER = "runner"
-VAR_REQUEST = "request"
-VAR_SCENARIO = "scenario"
-# A test run (LoadtestRun): its runners, as the operator recorded them in RUNNERS_MEASUREMENT
-# (runs/annotations.py), narrow every panel; VAR_RUN_RUNNER is that list, hidden.
-VAR_RUN = "run"
-VAR_RUN_RUNNER = "run_runner"
-
-
-def _q(name: str) -> str:
-    """An InfluxQL identifier."""
-    return '"' + name.replace('"', '\\"') + '"'
-
-
-def _s(value: str) -> str:
-    """An InfluxQL string literal."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def _matches(tag: str, variable: str) -> str:
-    return f"{_q(tag)} =~ /^${variable}$/"
-
-
-def _equals(tag: str, value: str) -> str:
-    return f"{_q(tag)} = {_s(value)}"
-
-
-def _where(*conditions: str) -> str:
-    return " AND ".join([*conditions, "$timeFilter"])
-
-
-def _group_by(*tags: str, by_time: bool = True) -> str:
-    parts = (["time($__interval)"] if by_time else []) + [_q(t) for t in tags]
-    return "GROUP BY " + ", ".join(parts) if parts else ""
-
-
-@dataclass(frozen=True)
-class Queries:
-    """The InfluxQL of every panel, for the given measurement names."""
-
-    requests: str
-    users: str
-
-    def _run_filter(self) -> list[str]:
-        return [
-            _matches(TAG_SIMULATION, VAR_SIMULATION),
-            _matches(TAG_RUNNER, VAR_RUN_RUNNER),
-            _matches(TAG_RUNNER, VAR_RUNNER),
-        ]
-
-    def _totals(self, status: str) -> list[str]:
-        return [*self._run_filter(), _equals(TAG_REQUEST, ALL_REQUESTS), _equals(TAG_STATUS, status)]
-
-    def _per_request(self, status: str) -> list[str]:
-        return [
-            *self._run_filter(),
-            f"{_q(TAG_REQUEST)} != {_s(ALL_REQUESTS)}",
-            _matches(TAG_REQUEST, VAR_REQUEST),
-            _equals(TAG_STATUS, status),
-        ]
-
-    def _from(self, measurement: str) -> str:
-        return f"FROM {_q(measurement)}"
-
-    def active_users(self) -> str:
-        inner = (
-            f'SELECT last("active") AS "active" {self._from(self.users)} '
-            f"WHERE {_where(*self._run_filter(), _matches(TAG_SCENARIO, VAR_SCENARIO))} "
-            f"{_group_by(TAG_RUNNER, TAG_SCENARIO)}"
-        )
-        return f'SELECT sum("active") AS "active" FROM ({inner}) WHERE $timeFilter {_group_by(TAG_SCENARIO)} fill(none)'
-
-    def rate(self, status: str) -> str:
-        """Responses per second, summed over runners: a bucket's counts over the bucket's length."""
-        return (
-            f'SELECT sum("count") * 1000 / $__interval_ms AS "{status}" {self._from(self.requests)} '
-            f"WHERE {_where(*self._totals(status))} {_group_by()} fill(none)"
-        )
-
-    def request_rate(self) -> str:
-        return (
-            f'SELECT sum("count") * 1000 / $__interval_ms AS "rate" {self._from(self.requests)} '
-            f"WHERE {_where(*self._per_request('all'))} {_group_by(TAG_GROUP, TAG_REQUEST)} fill(none)"
-        )
-
-    def percentiles(self) -> str:
-        fields = ", ".join(f'max("percentiles{p}") AS "p{p}"' for p in PERCENTILES)
-        return (
-            f'SELECT {fields}, max("max") AS "max" {self._from(self.requests)} '
-            f"WHERE {_where(*self._totals('all'))} {_group_by()} fill(none)"
-        )
-
-    def request_p95(self) -> str:
-        return (
-            f'SELECT max("percentiles95") AS "p95" {self._from(self.requests)} '
-            f"WHERE {_where(*self._per_request('all'))} {_group_by(TAG_GROUP, TAG_REQUEST)} fill(none)"
-        )
-
-    def mean_response_time(self) -> str:
-        inner = (
-            f'SELECT "mean" * "count" AS "weighted", "count" AS "n" {self._from(self.requests)} '
-            f"WHERE {_where(*self._totals('all'))}"
-        )
-        return f'SELECT sum("weighted") / sum("n") AS "mean" FROM ({inner}) WHERE $timeFilter {_group_by()} fill(none)'
-
-    def _ko_over_all(self, conditions: Callable[[str], list[str]], select: str, group_by: str) -> str:
-        ko = f'SELECT "count" AS "ko" {self._from(self.requests)} WHERE {_where(*conditions("ko"))}'
-        all_ = (
-            f'SELECT "count" AS "all", "percentiles95" AS "p95", "max" AS "max", '
-            f'"mean" * "count" AS "weighted" {self._from(self.requests)} WHERE {_where(*conditions("all"))}'
-        )
-        return f"SELECT {select} FROM ({all_}), ({ko}) WHERE $timeFilter {group_by}".rstrip()
-
-    def error_ratio(self) -> str:
-        return self._ko_over_all(
-            self._totals, 'sum("ko") * 100 / sum("all") AS "error ratio"', f"{_group_by()} fill(none)"
-        )
-
-    def error_ratio_overall(self) -> str:
-        return self._ko_over_all(self._totals, 'sum("ko") * 100 / sum("all") AS "error ratio"', "")
-
-    def request_table(self) -> str:
-        select = (
-            'sum("all") AS "requests", sum("ko") AS "errors", sum("ko") * 100 / sum("all") AS "error %", '
-            'sum("weighted") / sum("all") AS "mean", max("p95") AS "p95 (upper bound)", max("max") AS "max"'
-        )
-        return self._ko_over_all(self._per_request, select, _group_by(TAG_GROUP, TAG_REQUEST, by_time=False))
-
-
 def _datasource(uid: str) -> Json:
     return {"type": "influxdb", "uid": uid}
 
@@ -289,16 +171,16 @@ def run_runners_query(users_measurement: str) -> str:
     come too: a series without the `run` tag has it empty, which `/^.*$/` matches and a run's name
     does not; so All hides nothing, not even runners of Jobs that are not runs."""
     return (
-        f"SHOW TAG VALUES FROM {_q(RUNNERS_MEASUREMENT)}, {_q(users_measurement)} "
-        f"WITH KEY = {_q(TAG_RUNNER)} WHERE {_matches(TAG_RUN, VAR_RUN)}"
+        f"SHOW TAG VALUES FROM {ident(RUNNERS_MEASUREMENT)}, {ident(users_measurement)} "
+        f"WITH KEY = {ident(TAG_RUNNER)} WHERE {matches(TAG_RUN, VAR_RUN)}"
     )
 
 
 def run_annotation_query() -> str:
     """Start and end of the selected run(s) in the time range, with text, title and verdict."""
     return (
-        f'SELECT "text", "title", {_q(FIELD_END_MS)}, {_q(TAG_RUN)}, {_q(TAG_EVENT)}, {_q(TAG_VERDICT)} '
-        f"FROM {_q(EVENTS_MEASUREMENT)} WHERE {_where(_matches(TAG_RUN, VAR_RUN))}"
+        f'SELECT "text", "title", {ident(FIELD_END_MS)}, {ident(TAG_RUN)}, {ident(TAG_EVENT)}, {ident(TAG_VERDICT)} '
+        f"FROM {ident(EVENTS_MEASUREMENT)} WHERE {where(matches(TAG_RUN, VAR_RUN))}"
     )
 
 
@@ -327,7 +209,7 @@ def _annotations(uid: str) -> list[Json]:
 
 
 def _variables(q: Queries, uid: str) -> list[Json]:
-    sim = _matches(TAG_SIMULATION, VAR_SIMULATION)
+    sim = matches(TAG_SIMULATION, VAR_SIMULATION)
     run_runners = _variable(
         VAR_RUN_RUNNER, "Runners of the run", run_runners_query(q.users), uid, multi=True, include_all=True
     )
@@ -338,7 +220,7 @@ def _variables(q: Queries, uid: str) -> list[Json]:
         _variable(
             VAR_SIMULATION,
             "Simulation",
-            f"SHOW TAG VALUES FROM {_q(q.users)} WITH KEY = {_q(TAG_SIMULATION)}",
+            f"SHOW TAG VALUES FROM {ident(q.users)} WITH KEY = {ident(TAG_SIMULATION)}",
             uid,
             multi=False,
             include_all=False,
@@ -346,7 +228,7 @@ def _variables(q: Queries, uid: str) -> list[Json]:
         _variable(
             VAR_RUN,
             "Test run",
-            f"SHOW TAG VALUES FROM {_q(EVENTS_MEASUREMENT)} WITH KEY = {_q(TAG_RUN)}",
+            f"SHOW TAG VALUES FROM {ident(EVENTS_MEASUREMENT)} WITH KEY = {ident(TAG_RUN)}",
             uid,
             multi=False,
             include_all=True,
@@ -355,8 +237,8 @@ def _variables(q: Queries, uid: str) -> list[Json]:
         _variable(
             VAR_RUNNER,
             "Runner",
-            f"SHOW TAG VALUES FROM {_q(q.users)} WITH KEY = {_q(TAG_RUNNER)} "
-            f"WHERE {sim} AND {_matches(TAG_RUNNER, VAR_RUN_RUNNER)}",
+            f"SHOW TAG VALUES FROM {ident(q.users)} WITH KEY = {ident(TAG_RUNNER)} "
+            f"WHERE {sim} AND {matches(TAG_RUNNER, VAR_RUN_RUNNER)}",
             uid,
             multi=True,
             include_all=True,
@@ -364,7 +246,7 @@ def _variables(q: Queries, uid: str) -> list[Json]:
         _variable(
             VAR_SCENARIO,
             "Scenario",
-            f"SHOW TAG VALUES FROM {_q(q.users)} WITH KEY = {_q(TAG_SCENARIO)} WHERE {sim}",
+            f"SHOW TAG VALUES FROM {ident(q.users)} WITH KEY = {ident(TAG_SCENARIO)} WHERE {sim}",
             uid,
             multi=True,
             include_all=True,
@@ -372,8 +254,8 @@ def _variables(q: Queries, uid: str) -> list[Json]:
         _variable(
             VAR_REQUEST,
             "Request",
-            f"SHOW TAG VALUES FROM {_q(q.requests)} WITH KEY = {_q(TAG_REQUEST)} "
-            f"WHERE {sim} AND {_q(TAG_REQUEST)} != {_s(ALL_REQUESTS)}",
+            f"SHOW TAG VALUES FROM {ident(q.requests)} WITH KEY = {ident(TAG_REQUEST)} "
+            f"WHERE {sim} AND {ident(TAG_REQUEST)} != {literal(ALL_REQUESTS)}",
             uid,
             multi=True,
             include_all=True,
@@ -388,9 +270,30 @@ def min_interval_seconds(write_period: int) -> int:
     return -(-MIN_INTERVAL_SECONDS // write_period) * write_period
 
 
+# The description of every panel whose numbers are sums over runners.
+EXACT = "Exact: summed over the selected runners."
+
+
+def _single_value() -> Json:
+    """Options of a stat panel showing one number: the last value of a query over the whole range.
+    (A fresh dict each call: every dashboard built is the caller's to change.)"""
+    return {
+        "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+        "colorMode": "value",
+        "graphMode": "none",
+        "textMode": "value",
+    }
+
+
 def _panels(q: Queries, uid: str, write_period: int) -> list[Json]:
+    """Top to bottom, in the order the layout places them: traffic first, then response times."""
     layout = _Layout(interval=f"{min_interval_seconds(write_period)}s")
-    exact = "Exact: summed over the selected runners."
+    traffic = _traffic_panels(layout, q, uid)
+    return [*traffic, *_response_time_panels(layout, q, uid)]
+
+
+def _traffic_panels(layout: _Layout, q: Queries, uid: str) -> list[Json]:
+    """Users, rates and errors."""
     return [
         _panel(
             layout,
@@ -407,7 +310,7 @@ def _panels(q: Queries, uid: str, write_period: int) -> list[Json]:
             layout,
             "timeseries",
             "Requests/s (sum over runners)",
-            f"{exact} Responses in each bucket divided by its length (Gatling's count is per window).",
+            f"{EXACT} Responses in each bucket divided by its length (Gatling's count is per window).",
             [_target("A", q.rate("all"), uid, alias="all"), _target("B", q.rate("ok"), uid, alias="ok")],
             uid,
             unit="reqps",
@@ -417,7 +320,7 @@ def _panels(q: Queries, uid: str, write_period: int) -> list[Json]:
             layout,
             "timeseries",
             "Errors/s (KO, sum over runners)",
-            exact,
+            EXACT,
             [_target("A", q.rate("ko"), uid, alias="ko")],
             uid,
             unit="reqps",
@@ -427,7 +330,7 @@ def _panels(q: Queries, uid: str, write_period: int) -> list[Json]:
             layout,
             "timeseries",
             "Error ratio (KO / all)",
-            exact,
+            EXACT,
             [_target("A", q.error_ratio(), uid, alias="error ratio")],
             uid,
             unit="percent",
@@ -437,18 +340,19 @@ def _panels(q: Queries, uid: str, write_period: int) -> list[Json]:
             layout,
             "stat",
             "Error ratio over the time range",
-            exact,
+            EXACT,
             [_target("A", q.error_ratio_overall(), uid, table=True)],
             uid,
             unit="percent",
             width=8,
-            options={
-                "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-                "colorMode": "value",
-                "graphMode": "none",
-                "textMode": "value",
-            },
+            options=_single_value(),
         ),
+    ]
+
+
+def _response_time_panels(layout: _Layout, q: Queries, uid: str) -> list[Json]:
+    """Percentiles, means and the per-request views."""
+    return [
         _panel(
             layout,
             "timeseries",
@@ -474,7 +378,7 @@ def _panels(q: Queries, uid: str, write_period: int) -> list[Json]:
             layout,
             "timeseries",
             "Requests/s per request (sum over runners)",
-            exact,
+            EXACT,
             [_target("A", q.request_rate(), uid, alias="$tag_group $tag_request")],
             uid,
             unit="reqps",
@@ -507,15 +411,21 @@ def _panels(q: Queries, uid: str, write_period: int) -> list[Json]:
 
 def build_gatling_dashboard(
     *,
-    requests_measurement: str = "gatling",
-    users_measurement: str = "users",
-    datasource_uid: str = "influxdb-gatling",
-    write_period: int = 1,
+    requests_measurement: str | None = None,
+    users_measurement: str = USERS_MEASUREMENT,
+    datasource_uid: str = DATASOURCE_UID,
+    write_period: int | None = None,
 ) -> dict[str, Any]:
     """The Grafana dashboard JSON model; deterministic for equal arguments.
 
     write_period is Gatling's graphite writePeriod (seconds): graph buckets are whole windows.
+    What is not given is a default spec's (its rootPathPrefix names the requests' measurement).
     """
+    if requests_measurement is None or write_period is None:
+        defaults = parse_spec({}).gatling
+        if requests_measurement is None:
+            requests_measurement = gatling_requests_measurement(defaults)
+        write_period = defaults.write_period if write_period is None else write_period
     q = Queries(requests=requests_measurement, users=users_measurement)
     return {
         "uid": DASHBOARD_UID,

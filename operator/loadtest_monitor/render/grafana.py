@@ -11,35 +11,33 @@ import yaml
 from loadtest_monitor.identity import (
     ADMIN_PASSWORD_KEY,
     ADMIN_USER_KEY,
-    CONFIG_HASH_ANNOTATION,
     GRAFANA_PORT,
     INFLUXDB_HTTP_PORT,
     READER_PASSWORD_KEY,
     READER_USER_KEY,
     selector_labels,
 )
+from loadtest_monitor.obj import Obj
 from loadtest_monitor.render.common import (
-    Obj,
     RenderContext,
     config_map,
     container_security_context,
     content_hash,
     dns_egress_rule,
+    http_probes,
     load_balancer,
     metadata,
-    placement,
-    pod_security_context,
     secret,
     secret_env,
+    single_pod_deployment,
 )
-from loadtest_monitor.render.dashboard import build_gatling_dashboard
+from loadtest_monitor.render.dashboard import DATASOURCE_UID, build_gatling_dashboard
 from loadtest_monitor.render.gatling import USERS_MEASUREMENT, requests_measurement
 from loadtest_monitor.render.influxdb import APP as INFLUXDB_APP
 
 APP = "grafana"
 COMPONENT = "dashboards"
 GRAFANA_UID = 472
-DATASOURCE_UID = "influxdb-gatling"
 DASHBOARD_FILE = "gatling.json"
 ADMIN_USER = "admin"
 PROVISIONING_DIR = "/etc/grafana/provisioning"
@@ -92,7 +90,7 @@ def admin_secret_location(ctx: RenderContext) -> tuple[str, str, str]:
 
 
 def datasources_config_map(ctx: RenderContext) -> Obj:
-    influx_url = f"http://{ctx.names.service_fqdn(ctx.names.influxdb_service, ctx.cluster_domain)}:{INFLUXDB_HTTP_PORT}"
+    influx_url = ctx.influxdb_url
     provisioning = {
         "apiVersion": 1,
         "datasources": [
@@ -187,20 +185,13 @@ def grafana_deployment(ctx: RenderContext, provisioning: list[Obj], passwords: M
     """
     names = ctx.names
     secret_name, user_key, password_key = admin_secret_location(ctx)
-    probe_get = {"path": "/api/health", "port": "http"}
     container: Obj = {
         "name": "grafana",
         "image": ctx.spec.grafana.image,
         "imagePullPolicy": "IfNotPresent",
         "ports": [{"name": "http", "containerPort": GRAFANA_PORT, "protocol": "TCP"}],
         "env": _grafana_env(ctx),
-        "readinessProbe": {"httpGet": probe_get, "periodSeconds": 5, "failureThreshold": 3},
-        "livenessProbe": {
-            "httpGet": probe_get,
-            "initialDelaySeconds": 30,
-            "periodSeconds": 10,
-            "failureThreshold": 6,
-        },
+        **http_probes("/api/health"),
         "resources": ctx.spec.grafana.resources,
         "securityContext": container_security_context(),
         "volumeMounts": [
@@ -215,47 +206,27 @@ def grafana_deployment(ctx: RenderContext, provisioning: list[Obj], passwords: M
     config_hash = content_hash(
         [cm["data"] for cm in provisioning], secret_name, user_key, password_key, dict(sorted(passwords.items()))
     )
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": metadata(ctx, names.grafana_deployment, APP, COMPONENT),
-        "spec": {
-            "replicas": 1,
-            "strategy": {"type": "Recreate"},
-            "selector": {"matchLabels": selector_labels(ctx.owner.name, APP)},
-            "template": {
-                "metadata": {
-                    "labels": metadata(ctx, "", APP, COMPONENT)["labels"],
-                    "annotations": {CONFIG_HASH_ANNOTATION: config_hash},
-                },
-                "spec": {
-                    **placement(ctx),
-                    "automountServiceAccountToken": False,
-                    "enableServiceLinks": False,
-                    "securityContext": pod_security_context(GRAFANA_UID),
-                    "containers": [container],
-                    "volumes": [
-                        # Only the two keys: a referenced Secret may hold more than Grafana needs.
-                        {
-                            "name": "admin",
-                            "secret": {
-                                "secretName": secret_name,
-                                "items": [
-                                    {"key": user_key, "path": ADMIN_USER_FILE},
-                                    {"key": password_key, "path": ADMIN_PASSWORD_FILE},
-                                ],
-                            },
-                        },
-                        {"name": "datasources", "configMap": {"name": names.grafana_datasources}},
-                        {"name": "dashboard-providers", "configMap": {"name": names.grafana_dashboard_providers}},
-                        {"name": "dashboards", "configMap": {"name": names.grafana_dashboards}},
-                        {"name": "storage", "emptyDir": {"sizeLimit": STORAGE_SIZE_LIMIT}},
-                        {"name": "tmp", "emptyDir": {"sizeLimit": TMP_SIZE_LIMIT}},
-                    ],
-                },
-            },
+    # Only the two keys of the admin Secret: a referenced Secret may hold more than Grafana needs.
+    admin_items = [{"key": user_key, "path": ADMIN_USER_FILE}, {"key": password_key, "path": ADMIN_PASSWORD_FILE}]
+    return single_pod_deployment(
+        ctx,
+        names.grafana_deployment,
+        APP,
+        COMPONENT,
+        uid=GRAFANA_UID,
+        config_hash=config_hash,
+        pod={
+            "containers": [container],
+            "volumes": [
+                {"name": "admin", "secret": {"secretName": secret_name, "items": admin_items}},
+                {"name": "datasources", "configMap": {"name": names.grafana_datasources}},
+                {"name": "dashboard-providers", "configMap": {"name": names.grafana_dashboard_providers}},
+                {"name": "dashboards", "configMap": {"name": names.grafana_dashboards}},
+                {"name": "storage", "emptyDir": {"sizeLimit": STORAGE_SIZE_LIMIT}},
+                {"name": "tmp", "emptyDir": {"sizeLimit": TMP_SIZE_LIMIT}},
+            ],
         },
-    }
+    )
 
 
 def grafana_service(ctx: RenderContext) -> Obj:

@@ -8,28 +8,28 @@ from collections.abc import Mapping
 from loadtest_monitor.identity import (
     ADMIN_PASSWORD_KEY,
     ADMIN_USER_KEY,
-    CONFIG_HASH_ANNOTATION,
     GRAPHITE_PORT,
     INFLUXDB_HTTP_PORT,
+    INFLUXDB_RPC_BIND,
     OPERATOR_POD_LABELS,
     READER_PASSWORD_KEY,
     READER_USER_KEY,
     selector_labels,
 )
+from loadtest_monitor.obj import Obj
 from loadtest_monitor.render import bootstrap
 from loadtest_monitor.render.common import (
-    Obj,
     RenderContext,
     config_map,
     container_security_context,
     content_hash,
     dns_egress_rule,
+    http_probes,
     load_balancer,
     metadata,
-    placement,
-    pod_security_context,
     secret,
     secret_env,
+    single_pod_deployment,
 )
 from loadtest_monitor.render.gatling import graphite_templates
 from loadtest_monitor.spec.monitor import MonitorSpec
@@ -90,7 +90,7 @@ def render_influxdb_conf(
     data_dir: str = DATA_DIR,
     http_bind: str = f":{INFLUXDB_HTTP_PORT}",
     graphite_bind: str = f":{GRAPHITE_PORT}",
-    rpc_bind: str = "127.0.0.1:8088",
+    rpc_bind: str = INFLUXDB_RPC_BIND,
 ) -> str:
     """influxdb.conf with one Graphite listener per protocol on the same port (TCP and UDP).
 
@@ -222,17 +222,7 @@ def influxdb_deployment(ctx: RenderContext, config: Obj, passwords: Mapping[str,
             {"name": "graphite-udp", "containerPort": GRAPHITE_PORT, "protocol": "UDP"},
         ],
         "env": [{"name": "INFLUXDB_CONFIG_PATH", "value": f"{CONFIG_DIR}/{CONF_KEY}"}],
-        "readinessProbe": {
-            "httpGet": {"path": "/ping", "port": "http"},
-            "periodSeconds": 5,
-            "failureThreshold": 3,
-        },
-        "livenessProbe": {
-            "httpGet": {"path": "/ping", "port": "http"},
-            "initialDelaySeconds": 30,
-            "periodSeconds": 10,
-            "failureThreshold": 6,
-        },
+        **http_probes("/ping"),
         "resources": spec.influxdb.resources,
         "securityContext": container_security_context(),
         "volumeMounts": [
@@ -241,38 +231,23 @@ def influxdb_deployment(ctx: RenderContext, config: Obj, passwords: Mapping[str,
             {"name": "tmp", "mountPath": "/tmp"},
         ],
     }
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": metadata(ctx, names.influxdb_deployment, APP, COMPONENT),
-        "spec": {
-            "replicas": 1,
-            # One writer per data directory: a rolling update would start a second influxd on it.
-            "strategy": {"type": "Recreate"},
-            "selector": {"matchLabels": selector_labels(ctx.owner.name, APP)},
-            "template": {
-                "metadata": {
-                    "labels": metadata(ctx, "", APP, COMPONENT)["labels"],
-                    "annotations": {
-                        CONFIG_HASH_ANNOTATION: content_hash(config["data"], dict(sorted(passwords.items())))
-                    },
-                },
-                "spec": {
-                    **placement(ctx),
-                    "automountServiceAccountToken": False,
-                    "enableServiceLinks": False,
-                    "securityContext": pod_security_context(INFLUXDB_UID),
-                    "initContainers": [_bootstrap_container(ctx)],
-                    "containers": [container],
-                    "volumes": [
-                        {"name": "config", "configMap": {"name": names.influxdb_config, "defaultMode": 0o555}},
-                        data_volume,
-                        {"name": "tmp", "emptyDir": {"sizeLimit": TMP_SIZE_LIMIT}},
-                    ],
-                },
-            },
+    return single_pod_deployment(
+        ctx,
+        names.influxdb_deployment,
+        APP,
+        COMPONENT,
+        uid=INFLUXDB_UID,
+        config_hash=content_hash(config["data"], dict(sorted(passwords.items()))),
+        pod={
+            "initContainers": [_bootstrap_container(ctx)],
+            "containers": [container],
+            "volumes": [
+                {"name": "config", "configMap": {"name": names.influxdb_config, "defaultMode": 0o555}},
+                data_volume,
+                {"name": "tmp", "emptyDir": {"sizeLimit": TMP_SIZE_LIMIT}},
+            ],
         },
-    }
+    )
 
 
 def graphite_service(ctx: RenderContext) -> Obj:

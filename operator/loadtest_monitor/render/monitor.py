@@ -11,8 +11,9 @@ from loadtest_monitor.identity import (
     JAVA_PROPERTIES_KEY,
     READER_PASSWORD_KEY,
 )
+from loadtest_monitor.obj import Obj
 from loadtest_monitor.render import grafana, influxdb
-from loadtest_monitor.render.common import Obj, RenderContext, config_map
+from loadtest_monitor.render.common import RenderContext, config_map
 from loadtest_monitor.render.gatling import java_system_properties, render_gatling_conf
 
 GATLING_APP = "gatling-config"
