@@ -111,6 +111,10 @@ class ChildNames:
         return self._child("grafana")
 
     @property
+    def grafana_pvc(self) -> str:
+        return self._child("grafana-data")
+
+    @property
     def grafana_admin_secret(self) -> str:
         return self._child("grafana-admin")
 

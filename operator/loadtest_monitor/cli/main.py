@@ -12,6 +12,7 @@ from typing import Any, TextIO
 
 import yaml
 
+from loadtest_monitor.cli import archive as cli_archive
 from loadtest_monitor.cli import doctor as cli_doctor
 from loadtest_monitor.cli import down as cli_down
 from loadtest_monitor.cli import runner_image as cli_runner_image
@@ -35,6 +36,8 @@ examples:
   loadtest-monitor up -f monitor.yaml --aws-profile perf --eks-cluster loadtest  # an EKS cluster, no kubeconfig
   loadtest-monitor runner-image build --simulations src/test/java --gatling-version 3.11.5
   loadtest-monitor runner-image push --aws-profile perf --repository gatling-runner  # ECR, created if missing
+  loadtest-monitor archive list --bucket perf-archives --aws-profile perf   # archives of spec.archive
+  loadtest-monitor archive restore s3://perf-archives/loadtest-monitor/checkout/20261206T180512Z/ --into co2
 """
 
 
@@ -186,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_down.register(sub)
     cli_doctor.register(sub)
     cli_runner_image.register(sub)
+    cli_archive.register(sub)
     register_forward(sub)
     return parser
 

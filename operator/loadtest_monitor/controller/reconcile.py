@@ -70,6 +70,7 @@ def prunable(ctx: RenderContext) -> list[tuple[str, str, str]]:
     names = ctx.names
     return [
         ("v1", "PersistentVolumeClaim", names.influxdb_pvc),
+        ("v1", "PersistentVolumeClaim", names.grafana_pvc),
         ("networking.k8s.io/v1", "NetworkPolicy", names.network_policy),
         ("networking.k8s.io/v1", "NetworkPolicy", names.grafana_network_policy),
         *(("v1", "Secret", name) for name in possible_secret_names(ctx)),

@@ -15,7 +15,7 @@ from loadtest_monitor.identity import (
     READER_USER_KEY,
     selector_labels,
 )
-from loadtest_monitor.render import bootstrap
+from loadtest_monitor.render import archive, bootstrap
 from loadtest_monitor.render.common import (
     Obj,
     RenderContext,
@@ -240,6 +240,23 @@ def influxdb_deployment(ctx: RenderContext, config: Obj, passwords: Mapping[str,
             {"name": "tmp", "mountPath": "/tmp"},
         ],
     }
+    init_containers = [_bootstrap_container(ctx)]
+    containers = [container]
+    volumes: list[Obj] = [
+        {"name": "config", "configMap": {"name": names.influxdb_config, "defaultMode": 0o555}},
+        data_volume,
+        {"name": "tmp", "emptyDir": {"sizeLimit": TMP_SIZE_LIMIT}},
+    ]
+    pod_extra: Obj = {}
+    if spec.archive is not None:  # spec.archive: render/archive.py
+        init_containers.append(archive.init_container(ctx))
+        containers.append(archive.archive_container(ctx))
+        volumes += archive.volumes(ctx)
+        pod_extra = archive.pod_fields(ctx)
+        if spec.archive.on_delete:
+            container["lifecycle"] = {"preStop": archive.influxd_pre_stop(ctx)}
+            state = {"name": "archive-state", "mountPath": archive.STATE_DIR, "readOnly": True}
+            container["volumeMounts"].append(state)
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -261,13 +278,10 @@ def influxdb_deployment(ctx: RenderContext, config: Obj, passwords: Mapping[str,
                     "automountServiceAccountToken": False,
                     "enableServiceLinks": False,
                     "securityContext": pod_security_context(INFLUXDB_UID),
-                    "initContainers": [_bootstrap_container(ctx)],
-                    "containers": [container],
-                    "volumes": [
-                        {"name": "config", "configMap": {"name": names.influxdb_config, "defaultMode": 0o555}},
-                        data_volume,
-                        {"name": "tmp", "emptyDir": {"sizeLimit": TMP_SIZE_LIMIT}},
-                    ],
+                    **pod_extra,
+                    "initContainers": init_containers,
+                    "containers": containers,
+                    "volumes": volumes,
                 },
             },
         },
