@@ -139,7 +139,8 @@ def restore_bundle(influxd: Influxd, folder: Path, *, into_database: str | None 
         cmd += ["-newdb", into_database]
     target = into_database or database
     try:
-        _run([*cmd, str(folder / INFLUXDB_DIR)], f"influxd restore of database {database!r} into {influxd.rpc}", timeout)
+        what = f"influxd restore of database {database!r} into {influxd.rpc}"
+        _run([*cmd, str(folder / INFLUXDB_DIR)], what, timeout)
     except BundleError as exc:
         if "already exist" in str(exc):
             raise BundleError(
