@@ -195,3 +195,76 @@ def test_agent_archives_on_stop_while_influxd_still_serves(source: Influxd, s3: 
     last = json.loads((cfg.state_dir / "last.json").read_text())
     assert last["ok"] is True and last["reason"] == "stop", last
     assert [e.url.monitor for e in list_archives(s3, BUCKET, S3_PREFIX)] == ["checkout"]
+
+
+def _rendered_agent_command(source: Influxd, tmp_path: Path) -> list[str]:
+    """The archive container's command as the renderer writes it, with the pod's paths and RPC
+    address moved to this machine's (nothing else changed)."""
+    from loadtest_monitor.render.archive import agent_args
+    from loadtest_monitor.render.common import Owner, RenderContext
+
+    spec = parse_spec(
+        {
+            "influxdb": {"retention": "2w"},
+            "archive": {
+                "s3": {"bucket": BUCKET, "prefix": S3_PREFIX, "region": REGION},
+                "serviceAccountName": "loadtest-archive",
+                "schedule": "0 0 1 1 *",
+                "onDelete": True,
+            },
+        }
+    )
+    dashboards = tmp_path / "dashboards"
+    dashboards.mkdir(exist_ok=True)
+    (dashboards / "gatling.json").write_text(json.dumps(DASHBOARD))
+    moved = {
+        "--influxd": default_binary(),
+        "--rpc": f"127.0.0.1:{source.ports.rpc}",
+        "--state-dir": str(tmp_path / "state"),
+        "--work-dir": str(tmp_path / "work"),
+        "--dashboards": str(dashboards),
+    }
+    command = agent_args(RenderContext(Owner("checkout", "perf"), spec))
+    return [moved.get(command[i - 1], arg) if i else arg for i, arg in enumerate(command)]
+
+
+def test_the_rendered_agent_command_archives_on_sigterm_and_restore_here_restores_it(
+    source: Influxd, target: Influxd, s3: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The two in-pod commands through the CLI: `archive agent` with the rendered arguments gets
+    SIGTERM (the kubelet stopping the pod) and uploads; `archive restore-here` restores it."""
+    import os
+    import signal
+
+    from loadtest_monitor.cli.main import main
+
+    _send(source, _graphite_lines(int(time.time())))
+    before = snapshot(source)
+    command = _rendered_agent_command(source, tmp_path)
+    state = tmp_path / "state"
+
+    def terminate_when_waiting() -> None:
+        deadline = time.monotonic() + 30
+        while not state.is_dir() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    handler_before = signal.getsignal(signal.SIGTERM)
+    killer = threading.Thread(target=terminate_when_waiting)
+    killer.start()
+    assert main(command[1:]) == 0
+    killer.join()
+    assert signal.getsignal(signal.SIGTERM) is handler_before, "the agent puts the SIGTERM handler back"
+    assert (state / STOPPED_FILE).exists()
+    archives = list_archives(s3, BUCKET, S3_PREFIX)
+    assert [e.url.monitor for e in archives] == ["checkout"], (state / "last.json").read_text()
+
+    user, password = Credentials().admin
+    monkeypatch.setenv("LTM_INFLUXDB_HTTP", target.url)
+    monkeypatch.setenv("LTM_INFLUXDB_ADMIN_USER", user)
+    monkeypatch.setenv("LTM_INFLUXDB_ADMIN_PASSWORD", password)
+    restore = ["archive", "restore-here", str(archives[0].url), "--influxd", default_binary()]
+    restore += ["--rpc", f"127.0.0.1:{target.ports.rpc}", "--work-dir", str(tmp_path / "restore")]
+    assert main(restore) == 0
+    assert snapshot(target) == before

@@ -124,7 +124,12 @@ class Agent:
 
 
 def run_agent(cfg: AgentConfig, s3: Any) -> int:
+    """Runs the agent until SIGTERM (the kubelet stopping the pod) or SIGINT; the handlers before
+    are put back afterwards."""
     agent = Agent(cfg, s3)
-    signal.signal(signal.SIGTERM, lambda *_: agent.stop())
-    signal.signal(signal.SIGINT, lambda *_: agent.stop())
-    return agent.run()
+    previous = {sig: signal.signal(sig, lambda *_: agent.stop()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return agent.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
