@@ -268,3 +268,31 @@ def test_the_rendered_agent_command_archives_on_sigterm_and_restore_here_restore
     restore += ["--rpc", f"127.0.0.1:{target.ports.rpc}", "--work-dir", str(tmp_path / "restore")]
     assert main(restore) == 0
     assert snapshot(target) == before
+
+
+def test_agent_archives_at_the_scheduled_minute(source: Influxd, s3: Any, tmp_path: Path) -> None:
+    """Every minute ('* * * * *'), with the agent's clock one second before a minute turns: the
+    first archive comes after about a second, made by the schedule, not by a stop."""
+    import datetime as dt
+
+    from loadtest_monitor.spec.cron import parse_cron
+
+    _send(source, _graphite_lines(int(time.time())))
+    now = dt.datetime.now(dt.UTC)
+    shift = dt.timedelta(seconds=59 - now.second, microseconds=-now.microsecond)
+    cfg = _config(source, tmp_path, schedule=parse_cron("* * * * *"))
+    agent = Agent(cfg, s3, clock=lambda: dt.datetime.now(dt.UTC) + shift)
+    thread = threading.Thread(target=agent.run)
+    started = time.monotonic()
+    thread.start()
+    try:
+        last = cfg.state_dir / "last.json"
+        while not last.exists() and time.monotonic() - started < 30:
+            time.sleep(0.1)
+        assert last.exists(), "no archive within 30 s of a minute that was 1 s away"
+        assert json.loads(last.read_text())["reason"] == "schedule"
+    finally:
+        agent.stop()
+        thread.join(timeout=60)
+    assert [e.url.monitor for e in list_archives(s3, BUCKET, S3_PREFIX)] == ["checkout"]
+    assert (cfg.state_dir / STOPPED_FILE).exists(), "the preStop hook is released without on-stop archiving too"
