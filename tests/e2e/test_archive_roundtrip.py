@@ -296,3 +296,25 @@ def test_agent_archives_at_the_scheduled_minute(source: Influxd, s3: Any, tmp_pa
         thread.join(timeout=60)
     assert [e.url.monitor for e in list_archives(s3, BUCKET, S3_PREFIX)] == ["checkout"]
     assert (cfg.state_dir / STOPPED_FILE).exists(), "the preStop hook is released without on-stop archiving too"
+
+
+def test_restore_refuses_an_archive_older_than_the_new_monitors_retention(
+    source: Influxd, target: Influxd, s3: Any, tmp_path: Path
+) -> None:
+    """The new monitor keeps 2 weeks (SPEC): an archive of 30 days ago would be deleted by InfluxDB."""
+    import datetime as dt
+
+    from loadtest_monitor.archive.restore import restore_into_empty
+    from loadtest_monitor.aws.s3 import download_archive
+
+    _send(source, _graphite_lines(int(time.time())))
+    url, _ = archive_once(_config(source, tmp_path), s3)
+    folder = tmp_path / "downloaded"
+    download_archive(s3, url, folder)
+    empty = snapshot(target)
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=30)
+    rpc = InfluxdRpc(default_binary(), f"127.0.0.1:{target.ports.rpc}")
+    with pytest.raises(BundleError, match=r"30 days old and this monitor keeps data for 14 days: .*retention: INF"):
+        restore_into_empty(rpc, _http(target), folder, now=later)
+    assert snapshot(target) == empty, "nothing was changed"
+    assert restore_into_empty(rpc, _http(target), folder) == DB, "a fresh archive restores"

@@ -2,14 +2,17 @@
 
 A new monitor's bootstrap has already created its (empty) database, and InfluxDB refuses to restore
 over an existing database. So: the database must hold no measurement (a restore never replaces data
-somebody may still need), it is dropped, and `influxd restore -portable` brings it back from the
-archive with its retention policies. Queries go to the pod's own HTTP port with the admin user.
+somebody may still need) and the target's retention must keep the archive's points; then it is
+dropped and `influxd restore -portable` brings it back from the archive with its retention
+policies. Queries go to the pod's own HTTP port with the admin user.
 """
 
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
+import re
 import tempfile
 import urllib.parse
 import urllib.request
@@ -18,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtest_monitor.archive.bundle import BundleError, Influxd, restore_bundle, verify_bundle
-from loadtest_monitor.aws.s3 import ArchiveUrl, download_archive
+from loadtest_monitor.aws.s3 import TIME_FORMAT, ArchiveUrl, download_archive
 
 
 @dataclass(frozen=True)
@@ -53,8 +56,38 @@ def _measurements(http: InfluxHttp, database: str) -> list[str]:
     return [str(row[0]) for r in body["results"] for s in r.get("series", []) for row in s.get("values", [])]
 
 
-def restore_into_empty(influxd: Influxd, http: InfluxHttp, folder: Path) -> str:
-    """Restores the downloaded archive in `folder` over the target's empty database; its name."""
+_DURATION_RE = re.compile(r"(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s)?")
+
+
+def _default_retention(http: InfluxHttp, database: str) -> dt.timedelta | None:
+    """The duration of the database's default retention policy (None: infinite, or no database).
+    The monitor's bootstrap set it from spec.influxdb.retention and sets it again at every start."""
+    body = http.query(f'SHOW RETENTION POLICIES ON "{database}"')
+    for result in body["results"]:
+        for series in result.get("series", []):
+            columns = series["columns"]
+            for row in series.get("values", []):
+                policy = dict(zip(columns, row, strict=True))
+                if policy.get("default"):
+                    match = _DURATION_RE.fullmatch(str(policy.get("duration", "")))
+                    if match is None:
+                        return None
+                    h, m, sec = (int(g or 0) for g in match.groups())
+                    span = dt.timedelta(hours=h, minutes=m, seconds=sec)
+                    return span or None  # 0s is INF
+    return None
+
+
+def _span(span: dt.timedelta) -> str:
+    hours = int(span.total_seconds()) // 3600
+    return f"{hours // 24} days" if hours % 24 == 0 else f"{hours} hours"
+
+
+def restore_into_empty(influxd: Influxd, http: InfluxHttp, folder: Path, now: dt.datetime | None = None) -> str:
+    """Restores the downloaded archive in `folder` over the target's empty database; its name.
+
+    Refused, with nothing changed, when the database holds data, or when the archive is older than
+    the target's retention (InfluxDB would delete every restored point within its 30-minute check)."""
     manifest = verify_bundle(folder)
     database = str(manifest["influxdb"]["database"])
     present = _measurements(http, database)
@@ -62,6 +95,15 @@ def restore_into_empty(influxd: Influxd, http: InfluxHttp, folder: Path) -> str:
         raise BundleError(
             f"database {database!r} of this monitor already holds data ({', '.join(present)}): restore into a "
             "new monitor (`loadtest-monitor archive restore URL --into NEW_MONITOR`), nothing was changed"
+        )
+    retention = _default_retention(http, database)
+    created = dt.datetime.strptime(str(manifest["created"]), TIME_FORMAT).replace(tzinfo=dt.UTC)
+    age = (now or dt.datetime.now(dt.UTC)) - created
+    if retention is not None and age > retention:
+        raise BundleError(
+            f"the archive is {age.days} days old and this monitor keeps data for {_span(retention)}: InfluxDB would "
+            "delete the restored points. Give the new monitor spec.influxdb.retention: INF (or longer than the "
+            "archive's age) and restore again; nothing was changed"
         )
     http.query(f'DROP DATABASE "{database}"')
     return restore_bundle(influxd, folder)
