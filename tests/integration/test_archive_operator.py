@@ -5,6 +5,9 @@ its own bound claim that belongs to the monitor."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -79,3 +82,27 @@ def test_archive_service_account_and_grafana_claim(
         return live.obj.get("status", {}).get("phase") == "Bound"
 
     wait_for(bound, 60, "the Grafana claim to be Bound")
+
+
+def test_archive_restore_names_what_the_target_monitor_lacks(
+    cluster: Any, operator: Operator, kube_api: pykube.HTTPClient, namespace: str
+) -> None:
+    """`archive restore --into` reaches the new monitor's InfluxDB pod through the API server; a
+    monitor without spec.archive (no archive container) or no monitor at all is said in one line."""
+    env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig_path)}
+    url = "s3://perf-archives/loadtest-monitor/checkout/20261206T120000Z/"
+
+    def restore(into: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "loadtest_monitor.cli", "archive", "restore", url, "--into", into]
+        return subprocess.run([*command, "-n", namespace], env=env, capture_output=True, text=True, timeout=60)
+
+    absent = restore("absent")
+    assert absent.returncode == 1
+    assert "no running InfluxDB pod of monitor 'absent'" in absent.stderr, absent.stderr
+
+    assert apply_monitor(cluster, namespace, minimal("plain")).returncode == 0
+    wait_ready(kube_api, namespace, "plain")
+    plain = restore("plain")
+    assert plain.returncode == 1
+    assert "its InfluxDB pod has no 'archive' container: give the monitor spec.archive" in plain.stderr, plain.stderr
+    assert "Traceback" not in plain.stderr

@@ -103,20 +103,28 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
     namespace = args.namespace or "default"
     core = client.CoreV1Api(api_client(args))
-    pod = _influxdb_pod(core, namespace, args.into)
+    try:
+        pod = _influxdb_pod(core, namespace, args.into)
+    except client.ApiException as err:
+        raise SystemExit(f"error: cannot list the pods of namespace {namespace!r}: {err.status} {err.reason}") from None
     print(f"restoring {url} into monitor {args.into} (pod {namespace}/{pod}) ...", flush=True)
-    resp = stream(
-        core.connect_get_namespaced_pod_exec,
-        pod,
-        namespace,
-        container=CONTAINER_NAME,
-        command=["loadtest-monitor", "archive", "restore-here", str(url)],
-        stdout=True,
-        stderr=True,
-        stdin=False,
-        tty=False,
-        _preload_content=False,
-    )
+    try:
+        resp = stream(
+            core.connect_get_namespaced_pod_exec,
+            pod,
+            namespace,
+            container=CONTAINER_NAME,
+            command=["loadtest-monitor", "archive", "restore-here", str(url)],
+            stdout=True,
+            stderr=True,
+            stdin=False,
+            tty=False,
+            _preload_content=False,
+        )
+    except Exception as err:  # the client raises ApiException or a websocket error, by transport
+        status = getattr(err, "status", None)
+        hint = "you need the pods/exec permission in that namespace" if status == 403 else str(err)[:300]
+        raise SystemExit(f"error: cannot run the restore in pod {namespace}/{pod}: {hint}") from None
     while resp.is_open():
         resp.update(timeout=1)
         out, errors = resp.read_stdout(), resp.read_stderr()
