@@ -74,6 +74,8 @@ def test_archive_service_account_and_grafana_claim(
     assert spec["terminationGracePeriodSeconds"] == 630
 
     objs = children(kube_api, namespace, "kept")
+    egress = objs["NetworkPolicy/kept-influxdb"]["spec"]["egress"]
+    assert {"ports": [{"port": 443, "protocol": "TCP"}]} in egress, "the API server kept the archive's egress"
     claim = objs["PersistentVolumeClaim/kept-grafana-data"]
     assert [r["uid"] for r in claim["metadata"]["ownerReferences"]] == [uid]
 

@@ -126,3 +126,14 @@ def test_without_storage_grafana_keeps_an_empty_dir() -> None:
 def test_rendering_is_deterministic() -> None:
     raw = {"archive": {**ARCHIVE, "onDelete": True}, "influxdb": {"storage": {"enabled": True}}}
     assert _render(raw) == _render(raw)
+
+
+def test_network_policy_lets_the_archive_reach_s3_and_the_pod_identity_agent_only_with_archive() -> None:
+    dns_only = _render({})["NetworkPolicy/checkout-influxdb"]["spec"]["egress"]
+    assert len(dns_only) == 1 and {p["port"] for p in dns_only[0]["ports"]} == {53}
+    egress = _render({"archive": ARCHIVE})["NetworkPolicy/checkout-influxdb"]["spec"]["egress"]
+    assert egress[0] == dns_only[0]
+    assert {"ports": [{"port": 443, "protocol": "TCP"}]} in egress, "S3 and STS (IRSA) over HTTPS"
+    agent = next(rule for rule in egress if rule.get("to") and rule["ports"][0]["port"] == 80)
+    assert [peer["ipBlock"]["cidr"] for peer in agent["to"]] == ["169.254.170.23/32", "fd00:ec2::23/128"]
+    assert not [r for r in egress if "169.254.169.254" in str(r)], "never the instance metadata service"

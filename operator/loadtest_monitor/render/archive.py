@@ -121,6 +121,26 @@ def influxd_pre_stop(ctx: RenderContext) -> Obj:
     return {"exec": {"command": ["/bin/sh", "-c", script]}}
 
 
+# EKS Pod Identity's agent on every node (IPv4 and IPv6 link-local addresses, port 80).
+POD_IDENTITY_AGENT = ("169.254.170.23/32", "fd00:ec2::23/128")
+HTTPS_PORT = 443
+POD_IDENTITY_PORT = 80
+
+
+def egress_rules() -> list[Obj]:
+    """What the archive container calls, for the InfluxDB NetworkPolicy's egress allow-list (else
+    DNS only): S3 and STS over HTTPS (public endpoints or VPC endpoints, so any address on 443:
+    influxd itself calls nobody), and the Pod Identity agent on the node. Not the instance metadata
+    address: IRSA and Pod Identity need none."""
+    return [
+        {"ports": [{"port": HTTPS_PORT, "protocol": "TCP"}]},
+        {
+            "to": [{"ipBlock": {"cidr": cidr}} for cidr in POD_IDENTITY_AGENT],
+            "ports": [{"port": POD_IDENTITY_PORT, "protocol": "TCP"}],
+        },
+    ]
+
+
 def pod_fields(ctx: RenderContext) -> Obj:
     """Pod spec fields: the user's ServiceAccount (its token is still not mounted: IRSA and Pod
     Identity inject their own projected token) and, when archiving on stop, the grace period."""

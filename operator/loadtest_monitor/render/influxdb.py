@@ -351,7 +351,8 @@ def _graphite_peers(ctx: RenderContext) -> list[Obj]:
 
 def influxdb_network_policy(ctx: RenderContext) -> Obj:
     """In: Graphite from the allowed peers, HTTP from this namespace only. Out: DNS only (influxd
-    calls nothing; its bootstrap talks to its own loopback, which no NetworkPolicy filters)."""
+    calls nothing; its bootstrap talks to its own loopback, which no NetworkPolicy filters), and
+    with spec.archive what the archive container calls (render/archive.py)."""
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
@@ -369,6 +370,6 @@ def influxdb_network_policy(ctx: RenderContext) -> Obj:
                 },
                 {"from": [{"podSelector": {}}], "ports": [{"port": INFLUXDB_HTTP_PORT, "protocol": "TCP"}]},
             ],
-            "egress": [dns_egress_rule()],
+            "egress": [dns_egress_rule(), *(archive.egress_rules() if ctx.spec.archive is not None else [])],
         },
     }
