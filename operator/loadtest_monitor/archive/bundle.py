@@ -1,6 +1,6 @@
 """One archive as a local folder: InfluxDB's portable backup, the dashboards, and a manifest.
 
-    <folder>/influxdb/...          `influxd backup -portable` output (all databases but _internal)
+    <folder>/influxdb/...          `influxd backup -portable -db <the monitor's database>` output
     <folder>/dashboards/*.json     the provisioned dashboards as Grafana loaded them
     <folder>/manifest.json         what is inside, with the size and sha256 of every file
 
