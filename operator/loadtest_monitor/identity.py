@@ -123,6 +123,10 @@ class ChildNames:
         return self._child("grafana")
 
     @property
+    def grafana_pvc(self) -> str:
+        return self._child("grafana-data")
+
+    @property
     def grafana_admin_secret(self) -> str:
         return self._child("grafana-admin")
 
@@ -155,7 +159,7 @@ class ChildNames:
                 self.grafana_dashboards,
                 self.gatling_config,
             ),
-            "PersistentVolumeClaim": (self.influxdb_pvc,),
+            "PersistentVolumeClaim": (self.influxdb_pvc, self.grafana_pvc),
             "NetworkPolicy": (self.network_policy, self.grafana_network_policy),
             "Secret": (self.grafana_admin_secret, self.influxdb_auth_secret),
         }

@@ -211,7 +211,11 @@ def test_storage_and_network_policy_switched_off_are_pruned_but_a_refused_one_st
     monitor(fake, {"graphite": {"networkPolicy": False}})
     fake.fail[("delete", "NetworkPolicy", "checkout-influxdb")] = KubeError(500, "etcd timeout")
     outcome = rec.reconcile(NS, "checkout")
-    assert outcome.pruned == ["PersistentVolumeClaim/checkout-influxdb-data", "NetworkPolicy/checkout-grafana"]
+    assert outcome.pruned == [
+        "PersistentVolumeClaim/checkout-influxdb-data",
+        "PersistentVolumeClaim/checkout-grafana-data",
+        "NetworkPolicy/checkout-grafana",
+    ]
     assert fake.find("NetworkPolicy", "checkout-grafana") is None
     assert fake.find("NetworkPolicy", "checkout-influxdb") is not None
     assert "NetworkPolicy checkout-influxdb (to remove): etcd timeout" in ready(fake)["message"]

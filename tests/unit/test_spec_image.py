@@ -109,4 +109,4 @@ def test_every_image_field_of_the_crd_carries_the_grammar() -> None:
             walk(node["items"], path + "[]")
 
     walk(crd_check.schema(), "")
-    assert found == [".spec.influxdb.image", ".spec.grafana.image"]
+    assert found == [".spec.influxdb.image", ".spec.grafana.image", ".spec.archive.image"]

@@ -12,6 +12,7 @@ from typing import Any, TextIO
 
 import yaml
 
+from loadtest_monitor.cli import archive as cli_archive
 from loadtest_monitor.cli import doctor as cli_doctor
 from loadtest_monitor.cli import down as cli_down
 from loadtest_monitor.cli import examples as cli_examples
@@ -43,6 +44,8 @@ examples:
   loadtest-monitor runner-image build --simulations src/test/java   # Gatling 3.15.1 (--gatling-version 3.11.5: legacy)
   loadtest-monitor runner-image push --aws-profile perf --repository gatling-runner  # ECR, created if missing
   loadtest-monitor images push --aws-profile perf   # operator + runner images to ECR; `up` then uses them
+  loadtest-monitor archive list --bucket perf-archives --aws-profile perf   # archives of spec.archive
+  loadtest-monitor archive restore s3://perf-archives/loadtest-monitor/checkout/20261206T180512Z/ --into co2
 """
 
 
@@ -200,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_examples.register(sub)
     cli_runner_image.register(sub)
     cli_images.register(sub)
+    cli_archive.register(sub)
     register_forward(sub)
     return parser
 

@@ -92,10 +92,11 @@ def is_ours(obj: Mapping[str, Any], owner: Owner) -> bool:
     """Our ownerReference (the monitor's uid) proves ownership for every kind.
 
     Labels prove nothing: whoever can create an object can give it any label. They are accepted
-    only for a PersistentVolumeClaim without any ownerReference, the claim a monitor keeps with
-    `keepOnDelete` and finds again after being made anew. Only a claim the spec asks for is ever
-    looked at (storage enabled), and it is only mounted into InfluxDB, so a forged one gains its
-    author nothing they could not do with a pod of their own in the namespace. A labelled Secret
+    only for a PersistentVolumeClaim without any ownerReference, the claims a monitor keeps with
+    `keepOnDelete` (InfluxDB's and Grafana's) and finds again after being made anew. Only a claim
+    the spec asks for is ever looked at (storage enabled), and each is only mounted into its own
+    pod, so a forged one gains its author nothing they could not do with a pod of their own in the
+    namespace. A labelled Secret
     (a chosen password) or Deployment is somebody else's: a NameConflict, never read or written.
     """
     meta = obj.get("metadata") or {}

@@ -31,6 +31,9 @@ REASON_ADMIN_SECRET_MISSING = "AdminSecretMissing"
 REASON_ADMIN_SECRET_NOT_ALLOWED = "AdminSecretNotAllowed"
 REASON_NAME_CONFLICT = "NameConflict"
 REASON_PROGRESS_DEADLINE = "ProgressDeadlineExceeded"
+# The ReplicaSet cannot create the pod at all (a ServiceAccount that does not exist, such as
+# spec.archive.serviceAccountName, a quota): no pod ever shows a reason, so the Deployment's says it.
+REASON_REPLICA_FAILURE = "ReplicaFailure"
 
 # Container waiting reasons that will not clear up by waiting: the child is Degraded.
 CONDITION_MESSAGE_LIMIT = 1024
@@ -108,8 +111,9 @@ def deployment_condition(
 ) -> Condition:
     """True once the Deployment's current generation is rolled out and Available.
 
-    False with the Deployment's ProgressDeadlineExceeded, or a pod's CrashLoopBackOff /
-    ImagePullBackOff / ErrImagePull reason, when the rollout will not finish by itself.
+    False with the Deployment's ReplicaFailure (no pod could be created) or ProgressDeadlineExceeded,
+    or a pod's CrashLoopBackOff / ImagePullBackOff / ErrImagePull reason, when the rollout will not
+    finish by itself.
     """
     if deployment is None:
         return Condition(cond_type, "False", REASON_PROGRESSING, "Deployment does not exist yet")
@@ -119,6 +123,9 @@ def deployment_condition(
     if degraded is not None:
         return Condition(cond_type, "False", degraded[0], f"Deployment {name}: {degraded[1]}")
     for cond in status.get("conditions") or []:
+        if cond.get("type") == REASON_REPLICA_FAILURE and cond.get("status") == "True":
+            message = f"Deployment {name}: {cond.get('message', '')}"[:CONDITION_MESSAGE_LIMIT]
+            return Condition(cond_type, "False", REASON_REPLICA_FAILURE, message)
         if cond.get("type") == "Progressing" and cond.get("reason") == REASON_PROGRESS_DEADLINE:
             return Condition(
                 cond_type, "False", REASON_PROGRESS_DEADLINE, f"Deployment {name}: {cond.get('message', '')}"

@@ -52,8 +52,10 @@ ENV_READER_USER = "LTM_INFLUXDB_READER_USER"
 ENV_READER_PASSWORD = "LTM_INFLUXDB_READER_PASSWORD"
 # Keys of the generated admin Secret the operator generates (the user name is fixed).
 GENERATED_KEYS = (ADMIN_PASSWORD_KEY,)
-# Grafana's sqlite database, sessions and rendered images; /tmp is scratch only.
+# Grafana's sqlite database, sessions and rendered images (an emptyDir without storage, a claim of
+# this size with it: a few MB for dashboards and annotations); /tmp is scratch only.
 STORAGE_SIZE_LIMIT = "1Gi"
+STORAGE_SIZE = "1Gi"
 TMP_SIZE_LIMIT = "256Mi"
 # Grafana calls nobody on its own: no plugin downloads at start (Grafana 12+ preinstalls and
 # updates plugins from grafana.com in the background unless told not to; the image's bundled ones
@@ -157,6 +159,24 @@ def dashboards_config_map(ctx: RenderContext) -> Obj:
     )
 
 
+def grafana_pvc(ctx: RenderContext) -> Obj:
+    """Grafana's database (dashboard edits, annotations, users) when the monitor has storage: the
+    same class and keepOnDelete as InfluxDB's claim, so what is kept of a run is kept together."""
+    storage = ctx.spec.influxdb.storage
+    pvc_spec: Obj = {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": STORAGE_SIZE}},
+    }
+    if storage.storage_class_name:
+        pvc_spec["storageClassName"] = storage.storage_class_name
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": metadata(ctx, ctx.names.grafana_pvc, APP, COMPONENT, owned=not storage.keep_on_delete),
+        "spec": pvc_spec,
+    }
+
+
 def _grafana_env(ctx: RenderContext) -> list[Obj]:
     reader_secret = ctx.names.influxdb_auth_secret
     env: list[Obj] = [
@@ -180,11 +200,18 @@ def grafana_deployment(ctx: RenderContext, provisioning: list[Obj], passwords: M
     """`provisioning` are the three ConfigMaps; their content hash rolls the pod when they change.
 
     `passwords` (the generated admin password, if any, and the InfluxDB reader's) enter that hash
-    too: Grafana applies the admin password only when it initialises its (emptyDir) database and
-    reads the datasource password at start, so a running pod would keep the old ones.
+    too: Grafana applies the admin password only when it initialises its database and reads the
+    datasource password at start, so a running pod would keep the old ones. With storage on, the
+    database outlives the pod: a changed admin password of an adminSecretRef is then not applied
+    (Grafana keeps the one it was initialised with; change it in Grafana too).
     """
     names = ctx.names
     secret_name, user_key, password_key = admin_secret_location(ctx)
+    storage_volume: Obj = (
+        {"name": "storage", "persistentVolumeClaim": {"claimName": names.grafana_pvc}}
+        if ctx.spec.influxdb.storage.enabled
+        else {"name": "storage", "emptyDir": {"sizeLimit": STORAGE_SIZE_LIMIT}}
+    )
     container: Obj = {
         "name": "grafana",
         "image": ctx.spec.grafana.image,
@@ -222,7 +249,7 @@ def grafana_deployment(ctx: RenderContext, provisioning: list[Obj], passwords: M
                 {"name": "datasources", "configMap": {"name": names.grafana_datasources}},
                 {"name": "dashboard-providers", "configMap": {"name": names.grafana_dashboard_providers}},
                 {"name": "dashboards", "configMap": {"name": names.grafana_dashboards}},
-                {"name": "storage", "emptyDir": {"sizeLimit": STORAGE_SIZE_LIMIT}},
+                storage_volume,
                 {"name": "tmp", "emptyDir": {"sizeLimit": TMP_SIZE_LIMIT}},
             ],
         },

@@ -17,7 +17,7 @@ from loadtest_monitor.identity import (
     selector_labels,
 )
 from loadtest_monitor.obj import Obj
-from loadtest_monitor.render import bootstrap
+from loadtest_monitor.render import archive, bootstrap
 from loadtest_monitor.render.common import (
     RenderContext,
     config_map,
@@ -231,6 +231,23 @@ def influxdb_deployment(ctx: RenderContext, config: Obj, passwords: Mapping[str,
             {"name": "tmp", "mountPath": "/tmp"},
         ],
     }
+    init_containers = [_bootstrap_container(ctx)]
+    containers = [container]
+    volumes: list[Obj] = [
+        {"name": "config", "configMap": {"name": names.influxdb_config, "defaultMode": 0o555}},
+        data_volume,
+        {"name": "tmp", "emptyDir": {"sizeLimit": TMP_SIZE_LIMIT}},
+    ]
+    pod_extra: Obj = {}
+    if spec.archive is not None:  # spec.archive: render/archive.py
+        init_containers.append(archive.init_container(ctx))
+        containers.append(archive.archive_container(ctx))
+        volumes += archive.volumes(ctx)
+        pod_extra = archive.pod_fields(ctx)
+        if spec.archive.on_delete:
+            container["lifecycle"] = {"preStop": archive.influxd_pre_stop(ctx)}
+            state = {"name": "archive-state", "mountPath": archive.STATE_DIR, "readOnly": True}
+            container["volumeMounts"].append(state)
     return single_pod_deployment(
         ctx,
         names.influxdb_deployment,
@@ -239,13 +256,10 @@ def influxdb_deployment(ctx: RenderContext, config: Obj, passwords: Mapping[str,
         uid=INFLUXDB_UID,
         config_hash=content_hash(config["data"], dict(sorted(passwords.items()))),
         pod={
-            "initContainers": [_bootstrap_container(ctx)],
-            "containers": [container],
-            "volumes": [
-                {"name": "config", "configMap": {"name": names.influxdb_config, "defaultMode": 0o555}},
-                data_volume,
-                {"name": "tmp", "emptyDir": {"sizeLimit": TMP_SIZE_LIMIT}},
-            ],
+            **pod_extra,
+            "initContainers": init_containers,
+            "containers": containers,
+            "volumes": volumes,
         },
     )
 
@@ -331,7 +345,7 @@ def _http_peers(ctx: RenderContext) -> list[Obj]:
 def influxdb_network_policy(ctx: RenderContext) -> Obj:
     """In: Graphite from the allowed peers, HTTP from this namespace and the operator's pods. Out:
     DNS only (influxd calls nothing; its bootstrap talks to its own loopback, which no
-    NetworkPolicy filters)."""
+    NetworkPolicy filters), and with spec.archive what the archive container calls (render/archive.py)."""
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
@@ -349,6 +363,6 @@ def influxdb_network_policy(ctx: RenderContext) -> Obj:
                 },
                 {"from": _http_peers(ctx), "ports": [{"port": INFLUXDB_HTTP_PORT, "protocol": "TCP"}]},
             ],
-            "egress": [dns_egress_rule()],
+            "egress": [dns_egress_rule(), *(archive.egress_rules() if ctx.spec.archive is not None else [])],
         },
     }

@@ -98,6 +98,8 @@ def render_all(ctx: RenderContext, credentials: Mapping[str, Mapping[str, str]])
     if spec.grafana.admin_secret_ref is None:
         objects.append(grafana.admin_secret(ctx, admin_passwords[ADMIN_PASSWORD_KEY]))
     objects += provisioning
+    if spec.influxdb.storage.enabled:
+        objects.append(grafana.grafana_pvc(ctx))
     grafana_passwords = {**admin_passwords, READER_PASSWORD_KEY: influx_passwords[READER_PASSWORD_KEY]}
     objects += [grafana.grafana_deployment(ctx, provisioning, grafana_passwords), grafana.grafana_service(ctx)]
     objects.append(gatling_config_map(ctx))

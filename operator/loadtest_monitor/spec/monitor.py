@@ -23,6 +23,7 @@ from typing import Any
 from loadtest_monitor import graphite
 from loadtest_monitor.load_balancer import nlb_annotations
 from loadtest_monitor.spec import kube_rules, schema
+from loadtest_monitor.spec.archive import ArchiveSpec, parse_archive
 from loadtest_monitor.spec.base_config import base_config_problem
 from loadtest_monitor.spec.image import image_problem as image_problem
 from loadtest_monitor.spec.image import influxdb_1x_problem
@@ -158,6 +159,7 @@ class MonitorSpec:
     graphite: GraphiteSpec = field(default_factory=GraphiteSpec)
     gatling: GatlingSpec = field(default_factory=GatlingSpec)
     placement: PlacementSpec = field(default_factory=PlacementSpec)
+    archive: ArchiveSpec | None = None  # spec/archive.py
 
 
 def parse_spec(raw: Mapping[str, Any] | None) -> MonitorSpec:
@@ -170,6 +172,7 @@ def parse_spec(raw: Mapping[str, Any] | None) -> MonitorSpec:
         graphite=_parse_graphite(root.child("graphite")),
         gatling=_parse_gatling(root.child("gatling")),
         placement=_parse_placement(root.child("placement")),
+        archive=parse_archive(root),
     )
     if problems.found:
         first_path, first_message = problems.found[0]

@@ -1,0 +1,1 @@
+"""The S3 archive of a monitor's data: portable InfluxDB backup + dashboards, the sidecar that makes them."""
