@@ -42,7 +42,8 @@ e2e-deps:
 influxdb:
 	bash hack/build-influxdb.sh
 
-# The operator and Gatling runner images, built with podman from the unchanged Dockerfiles on
+# The images of hack/images.sh (operator; Gatling runner at 3.15.1 and, as gatling-runner-legacy,
+# at 3.11.5), built with podman from the unchanged Dockerfiles on
 # Debian stand-ins of their base images (podman, runc and the stand-ins are set up by the script).
 images:
 	bash hack/build-images.sh

@@ -2,7 +2,8 @@
 # Builds the project's images from the unchanged Dockerfiles with podman (no Docker engine), from
 # the list the release workflow builds from too (hack/images.sh: Dockerfile, context, build args):
 #   loadtest-monitor -> $LTM_OPERATOR_IMAGE (default loadtest-monitor:dev)
-#   gatling-runner   -> $LTM_RUNNER_IMAGE   (default gatling-runner:dev)
+#   gatling-runner        -> $LTM_RUNNER_IMAGE        (default gatling-runner:dev, Gatling 3.15.1)
+#   gatling-runner-legacy -> $LTM_RUNNER_LEGACY_IMAGE (default gatling-runner-legacy:dev, 3.11.5)
 # on the local stand-ins of their base images (hack/build-base-images.sh), with --pull=never.
 #
 # RUN steps that reach the package registries (pip, Maven) get this machine's trust store and pip
@@ -14,6 +15,7 @@ cd "$(dirname "$0")/.."
 
 OPERATOR_IMAGE=${LTM_OPERATOR_IMAGE:-loadtest-monitor:dev}
 RUNNER_IMAGE=${LTM_RUNNER_IMAGE:-gatling-runner:dev}
+RUNNER_LEGACY_IMAGE=${LTM_RUNNER_LEGACY_IMAGE:-gatling-runner-legacy:dev}
 
 bash hack/build-base-images.sh
 eval "$(bash hack/podman-env.sh)"
@@ -44,6 +46,7 @@ while IFS=$'\t' read -r name dockerfile context toolchain build_args; do
   case "$name" in
     loadtest-monitor) image=$OPERATOR_IMAGE ;;
     gatling-runner) image=$RUNNER_IMAGE ;;
+    gatling-runner-legacy) image=$RUNNER_LEGACY_IMAGE ;;
     *) echo "hack/images.sh lists $name, which this script has no local name for" >&2; exit 1 ;;
   esac
   args=()
@@ -54,7 +57,7 @@ while IFS=$'\t' read -r name dockerfile context toolchain build_args; do
   build "$image" "$dockerfile" "$context" "${args[@]}"
 done < <(bash hack/images.sh list)
 
-for image in "$OPERATOR_IMAGE" "$RUNNER_IMAGE"; do
+for image in "$OPERATOR_IMAGE" "$RUNNER_IMAGE" "$RUNNER_LEGACY_IMAGE"; do
   size=$(podman image inspect --format '{{.Size}}' "$image")
   echo "$image $(( size / 1000000 )) MB"
 done

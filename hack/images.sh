@@ -8,14 +8,19 @@
 #   bash hack/images.sh matrix   the same as a JSON list for a GitHub Actions matrix (`include:`)
 #
 # TOOLCHAIN (python|java) says which package registry the build's RUN steps reach; build-images.sh
-# mounts this machine's matching trust configuration for it. BUILD_ARGS are empty today: each
-# Dockerfile's ARG defaults are the released versions (GATLING_VERSION in the runner's).
+# mounts this machine's matching trust configuration for it. BUILD_ARGS override a Dockerfile's
+# ARG defaults; without them the defaults are the released versions (GATLING_VERSION in the
+# runner's: 3.15.1, whose realtime metrics come from the forwarder sidecar).
+# gatling-runner-legacy is the same Dockerfile at Gatling 3.11.5, the last version with Gatling's
+# own Graphite writer (manifests/examples/gatling-job.yaml): teams that cannot move yet get a
+# released, tested image for it instead of building their own.
 set -euo pipefail
 
 images() {
   printf '%s\t%s\t%s\t%s\t%s\n' \
     loadtest-monitor docker/operator/Dockerfile . python - \
-    gatling-runner docker/gatling-runner/Dockerfile docker/gatling-runner java -
+    gatling-runner docker/gatling-runner/Dockerfile docker/gatling-runner java - \
+    gatling-runner-legacy docker/gatling-runner/Dockerfile docker/gatling-runner java GATLING_VERSION=3.11.5
 }
 
 case "${1:-list}" in

@@ -17,7 +17,7 @@ import pytest
 from ltm_harness.cluster import LocalCluster
 from ltm_harness.repo import project_crds
 from tests.e2e.http_target import TargetServer
-from tests.images.podman import OPERATOR_IMAGE, RUNNER_IMAGE, Podman, PodmanMissing
+from tests.images.podman import OPERATOR_IMAGE, RUNNER_IMAGE, RUNNER_LEGACY_IMAGE, Podman, PodmanMissing
 from tests.kube_support import admin_client, fresh_namespace, running_cluster
 
 HERE = Path(__file__).resolve().parent
@@ -56,6 +56,11 @@ def operator_image(podman: Podman) -> str:
 @pytest.fixture(scope="session")
 def runner_image(podman: Podman) -> str:
     return _image(podman, RUNNER_IMAGE)
+
+
+@pytest.fixture(scope="session")
+def runner_legacy_image(podman: Podman) -> str:
+    return _image(podman, RUNNER_LEGACY_IMAGE)
 
 
 @pytest.fixture(scope="session")

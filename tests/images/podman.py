@@ -16,7 +16,8 @@ from ltm_harness.binaries import cache_root
 
 # The tags hack/build-images.sh gives the images (same environment overrides).
 OPERATOR_IMAGE = os.environ.get("LTM_OPERATOR_IMAGE", "loadtest-monitor:dev")
-RUNNER_IMAGE = os.environ.get("LTM_RUNNER_IMAGE", "gatling-runner:dev")
+RUNNER_IMAGE = os.environ.get("LTM_RUNNER_IMAGE", "gatling-runner:dev")  # Gatling 3.15.1, the default
+RUNNER_LEGACY_IMAGE = os.environ.get("LTM_RUNNER_LEGACY_IMAGE", "gatling-runner-legacy:dev")  # 3.11.5
 
 
 class PodmanMissing(RuntimeError):
@@ -67,9 +68,11 @@ class Podman:
         finally:
             self.run("rm", "-f", "-t", "5", name, check=False)
 
-    def logs(self, name: str) -> str:
+    def logs(self, name: str, last_chars: int | None = 4000) -> str:
+        """The container's output (its end only, unless last_chars is None)."""
         done = self.run("logs", name, check=False)
-        return (done.stdout + done.stderr)[-4000:]
+        out = done.stdout + done.stderr
+        return out if last_chars is None else out[-last_chars:]
 
     def wait(self, name: str, timeout: float) -> int:
         """The container's exit code once it stopped."""

@@ -1,7 +1,9 @@
-"""The Gatling runner image runs a real simulation, as the example Job runs it, into a real
-InfluxDB: the gatling.conf the operator publishes is mounted on /opt/gatling/conf (a directory
-holding only that file), the root filesystem is read-only, /tmp and the results are writable, the
-runner identity comes from GATLING_RUNNER.
+"""The legacy Gatling runner image (gatling-runner-legacy: the runner's Dockerfile at Gatling
+3.11.5, the last version with Gatling's own Graphite writer) runs a real simulation, as the 3.11
+example Job (manifests/examples/gatling-job.yaml) runs it, into a real InfluxDB: the gatling.conf
+the operator publishes is mounted on /opt/gatling/conf (a directory holding only that file), the
+root filesystem is read-only, /tmp and the results are writable, the runner identity comes from
+GATLING_RUNNER.
 
 A relay between the container and InfluxDB's Graphite port keeps every line sent, which gives two
 exact checks: the image sent every request Gatling counted (its stats.json), and InfluxDB stored
@@ -16,47 +18,26 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import pytest
-import yaml
-
-from loadtest_monitor.graphite import ALL_REQUESTS, ALL_USERS
-from loadtest_monitor.render.gatling import render_gatling_conf, requests_measurement
+from loadtest_monitor.graphite import ALL_REQUESTS
+from loadtest_monitor.render.gatling import render_gatling_conf
 from loadtest_monitor.spec.monitor import MonitorSpec, parse_spec
-from tests.e2e.datapath import start_influxd
 from tests.e2e.gatling_run import GatlingResults
 from tests.e2e.http_target import TargetServer
-from tests.e2e.influxd import Influxd, MissingTool, default_binary
+from tests.e2e.influxd import Influxd
+from tests.images.example_job import LEGACY_JOB, container, mount_path
 from tests.images.graphite_relay import GraphiteLine, GraphiteRelay
+from tests.images.influx_check import gatling_counts, influx_counts, start_monitor_influxd, users_done
 from tests.images.podman import Podman
 
-REPO = Path(__file__).resolve().parents[2]
-JOB = REPO / "manifests" / "examples" / "gatling-job.yaml"
 RUNNER = "image-runner-0"
 USERS_PER_SEC, SECONDS = 4, 8
-
-
-def _job_container() -> dict[str, Any]:
-    job = yaml.safe_load(JOB.read_text())
-    containers: list[dict[str, Any]] = job["spec"]["template"]["spec"]["containers"]
-    return next(c for c in containers if c["name"] == "gatling")
+LEGACY_VERSION = "3.11.5"  # hack/images.sh: gatling-runner-legacy's GATLING_VERSION
 
 
 def _conf_mount() -> str:
-    """Where the example Job mounts the monitor's ConfigMap (and that it mounts it read-only)."""
-    mounts = {m["name"]: m for m in _job_container()["volumeMounts"]}
-    conf = mounts["gatling-conf"]
-    assert conf.get("readOnly") is True and "subPath" not in conf
-    return str(conf["mountPath"])
-
-
-def _start_influxd(spec: MonitorSpec, workdir: Path) -> Influxd:
-    try:
-        influxd: Influxd = start_influxd(spec, workdir, default_binary())  # 1.12.4, the default image's
-    except (MissingTool, RuntimeError) as exc:
-        pytest.fail(str(exc), pytrace=False)
-    return influxd
+    """Where the example Job mounts the monitor's ConfigMap (read-only, the whole directory)."""
+    return mount_path(container(LEGACY_JOB, "gatling"), "gatling-conf", read_only=True)
 
 
 @dataclass
@@ -69,7 +50,7 @@ class RunnerRun:
 
 
 def _run(podman: Podman, image: str, spec: MonitorSpec, target: TargetServer, workdir: Path) -> RunnerRun:
-    server = _start_influxd(spec, workdir / "influxd")
+    server = start_monitor_influxd(spec, workdir / "influxd")
     relay = GraphiteRelay(server.ports.graphite).start()
     conf_dir, results = workdir / "conf", workdir / "results"
     conf_dir.mkdir()
@@ -94,8 +75,8 @@ def _run(podman: Podman, image: str, spec: MonitorSpec, target: TargetServer, wo
     try:
         with podman.container(image, options) as name:
             code = podman.wait(name, timeout=300)
-            log = podman.logs(name)
-            assert code == 0, f"runner exited {code}:\n{log}"
+            log = podman.logs(name, last_chars=None)
+            assert code == 0, f"runner exited {code}:\n{log[-4000:]}"
         relay.stop()
         server.wait_quiet(lambda: server.graphite_stats().get("tcp", {}).get("pointsTx", 0))
         return RunnerRun(server, GatlingResults.load(results, RUNNER), relay.lines(), target.total() - before, log)
@@ -103,24 +84,6 @@ def _run(podman: Podman, image: str, spec: MonitorSpec, target: TargetServer, wo
         relay.stop()
         server.stop()
         raise
-
-
-def _influx_counts(server: Influxd, spec: MonitorSpec) -> dict[tuple[str, str], int]:
-    rows = server.rows(
-        f'SELECT sum("count") AS n FROM "{requests_measurement(spec.gatling)}" '
-        f"WHERE \"runner\" = '{RUNNER}' GROUP BY \"request\", \"status\"",
-        spec.influxdb.database,
-    )
-    return {(row["request"], row["status"]): int(row["n"]) for row in rows}
-
-
-def _gatling_counts(results: GatlingResults) -> dict[tuple[str, str], int]:
-    counts: dict[tuple[str, str], int] = {}
-    for req in [*results.requests, results.all_requests]:
-        name = ALL_REQUESTS if req is results.all_requests else req.graphite_request
-        for status, n in (("ok", req.ok), ("ko", req.ko), ("all", req.total)):
-            counts[(name, status)] = n
-    return counts
 
 
 def _count_lines(sent: list[GraphiteLine]) -> list[tuple[tuple[str, str], GraphiteLine]]:
@@ -152,24 +115,22 @@ def _stored_totals(sent: list[GraphiteLine]) -> dict[tuple[str, str], int]:
     return dict(totals)
 
 
-def test_runner_image_sends_a_real_simulation_into_influxdb(
-    podman: Podman, runner_image: str, http_target: TargetServer, tmp_path: Path
+def test_legacy_runner_image_sends_a_real_simulation_into_influxdb(
+    podman: Podman, runner_legacy_image: str, http_target: TargetServer, tmp_path: Path
 ) -> None:
     spec = parse_spec({})  # the example monitor's settings: every default
-    run = _run(podman, runner_image, spec, http_target, tmp_path)
+    run = _run(podman, runner_legacy_image, spec, http_target, tmp_path)
     try:
-        stored = _influx_counts(run.influxd, spec)
-        users = run.influxd.rows(
-            f"SELECT last(\"done\") AS done FROM \"users\" WHERE \"runner\" = '{RUNNER}' "
-            f"AND \"scenario\" = '{ALL_USERS}'",
-            spec.influxdb.database,
-        )
+        stored = influx_counts(run.influxd, spec, RUNNER)
+        users = users_done(run.influxd, spec, RUNNER)
     finally:
         run.influxd.stop()
-    gatling = _gatling_counts(run.results)
+    gatling = gatling_counts(run.results)
     total = run.results.all_requests.total
+    # The image is the Gatling the 3.11 Job needs (run.sh prints the image's version).
+    assert f"run.sh: runner {RUNNER}, Gatling {LEGACY_VERSION}," in run.log, run.log[:2000]
     # Gatling ran the whole load against the target (plus its one warm-up request).
-    assert total == 2 * USERS_PER_SEC * SECONDS, run.log
+    assert total == 2 * USERS_PER_SEC * SECONDS, run.log[-4000:]
     assert run.answered in (total, total + 1), (run.answered, total)
     # The image sent every count Gatling has in its own report, under this runner's segment.
     assert _sent_totals(run.sent) == gatling
