@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 #: Packaged CRD files, by the plural of their resource.
-CRD_FILES = {"loadtestmonitors": "data/loadtestmonitors.yaml"}
+CRD_FILES = {"loadtestmonitors": "data/loadtestmonitors.yaml", "loadtestruns": "data/loadtestruns.yaml"}
 
 
 class SchemaPathError(KeyError):
