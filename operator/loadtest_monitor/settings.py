@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from loadtest_monitor import __version__
 from loadtest_monitor.identity import DEFAULT_CLUSTER_DOMAIN
 from loadtest_monitor.render.common import LB_MODE_CONTROLLER, parse_load_balancer_mode
+from loadtest_monitor.spec.monitor import image_problem
 
 _TRUE = ("1", "true", "yes")
 _FALSE = ("0", "false", "no", "")
@@ -43,6 +45,13 @@ class Settings:
     liveness_port: int = 0
     #: Who makes the load balancers: the AWS Load Balancer Controller or EKS Auto Mode (render/common.py).
     load_balancer_mode: str = LB_MODE_CONTROLLER
+    #: LoadtestRun pods: the forwarder sidecar's image (the operator's own image, which holds
+    #: `loadtest-monitor forward`) and the image of the init container that waits for Graphite.
+    forwarder_image: str = f"loadtest-monitor:{__version__}"
+    wait_image: str = "busybox:1.36.1"
+    #: Once every runner of a run is up, they start this many seconds later: time for the kubelets
+    #: to mirror the start-at annotation into every pod (a runner told late would start late).
+    run_start_delay_seconds: float = 5.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], liveness_port: int = 0) -> Settings:
@@ -55,6 +64,11 @@ class Settings:
             reconcile_deadline=_number(env, "LTM_RECONCILE_DEADLINE_SECONDS", cls.reconcile_deadline, minimum=10.0),
             liveness_port=liveness_port,
             load_balancer_mode=_load_balancer_mode(env.get("LTM_LOAD_BALANCER_MODE", "")),
+            forwarder_image=_image(env, "LTM_FORWARDER_IMAGE", cls.forwarder_image),
+            wait_image=_image(env, "LTM_WAIT_IMAGE", cls.wait_image),
+            run_start_delay_seconds=_number(
+                env, "LTM_RUN_START_DELAY_SECONDS", cls.run_start_delay_seconds, minimum=1.0
+            ),
         )
         if settings.reconcile_deadline < 3 * settings.request_timeout:
             raise SettingsError(
@@ -95,6 +109,16 @@ def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float
     if value != value or value < minimum:  # NaN or too small (0 would be a hot loop)
         raise SettingsError(f"{name}={raw!r} is below the minimum; set it to a value >= {minimum:g}")
     return value
+
+
+def _image(env: Mapping[str, str], name: str, default: str) -> str:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    problem = image_problem(raw)
+    if problem:
+        raise SettingsError(f"{name}: {problem}")
+    return raw
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:
