@@ -47,6 +47,55 @@ USER_FIELD_AT = 5
 #: A request line outside groups: root, request, status, metric.
 REQUEST_LINE_SEGMENTS = ROOT_SEGMENTS + 3
 
+# -- whole-run summary: the paths of a run's final histograms ------------------------------------
+#: At the end of a complete run the forwarder sends, per runner, its whole-run histograms and the
+#: span of its run, under roots of their own (never the rootPathPrefix, which the CRD keeps apart
+#: from these names), so each lands in a measurement of its own and no Gatling line can reach it:
+#:
+#:     run_summary.<runner>.<simulation>.<request>.<ok|ko>.<bucket> <count> <epoch>
+#:     run_span.<runner>.<simulation>.<start_ms|end_ms|responses> <value> <epoch>
+#:
+#: The span lines come last and carry the number of responses the histograms hold: a reader
+#: that finds them and the same sum of counts knows the summary arrived whole (UDP may lose lines).
+#:
+#: `<request>` is ONE segment: the request's group segments and its own segment joined by
+#: SUMMARY_PATH_JOINER (escaped inside the parts), so the depth is fixed and one template reads
+#: every line, however deep the groups. `<bucket>` (the lowest equivalent value of an HdrHistogram
+#: bucket, forward/histogram.py) becomes a FIELD, not a tag: a tag would make a series of every
+#: bucket (up to ~1,300 per request and status), a field keeps the series of the summary at one per
+#: runner, request and status, fewer than the live lines of the same run already hold.
+SUMMARY_ROOT = "run_summary"
+SPAN_ROOT = "run_span"
+SUMMARY_STATUSES = ("ok", "ko")
+SPAN_FIELDS = ("start_ms", "end_ms", "responses")
+#: Roots a rootPathPrefix may not take (the CRD refuses them, with `users`).
+RESERVED_PREFIXES = frozenset({USERS, SUMMARY_ROOT, SPAN_ROOT})
+SUMMARY_PATH_JOINER = "|"
+_JOIN_ESCAPES = (("%", "%25"), (SUMMARY_PATH_JOINER, "%7C"))
+
+
+def summary_request(groups: tuple[str, ...], name: str) -> str:
+    """The one segment naming a request with its groups: `shop|cart|pay`. Each part is sanitised
+    like the live paths' parts; `%` and the joiner inside a part are escaped so the parts split back."""
+    parts = [*(segment(g) for g in groups), request_segment(name)]
+    escaped = []
+    for part in parts:
+        for raw, code in _JOIN_ESCAPES:
+            part = part.replace(raw, code)
+        escaped.append(part)
+    return SUMMARY_PATH_JOINER.join(escaped)
+
+
+def summary_request_parts(value: str) -> tuple[str, ...]:
+    """The sanitised groups and request of a summary request segment (inverse of the joining)."""
+    out = []
+    for part in value.split(SUMMARY_PATH_JOINER):
+        for raw, code in reversed(_JOIN_ESCAPES):
+            part = part.replace(code, raw)
+        out.append(part)
+    return tuple(out)
+
+
 # -- runner identity -----------------------------------------------------------------------------
 #: Where the runner name comes from, weakest first: HOCON keeps the last defined value, and an
 #: undefined `${?VAR}` leaves the earlier one in place. Pod hostnames are single DNS labels.

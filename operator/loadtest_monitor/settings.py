@@ -52,6 +52,12 @@ class Settings:
     #: Once every runner of a run is up, they start this many seconds later: time for the kubelets
     #: to mirror the start-at annotation into every pod (a runner told late would start late).
     run_start_delay_seconds: float = 5.0
+    #: The monitors' InfluxDB HTTP endpoint when the operator runs outside the cluster (runs/influx.py);
+    #: `{monitor}` and `{namespace}` are filled in. None: the in-cluster Service.
+    influxdb_url: str | None = None
+    #: The operator's own namespace when it runs in a pod (the Downward API): the monitors' InfluxDB
+    #: NetworkPolicy lets its pods reach InfluxDB's HTTP port from there (render/influxdb.py).
+    operator_namespace: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], liveness_port: int = 0) -> Settings:
@@ -69,6 +75,8 @@ class Settings:
             run_start_delay_seconds=_number(
                 env, "LTM_RUN_START_DELAY_SECONDS", cls.run_start_delay_seconds, minimum=1.0
             ),
+            influxdb_url=_influxdb_url(env.get("LTM_INFLUXDB_URL", "")),
+            operator_namespace=env.get("LTM_OPERATOR_NAMESPACE", "").strip() or None,
         )
         if settings.reconcile_deadline < 3 * settings.request_timeout:
             raise SettingsError(
@@ -119,6 +127,23 @@ def _image(env: Mapping[str, str], name: str, default: str) -> str:
     if problem:
         raise SettingsError(f"{name}: {problem}")
     return raw
+
+
+def _influxdb_url(raw: str) -> str | None:
+    url = raw.strip()
+    if not url:
+        return None
+    try:
+        filled = url.format(monitor="m", namespace="ns")
+    except (KeyError, IndexError, ValueError):
+        raise SettingsError(
+            f"LTM_INFLUXDB_URL={raw!r}: only {{monitor}} and {{namespace}} may be filled in; "
+            "set it like http://127.0.0.1:8086"
+        ) from None
+    scheme, sep, rest = filled.partition("://")
+    if scheme not in ("http", "https") or not sep or not rest.strip("/"):
+        raise SettingsError(f"LTM_INFLUXDB_URL={raw!r} is not an http(s) URL; set it like http://127.0.0.1:8086")
+    return url.rstrip("/")
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:

@@ -14,7 +14,7 @@ from loadtest_monitor.forward.aggregate import DEFAULT_MAX_SERIES
 from loadtest_monitor.forward.binlog import LayoutChangedError, UnsupportedVersionError
 from loadtest_monitor.forward.conf import ConfError, load_settings
 from loadtest_monitor.forward.records import LogFormatError
-from loadtest_monitor.forward.run import Forwarder, ForwardError, ForwardOptions
+from loadtest_monitor.forward.run import LIVE_MODES, Forwarder, ForwardError, ForwardOptions
 from loadtest_monitor.forward.sender import DEFAULT_BUFFER_BYTES, GraphiteSender
 from loadtest_monitor.graphite import OVERFLOW
 
@@ -29,7 +29,9 @@ monitor's gatling.conf (host, port, protocol, rootPathPrefix with ${?GATLING_RUN
 ${?HOSTNAME}, writePeriod, light, percentiles), follows the newest simulation.log under
 --results as Gatling writes it (3.12 text or 3.13-3.15 binary), and sends one payload per
 writePeriod, stamped with the log's own time. Ends with exit 0 on SIGTERM or once the run's
-report is written; exits 1 with one line on a log it does not understand.
+report is written, after sending the run's whole-run histograms (the summary a LoadtestRun's
+verdict is computed from); exits 1 with one line on a log it does not understand. For Gatling
+3.11 and older (its own Graphite writer sends the live lines) it sends only that summary.
 """
 
 EPILOG = """\
@@ -43,7 +45,7 @@ def register(sub: Any) -> None:
     """Adds `forward` to the `loadtest-monitor` sub-commands."""
     p = sub.add_parser(
         "forward",
-        help="send a Gatling 3.12+ simulation.log to Graphite live, as Gatling 3.11 did",
+        help="send a Gatling simulation.log to Graphite live (3.12+), as Gatling 3.11 did, and its whole-run summary",
         description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -79,6 +81,11 @@ def register(sub: Any) -> None:
         help="once the run is complete and sent, stay idle until SIGTERM instead of exiting (for a native "
         "sidecar, which the kubelet restarts after any exit while the Gatling container runs)",
     )
+    p.add_argument(
+        "--live", choices=LIVE_MODES, default="auto",
+        help="send the live windows (on), or only the whole-run summary at the end of a complete run (off); "
+        "auto (default): off for Gatling <= 3.11, whose own Graphite writer sends the live lines",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log every window sent")
     p.set_defaults(func=cmd_forward)
 
@@ -109,6 +116,7 @@ def cmd_forward(args: argparse.Namespace) -> int:
         drain_timeout_s=args.drain_timeout,
         until_sigterm=args.until_sigterm,
         max_series=args.max_series,
+        live=args.live,
     )
     forwarder = Forwarder(settings, options, sender, stop)
     try:

@@ -65,13 +65,8 @@ def metrics(histogram: Histogram, percentiles: tuple[float, ...]) -> Metrics | N
     if not histogram:
         return None
     keys = sorted(histogram)
-    total = 0
-    total_value = 0.0
-    for key in keys:
-        count = histogram[key]
-        total += count
-        total_value += (key + (_size(key) >> 1)) * float(count)
-    mean = (total_value * 1.0) / total
+    total = sum(histogram.values())
+    mean = _mean(histogram, keys, total)
     deviation_total = 0.0
     for key in keys:
         deviation = float(key + (_size(key) >> 1)) - mean
@@ -86,6 +81,20 @@ def metrics(histogram: Histogram, percentiles: tuple[float, ...]) -> Metrics | N
         std_dev=int(std_dev),
         percentiles=tuple(_value_at_percentile(histogram, keys, total, p) for p in percentiles),
     )
+
+
+def mean(histogram: Histogram) -> float:
+    """The mean as HdrHistogram computes it, before Gatling cuts it to an int (0.0 when empty)."""
+    if not histogram:
+        return 0.0
+    return _mean(histogram, sorted(histogram), sum(histogram.values()))
+
+
+def _mean(histogram: Histogram, keys: list[int], total: int) -> float:
+    total_value = 0.0
+    for key in keys:
+        total_value += (key + (_size(key) >> 1)) * float(histogram[key])
+    return (total_value * 1.0) / total
 
 
 def _value_at_percentile(histogram: Histogram, keys: list[int], total: int, percentile: float) -> int:

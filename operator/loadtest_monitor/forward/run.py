@@ -5,6 +5,11 @@ When a window is due (live mode): once the log holds a record at least GRACE_MS 
 clock, so quiet periods still produce windows as Gatling's timer did. The clock-driven windows
 stop IDLE_CAP_MS after the last record, so a stale log never produces an endless tail of empty
 windows. A window that later receives a record is re-sent (aggregate.py).
+
+At the end of a complete run (Gatling wrote its report, or --once) it also sends the run's
+whole-run summary (summary.py), from which the operator judges a LoadtestRun. With Gatling <= 3.11
+Gatling's own Graphite writer already sends the live lines: the forwarder then sends only the
+summary (`--live auto` reads the version from the log header; `--live off` forces it).
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ from loadtest_monitor.forward.follow import LogFollower, find_logs
 from loadtest_monitor.forward.logformat import Decoder, choose_decoder
 from loadtest_monitor.forward.records import LogFormatError, RunHeader
 from loadtest_monitor.forward.sender import GraphiteSender
-from loadtest_monitor.graphite import simulation_id_of_class, simulation_id_of_run_folder
+from loadtest_monitor.forward.summary import RunSummary, SummarySettings
+from loadtest_monitor.graphite import DEFAULT_RUNNER, simulation_id_of_class, simulation_id_of_run_folder
 
 log = logging.getLogger("loadtest_monitor.forward")
 
@@ -31,6 +37,10 @@ IDLE_CAP_MS = 60_000
 # Windows are kept (and corrected when a late record arrives) for this long after they are sent,
 # within the memory bound of aggregate.MAX_HISTOGRAM_ENTRIES.
 RETENTION_S = 120
+#: `--live`: on (send live windows), off (only the end-of-run summary), auto (off for Gatling <= 3.11).
+LIVE_MODES = ("auto", "on", "off")
+#: The last Gatling line with its own Graphite writer (3.12.0 removed it).
+LAST_GRAPHITE_WRITER = (3, 11)
 
 
 @dataclass(frozen=True)
@@ -43,6 +53,17 @@ class ForwardOptions:
     allow_untested_version: bool = True  # decode a newer Gatling whose run record passes the layout check
     max_series: int = DEFAULT_MAX_SERIES
     until_sigterm: bool = False  # a native sidecar restarted after exit 0 would forward the run again
+    live: str = "auto"  # LIVE_MODES
+
+
+def has_graphite_writer(gatling_version: str) -> bool:
+    """True for Gatling <= 3.11, whose own Graphite writer sends the live lines. A version that
+    does not parse counts as a newer one (its binary log decoded means it has no writer)."""
+    try:
+        major, minor = (int(part) for part in gatling_version.split(".")[:2])
+    except ValueError:
+        return False
+    return (major, minor) <= LAST_GRAPHITE_WRITER
 
 
 class ForwardError(Exception):
@@ -73,6 +94,9 @@ class Forwarder:
         self.follower: LogFollower | None = None
         self.decoder: Decoder | None = None
         self.aggregator: Aggregator | None = None
+        self.summary: RunSummary | None = None
+        self.live = options.live != "off"
+        self.summary_sent = False
         self.windows_sent = 0
         self.windows_resent = 0
         self._head = b""  # first bytes, until they tell the format
@@ -133,16 +157,31 @@ class Forwarder:
                 return
             self.decoder, data, self._head = decoder, self._head, b""
         records = self.decoder.feed(data)
-        if self.aggregator is None:
+        if self.summary is None:
             header = self.decoder.header
             if header is None:
                 return
-            self.aggregator = self._start(header)
-        self.aggregator.add(records)
+            self._start(header)
+        assert self.summary is not None
+        self.summary.add(records)
+        if self.aggregator is not None:
+            self.aggregator.add(records)
 
-    def _start(self, header: RunHeader) -> Aggregator:
+    def _start(self, header: RunHeader) -> None:
         assert self.follower is not None
         sim = simulation_id(header, self.follower.run_folder)
+        runner = self.settings.runner or DEFAULT_RUNNER
+        self.summary = RunSummary(SummarySettings(runner, sim, self.options.max_series), header.start_ms)
+        if self.options.live == "auto" and has_graphite_writer(header.gatling_version):
+            self.live = False
+        if not self.live:
+            log.info(
+                "Gatling %s %s log of %s; live lines %s: only the whole-run summary goes to %s at the end",
+                header.gatling_version, header.log_format, header.simulation_class,
+                "are Gatling's own (its Graphite writer)" if self.options.live == "auto" else "off (--live off)",
+                self.sender.address,
+            )
+            return
         window = WindowSettings(
             prefix=self.settings.prefix,
             simulation_id=sim,
@@ -157,7 +196,7 @@ class Forwarder:
             self.settings.write_period_s, self.sender.address, self.settings.prefix, sim,
         )
         retention = max(RETENTION_S // self.settings.write_period_s, 2)
-        return Aggregator(window, header, retention_windows=retention)
+        self.aggregator = Aggregator(window, header, retention_windows=retention)
 
     def _due(self, by_clock: bool) -> list[Payload]:
         agg = self.aggregator
@@ -194,6 +233,11 @@ class Forwarder:
         assert self.follower is not None
         if self.aggregator is not None:
             self._send(self.aggregator.finish())
+        if complete and self.summary is not None:
+            # Only a complete run: a summary of part of a run would be judged as the whole run.
+            for payload in self.summary.payloads():
+                self.sender.put(payload)
+            self.summary_sent = True
         if self.options.once:
             self._drain_or_fail()
         elif not self.sender.drain(self.options.drain_timeout_s):
@@ -204,9 +248,14 @@ class Forwarder:
             )
         agg = self.aggregator
         log.info(
-            "done: %d records, %d windows sent, %d re-sent with late records, %d dropped while Graphite was down",
+            "done: %d records, %d windows sent, %d re-sent with late records, %d dropped while Graphite was down; "
+            "whole-run summary %s",
             agg.records if agg else 0, self.windows_sent, self.windows_resent, self.sender.dropped_payloads,
+            f"of {self.summary.responses} responses sent" if self.summary_sent and self.summary else "not sent",
         )
+        if agg is None and self.summary is not None and self.summary.overflowed:
+            log.warning("%d responses of names beyond --max-series %d were counted in the summary's '_other'",
+                        self.summary.overflowed, self.options.max_series)
         if agg is not None and agg.overflowed:
             log.warning("%d records of names beyond --max-series %d were counted in the series '_other'",
                         agg.overflowed, self.options.max_series)

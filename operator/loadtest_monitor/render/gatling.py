@@ -19,6 +19,8 @@ from typing import Any
 from loadtest_monitor.graphite import (
     REQUEST_LINE_SEGMENTS,
     SEPARATOR,
+    SPAN_ROOT,
+    SUMMARY_ROOT,
     USER_FIELD_AT,
     USER_FIELDS,
     USERS,
@@ -37,6 +39,14 @@ TAG_SCENARIO = "scenario"
 TAG_GROUP = "group"
 TAG_REQUEST = "request"
 TAG_STATUS = "status"
+# The whole-run summary of each runner (graphite.py: SUMMARY_ROOT, SPAN_ROOT): the histograms, one
+# field per HdrHistogram bucket holding its count, and the span of the run (epoch ms fields).
+SUMMARY_MEASUREMENT = SUMMARY_ROOT
+SPAN_MEASUREMENT = SPAN_ROOT
+SUMMARY_TEMPLATES = (
+    f"{SUMMARY_ROOT}.*.*.*.*.* measurement.{TAG_RUNNER}.{TAG_SIMULATION}.{TAG_REQUEST}.{TAG_STATUS}.field",
+    f"{SPAN_ROOT}.*.*.* measurement.{TAG_RUNNER}.{TAG_SIMULATION}.field",
+)
 
 # The runner name (render/gatling_conf.py): "local", then ${?HOSTNAME}, then ${?GATLING_RUNNER};
 # HOCON keeps the last defined value, and an undefined `${?VAR}` leaves the earlier one in place.
@@ -109,6 +119,8 @@ def graphite_templates(gatling: GatlingSpec) -> list[str]:
         templates += [f"{f} {template}" for f in _filters(prefix, REQUEST_LINE_SEGMENTS + depth)]
     deeper = REQUEST_LINE_SEGMENTS + gatling.max_group_depth + 1
     templates += [f"{f} {OVERFLOW_TEMPLATE}" for f in _filters(prefix, deeper)]
+    # Their first segment is never the prefix (the CRD refuses it), so no Gatling line reaches them.
+    templates += SUMMARY_TEMPLATES
     return templates
 
 

@@ -32,6 +32,22 @@ class RunnerData:
     end_ms: int | None = None
 
 
+#: Gatling's exit code when the simulation's own assertions failed (StatusCode.AssertionsFailed).
+ASSERTIONS_FAILED_EXIT_CODE = 2
+
+
+@dataclass(frozen=True)
+class RunnerOutcome:
+    """How a runner's pod ended, as the controller saw it: `started` False when its Gatling
+    container never ran (unschedulable, image pull, deleted before start); `exit_code` of that
+    container once it ended (None: it ended without one, e.g. the pod was evicted or deleted);
+    `detail` a short word for the message (OOMKilled, ImagePullBackOff, ...)."""
+
+    started: bool
+    exit_code: int | None = None
+    detail: str = ""
+
+
 @dataclass(frozen=True)
 class RequestStats:
     """One request (or ALL_REQUESTS) across every runner; times in ms as Gatling reports them."""
