@@ -52,6 +52,9 @@ class Settings:
     #: Once every runner of a run is up, they start this many seconds later: time for the kubelets
     #: to mirror the start-at annotation into every pod (a runner told late would start late).
     run_start_delay_seconds: float = 5.0
+    #: After a run's last runner ended, its whole-run summaries may still be on their way (each
+    #: forwarder sends its own on SIGTERM): a run without them is NoData only after this long.
+    run_data_grace_seconds: float = 60.0
     #: The monitors' InfluxDB HTTP endpoint when the operator runs outside the cluster (runs/influx.py);
     #: `{monitor}` and `{namespace}` are filled in. None: the in-cluster Service.
     influxdb_url: str | None = None
@@ -75,6 +78,7 @@ class Settings:
             run_start_delay_seconds=_number(
                 env, "LTM_RUN_START_DELAY_SECONDS", cls.run_start_delay_seconds, minimum=1.0
             ),
+            run_data_grace_seconds=_number(env, "LTM_RUN_DATA_GRACE_SECONDS", cls.run_data_grace_seconds, minimum=1.0),
             influxdb_url=_influxdb_url(env.get("LTM_INFLUXDB_URL", "")),
             operator_namespace=env.get("LTM_OPERATOR_NAMESPACE", "").strip() or None,
         )

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from loadtest_monitor.controller.run_reconcile import DATA_GRACE_SECONDS, RunReconciler
+from loadtest_monitor.controller.run_reconcile import RunReconciler
 from loadtest_monitor.identity import ACTIVE_RUNS_FINALIZER, KIND, START_AT_ANNOTATION
 from loadtest_monitor.kube.client import KubeError
 from loadtest_monitor.runs.evaluate import Evaluation
@@ -438,7 +438,7 @@ def test_no_data_waits_for_late_summaries_then_fails(
     step = rec.reconcile(NS, "r")
     assert world.status["phase"] == "Evaluating"
     assert step.requeue_after is not None
-    world.now += DATA_GRACE_SECONDS + 1
+    world.now += Settings().run_data_grace_seconds + 1
     rec.reconcile(NS, "r")
     assert world.status["phase"] == "Failed"
     assert world.status["reason"] == "NoData"

@@ -50,9 +50,6 @@ Obj = dict[str, Any]
 
 #: While a run runs, the age of each runner's last point is refreshed this often.
 FRESHNESS_SECONDS = 15.0
-#: After the last runner ended, its summary may still be on its way (the forwarder sends it on
-#: SIGTERM): NoData is only final after this long.
-DATA_GRACE_SECONDS = 60.0
 EVALUATE_RETRY_SECONDS = 3.0
 
 
@@ -409,7 +406,7 @@ class RunReconciler:
             )
         evaluation = self.evaluator.evaluate(run, spec, pods, monitor)
         verdict = evaluation.verdict
-        if verdict.reason in ("NoData", "ResultsUnreadable") and now - ended_at < DATA_GRACE_SECONDS:
+        if verdict.reason in ("NoData", "ResultsUnreadable") and now - ended_at < self.settings.run_data_grace_seconds:
             return RunPass(rs.EVALUATING, requeue_after=EVALUATE_RETRY_SECONDS, monitor=spec.monitor)
         phase = {Outcome.PASSED: rs.PASSED, Outcome.FAILED: rs.FAILED, Outcome.ERROR: rs.ERROR}[verdict.outcome]
         extra: Obj = {"criteria": criteria_to_status(verdict.criteria)}
