@@ -194,7 +194,7 @@ NAMESPACED_NEEDS: dict[tuple[str, str], set[str]] = {
     ("networking.k8s.io", "networkpolicies"): {"get", "list", "watch", "create", "patch", "delete"},
     ("", "secrets"): {"get", "create", "patch", "delete"},
     ("", "pods"): {"get", "list", "watch", "patch"},  # patch: the start-at annotation of runner pods
-    ("batch", "jobs"): {"get", "list", "watch", "create", "delete"},
+    ("batch", "jobs"): {"get", "list", "watch", "create", "patch", "delete"},
     ("", "events"): {"create"},
     ("loadtest.dev", "loadtestmonitors"): {"get", "list", "watch", "patch"},  # patch: the active-runs finalizer
     ("loadtest.dev", "loadtestruns"): {"get", "list", "watch"},
