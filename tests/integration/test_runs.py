@@ -144,7 +144,8 @@ def events_of(api: pykube.HTTPClient, namespace: str, kind: str, name: str) -> l
     found = pykube.Event.objects(api, namespace=namespace).filter(
         field_selector={"involvedObject.kind": kind, "involvedObject.name": name}
     )
-    return [e.obj["reason"] for e in sorted(found, key=lambda e: e.obj["metadata"]["creationTimestamp"])]
+    # resourceVersion: the order the API server stored them (timestamps are whole seconds).
+    return [e.obj["reason"] for e in sorted(found, key=lambda e: int(e.obj["metadata"]["resourceVersion"]))]
 
 
 @pytest.fixture
