@@ -65,7 +65,9 @@ def get_run(api: pykube.HTTPClient, namespace: str, name: str) -> dict[str, Any]
     return dict(kind.objects(api, namespace=namespace).get(name=name).obj)
 
 
-def wait_phase(api: pykube.HTTPClient, namespace: str, name: str, phase: str, timeout: float = 60) -> dict[str, Any]:
+def wait_phase(
+    api: pykube.HTTPClient, namespace: str, name: str, phase: str, timeout: float = 60, interval: float = 0.5
+) -> dict[str, Any]:
     seen: list[Any] = [None]
 
     def reached() -> dict[str, Any] | None:
@@ -74,7 +76,7 @@ def wait_phase(api: pykube.HTTPClient, namespace: str, name: str, phase: str, ti
         return run if (run.get("status") or {}).get("phase") == phase else None
 
     try:
-        return wait_for(reached, timeout, f"LoadtestRun {name} {phase}")
+        return wait_for(reached, timeout, f"LoadtestRun {name} {phase}", interval)
     except TimeoutError as err:
         raise TimeoutError(f"{err}; its status: {seen[0]}") from None
 
