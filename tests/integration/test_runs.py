@@ -347,7 +347,11 @@ def test_monitor_deletion_waits_for_a_running_run(
     monitor = wait_for(waiting, 30, "the monitor says what its deletion waits for")
     assert monitor["metadata"]["deletionTimestamp"]
     assert monitor["status"]["deletionWaitsFor"]["runs"] == ["busy"]
-    assert "DeletionWaitsForRuns" in events_of(kube_api, namespace, "LoadtestMonitor", "checkout")
+    wait_for(
+        lambda: "DeletionWaitsForRuns" in events_of(kube_api, namespace, "LoadtestMonitor", "checkout") or None,
+        10,
+        "the DeletionWaitsForRuns Event (posted right after the status)",
+    )
     for pod in pods:
         set_gatling(kube_api, pod, ended(0), "Succeeded")
     wait_phase(kube_api, namespace, "busy", "Error")  # ended (its results unreadable here)

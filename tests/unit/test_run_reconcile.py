@@ -488,3 +488,15 @@ def test_an_invalid_spec_is_an_error_naming_the_field(world: World, rec: RunReco
     assert world.status["phase"] == "Error"
     assert world.status["reason"] == "InvalidSpec"
     assert "spec.systemProperties.users" in world.status["message"]
+
+
+def test_runners_stopped_by_the_time_limit_fail_the_run(world: World, rec: RunReconciler) -> None:
+    _to_running(world, rec)
+    world.set_pod(0, _ended(0), "Succeeded")
+    world.objects[("Job", "r")]["status"] = {
+        "conditions": [{"type": "Failed", "status": "True", "reason": "DeadlineExceeded"}]
+    }
+    rec.reconcile(NS, "r")
+    assert world.status["phase"] == "Failed"
+    assert world.status["reason"] == "TimeLimitExceeded"
+    assert "r-1-x" in world.status["message"] and "r-0-x" not in world.status["message"]

@@ -378,6 +378,17 @@ class RunReconciler:
                 ]
             self._write(run, status, update)
             return RunPass(rs.RUNNING, requeue_after=FRESHNESS_SECONDS, monitor=spec.monitor)
+        if _deadline_exceeded(job) and not rp.all_ended(by_index, spec.runners):
+            left = ", ".join(r.pod for r in by_index.values() if not r.ended)
+            return self._finish(
+                run,
+                status,
+                rs.FAILED,
+                "TimeLimitExceeded",
+                f"the runners did not end within timeLimit ({spec.time_limit_seconds}s) and were stopped: {left}",
+                counted=counted,
+                by_index=by_index,
+            )
         ended_at = rs.epoch_of(status.get("endTime")) or now
         if status.get("phase") != rs.EVALUATING:
             self._write(
@@ -537,6 +548,13 @@ def _job_finished(job: Mapping[str, Any]) -> bool:
         if cond.get("type") in ("Complete", "Failed") and cond.get("status") == "True":
             return True
     return False
+
+
+def _deadline_exceeded(job: Mapping[str, Any]) -> bool:
+    return any(
+        c.get("type") == "Failed" and c.get("status") == "True" and c.get("reason") == "DeadlineExceeded"
+        for c in (job.get("status") or {}).get("conditions") or []
+    )
 
 
 def _why(runner: rp.Runner) -> str:
