@@ -394,6 +394,7 @@ def test_all_ended_is_evaluated_and_the_results_land_in_status(
                 (CriterionResult(criterion, "p95 <= 500 ms", 500.0, 400.0, True),),
             ),
             RESULTS,
+            start_spread_s=0.0421,
         )
     ]
     world.set_pod(0, _ended(0), "Succeeded")
@@ -413,6 +414,7 @@ def test_all_ended_is_evaluated_and_the_results_land_in_status(
         {"description": "p95 <= 500 ms", "threshold": 500.0, "measured": 400.0, "passed": True}
     ]
     assert "runnerData" not in status
+    assert status["startSpreadSeconds"] == 0.042
     conditions = {c["type"]: c for c in status["conditions"]}
     assert conditions["Complete"]["status"] == "True"
     assert conditions["Passed"]["status"] == "True"

@@ -423,6 +423,8 @@ class RunReconciler:
         extra: Obj = {"criteria": criteria_to_status(verdict.criteria)}
         if evaluation.results is not None:
             extra["results"] = results_to_status(evaluation.results)
+        if evaluation.start_spread_s is not None:
+            extra["startSpreadSeconds"] = round(evaluation.start_spread_s, 3)
         return self._finish(
             run, status, phase, verdict.reason, verdict.message, counted=counted, by_index=by_index, extra=extra
         )
