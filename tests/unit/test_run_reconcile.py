@@ -502,3 +502,15 @@ def test_runners_stopped_by_the_time_limit_fail_the_run(world: World, rec: RunRe
     assert world.status["phase"] == "Failed"
     assert world.status["reason"] == "TimeLimitExceeded"
     assert "r-1-x" in world.status["message"] and "r-0-x" not in world.status["message"]
+
+
+def test_a_job_the_api_server_refuses_ends_the_run_with_its_message(world: World, rec: RunReconciler) -> None:
+    def refusing(obj: Mapping[str, Any], *, uid: str | None = None) -> Obj:
+        raise KubeError(400, ".spec.backoffLimitPerIndex: field not declared in schema")
+
+    world.apply = refusing  # type: ignore[method-assign]
+    _start(world, rec)
+    assert world.status["phase"] == "Error"
+    assert world.status["reason"] == "KubernetesTooOld"
+    assert "field not declared in schema" in world.status["message"]
+    assert "Kubernetes 1.29" in world.status["message"]

@@ -227,6 +227,19 @@ class RunReconciler:
         except KubeError as err:
             if err.status == 409:  # ours, made by a pass the watch has not caught up with
                 return RunPass(rs.STARTING, requeue_after=1.0, monitor=spec.monitor)
+            # Refused as it is, retrying cannot help. Kubernetes before 1.29 does not know the
+            # Job's backoffLimitPerIndex (nor native sidecars): 1.27 answers a server-side apply
+            # with such fields 500 "field not declared in schema" (tests/integration/test_validation_floor.py).
+            too_old = "backoffLimitPerIndex" in str(err)
+            if too_old or err.status in (400, 422):
+                return self._finish(
+                    run,
+                    status,
+                    rs.ERROR,
+                    "KubernetesTooOld" if too_old else "JobRefused",
+                    f"the API server refused the run's Job: {err}"
+                    + ("; LoadtestRun needs Kubernetes 1.29 or later (Job backoffLimitPerIndex)" if too_old else ""),
+                )
             raise
         if made.get("spec", {}).get("backoffLimitPerIndex") is None:
             # An API server without per-index backoff dropped the field: one runner's exit 2 would
