@@ -197,6 +197,15 @@ class RunReconciler:
 
     def _pending_or_create(self, run: Obj, status: Obj, spec: RunSpec, monitor: Obj | None, now: float) -> RunPass:
         created = rs.epoch_of(run["metadata"].get("creationTimestamp")) or now
+        if monitor is not None and (monitor.get("metadata") or {}).get("deletionTimestamp"):
+            # A run not started yet does not hold its monitor's deletion: it ends here.
+            return self._finish(
+                run,
+                status,
+                rs.ERROR,
+                "MonitorDeleted",
+                f"LoadtestMonitor {spec.monitor} is being deleted: the run did not start",
+            )
         ready, why = monitor_ready(monitor, spec.monitor)
         if not ready or monitor is None:
             deadline = created + spec.start_timeout_seconds
@@ -209,12 +218,9 @@ class RunReconciler:
                     f"{why}; gave up after startTimeout ({spec.start_timeout_seconds}s): make the monitor Ready "
                     "(kubectl describe ltm) and create a new LoadtestRun",
                 )
-            left = int(deadline - now)
-            self._write(
-                run,
-                status,
-                {"phase": rs.PENDING, "reason": "MonitorNotReady", "message": f"waiting: {why} ({left}s left)"},
-            )
+            # A message that does not change from pass to pass: the status is written once.
+            message = f"waiting: {why}; gives up at {rs.rfc3339(deadline)} (startTimeout)"
+            self._write(run, status, {"phase": rs.PENDING, "reason": "MonitorNotReady", "message": message})
             return RunPass(rs.PENDING, requeue_after=max(1.0, deadline - now), monitor=spec.monitor)
         try:
             ctx = self._job_context(run, spec, monitor)
