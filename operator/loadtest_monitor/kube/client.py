@@ -163,18 +163,29 @@ class Kube:
             if err.status != 404:
                 raise
 
-    def patch_status(self, namespace: str, name: str, patch: Mapping[str, Any]) -> Obj:
-        """A JSON merge patch of the status subresource; a None value removes that key."""
+    def patch_status(self, namespace: str, name: str, patch: Mapping[str, Any], kind: str = KIND) -> Obj:
+        """A JSON merge patch of the status subresource (of a monitor, or of `kind`: LoadtestRun);
+        a None value removes that key."""
         self.writes += 1
         return self.request(
             "PATCH",
-            kinds.path(API_VERSION, KIND, namespace, name) + "/status",
+            kinds.path(API_VERSION, kind, namespace, name) + "/status",
             body={"status": dict(patch)},
             content_type="application/merge-patch+json",
         )
 
+    def merge_patch(self, api_version: str, kind: str, namespace: str, name: str, patch: Mapping[str, Any]) -> Obj:
+        """A JSON merge patch of the object itself (a pod's annotation, a Job's deadline)."""
+        self.writes += 1
+        return self.request(
+            "PATCH",
+            kinds.path(api_version, kind, namespace, name),
+            body=dict(patch),
+            content_type="application/merge-patch+json",
+        )
+
     def post_event(self, involved: Mapping[str, Any], event_type: str, reason: str, message: str) -> None:
-        """A core/v1 Event on the monitor, as `kubectl describe ltm` shows them."""
+        """A core/v1 Event on a monitor or a run, as `kubectl describe ltm/ltr` shows them."""
         meta = involved["metadata"]
         now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         event = {
@@ -183,7 +194,7 @@ class Kube:
             "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
             "involvedObject": {
                 "apiVersion": API_VERSION,
-                "kind": KIND,
+                "kind": involved.get("kind") or KIND,
                 "name": meta["name"],
                 "namespace": meta["namespace"],
                 "uid": meta.get("uid", ""),

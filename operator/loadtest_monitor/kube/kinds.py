@@ -71,6 +71,7 @@ _RBAC = "rbac.authorization.k8s.io/v1"
 KINDS: tuple[KindInfo, ...] = (
     KindInfo(API_VERSION, KIND, PLURAL, watch=Watch.PRIMARY),
     KindInfo(API_VERSION, RUN_KIND, RUN_PLURAL),
+    KindInfo("batch/v1", "Job", "jobs"),
     KindInfo("apps/v1", "Deployment", "deployments", watch=Watch.CHILD, labelled=True),
     KindInfo("apps/v1", "ReplicaSet", "replicasets", labelled=True),
     KindInfo("v1", "Pod", "pods", watch=Watch.POD, labelled=True),
