@@ -6,7 +6,6 @@ import functools
 import json
 import subprocess
 import uuid
-from pathlib import Path
 from typing import Any
 
 import pykube
@@ -15,9 +14,9 @@ import yaml
 
 from ltm_harness.binaries import kubernetes_version
 from ltm_harness.cluster import SELF_TEST_CRD, STORAGE_CLASS, LocalCluster
+from ltm_harness.repo import PROJECT_CRDS_DIR
 from ltm_harness.wait import wait_for
 
-CRDS_DIR = Path(__file__).resolve().parents[2] / "crds"
 BUSYBOX = "busybox:1.36"  # never pulled: KWOK fakes the kubelet
 
 
@@ -245,7 +244,7 @@ class _Widget(pykube.objects.NamespacedAPIObject):
 
 
 def test_project_crds_are_installed_at_start(kube_api: pykube.HTTPClient) -> None:
-    for path in CRDS_DIR.glob("*.yaml"):
+    for path in PROJECT_CRDS_DIR.glob("*.yaml"):
         name = yaml.safe_load(path.read_text())["metadata"]["name"]
         crd = pykube.CustomResourceDefinition.objects(kube_api).get(name=name)
         assert _condition(crd.obj, "Established") == "True"

@@ -24,11 +24,11 @@ from ltm_harness import wait
 from ltm_harness.apiserver import ApiServer
 from ltm_harness.binaries import Binaries, find_binaries, floor_apiserver_dir
 from ltm_harness.errors import ClusterError
+from ltm_harness.repo import MONITOR_CRD as CRD
 from ltm_harness.repo import REPO_ROOT as REPO
+from tests.integration.image_support import disagreements
 from tests.integration.operator_support import check_create_only_apply
-from tests.integration.test_validation_images import disagreements
 
-CRD = REPO / "crds" / "loadtest.dev_loadtestmonitors.yaml"
 FLOOR_VERSION = "v1.27"  # the floor README.md, docs/install.md and Chart.yaml state
 
 

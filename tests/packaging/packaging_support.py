@@ -18,9 +18,10 @@ from typing import Any
 import yaml
 
 from ltm_harness.binaries import cache_root
+from ltm_harness.repo import MONITOR_CRD
 
 ROOT = Path(__file__).resolve().parents[2]
-CRD_FILE = ROOT / "crds" / "loadtest.dev_loadtestmonitors.yaml"
+CRD_FILE = MONITOR_CRD
 BASE = ROOT / "manifests" / "base"
 CHART = ROOT / "charts" / "loadtest-monitor"
 BUILD_TOOLS = ROOT / "hack" / "build-tools.sh"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,12 +10,11 @@ import yaml
 from loadtest_monitor.identity import GROUP, KIND, PLURAL, VERSION
 from loadtest_monitor.spec import crd_check
 from loadtest_monitor.spec.monitor import RETENTION_PATTERN, STORAGE_SIZE_PATTERN, SpecError, parse_spec
-
-CRD_PATH = Path(__file__).resolve().parents[2] / "crds" / "loadtest.dev_loadtestmonitors.yaml"
+from ltm_harness.repo import MONITOR_CRD
 
 
 def _crd() -> dict[str, Any]:
-    return dict(yaml.safe_load(CRD_PATH.read_text()))
+    return dict(yaml.safe_load(MONITOR_CRD.read_text()))
 
 
 def _schema() -> dict[str, Any]:
