@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from ltm_harness import pod_status
+from ltm_harness.cluster import runner_pods_left_alone
 from ltm_harness.pod_spec import (
     FAULT_ANNOTATION,
     START_AT_ANNOTATION,
@@ -127,3 +128,30 @@ def test_the_terminated_status_carries_gatlings_exit_code() -> None:
     ok = pod_status.terminated(pod, 0, 1700000000, 1700000030)["status"]
     assert ok["phase"] == "Succeeded"
     assert ok["containerStatuses"][0]["state"]["terminated"]["reason"] == "Completed"
+
+
+POD_COMPLETE = """\
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata:
+  name: pod-complete
+spec:
+  resourceRef: {apiGroup: v1, kind: Pod}
+  selector:
+    matchExpressions:
+    - {key: .status.phase, operator: In, values: [Running]}
+    - {key: '.metadata.ownerReferences.[].kind', operator: In, values: [Job]}
+  next:
+    statusTemplate: |
+      phase: Succeeded
+"""
+
+
+def test_kwok_leaves_runner_pods_to_the_pod_runner() -> None:
+    stage = yaml.safe_load(runner_pods_left_alone(POD_COMPLETE))
+    expressions = stage["spec"]["selector"]["matchExpressions"]
+    assert expressions[-1] == {"key": '.metadata.labels["loadtest.dev/run"]', "operator": "DoesNotExist"}
+    assert expressions[:-1] == yaml.safe_load(POD_COMPLETE)["spec"]["selector"]["matchExpressions"]
+    assert stage["spec"]["next"]["statusTemplate"] == "phase: Succeeded\n"
+    other = POD_COMPLETE.replace("name: pod-complete", "name: pod-ready")
+    assert runner_pods_left_alone(other) == other

@@ -143,6 +143,11 @@ class PodRunner:
         if self._sink is not None:
             self._sink.stop()
 
+    @property
+    def discarded_bytes(self) -> int:
+        """Bytes of Graphite lines the drop-metrics fault threw away (0 before any such pod ran)."""
+        return self._sink.received if self._sink is not None else 0
+
     def prepare(self, version: str) -> RunnerHome:
         """The image's layout for ``version``, built once (offline Maven; a minute or more cold):
         call it before the runs start so the first runner is not late."""
@@ -251,7 +256,11 @@ class PodRunner:
 
     def _run_gatling(self, runner: RunnerPod, home: RunnerHome, results: Path, record: RunnerRecord) -> tuple[int, str]:
         env = {k: v for k, v in runner.env.items() if k not in ("GATLING_HOME", "GATLING_RESULTS_DIR")}
-        env["JAVA_OPTS"] = f"{runner.java_opts} {HARNESS_JAVA_OPTS} -Dtarget.baseUrl={self.target_url}".strip()
+        host, port = self._graphite_for(runner)
+        # System properties beat gatling.conf, so a pod passing the graphite address as -D flags (the
+        # examples' alternative to the mount) is redirected too: the last -D of a name wins.
+        redirect = f"-Dgatling.data.graphite.host={host} -Dgatling.data.graphite.port={port}"
+        env["JAVA_OPTS"] = f"{runner.java_opts} {HARNESS_JAVA_OPTS} -Dtarget.baseUrl={self.target_url} {redirect}"
         process = RunnerProcess(home, runner.name, {}, results, simulation=runner.simulation, extra_env=env)
         self._runners.append(process)
         process.start()
@@ -298,9 +307,7 @@ class PodRunner:
         conf = self._config_map_reader(runner.namespace)(runner.conf_config_map).get(runner.conf_key)
         if conf is None:
             raise PodSpecError(f"ConfigMap {runner.conf_config_map!r} has no key {runner.conf_key!r}")
-        host, port = self.graphite
-        if runner.fault == "drop-metrics":
-            host, port = "127.0.0.1", self._discard_sink().port
+        host, port = self._graphite_for(runner)
         (volumes[runner.conf_volume] / runner.conf_path).write_text(
             conf
             + "\n# Added by the harness's pod runner: the pod's in-cluster Graphite address does not resolve\n"
@@ -308,6 +315,12 @@ class PodRunner:
             + f'gatling.data.graphite.host = "{host}"\ngatling.data.graphite.port = {port}\n'
         )
         return volumes
+
+    def _graphite_for(self, runner: RunnerPod) -> tuple[str, int]:
+        """Where this runner's metrics go: the harness's InfluxDB, or the discard sink (drop-metrics)."""
+        if runner.fault == "drop-metrics":
+            return "127.0.0.1", self._discard_sink().port
+        return self.graphite
 
     def _discard_sink(self) -> DiscardSink:
         with self._home_lock:
