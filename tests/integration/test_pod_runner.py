@@ -12,6 +12,11 @@ with the crash fault ends Failed with exit code 1 and sent nothing.
 from __future__ import annotations
 
 import copy
+import json
+import signal
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,6 +42,7 @@ from ltm_harness.repo import REPO_ROOT
 pytestmark = pytest.mark.e2e
 
 JOB = REPO_ROOT / "manifests" / "examples" / "gatling-job-current.yaml"
+CLI = str(Path(sys.executable).parent / "ltm-cluster")
 VERSION = "3.15.1"
 RUN = "checkout-run-1"
 RUNNERS = ("checkout-run-1-0", "checkout-run-1-1", "checkout-run-1-2")
@@ -294,3 +300,38 @@ def test_a_gatling_3_11_pod_reports_through_its_own_graphite_writer(
     assert pod_of(kube_api, run_namespace, name)["status"]["phase"] == "Succeeded"
     influxd.wait_quiet(lambda: influxd.graphite_stats().get("tcp", {}).get("pointsTx", 0))
     assert request_totals(influxd, spec).get(name, 0) > 0
+
+
+def test_ltm_cluster_pod_runner_runs_pods_until_stopped(
+    cluster: LocalCluster, kube_api: pykube.HTTPClient, namespace: str, spec: MonitorSpec, tmp_path: Path
+) -> None:
+    """`ltm-cluster pod-runner` against a cluster's state (what `make cluster` writes): it picks up a
+    runner pod, reports it, and ends cleanly on SIGTERM (a crash pod: no Gatling build needed)."""
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "state.json").write_text(json.dumps(cluster.state()))
+    conf = render_gatling_conf(spec, graphite_host="checkout-graphite", graphite_port=2003)
+    pykube.ConfigMap(kube_api, {
+        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "checkout-gatling", "namespace": namespace},
+        "data": {"gatling.conf": conf},
+    }).create()
+    with socket.create_server(("127.0.0.1", 0)) as graphite, (tmp_path / "cli.log").open("w") as log:
+        proc = subprocess.Popen(
+            [CLI, "--state-dir", str(state), "pod-runner", "-n", namespace, "--fault", "crash",
+             "--graphite", f"127.0.0.1:{graphite.getsockname()[1]}", "--target-url", "http://127.0.0.1:9"],
+            stdout=log, stderr=subprocess.STDOUT, text=True,
+        )
+        try:
+            pod = runner_pod("cli-runner-0", namespace, 0, {START_AT_ANNOTATION: f"{time.time():.3f}"})
+            pykube.Pod(kube_api, pod).create()
+            deadline = time.monotonic() + 120
+            while (pod_of(kube_api, namespace, "cli-runner-0").get("status") or {}).get("phase") != "Failed":
+                assert proc.poll() is None, (tmp_path / "cli.log").read_text()
+                assert time.monotonic() < deadline, (tmp_path / "cli.log").read_text()
+                time.sleep(0.5)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            code = proc.wait(timeout=60)
+    output = (tmp_path / "cli.log").read_text()
+    assert code == 0, output
+    assert f"{namespace}/cli-runner-0: exit 1" in output, output

@@ -223,10 +223,10 @@ class PodRunner:
             record.done.set()
 
     def _run(self, pod: dict[str, Any], runner: RunnerPod, record: RunnerRecord) -> None:
-        home = self.prepare(runner.gatling_version)
+        # A runner that crashes at once needs no Gatling build.
+        home = None if runner.fault == "crash" else self.prepare(runner.gatling_version)
         self._ensure_running(pod, runner)
         volumes = self._volumes(runner, record.workdir)
-        pod_home = self._pod_home(home, volumes[runner.conf_volume], record.workdir)
         results = self._results_dir(runner, volumes, record.workdir)
         record.results = results
         if runner.fault != "crash":
@@ -242,6 +242,8 @@ class PodRunner:
                 record.exit_code = 1
                 message = "harness fault: crashed before sending anything"
             else:
+                assert home is not None
+                pod_home = self._pod_home(home, volumes[runner.conf_volume], record.workdir)
                 record.exit_code, message = self._run_gatling(runner, pod_home, results, record)
         finally:
             if sidecar is not None:

@@ -46,12 +46,21 @@ def _graphite(value: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def _report(runner: PodRunner, seen: set[str]) -> None:
+    """One line per pod that ended: its exit code (and why, when the pod runner failed it)."""
+    for key, record in list(runner.records.items()):
+        if record.done.is_set() and key not in seen:
+            seen.add(key)
+            print(f"{key}: exit {record.exit_code} {record.error}".rstrip(), flush=True)
+
+
 def run(cluster: ApiServer, args: argparse.Namespace, state_dir: Path) -> int:
     workdir: Path = args.work_dir or state_dir / "pods"
     influxd: Influxd | None = None
     target: TargetServer | None = None
     runner: PodRunner | None = None
     stop = threading.Event()
+    seen: set[str] = set()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
@@ -79,16 +88,13 @@ def run(cluster: ApiServer, args: argparse.Namespace, state_dir: Path) -> int:
         runner.start()
         print(f"pod runner: running pods labelled {RUN_LABEL} in {args.namespace or 'all namespaces'}; "
               f"folders under {workdir}; Ctrl-C to stop", flush=True)
-        seen: set[str] = set()
         while not stop.wait(1.0):
-            for key, record in list(runner.records.items()):
-                if record.done.is_set() and key not in seen:
-                    seen.add(key)
-                    print(f"{key}: exit {record.exit_code} {record.error}".rstrip(), flush=True)
+            _report(runner, seen)
         return 0
     finally:
         if runner is not None:
             runner.stop()
+            _report(runner, seen)  # what ended since the last look
         if target is not None:
             target.stop()
         if influxd is not None:
