@@ -28,8 +28,8 @@ from loadtest_monitor.archive.bundle import Influxd as InfluxdRpc
 from loadtest_monitor.archive.restore import InfluxHttp, restore_from_s3
 from loadtest_monitor.aws.s3 import MANIFEST, list_archives
 from loadtest_monitor.spec.monitor import parse_spec
-from tests.e2e.influx_bootstrap import Credentials, start_bootstrapped
-from tests.e2e.influxd import Influxd, default_binary
+from ltm_harness.influx_bootstrap import Credentials, start_bootstrapped
+from ltm_harness.influxd import Influxd, default_binary
 
 pytestmark = pytest.mark.e2e
 

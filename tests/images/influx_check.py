@@ -11,9 +11,10 @@ import pytest
 from loadtest_monitor.graphite import ALL_REQUESTS, ALL_USERS
 from loadtest_monitor.render.gatling import requests_measurement
 from loadtest_monitor.spec.monitor import MonitorSpec
-from tests.e2e.datapath import start_influxd
-from tests.e2e.gatling_run import GatlingResults
-from tests.e2e.influxd import Influxd, MissingTool, default_binary
+from ltm_harness.gatling_run import GatlingResults
+from ltm_harness.influx_bootstrap import start_influxd
+from ltm_harness.influxd import Influxd, default_binary
+from ltm_harness.tools import MissingTool
 
 
 def start_monitor_influxd(spec: MonitorSpec, workdir: Path) -> Influxd:

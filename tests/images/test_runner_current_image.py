@@ -25,13 +25,13 @@ from typing import Any
 from loadtest_monitor.graphite import ALL_REQUESTS
 from loadtest_monitor.render.gatling import render_gatling_conf
 from loadtest_monitor.spec.monitor import MonitorSpec, parse_spec
-from tests.e2e.gatling_report import load_report
-from tests.e2e.gatling_run import GatlingResults
-from tests.e2e.http_target import TargetServer
-from tests.e2e.influxd import Influxd
+from ltm_harness.gatling_report import load_report
+from ltm_harness.gatling_run import GatlingResults
+from ltm_harness.http_target import TargetServer
+from ltm_harness.influxd import Influxd
+from ltm_harness.podman import Podman
 from tests.images.example_job import CURRENT_JOB, container, mount_path, pod_user
 from tests.images.influx_check import gatling_counts, influx_counts, start_monitor_influxd, users_done
-from tests.images.podman import Podman
 
 # A pod name as the Indexed Job gives it: both containers get it as GATLING_RUNNER (downward API).
 RUNNER = "checkout-load-current-0-x7k2p"

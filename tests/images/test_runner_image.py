@@ -22,13 +22,13 @@ from pathlib import Path
 from loadtest_monitor.graphite import ALL_REQUESTS
 from loadtest_monitor.render.gatling import render_gatling_conf
 from loadtest_monitor.spec.monitor import MonitorSpec, parse_spec
-from tests.e2e.gatling_run import GatlingResults
-from tests.e2e.http_target import TargetServer
-from tests.e2e.influxd import Influxd
+from ltm_harness.gatling_run import GatlingResults
+from ltm_harness.graphite_relay import GraphiteLine, GraphiteRelay
+from ltm_harness.http_target import TargetServer
+from ltm_harness.influxd import Influxd
+from ltm_harness.podman import Podman
 from tests.images.example_job import LEGACY_JOB, container, mount_path
-from tests.images.graphite_relay import GraphiteLine, GraphiteRelay
 from tests.images.influx_check import gatling_counts, influx_counts, start_monitor_influxd, users_done
-from tests.images.podman import Podman
 
 RUNNER = "image-runner-0"
 USERS_PER_SEC, SECONDS = 4, 8

@@ -1,97 +1,35 @@
-"""Helpers of the forwarder tests: real logs of our own Gatling runs, a writer of hand-made binary
-logs (the layout of Gatling 3.13-3.15, for corner cases a real run does not produce) and a local
-Graphite sink on 127.0.0.1 that records every line it receives."""
+"""Helpers of the forwarder tests: real logs of our own Gatling runs and a local Graphite sink on
+127.0.0.1 that records every line it receives (hand-made binary logs: ltm_harness.gatling_binary_log)."""
 
 from __future__ import annotations
 
 import contextlib
-import json
 import socket
-import struct
 import threading
 from collections.abc import Callable
-from pathlib import Path
 
 from ltm_harness import wait
-
-DATA = Path(__file__).resolve().parent / "data" / "forward"
-TEXT_VERSIONS = ("3.11.5", "3.12.0")
-BINARY_VERSIONS = ("3.13.5", "3.14.9", "3.15.1")
-
-
-def real_log(version: str) -> bytes:
-    """simulation.log of DataPathSimulation (tests/e2e/gatling-project), run with that Gatling."""
-    return (DATA / version / "simulation.log").read_bytes()
-
-
-def report_totals(version: str) -> dict[str, object]:
-    """All-requests totals from Gatling's own HTML report of the same run, and its run folder."""
-    return dict(json.loads((DATA / version / "report-totals.json").read_text()))
-
-
-class BinaryLog:
-    """Writes records the way Gatling 3.13-3.15's LogFileDataWriter does (big-endian, string cache)."""
-
-    def __init__(self, version: str = "3.15.1", start_ms: int = 1_700_000_000_000,
-                 scenarios: tuple[str, ...] = ("scn",), simulation_class: str = "com.example.MySimulation") -> None:
-        self.data = bytearray()
-        self._cache: dict[str, int] = {}
-        self.data += b"\x00"
-        self.string(version)
-        self.string(simulation_class)
-        self.data += struct.pack(">q", start_ms)
-        self.string("")
-        self.data += struct.pack(">i", len(scenarios))
-        for s in scenarios:
-            self.string(s)
-        self.data += struct.pack(">i", 0)
-
-    def string(self, value: str) -> None:
-        if not value:
-            self.data += struct.pack(">i", 0)
-            return
-        if all(ord(c) < 256 for c in value):
-            raw, coder = value.encode("latin-1"), 0
-        else:
-            raw, coder = value.encode("utf-16-le"), 1
-        self.data += struct.pack(">i", len(raw)) + raw + bytes([coder])
-
-    def cached(self, value: str) -> None:
-        index = self._cache.get(value)
-        if index is None:
-            index = self._cache[value] = len(self._cache) + 1
-            self.data += struct.pack(">i", index)
-            self.string(value)
-        else:
-            self.data += struct.pack(">i", -index)
-
-    def user(self, scenario: int, start: bool, time_ms: int) -> BinaryLog:
-        self.data += b"\x02" + struct.pack(">i?i", scenario, start, time_ms)
-        return self
-
-    def request(
-        self, groups: tuple[str, ...], name: str, start: int, end: int, ok: bool, message: str = ""
-    ) -> BinaryLog:
-        self.data += b"\x01" + struct.pack(">i", len(groups))
-        for g in groups:
-            self.cached(g)
-        self.cached(name)
-        self.data += struct.pack(">ii?", start, end, ok)
-        self.cached(message)
-        return self
-
-    def group(self, groups: tuple[str, ...], start: int, end: int, cumulated: int, ok: bool) -> BinaryLog:
-        self.data += b"\x03" + struct.pack(">i", len(groups))
-        for g in groups:
-            self.cached(g)
-        self.data += struct.pack(">iii?", start, end, cumulated, ok)
-        return self
-
-    def error(self, message: str, time_ms: int) -> BinaryLog:
-        self.data += b"\x04"
-        self.cached(message)
-        self.data += struct.pack(">i", time_ms)
-        return self
+from ltm_harness.recorded_logs import (
+    BINARY_VERSIONS as BINARY_VERSIONS,
+)
+from ltm_harness.recorded_logs import (
+    DATA as DATA,
+)
+from ltm_harness.recorded_logs import (
+    TEXT_VERSIONS as TEXT_VERSIONS,
+)
+from ltm_harness.recorded_logs import (
+    binary_log_started_at as binary_log_started_at,
+)
+from ltm_harness.recorded_logs import (
+    real_log as real_log,
+)
+from ltm_harness.recorded_logs import (
+    report_totals as report_totals,
+)
+from ltm_harness.recorded_logs import (
+    text_log_started_at as text_log_started_at,
+)
 
 
 class GraphiteSink:
@@ -164,27 +102,3 @@ class GraphiteSink:
         return True
 
 
-def binary_log_started_at(data: bytes, start_ms: int) -> bytes:
-    """The same binary log with another run start (times in records are relative to it)."""
-    pos = 1
-    for _ in range(2):  # gatlingVersion, simulationClass: int length, bytes, coder byte
-        length = struct.unpack_from(">i", data, pos)[0]
-        pos += 4 + (length + 1 if length else 0)
-    return data[:pos] + struct.pack(">q", start_ms) + data[pos + 8 :]
-
-
-_TEXT_TIME_FIELDS = {"RUN": (3,), "USER": (3,), "REQUEST": (3, 4), "GROUP": (2, 3), "ERROR": (2,)}
-
-
-def text_log_started_at(data: bytes, start_ms: int) -> bytes:
-    """The same text log moved in time so that its run starts at `start_ms`."""
-    lines = data.decode().split("\n")
-    run = next(line for line in lines if line.startswith("RUN\t"))
-    shift = start_ms - int(run.split("\t")[3])
-    out = []
-    for line in lines:
-        fields = line.split("\t")
-        for i in _TEXT_TIME_FIELDS.get(fields[0], ()):
-            fields[i] = str(int(fields[i]) + shift)
-        out.append("\t".join(fields))
-    return "\n".join(out).encode()
