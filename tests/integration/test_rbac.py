@@ -92,7 +92,7 @@ def test_shipped_rbac_runs_a_loadtest_run(
 ) -> None:
     """Every request of a run's life (Job, start-at on the pods, the deadline cut by a crash, the
     monitor's finalizer, status and Events) with the shipped RBAC: none refused."""
-    from tests.integration.test_runs import (
+    from tests.integration.run_support import (
         ended,
         kubectl_apply,
         run_manifest,

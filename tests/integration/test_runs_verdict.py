@@ -35,7 +35,7 @@ from tests.integration.operator_support import (
     running_operator,
     wait_ready,
 )
-from tests.integration.test_runs import (
+from tests.integration.run_support import (
     ended,
     events_of,
     get_run,

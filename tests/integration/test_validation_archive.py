@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from ltm_harness.apiserver import ApiServer
-from tests.integration.test_validation_floor import _monitor, old_apiserver  # noqa: F401 (the fixture)
+from tests.integration.floor_support import _monitor, old_apiserver  # noqa: F401 (the fixture)
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,6 @@ validation needs nothing else. The client is the current kubectl of the main con
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 
 import pytest
 import yaml
@@ -22,51 +21,10 @@ from loadtest_monitor.kube.client import Kube
 from loadtest_monitor.kube.rest import Rest
 from ltm_harness import wait
 from ltm_harness.apiserver import ApiServer
-from ltm_harness.binaries import Binaries, find_binaries, floor_apiserver_dir
-from ltm_harness.errors import ClusterError
-from ltm_harness.repo import MONITOR_CRD as CRD
 from ltm_harness.repo import REPO_ROOT as REPO
+from tests.integration.floor_support import _monitor
 from tests.integration.image_support import disagreements
 from tests.integration.operator_support import check_create_only_apply
-
-FLOOR_VERSION = "v1.27"  # the floor README.md, docs/install.md and Chart.yaml state
-
-
-@pytest.fixture(scope="module")
-def old_apiserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
-    problem: str | None = None
-    try:
-        api = ApiServer(
-            Binaries(floor_apiserver_dir()), tmp_path_factory.mktemp("floor"), kubectl=find_binaries().kubectl
-        )
-        api.start()
-    except ClusterError as err:
-        problem = str(err)
-    if problem is not None:
-        pytest.fail(f"the {FLOOR_VERSION} kube-apiserver did not start: {problem}", pytrace=False)
-    try:
-        version = api.kubectl("version", "-o", "yaml")
-        assert yaml.safe_load(version.stdout)["serverVersion"]["gitVersion"].startswith(FLOOR_VERSION + ".")
-        applied = api.kubectl("apply", "--server-side", "-f", str(CRD))
-        assert applied.returncode == 0, applied.stderr
-        established = api.kubectl(
-            "wait", "--for=condition=Established", "--timeout=60s", "crd/loadtestmonitors.loadtest.dev"
-        )
-        assert established.returncode == 0, established.stderr
-        yield api
-    finally:
-        api.stop()
-
-
-def _monitor(name: str, spec: dict[str, object]) -> str:
-    return yaml.safe_dump(
-        {
-            "apiVersion": "loadtest.dev/v1alpha1",
-            "kind": "LoadtestMonitor",
-            "metadata": {"name": name, "namespace": "default"},
-            "spec": spec,
-        }
-    )
 
 
 def test_valid_monitors_are_accepted_and_defaulted(old_apiserver: ApiServer) -> None:

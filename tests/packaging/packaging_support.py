@@ -298,3 +298,21 @@ def stages(path: Path) -> list[list[tuple[str, str]]]:
         assert result, f"{path}: {instruction} before the first FROM"
         result[-1].append((instruction, rest))
     return result
+
+
+MONITOR = {
+    "metadata": {"name": "checkout", "namespace": "perf", "generation": 2},
+    "status": {
+        "observedGeneration": 2,
+        "conditions": [
+            {"type": "Ready", "status": "False", "reason": "InfluxDBNotReady", "message": "InfluxDB: 0/1 available"},
+            {"type": "InfluxDBReady", "status": "False", "reason": "Progressing", "message": "0/1 available"},
+            {"type": "GrafanaReady", "status": "True", "reason": "Available", "message": "1/1"},
+        ],
+        "grafana": {"url": "", "internalUrl": "http://checkout-grafana.perf.svc.cluster.local:3000",
+                    "adminSecret": {"name": "checkout-grafana-admin", "userKey": "admin-user",
+                                    "passwordKey": "admin-password"}},
+        "graphite": {"address": "checkout-graphite.perf.svc.cluster.local:2003", "protocol": "tcp"},
+        "gatlingConfig": {"configMap": "checkout-gatling", "key": "gatling.conf"},
+    },
+}

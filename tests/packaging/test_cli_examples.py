@@ -12,8 +12,7 @@ from loadtest_monitor.cli.examples import CURRENT_JOB, LEGACY_JOB
 from loadtest_monitor.cli.main import main
 from loadtest_monitor.cli.runner_image import DEFAULT_GATLING_VERSION
 from loadtest_monitor.cli.up import summary
-from tests.packaging.packaging_support import ROOT
-from tests.packaging.test_up_install import MONITOR
+from tests.packaging.packaging_support import MONITOR, ROOT
 
 EXAMPLES = ROOT / "manifests" / "examples"
 

@@ -11,7 +11,7 @@ import yaml
 
 from loadtest_monitor.cli.install import crd_objects, default_image, operator_objects
 from loadtest_monitor.cli.up import describe_state, is_ready, parse_duration, parse_timeout, read_monitors, summary
-from tests.packaging.packaging_support import BASE, CRD_FILES, ROOT, kustomize
+from tests.packaging.packaging_support import BASE, CRD_FILES, MONITOR, ROOT, kustomize
 
 
 def test_packaged_manifests_are_the_repository_files_byte_for_byte() -> None:
@@ -86,22 +86,6 @@ def test_timeouts() -> None:
     assert parse_duration("0") == 0
 
 
-MONITOR = {
-    "metadata": {"name": "checkout", "namespace": "perf", "generation": 2},
-    "status": {
-        "observedGeneration": 2,
-        "conditions": [
-            {"type": "Ready", "status": "False", "reason": "InfluxDBNotReady", "message": "InfluxDB: 0/1 available"},
-            {"type": "InfluxDBReady", "status": "False", "reason": "Progressing", "message": "0/1 available"},
-            {"type": "GrafanaReady", "status": "True", "reason": "Available", "message": "1/1"},
-        ],
-        "grafana": {"url": "", "internalUrl": "http://checkout-grafana.perf.svc.cluster.local:3000",
-                    "adminSecret": {"name": "checkout-grafana-admin", "userKey": "admin-user",
-                                    "passwordKey": "admin-password"}},
-        "graphite": {"address": "checkout-graphite.perf.svc.cluster.local:2003", "protocol": "tcp"},
-        "gatlingConfig": {"configMap": "checkout-gatling", "key": "gatling.conf"},
-    },
-}
 
 
 def test_progress_names_the_failing_condition() -> None:

@@ -4,12 +4,18 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
+from loadtest_monitor.render.gatling import render_gatling_conf
+from loadtest_monitor.spec.monitor import parse_spec
 from ltm_harness import wait
-from ltm_harness.recorded_logs import (
+from ltm_harness.recorded_logs import (  # re-exported: the unit tests' one import place
     BINARY_VERSIONS as BINARY_VERSIONS,
 )
 from ltm_harness.recorded_logs import (
@@ -102,3 +108,26 @@ class GraphiteSink:
         return True
 
 
+def write_conf(tmp_path: Path, port: int) -> Path:
+    conf = tmp_path / "gatling.conf"
+    conf.write_text(render_gatling_conf(parse_spec({"gatling": {"writePeriod": 1}}), "127.0.0.1", port))
+    return conf
+
+
+def forward(conf: Path, results: Path, *extra: str, runner: str = "runner.1") -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("GATLING_RUNNER", "HOSTNAME")}
+    env["GATLING_RUNNER"] = runner
+    args = [sys.executable, "-m", "loadtest_monitor.cli", "forward", "--gatling-conf", str(conf),
+            "--results", str(results), *extra]
+    return subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish(proc: subprocess.Popen[str], timeout: float = 30) -> tuple[int, str]:
+    _, err = proc.communicate(timeout=timeout)
+    return proc.returncode, err
+
+
+def run_folder(results: Path, version: str) -> Path:
+    folder = results / str(report_totals(version)["runFolder"])
+    folder.mkdir(parents=True)
+    return folder

@@ -7,7 +7,7 @@ from typing import Any
 
 from loadtest_monitor.cli.data_loss import data_at_risk
 from loadtest_monitor.cli.down import crd_has_archive
-from tests.packaging.packaging_support import source_crd
+from loadtest_monitor.spec.schema import crd as source_crd
 
 
 def monitor(spec: dict[str, Any]) -> dict[str, Any]:

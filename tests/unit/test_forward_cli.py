@@ -3,20 +3,14 @@ end of a run (report written, or SIGTERM), logs it must refuse, and a Graphite o
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from loadtest_monitor.forward.binlog import BinaryLogDecoder
 from loadtest_monitor.forward.cli import LAYOUT_ERRORS_METRIC
 from loadtest_monitor.forward.records import RequestRecord
-from loadtest_monitor.render.gatling import render_gatling_conf
-from loadtest_monitor.spec.monitor import parse_spec
 from ltm_harness.gatling_binary_log import BinaryLog
 from ltm_harness.ports import free_port
 from tests.unit.forward_support import (
@@ -24,37 +18,24 @@ from tests.unit.forward_support import (
     TEXT_VERSIONS,
     GraphiteSink,
     binary_log_started_at,
+    finish,
+    forward,
     real_log,
     report_totals,
+    run_folder,
     text_log_started_at,
+    write_conf,
 )
 
 ALL_COUNT = ".datapathsimulation.allRequests.all.count"
 
 
-def write_conf(tmp_path: Path, port: int) -> Path:
-    conf = tmp_path / "gatling.conf"
-    conf.write_text(render_gatling_conf(parse_spec({"gatling": {"writePeriod": 1}}), "127.0.0.1", port))
-    return conf
 
 
-def forward(conf: Path, results: Path, *extra: str, runner: str = "runner.1") -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("GATLING_RUNNER", "HOSTNAME")}
-    env["GATLING_RUNNER"] = runner
-    args = [sys.executable, "-m", "loadtest_monitor.cli", "forward", "--gatling-conf", str(conf),
-            "--results", str(results), *extra]
-    return subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def finish(proc: subprocess.Popen[str], timeout: float = 30) -> tuple[int, str]:
-    _, err = proc.communicate(timeout=timeout)
-    return proc.returncode, err
 
 
-def run_folder(results: Path, version: str) -> Path:
-    folder = results / str(report_totals(version)["runFolder"])
-    folder.mkdir(parents=True)
-    return folder
 
 
 def counts(sink: GraphiteSink, suffix: str = ALL_COUNT) -> int:

@@ -17,8 +17,17 @@ from loadtest_monitor.forward.run import has_graphite_writer
 from loadtest_monitor.forward.sender import GraphiteSender
 from loadtest_monitor.forward.summary import LINES_PER_PAYLOAD, RunSummary, SummarySettings
 from loadtest_monitor.graphite import OVERFLOW, summary_request, summary_request_parts
-from tests.unit.forward_support import BINARY_VERSIONS, TEXT_VERSIONS, GraphiteSink, real_log, report_totals
-from tests.unit.test_forward_cli import finish, forward, run_folder, write_conf
+from tests.unit.forward_support import (
+    BINARY_VERSIONS,
+    TEXT_VERSIONS,
+    GraphiteSink,
+    finish,
+    forward,
+    real_log,
+    report_totals,
+    run_folder,
+    write_conf,
+)
 
 
 def decoded(version: str) -> tuple[int, list[RequestRecord | UserRecord]]:

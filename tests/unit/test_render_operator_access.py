@@ -9,7 +9,7 @@ from loadtest_monitor.identity import OPERATOR_POD_LABELS
 from loadtest_monitor.render.common import Owner, RenderContext
 from loadtest_monitor.render.monitor import offline_credentials, render_all
 from loadtest_monitor.spec.monitor import parse_spec
-from tests.unit.test_render_network import NS, Pod, _pods, _policies, allowed
+from tests.unit.network_support import NS, Pod, _pods, _policies, allowed
 
 OPERATOR_NS = "loadtest-monitor-system"
 # The pod labels of manifests/base and of the Helm chart (which adds its own name and instance).
