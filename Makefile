@@ -38,7 +38,7 @@ floor-apiserver:
 e2e-deps:
 	bash hack/install-e2e-deps.sh
 
-# InfluxDB 1.12.4 (the default image's version) built from the Go module proxy into the cache.
+# InfluxDB 1.13.2 (the default image's version) built from the Go module proxy into the cache.
 influxdb:
 	bash hack/build-influxdb.sh
 

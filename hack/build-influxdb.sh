@@ -17,7 +17,7 @@
 # Prints the binary directory on its last line.
 set -euo pipefail
 
-INFLUXDB_VERSION=${INFLUXDB_VERSION:-1.12.4}
+INFLUXDB_VERSION=${INFLUXDB_VERSION:-1.13.2}
 CACHE_ROOT=${LTM_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/loadtest-monitor}
 BIN_DIR="$CACHE_ROOT/influxdb-$INFLUXDB_VERSION"
 MODULE=github.com/influxdata/influxdb

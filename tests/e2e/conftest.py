@@ -2,8 +2,8 @@
 influxdb.conf, a local HTTP target, and real Gatling 3.11 runs with the rendered gatling.conf.
 
 Every test that takes `influxd_binary` (directly or through the data-path runs) runs once per
-InfluxDB build of the matrix, test ids `[1.12.4]` and `[debian-1.6]`: the version of the default
-image and an older packaged release. influxd started without a binary is the 1.12.4 build.
+InfluxDB build of the matrix, test ids `[1.13.2]` and `[debian-1.6]`: the version of the default
+image and an older packaged release. influxd started without a binary is the 1.13.2 build.
 
 These tests never skip: a missing influxd, java or mvn fails them with the reason and the fix.
 """

@@ -65,7 +65,7 @@ class Resolved:
     def values(self, selection: dict[str, list[str]]) -> dict[str, str]:
         return {
             name: format_value(self.variable(name), selection.get(name, [ALL]), self.options.get(name, []))
-            for name in ("simulation", "runner", "scenario", "request")
+            for name in ("simulation", "run", "run_runner", "runner", "scenario", "request")
             if name in self.options
         }
 

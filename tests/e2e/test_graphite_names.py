@@ -3,7 +3,7 @@
 Hypothesis draws runner, simulation, scenario, group and request names from all of Unicode
 (control characters, every kind of whitespace, `.`, `\\`, reserved names included). The forwarder's
 own aggregator renders the lines and its own sender delivers them over TCP to the Graphite listener
-of a real influxd (1.12.4, and Debian's 1.6) configured with the operator's rendered templates. Then, per example:
+of a real influxd (1.13.2, and Debian's 1.6) configured with the operator's rendered templates. Then, per example:
 
 - none dropped: the listener parsed and wrote every line (pointsParseFail, batchesTxFail stay 0,
   pointsTx grows by the number of lines) and the database holds one point per line;
@@ -58,7 +58,7 @@ class Listener:
 
 @pytest.fixture(scope="module")
 def listener(influxd_binary: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Listener]:
-    """One influxd per build of the matrix (1.12.4, the default image's, and Debian's 1.6)."""
+    """One influxd per build of the matrix (1.13.2, the default image's, and Debian's 1.6)."""
     server, _ = start_bootstrapped(SPEC, Path(tmp_path_factory.mktemp("graphite-names")), binary=influxd_binary)
     try:
         yield Listener(server)

@@ -18,7 +18,7 @@ from ltm_harness.tools import MissingTool
 
 
 def start_monitor_influxd(spec: MonitorSpec, workdir: Path) -> Influxd:
-    """influxd 1.12.4 (the default image's) with the monitor's rendered config; a missing build
+    """influxd 1.13.2 (the default image's) with the monitor's rendered config; a missing build
     fails the test with the command that makes it."""
     try:
         influxd: Influxd = start_influxd(spec, workdir, default_binary())

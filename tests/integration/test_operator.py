@@ -284,7 +284,7 @@ def test_invalid_specs_are_rejected_early_and_change_nothing(
     unchanged = {k for k in before if not k.startswith("Deployment/")}
     assert {k: after[k] for k in unchanged} == {k: before[k] for k in unchanged}
     image = deployment(api, namespace, "checkout-influxdb")["spec"]["template"]["spec"]["containers"][0]["image"]
-    assert image == "influxdb:1.12.4"
+    assert image == "influxdb:1.13.2"
 
     assert apply_monitor(cluster, namespace, minimal()).returncode == 0
     assert wait_ready(api, namespace, "checkout")["status"]["observedGeneration"] == 3

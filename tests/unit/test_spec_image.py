@@ -58,7 +58,7 @@ def test_a_bare_digest_is_refused_asking_for_the_tag_beside_it() -> None:
     with pytest.raises(SpecError) as caught:
         parse_spec({"influxdb": {"image": f"registry.local:5000/influxdb@{DIGEST}"}})
     assert caught.value.field == "spec.influxdb.image"
-    assert "registry.local:5000/influxdb:1.12.4@sha256:..." in caught.value.message
+    assert "registry.local:5000/influxdb:1.13.2@sha256:..." in caught.value.message
 
 
 def test_every_image_field_of_the_crd_carries_the_grammar() -> None:

@@ -58,18 +58,18 @@ def test_anything_else_is_foreign() -> None:
 
 
 def test_the_fence_is_added_once_to_every_version_and_removed_again() -> None:
-    (crd,) = crd_objects()
-    crd["metadata"]["managedFields"] = [{"manager": "x"}]
-    fenced = with_fence(crd, on=True)
-    assert has_fence(fenced) and not has_fence(crd)
-    assert "managedFields" not in fenced["metadata"]  # never sent back in the update
-    assert with_fence(fenced, on=True) == fenced
-    for version in fenced["spec"]["versions"]:
-        rules = version["schema"]["openAPIV3Schema"]["x-kubernetes-validations"]
-        assert rules.count(FENCE) == 1 and rules[-1] == FENCE
-    lifted = with_fence(fenced, on=False)
-    crd["metadata"].pop("managedFields")
-    assert lifted == crd
+    for crd in crd_objects():  # every CRD of the install (LoadtestMonitor, LoadtestRun)
+        crd["metadata"]["managedFields"] = [{"manager": "x"}]
+        fenced = with_fence(crd, on=True)
+        assert has_fence(fenced) and not has_fence(crd)
+        assert "managedFields" not in fenced["metadata"]  # never sent back in the update
+        assert with_fence(fenced, on=True) == fenced
+        for version in fenced["spec"]["versions"]:
+            rules = version["schema"]["openAPIV3Schema"]["x-kubernetes-validations"]
+            assert rules.count(FENCE) == 1 and rules[-1] == FENCE
+        lifted = with_fence(fenced, on=False)
+        crd["metadata"].pop("managedFields")
+        assert lifted == crd
 
 
 def test_the_advice_names_the_tool_that_installed_it() -> None:

@@ -17,7 +17,7 @@ The control plane
 
 The data path
 - ``tools``: programs from PATH (influx, java, mvn) or a MissingTool naming the install command
-- ``influxd``: a real influxd (1.12.4 built from source, Debian's 1.6) on free ports, its HTTP API
+- ``influxd``: a real influxd (1.13.2 built from source, Debian's 1.6) on free ports, its HTTP API
 - ``influx_bootstrap``: influxd prepared the way the operator's pod prepares it (bootstrap, auth)
 - ``http_target``: the local HTTP target the simulations load
 - ``gatling_run``: the Gatling 3.11 Maven project (``hack/harness/gatling-project``) run by Maven

@@ -125,6 +125,6 @@ def start_influxd(spec: MonitorSpec, workdir: Path, binary: str | None = None) -
     """influxd prepared as the pod prepares it: the rendered bootstrap (init container), then the
     rendered influxdb.conf with HTTP authentication on, every port (HTTP, Graphite TCP+UDP, RPC) on a
     free loopback port; the client queries as the generated admin. binary: the build under test
-    (default: 1.12.4, the default image's)."""
+    (default: 1.13.2, the default image's)."""
     server, _ = start_bootstrapped(spec, workdir, binary=binary)
     return server

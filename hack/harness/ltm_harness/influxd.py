@@ -3,7 +3,7 @@
 Shared by the end-to-end and image tests, the pod runner and the benchmarks. Nothing here is product code: the config
 text comes from the operator's renderer, this only runs it and talks to InfluxDB's HTTP API.
 
-Two builds of InfluxDB 1.x are known (`INFLUXD_BUILDS`): 1.12.4, the version of the operator's
+Two builds of InfluxDB 1.x are known (`INFLUXD_BUILDS`): 1.13.2, the version of the operator's
 default image, built from source into the cache by hack/build-influxdb.sh, and Debian's packaged
 1.6.x, an older release that users still run.
 """
@@ -44,7 +44,7 @@ def influxd_version(binary: str | None = None) -> str:
 
 
 # The InfluxDB release that hack/build-influxdb.sh builds by default: the default image's tag.
-SOURCE_BUILT_VERSION = "1.12.4"
+SOURCE_BUILT_VERSION = "1.13.2"
 
 
 @dataclass(frozen=True)

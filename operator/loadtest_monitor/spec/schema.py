@@ -8,6 +8,7 @@ construction, what the operator assumes.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,12 +33,17 @@ class SchemaPathError(KeyError):
 
 
 @cache
-def crd(plural: str = "loadtestmonitors") -> dict[str, Any]:
-    """The packaged CRD of `plural` (the same file as crds/loadtest.dev_<plural>.yaml)."""
+def _parsed(plural: str) -> dict[str, Any]:
     text = resources.files("loadtest_monitor").joinpath(CRD_FILES[plural]).read_text(encoding="utf-8")
     # Read at import by the spec: libyaml's parser when PyYAML has it (12 ms instead of 165 ms for
     # this CRD, measured under load), the same safe constructor either way.
     return dict(yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
+
+
+def crd(plural: str = "loadtestmonitors") -> dict[str, Any]:
+    """The packaged CRD of `plural` (the same file as crds/loadtest.dev_<plural>.yaml): a copy of its
+    own, so a caller that edits it (the install fence, a test) never changes what others read."""
+    return copy.deepcopy(_parsed(plural))
 
 
 def crd_file(plural: str = "loadtestmonitors") -> Path:
@@ -48,7 +54,7 @@ def crd_file(plural: str = "loadtestmonitors") -> Path:
 
 def root(plural: str = "loadtestmonitors") -> dict[str, Any]:
     """The openAPIV3Schema of the CRD's one served version."""
-    return dict(crd(plural)["spec"]["versions"][0]["schema"]["openAPIV3Schema"])
+    return copy.deepcopy(dict(_parsed(plural)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]))
 
 
 @dataclass(frozen=True)
@@ -124,7 +130,7 @@ class Node:
 def at(path: str, plural: str = "loadtestmonitors") -> Node:
     """The node at a dotted path from the root, `[]` for an array's items: `spec.influxdb.image`,
     `spec.grafana.service.loadBalancerSourceRanges[]`."""
-    node: Mapping[str, Any] = root(plural)
+    node: Mapping[str, Any] = _parsed(plural)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]  # read only
     walked: list[str] = []
     for part in path.split("."):
         items = part.endswith("[]")
