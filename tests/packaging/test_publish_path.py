@@ -117,7 +117,7 @@ def test_chart_published_as_oci_installs_the_released_image_from_the_same_regist
                             container["image"]], env=node, capture_output=True, text=True, timeout=60, check=True)
     assert label.stdout.strip() == f"loadtest-monitor:{__version__}"
     # The chart carries the CRD itself (crds/ is a link in the repository) and the values say where.
-    crd = one(rendered, "CustomResourceDefinition")
+    crd = one(rendered, "CustomResourceDefinition", "loadtestmonitors.loadtest.dev")
     assert crd["spec"] == yaml.safe_load(CRD_FILE.read_text())["spec"]
     values = yaml.safe_load(helm(helm_env, "show", "values", chart_ref, "--version", __version__,
                                  "--plain-http").stdout)
@@ -150,4 +150,5 @@ def test_install_yaml_of_a_release_is_the_base_with_the_released_image() -> None
         if obj["kind"] == "Deployment":
             obj["spec"]["template"]["spec"]["containers"][0]["image"] = image
     assert released == base
-    assert one(released, "CustomResourceDefinition")["spec"] == yaml.safe_load(CRD_FILE.read_text())["spec"]
+    monitor_crd = one(released, "CustomResourceDefinition", "loadtestmonitors.loadtest.dev")
+    assert monitor_crd["spec"] == yaml.safe_load(CRD_FILE.read_text())["spec"]
