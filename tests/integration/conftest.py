@@ -25,6 +25,7 @@ from ltm_harness.cluster import SELF_TEST_CRD, LocalCluster
 from ltm_harness.errors import ClusterError
 from ltm_harness.kube_session import admin_client, fresh_namespace, start_cluster
 from ltm_harness.repo import project_crds
+from tests.integration.floor_support import old_apiserver  # noqa: F401  (the floor API server fixture of the validation tests)
 from tests.integration.operator_support import install_crd
 
 HERE = Path(__file__).resolve().parent

@@ -501,5 +501,7 @@ def test_generated_specs_through_the_crd_and_the_operator(
     assert _fingerprints(kube_api, namespace) == before
     assert condition(get_monitor(kube_api, namespace, REFERENCE), "Ready")["status"] == "True"
     total = sum(run.seen.values())
-    assert total >= MIN_EXAMPLES and all(count >= 20 for count in run.seen.values()), run.seen
+    # Every outcome exercised: the CRD now refuses more shapes itself (spec.archive), so the operator's
+    # own InvalidSpec is the rarest; ten of each still shows every path ran.
+    assert total >= MIN_EXAMPLES and all(count >= 10 for count in run.seen.values()), run.seen
     print(f"{total} specs in {elapsed:.0f} s: {run.seen}; Ready reasons of the answered ones: {run.reasons}")

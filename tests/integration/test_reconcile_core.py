@@ -473,7 +473,11 @@ def test_reads_come_from_label_selected_watches_and_secrets_by_name(
 ) -> None:
     assert apply_monitor(cluster, namespace, minimal()).returncode == 0
     wait_ready(kube_api, namespace, "checkout")
-    requests = operator_requests(cluster, 0)
+    # The operator's watches are cluster-wide; requests in other tests' namespaces may be a CLI's
+    # run with the same identity (archive restore, down), not the operator's.
+    requests = [
+        e for e in operator_requests(cluster, 0) if e.get("objectRef", {}).get("namespace") in (None, namespace)
+    ]
     for event in requests:
         resource = event.get("objectRef", {}).get("resource")
         if event["verb"] in ("list", "watch") and resource in CHILD_KINDS:

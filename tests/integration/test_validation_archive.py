@@ -8,14 +8,14 @@ import pytest
 import yaml
 
 from ltm_harness.apiserver import ApiServer
-from tests.integration.floor_support import _monitor, old_apiserver  # noqa: F401 (the fixture)
+from tests.integration.floor_support import _monitor
 
 pytestmark = pytest.mark.integration
 
 ARCHIVE = {"s3": {"bucket": "perf-archives"}, "serviceAccountName": "loadtest-archive"}
 
 
-def test_a_monitor_with_an_archive_is_accepted_and_defaulted(old_apiserver: ApiServer) -> None:  # noqa: F811
+def test_a_monitor_with_an_archive_is_accepted_and_defaulted(old_apiserver: ApiServer) -> None:
     created = old_apiserver.kubectl("apply", "-f", "-", input=_monitor("archived", {"archive": ARCHIVE}))
     assert created.returncode == 0, created.stderr
     got = yaml.safe_load(old_apiserver.kubectl("get", "ltm", "archived", "-n", "default", "-o", "yaml").stdout)
@@ -43,7 +43,7 @@ def test_a_monitor_with_an_archive_is_accepted_and_defaulted(old_apiserver: ApiS
     ],
 )
 def test_bad_archives_are_refused_with_the_crds_message(
-    old_apiserver: ApiServer,  # noqa: F811
+    old_apiserver: ApiServer,
     archive: dict[str, object],
     message: str,
 ) -> None:

@@ -201,8 +201,9 @@ def test_the_install_on_eks_page_goes_in_order_from_the_cli_to_cleanup() -> None
     steps = re.findall(r"^## (\d+)\. (.+)$", text, re.MULTILINE)
     assert [int(n) for n, _ in steps] == list(range(1, len(steps) + 1))
     run = [" ".join(words[:2]) for words in _shell_blocks(text)]
-    first_use = [run.index(c) for c in ("pipx install", "loadtest-monitor doctor", "loadtest-monitor up",
-                                        "loadtest-monitor runner-image", "loadtest-monitor test", "loadtest-monitor down")]
+    order = ("pipx install", "loadtest-monitor doctor", "loadtest-monitor up", "loadtest-monitor runner-image",
+             "loadtest-monitor test", "loadtest-monitor down")
+    first_use = [run.index(c) for c in order]
     assert first_use == sorted(first_use), "install, doctor, up, the runner image, the run, down: in that order"
 
 

@@ -142,11 +142,13 @@ def plan(rest: Rest) -> Plan | None:
         ref = f"{obj['kind']}/{obj['metadata']['name']}"
         if install_id_of(live) != install_id:
             out.kept.append(f"{ref} (not of this install: {other_tool(live)})")
-        elif obj["kind"] == "CustomResourceDefinition":
-            out.crd = live
+        elif obj["kind"] == "CustomResourceDefinition" and obj["metadata"]["name"] == CRD_NAME:
+            out.crd = live  # the monitors' CRD: fenced, re-checked, deleted last
         elif obj["kind"] == "Namespace":
             out.namespace = live
         else:
+            # Also any other CRD of the install (LoadtestRun's): a run is a monitor's, and no
+            # monitor is left by now.
             out.objects.append(live)
     return out
 
