@@ -14,6 +14,7 @@ CRD_NAME = f"{PLURAL}.{GROUP}"
 RUN_KIND = "LoadtestRun"
 RUN_PLURAL = "loadtestruns"
 RUN_SHORT_NAME = "ltr"
+RUN_CRD_NAME = f"{RUN_PLURAL}.{GROUP}"
 
 FIELD_MANAGER = "loadtest-monitor"
 
@@ -29,6 +30,15 @@ LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 # In every pod selector, so our Deployments, Services and NetworkPolicies never select the pods of
 # another installation that uses the common app.kubernetes.io labels (the grafana/influxdb charts).
 LABEL_MONITOR = f"{GROUP}/monitor"
+
+# On a run's Job and its runner pods: the LoadtestRun they belong to (pods also carry LABEL_MONITOR).
+LABEL_RUN = f"{GROUP}/run"
+# On each runner pod, set by the operator once every runner runs: the epoch time (seconds, with
+# milliseconds) at which all runners start their injection; the start gate reads it through a
+# downward-API volume.
+START_AT_ANNOTATION = f"{GROUP}/start-at"
+# On a LoadtestMonitor while runs of it have not ended: its deletion waits until they end.
+ACTIVE_RUNS_FINALIZER = f"{GROUP}/active-runs"
 
 # Pod-template annotation holding a hash of the configuration a pod consumes: a config change
 # changes the template and rolls the pods; an unchanged config leaves the template untouched.

@@ -10,8 +10,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from loadtest_monitor import __version__
 from loadtest_monitor.identity import DEFAULT_CLUSTER_DOMAIN
 from loadtest_monitor.load_balancer import LB_MODE_CONTROLLER, parse_load_balancer_mode
+from loadtest_monitor.spec.image import image_problem
 
 _TRUE = ("1", "true", "yes")
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
@@ -45,6 +47,16 @@ class Settings:
     liveness_port: int = 0
     #: Who makes the load balancers: the AWS Load Balancer Controller or EKS Auto Mode (render/common.py).
     load_balancer_mode: str = LB_MODE_CONTROLLER
+    #: LoadtestRun pods: the forwarder sidecar's image (the operator's own image, which holds
+    #: `loadtest-monitor forward`) and the image of the init container that waits for Graphite.
+    forwarder_image: str = f"loadtest-monitor:{__version__}"
+    wait_image: str = "busybox:1.36.1"
+    #: Once every runner of a run is up, they start this many seconds later: time for the kubelets
+    #: to mirror the start-at annotation into every pod (a runner told late would start late).
+    run_start_delay_seconds: float = 5.0
+    #: After a run's last runner ended, its whole-run summaries may still be on their way (each
+    #: forwarder sends its own on SIGTERM): a run without them is NoData only after this long.
+    run_data_grace_seconds: float = 60.0
     #: The monitors' InfluxDB HTTP endpoint when the operator runs outside the cluster (runs/influx.py);
     #: `{monitor}` and `{namespace}` are filled in. None: the in-cluster Service.
     influxdb_url: str | None = None
@@ -63,6 +75,12 @@ class Settings:
             reconcile_deadline=_number(env, "LTM_RECONCILE_DEADLINE_SECONDS", cls.reconcile_deadline, minimum=10.0),
             liveness_port=liveness_port,
             load_balancer_mode=_load_balancer_mode(env.get("LTM_LOAD_BALANCER_MODE", "")),
+            forwarder_image=_image(env, "LTM_FORWARDER_IMAGE", cls.forwarder_image),
+            wait_image=_image(env, "LTM_WAIT_IMAGE", cls.wait_image),
+            run_start_delay_seconds=_number(
+                env, "LTM_RUN_START_DELAY_SECONDS", cls.run_start_delay_seconds, minimum=1.0
+            ),
+            run_data_grace_seconds=_number(env, "LTM_RUN_DATA_GRACE_SECONDS", cls.run_data_grace_seconds, minimum=1.0),
             influxdb_url=_influxdb_url(env.get("LTM_INFLUXDB_URL", "")),
             operator_namespace=_namespace(env.get("LTM_OPERATOR_NAMESPACE", "")),
         )
@@ -117,6 +135,16 @@ def _namespace(raw: str) -> str | None:
             "(valueFrom.fieldRef.fieldPath: metadata.namespace)"
         )
     return name
+
+
+def _image(env: Mapping[str, str], name: str, default: str) -> str:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    problem = image_problem(raw)
+    if problem:
+        raise SettingsError(f"{name}: {problem}")
+    return raw
 
 
 def _influxdb_url(raw: str) -> str | None:

@@ -86,15 +86,55 @@ def test_shipped_rbac_is_enough_and_nothing_is_refused(
     assert "Ready" in posted.stdout
 
 
+def test_shipped_rbac_runs_a_loadtest_run(
+    cluster: Any, operator_as_service_account: Operator, kube_api: pykube.HTTPClient, namespace: str
+) -> None:
+    """Every request of a run's life (Job, start-at on the pods, the deadline cut by a crash, the
+    monitor's finalizer, status and Events) with the shipped RBAC: none refused."""
+    from tests.integration.test_runs import (
+        ended,
+        kubectl_apply,
+        run_manifest,
+        runner_pods,
+        running,
+        set_gatling,
+        wait_phase,
+    )
+
+    mark = cluster.audit_mark()
+    assert apply_monitor(cluster, namespace, minimal()).returncode == 0
+    wait_ready(kube_api, namespace, "checkout", timeout=120)
+    assert kubectl_apply(cluster, namespace, run_manifest("rbac", runners=2)).returncode == 0
+    pods = runner_pods(kube_api, namespace, "rbac", 2)
+    for pod in pods:
+        set_gatling(kube_api, pod, running(), "Running")
+    wait_phase(kube_api, namespace, "rbac", "Running")
+    set_gatling(kube_api, pods[0], ended(0), "Succeeded")
+    set_gatling(kube_api, pods[1], ended(0), "Succeeded")
+    wait_phase(kube_api, namespace, "rbac", "Error", 120)  # its InfluxDB is not reachable from here
+    user = f"system:serviceaccount:{SA_NAMESPACE}:{SA_NAME}"
+    refused = [
+        (e["verb"], e.get("objectRef", {}).get("resource"), e.get("responseStatus", {}).get("message", ""))
+        for e in cluster.audit_events(mark)
+        if e.get("user", {}).get("username") == user
+        and e.get("stage") == "ResponseComplete"
+        and e.get("responseStatus", {}).get("code") in (401, 403)
+        and e.get("objectRef", {}).get("namespace") in (None, namespace)
+    ]
+    assert refused == [], refused
+
+
 def test_shipped_rbac_is_least_privilege(cluster: Any, operator_as_service_account: Operator) -> None:
     user = f"system:serviceaccount:{SA_NAMESPACE}:{SA_NAME}"
     refused = (
         ("watch", "secrets"),
         ("list", "secrets"),
-        ("get", "pods"),
         ("create", "pods"),
+        ("delete", "pods"),
         ("list", "nodes"),
-        ("patch", "loadtestmonitors.loadtest.dev"),
+        ("update", "loadtestmonitors.loadtest.dev"),
+        ("create", "loadtestruns.loadtest.dev"),
+        ("patch", "loadtestruns.loadtest.dev"),
     )
     for verb, resource in refused:
         answer = cluster.kubectl("auth", "can-i", verb, resource, "--all-namespaces", "--as", user)
@@ -106,6 +146,10 @@ def test_shipped_rbac_is_least_privilege(cluster: Any, operator_as_service_accou
         ("delete", "persistentvolumeclaims", ""),
         ("get", "secrets", ""),
         ("watch", "pods", ""),  # label-selected, for crash loops and pull errors
+        ("patch", "pods", ""),  # the start-at annotation of runner pods
+        ("create", "jobs.batch", ""),  # a run's Indexed Job
+        ("patch", "loadtestruns.loadtest.dev", "--subresource=status"),
+        ("patch", "loadtestmonitors.loadtest.dev", ""),  # the active-runs finalizer
     )
     for verb, resource, extra in allowed:
         args = ["auth", "can-i", verb, resource, *([extra] if extra else []), "--all-namespaces", "--as", user]

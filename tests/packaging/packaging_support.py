@@ -22,6 +22,8 @@ from ltm_harness.binaries import cache_root
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD_FILE = crd_file()
+RUN_CRD_FILE = crd_file("loadtestruns")
+CRD_FILES = (CRD_FILE, RUN_CRD_FILE)
 BASE = ROOT / "manifests" / "base"
 CHART = ROOT / "charts" / "loadtest-monitor"
 BUILD_TOOLS = ROOT / "hack" / "build-tools.sh"
@@ -108,10 +110,15 @@ def helm_template(*args: str, release: str = "loadtest-monitor", include_crds: b
     return load_all(run(cmd).stdout)
 
 
-def source_crd() -> Obj:
-    docs = load_all(CRD_FILE.read_text())
-    assert len(docs) == 1, f"{CRD_FILE} should hold exactly one CRD"
+def source_crd(file: Path = CRD_FILE) -> Obj:
+    docs = load_all(file.read_text())
+    assert len(docs) == 1, f"{file} should hold exactly one CRD"
     return docs[0]
+
+
+def source_crds() -> list[Obj]:
+    """Every CRD of crds/ (LoadtestMonitor, LoadtestRun), in file-name order."""
+    return [source_crd(f) for f in CRD_FILES]
 
 
 def one(objs: Iterable[Obj], kind: str, name: str | None = None) -> Obj:
@@ -195,9 +202,13 @@ NAMESPACED_NEEDS: dict[tuple[str, str], set[str]] = {
     ("", "persistentvolumeclaims"): {"get", "list", "watch", "create", "patch", "delete"},
     ("networking.k8s.io", "networkpolicies"): {"get", "list", "watch", "create", "patch", "delete"},
     ("", "secrets"): {"get", "create", "patch", "delete"},
-    ("", "pods"): {"list", "watch"},
+    ("", "pods"): {"get", "list", "watch", "patch"},  # patch: the start-at annotation of runner pods
+    ("batch", "jobs"): {"get", "list", "watch", "create", "patch", "delete"},
     ("", "events"): {"create"},
-    ("loadtest.dev", "loadtestmonitors"): {"get", "list", "watch"},
+    ("loadtest.dev", "loadtestmonitors"): {"get", "list", "watch", "patch"},  # patch: the active-runs finalizer
+    ("loadtest.dev", "loadtestruns"): {"get", "list", "watch"},
+    ("loadtest.dev", "loadtestruns/status"): {"get", "patch"},
+    ("loadtest.dev", "loadtestruns/finalizers"): {"update"},
     ("loadtest.dev", "loadtestmonitors/status"): {"get", "patch"},
     ("loadtest.dev", "loadtestmonitors/finalizers"): {"update"},
 }

@@ -19,7 +19,7 @@ from tests.packaging.packaging_support import (
     one,
     restricted_violations,
     roles_bound_to,
-    source_crd,
+    source_crds,
 )
 
 ARGOCD_OVERLAY = ROOT / "manifests" / "overlays" / "argocd"
@@ -41,6 +41,7 @@ def test_base_renders_exactly_the_operator_objects(base):
         [
             ("Namespace", OPERATOR_NAMESPACE, ""),
             ("CustomResourceDefinition", "loadtestmonitors.loadtest.dev", ""),
+            ("CustomResourceDefinition", "loadtestruns.loadtest.dev", ""),
             ("ServiceAccount", "loadtest-monitor", OPERATOR_NAMESPACE),
             ("ClusterRole", "loadtest-monitor", ""),
             ("ClusterRole", "loadtest-monitor-cluster", ""),
@@ -51,12 +52,23 @@ def test_base_renders_exactly_the_operator_objects(base):
     )
 
 
-def test_crd_is_the_one_in_crds_unchanged(base):
-    assert one(base, "CustomResourceDefinition") == source_crd()
+def test_crds_are_the_ones_in_crds_unchanged(base):
+    assert of_kind(base, "CustomResourceDefinition") == source_crds()
+
+
+def test_run_crd_names_match_the_api(base):
+    spec = one(base, "CustomResourceDefinition", "loadtestruns.loadtest.dev")["spec"]
+    assert spec["group"] == "loadtest.dev"
+    assert spec["scope"] == "Namespaced"
+    assert spec["names"]["kind"] == "LoadtestRun"
+    assert spec["names"]["plural"] == "loadtestruns"
+    assert "ltr" in spec["names"]["shortNames"]
+    assert [v["name"] for v in spec["versions"] if v.get("storage")] == ["v1alpha1"]
+    assert spec["versions"][0]["subresources"] == {"status": {}}
 
 
 def test_crd_names_match_the_api(base):
-    spec = one(base, "CustomResourceDefinition")["spec"]
+    spec = one(base, "CustomResourceDefinition", "loadtestmonitors.loadtest.dev")["spec"]
     assert spec["group"] == "loadtest.dev"
     assert spec["scope"] == "Namespaced"
     assert spec["names"]["kind"] == "LoadtestMonitor"
@@ -172,18 +184,21 @@ def argocd_overlay() -> list[dict]:
     return kustomize(ARGOCD_OVERLAY)
 
 
-def test_argocd_overlay_applies_the_crd_server_side_and_keeps_it(argocd_overlay):
-    crd = one(argocd_overlay, "CustomResourceDefinition")
+@pytest.mark.parametrize("crd_name", ["loadtestmonitors.loadtest.dev", "loadtestruns.loadtest.dev"])
+def test_argocd_overlay_applies_the_crd_server_side_and_keeps_it(argocd_overlay, crd_name):
+    crd = one(argocd_overlay, "CustomResourceDefinition", crd_name)
     options = {o.strip() for o in crd["metadata"]["annotations"]["argocd.argoproj.io/sync-options"].split(",")}
     assert {"ServerSideApply=true", "Prune=false", "Delete=false"} <= options
 
 
 def test_argocd_overlay_changes_nothing_but_crd_annotations(base, argocd_overlay):
-    crd = one(argocd_overlay, "CustomResourceDefinition")
-    metadata = dict(crd["metadata"])
-    annotations = {k: v for k, v in metadata.pop("annotations").items() if not k.startswith("argocd.argoproj.io/")}
-    if annotations:
-        metadata["annotations"] = annotations
-    assert {**crd, "metadata": metadata} == source_crd()
+    stripped = []
+    for crd in of_kind(argocd_overlay, "CustomResourceDefinition"):
+        metadata = dict(crd["metadata"])
+        annotations = {k: v for k, v in metadata.pop("annotations").items() if not k.startswith("argocd.argoproj.io/")}
+        if annotations:
+            metadata["annotations"] = annotations
+        stripped.append({**crd, "metadata": metadata})
+    assert stripped == source_crds()
     others = [o for o in argocd_overlay if o["kind"] != "CustomResourceDefinition"]
     assert others == [o for o in base if o["kind"] != "CustomResourceDefinition"]

@@ -11,14 +11,15 @@ import yaml
 
 from loadtest_monitor.cli.install import crd_objects, default_image, operator_objects
 from loadtest_monitor.cli.up import describe_state, is_ready, parse_duration, parse_timeout, read_monitors, summary
-from tests.packaging.packaging_support import BASE, CRD_FILE, ROOT, kustomize
+from tests.packaging.packaging_support import BASE, CRD_FILES, ROOT, kustomize
 
 
 def test_packaged_manifests_are_the_repository_files_byte_for_byte() -> None:
     packaged = resources.files("loadtest_monitor") / "install_manifests"
     for name in sorted(p.name for p in BASE.iterdir()):
         assert (packaged / "base" / name).read_bytes() == (BASE / name).read_bytes(), name
-    assert (packaged / "crds" / CRD_FILE.name).read_bytes() == CRD_FILE.read_bytes()
+    for crd_file in CRD_FILES:
+        assert (packaged / "crds" / crd_file.name).read_bytes() == crd_file.read_bytes(), crd_file.name
 
 
 def test_package_data_patterns_cover_every_install_manifest() -> None:

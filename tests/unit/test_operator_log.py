@@ -101,9 +101,14 @@ def test_verbose_still_shows_every_handler_call_at_debug(
 ) -> None:
     _run_with_events(monkeypatch, "--verbose")
     lines = _succeeded_lines(capsys.readouterr().err)
-    assert len(lines) == 2 * CHILD_EVENTS + 1
+    # The monitor's event has two handlers: its own reconcile and its runs' (controller/run_handlers.py).
+    assert len(lines) == 2 * CHILD_EVENTS + 2
     assert all("[DEBUG" in line for line in lines), lines[:3]
-    assert {line.split("Handler ")[1] for line in lines} == {"'_child_event' succeeded.", "'monitor_event' succeeded."}
+    assert {line.split("Handler ")[1] for line in lines} == {
+        "'_child_event' succeeded.",
+        "'monitor_event' succeeded.",
+        "'monitor_event_for_runs' succeeded.",
+    }
 
 
 def test_a_failing_handler_is_still_an_error(

@@ -98,6 +98,10 @@ def _set_image(obj: Obj, images: Mapping[str, str]) -> None:
         name = str(container.get("image", "")).split(":")[0]
         if name in images:
             container["image"] = images[name]
+            # The operator's own image is also its LoadtestRun pods' forwarder sidecar.
+            for env in container.get("env") or []:
+                if env.get("name") == "LTM_FORWARDER_IMAGE":
+                    env["value"] = images[name]
 
 
 def operator_objects(image: str | None = None) -> list[Obj]:

@@ -115,7 +115,7 @@ def cmd_gatling_conf(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     import kopf
 
-    from loadtest_monitor.controller import handlers  # registers the handlers
+    from loadtest_monitor.controller import handlers, oplog, run_handlers  # registers the handlers
     from loadtest_monitor.settings import Settings, SettingsError
 
     try:
@@ -123,6 +123,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     except SettingsError as err:  # a bad LTM_* setting: one line, no traceback
         raise SystemExit(f"error: {err}") from None
     handlers.configure(settings)
+    oplog.quiet_handler_successes(handlers.EVENT_HANDLER_IDS | run_handlers.RUN_EVENT_HANDLER_IDS)
 
     # With --eks-cluster, kopf and the client read a private kubeconfig whose exec plugin renews the token.
     kubeconfig = eks_kubeconfig(args, tempfile.mkdtemp(prefix="loadtest-monitor-"))

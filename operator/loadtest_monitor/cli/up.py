@@ -129,7 +129,9 @@ def install_id_for(rest: Rest) -> str:
 
 
 def ensure_crd(rest: Rest, console: Console, timeout: float = 60.0) -> bool:
-    """Installs the CRD when missing; True if it was installed now."""
+    """Installs each CRD of the package (LoadtestMonitor, LoadtestRun) that is missing; True if
+    the LoadtestMonitor CRD was installed now. An install made before LoadtestRun existed gets
+    that CRD on its next `up`."""
     crd_path = path(CRD_API, "CustomResourceDefinition", name=CRD_NAME)
     live = rest.get(crd_path)
     if live is not None:
@@ -138,17 +140,21 @@ def ensure_crd(rest: Rest, console: Console, timeout: float = 60.0) -> bool:
             console.say(f"CRD {CRD_NAME}: present; lifted the fence of an interrupted `down --uninstall`")
         else:
             console.say(f"CRD {CRD_NAME}: present")
-        return False
     install_id = install_id_for(rest)
+    installed: list[str] = []
     for crd in crd_objects():
-        rest.apply(stamp(crd, install_id))
+        name = crd["metadata"]["name"]
+        if rest.get(path(CRD_API, "CustomResourceDefinition", name=name)) is None:
+            rest.apply(stamp(crd, install_id))
+            installed.append(name)
     deadline = time.monotonic() + timeout
-    while not _established(rest.get(crd_path)):
-        if time.monotonic() > deadline:
-            raise SystemExit(f"error: CRD {CRD_NAME} was applied but is not Established after {timeout:.0f} s")
-        time.sleep(0.5)
-    console.say(f"CRD {CRD_NAME}: installed")
-    return True
+    for name in installed:
+        while not _established(rest.get(path(CRD_API, "CustomResourceDefinition", name=name))):
+            if time.monotonic() > deadline:
+                raise SystemExit(f"error: CRD {name} was applied but is not Established after {timeout:.0f} s")
+            time.sleep(0.5)
+        console.say(f"CRD {name}: installed")
+    return CRD_NAME in installed
 
 
 def ensure_operator(rest: Rest, console: Console, image: str | None, source: str = "") -> bool:

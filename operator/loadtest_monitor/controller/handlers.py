@@ -38,6 +38,7 @@ from loadtest_monitor.identity import (
     KIND,
     LABEL_INSTANCE,
     LABEL_MANAGED_BY,
+    LABEL_RUN,
     MANAGED_SELECTOR,
     PLURAL,
     VERSION,
@@ -304,7 +305,10 @@ def networkpolicies_index(namespace: str | None, name: str | None, body: kopf.Bo
 
 @kopf.index("", "v1", POD_PLURAL, labels=OURS)
 def pods_index(namespace: str | None, name: str | None, body: kopf.Body, labels: kopf.Labels, **_: Any) -> Any:
-    """Per monitor, only what the status reads: name, labels and container states."""
+    """Per monitor, only what the status reads: name, labels and container states. Runner pods of
+    LoadtestRuns (loadtest.dev/run) are not a monitor's: controller/run_handlers.py indexes them."""
+    if LABEL_RUN in labels:
+        return {}
     status = body.get("status") or {}
     summary = {
         "metadata": {"name": name, "labels": dict(labels)},

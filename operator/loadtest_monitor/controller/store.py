@@ -69,6 +69,7 @@ class WatchStore:
     def __init__(self) -> None:
         self._sources: dict[Kind, Source] = {}
         self._pods: Source = {}
+        self._run_pods: Source = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread = 0
         # key -> (monitor that wrote it, the server's answer, made by that write) / (monitor, uid we deleted)
@@ -81,6 +82,10 @@ class WatchStore:
 
     def attach_pods(self, source: Source) -> None:
         self._pods = source
+
+    def attach_run_pods(self, source: Source) -> None:
+        """Runner pods of LoadtestRuns, keyed by (namespace, run)."""
+        self._run_pods = source
 
     def read_on(self, loop: asyncio.AbstractEventLoop) -> None:
         """From now on the sources are read on `loop`'s thread only (call it from that thread)."""
@@ -146,6 +151,26 @@ class WatchStore:
     def pods(self, namespace: str, monitor: str) -> list[Obj]:
         pods = self._pods
         return self._on_loop(lambda: list(pods.get((namespace, monitor)) or []))
+
+    def run_pods(self, namespace: str, run: str) -> list[Obj]:
+        pods = self._run_pods
+        return self._on_loop(lambda: list(pods.get((namespace, run)) or []))
+
+    def scan(self, api_version: str, kind: str, namespace: str) -> list[Obj]:
+        """Every watched object of a kind in a namespace (a LoadtestMonitor's runs)."""
+        source = self._sources.get((api_version, kind))
+        if source is None:
+            return []
+
+        def read() -> list[Obj]:
+            out: list[Obj] = []
+            for (ns, _), items in list(source.items()):
+                found = list(items or [])
+                if ns == namespace and found:
+                    out.append(found[-1])
+            return out
+
+        return self._on_loop(read)
 
     def remember(self, obj: Mapping[str, Any], monitor: str, *, made: bool = False) -> None:
         """Lays our write's answer over the watch; `monitor` owns the entry (dropped with it).

@@ -41,6 +41,8 @@ RESOURCES: dict[tuple[str, str], str] = {
     ("networking.k8s.io/v1", "NetworkPolicy"): "networkpolicies",
     (API_VERSION, KIND): PLURAL,
     (API_VERSION, RUN_KIND): RUN_PLURAL,
+    ("batch/v1", "Job"): "jobs",
+    ("v1", "Pod"): "pods",
 }
 
 
@@ -183,18 +185,40 @@ class Kube:
             if err.status != 404:
                 raise
 
-    def patch_status(self, namespace: str, name: str, patch: Mapping[str, Any]) -> Obj:
-        """A JSON merge patch of the status subresource; a None value removes that key."""
+    def patch_status(self, namespace: str, name: str, patch: Mapping[str, Any], kind: str = KIND) -> Obj:
+        """A JSON merge patch of the status subresource (of a monitor, or of `kind`: LoadtestRun);
+        a None value removes that key."""
         self.writes += 1
         return self.request(
             "PATCH",
-            resource_path(API_VERSION, KIND, namespace, name) + "/status",
+            resource_path(API_VERSION, kind, namespace, name) + "/status",
             body={"status": dict(patch)},
             content_type="application/merge-patch+json",
         )
 
+    def merge_patch(self, api_version: str, kind: str, namespace: str, name: str, patch: Mapping[str, Any]) -> Obj:
+        """A JSON merge patch of the object itself (a pod's annotation, a Job's deadline)."""
+        self.writes += 1
+        return self.request(
+            "PATCH",
+            resource_path(api_version, kind, namespace, name),
+            body=dict(patch),
+            content_type="application/merge-patch+json",
+        )
+
+    def json_patch(self, api_version: str, kind: str, namespace: str, name: str, ops: list[Obj]) -> Obj:
+        """A JSON patch (RFC 6902): with a `test` op first, it applies only to the state it tested
+        (a finalizer list changed by somebody else in between makes it fail, not overwrite)."""
+        self.writes += 1
+        return self.request(
+            "PATCH",
+            resource_path(api_version, kind, namespace, name),
+            body=ops,
+            content_type="application/json-patch+json",
+        )
+
     def post_event(self, involved: Mapping[str, Any], event_type: str, reason: str, message: str) -> None:
-        """A core/v1 Event on the monitor, as `kubectl describe ltm` shows them."""
+        """A core/v1 Event on a monitor or a run, as `kubectl describe ltm/ltr` shows them."""
         meta = involved["metadata"]
         now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         event = {
@@ -203,7 +227,7 @@ class Kube:
             "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
             "involvedObject": {
                 "apiVersion": API_VERSION,
-                "kind": KIND,
+                "kind": involved.get("kind") or KIND,
                 "name": meta["name"],
                 "namespace": meta["namespace"],
                 "uid": meta.get("uid", ""),

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 #: Packaged CRD files, by the plural of their resource.
-CRD_FILES = {"loadtestmonitors": "data/loadtestmonitors.yaml"}
+CRD_FILES = {"loadtestmonitors": "data/loadtestmonitors.yaml", "loadtestruns": "data/loadtestruns.yaml"}
 
 # A CEL rule that states a grammar: `self.matches('^...$')`, the regular expression quoted once
 # (the patterns hold no quote). CEL rules with a message rather than `pattern`: the API server's
