@@ -40,7 +40,7 @@ from loadtest_monitor.forward.aggregate import Aggregator, WindowSettings
 from loadtest_monitor.forward.logformat import choose_decoder
 from loadtest_monitor.forward.records import RequestRecord
 from loadtest_monitor.forward.run import GRACE_MS
-from tests.unit.forward_support import BinaryLog
+from ltm_harness.gatling_binary_log import BinaryLog
 
 ROOT = Path(__file__).resolve().parent.parent
 

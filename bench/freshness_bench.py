@@ -38,11 +38,11 @@ from loadtest_monitor.forward.records import RequestRecord
 from loadtest_monitor.graphite import ALL_REQUESTS
 from loadtest_monitor.render.gatling import render_gatling_conf, requests_measurement
 from loadtest_monitor.spec.monitor import MonitorSpec, parse_spec
-from tests.e2e.datapath import start_influxd
-from tests.e2e.forward_run import Forwarder
-from tests.e2e.gatling_runner_home import RunnerHome, RunnerProcess, build_agent, build_runner_home, image_jvm_flags
-from tests.e2e.http_target import TargetServer
-from tests.e2e.influxd import Influxd
+from ltm_harness.forwarder import Forwarder
+from ltm_harness.http_target import TargetServer
+from ltm_harness.influx_bootstrap import start_influxd
+from ltm_harness.influxd import Influxd
+from ltm_harness.runner_home import RunnerHome, RunnerProcess, build_agent, build_runner_home, image_jvm_flags
 
 ROOT = Path(__file__).resolve().parent.parent
 

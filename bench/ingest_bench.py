@@ -39,8 +39,8 @@ from typing import Any
 
 from loadtest_monitor.render.influxdb import render_influxdb_conf
 from loadtest_monitor.spec.monitor import MonitorSpec, parse_spec
-from tests.e2e.influx_bootstrap import Credentials, run_bootstrap
-from tests.e2e.influxd import Influxd, Ports, influxd_version, with_rpc_bind
+from ltm_harness.influx_bootstrap import Credentials, run_bootstrap
+from ltm_harness.influxd import Influxd, Ports, influxd_version, with_rpc_bind
 
 ROOT = Path(__file__).resolve().parent.parent
 

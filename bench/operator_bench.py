@@ -33,6 +33,7 @@ from loadtest_monitor.spec.monitor_input import check_monitor
 from ltm_harness.binaries import find_binaries
 from ltm_harness.cluster import LocalCluster
 from ltm_harness.operator_process import OperatorProcess
+from ltm_harness.repo import PROJECT_CRDS_DIR
 from ltm_harness.repo import REPO_ROOT as REPO
 
 WRITES = {"create", "update", "patch", "delete"}
@@ -151,7 +152,7 @@ def main() -> int:
     proc = None
     n = args.monitors
     try:
-        assert cluster.kubectl("apply", "--server-side", "-f", str(REPO / "crds")).returncode == 0
+        assert cluster.kubectl("apply", "--server-side", "-f", str(PROJECT_CRDS_DIR)).returncode == 0
         cluster.kubectl("wait", "--for=condition=Established", "crd/loadtestmonitors.loadtest.dev")
         env = cluster.env()
         env["LTM_RESYNC_SECONDS"] = "120"

@@ -2,7 +2,7 @@
 # Installs what the end-to-end data-path tests and the ingest benchmark need, idempotently:
 #   - a real InfluxDB 1.x (Debian's `influxdb` package, 1.6.x) WITHOUT its system service running:
 #     tests and the benchmark start their own influxd on free loopback ports with their own data dir;
-#   - the Maven artifacts of the Gatling project in tests/e2e/gatling-project for every Gatling
+#   - the Maven artifacts of the Gatling project in hack/harness/gatling-project for every Gatling
 #     version the tests run (3.11.5 with its Graphite writer; the latest 3.12.x, 3.13.x, 3.14.x and
 #     3.15.1 with the forwarder), and of the runner image's log-flush agent
 #     (docker/gatling-runner/agent), so that test runs work offline and start fast;
@@ -85,11 +85,11 @@ influx -version
 
 # Pre-fetch the Gatling project's dependencies and plugins: resolving and compiling once puts every
 # artifact the tests need (Gatling, its plugin, the compiler) into the local Maven repository.
-# Keep this list equal to tests/e2e/gatling_runner_home.py (GRAPHITE_VERSION, FORWARDER_VERSIONS).
+# Keep this list equal to hack/harness/ltm_harness/runner_home.py (GRAPHITE_VERSION, FORWARDER_VERSIONS).
 GATLING_VERSIONS="3.11.5 3.12.0 3.13.5 3.14.9 3.15.1"
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"; [ "${created_policy:-0}" = 1 ] && $SUDO rm -f /usr/sbin/policy-rc.d' EXIT
-cp -r tests/e2e/gatling-project "$scratch/project"
+cp -r hack/harness/gatling-project "$scratch/project"
 rm -rf "$scratch/project/target"
 for version in $GATLING_VERSIONS; do
   echo "install-e2e-deps: Gatling $version"

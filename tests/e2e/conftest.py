@@ -11,13 +11,15 @@ These tests never skip: a missing influxd, java or mvn fails them with the reaso
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from loadtest_monitor.spec.monitor import parse_spec
-from tests.e2e.datapath import RAW_SPEC, RUNNERS, DataPathRun, run_until_distinct_windows
-from tests.e2e.http_target import TargetServer
-from tests.e2e.influxd import INFLUXD_BUILDS, InfluxdBuild, MissingTool, require_tool
+from loadtest_monitor.spec.monitor import MonitorSpec, parse_spec
+from ltm_harness.datapath import RAW_SPEC, RUNNERS, DataPathError, DataPathRun, run_until_distinct_windows
+from ltm_harness.http_target import TargetServer
+from ltm_harness.influxd import INFLUXD_BUILDS, InfluxdBuild
+from ltm_harness.tools import MissingTool, require_tool
 
 #: Why data-path runs were repeated (see datapath.run_until_distinct_windows), for the session summary.
 _repeated: list[str] = []
@@ -54,15 +56,25 @@ def http_target() -> Iterator[TargetServer]:
     server.stop()
 
 
+def _distinct_run(
+    spec: MonitorSpec, target: TargetServer, base: Path, runners: dict[str, dict[str, str]], binary: str
+) -> DataPathRun:
+    """The harness's run with distinct windows, or the test fails with its reason (never a skip)."""
+    problem = ""
+    try:
+        return run_until_distinct_windows(spec, target, base, runners, binary)
+    except DataPathError as exc:
+        problem = str(exc)
+    pytest.fail(problem, pytrace=False)
+
+
 @pytest.fixture(scope="session")
 def two_runner_run(
     e2e_tools: None, influxd_binary: str, http_target: TargetServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[DataPathRun]:
     """Two Gatling processes at once, GATLING_RUNNER=runner-a / runner-b, both writing over TCP to
     the same InfluxDB with the same rendered gatling.conf (as two pods of one Job would)."""
-    run = run_until_distinct_windows(
-        parse_spec(RAW_SPEC), http_target, tmp_path_factory.mktemp("tcp"), RUNNERS, influxd_binary
-    )
+    run = _distinct_run(parse_spec(RAW_SPEC), http_target, tmp_path_factory.mktemp("tcp"), RUNNERS, influxd_binary)
     _repeated.extend(run.attempts)
     yield run
     run.influxd.stop()
@@ -74,7 +86,7 @@ def udp_run(
 ) -> Iterator[DataPathRun]:
     """One runner over UDP (Gatling sends each flush as one datagram)."""
     raw = {**RAW_SPEC, "graphite": {"protocol": "udp"}}
-    run = run_until_distinct_windows(
+    run = _distinct_run(
         parse_spec(raw), http_target, tmp_path_factory.mktemp("udp"), {"udp-runner": RUNNERS["runner-b"]},
         influxd_binary,
     )

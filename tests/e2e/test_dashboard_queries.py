@@ -20,12 +20,13 @@ from loadtest_monitor.render.dashboard import build_gatling_dashboard
 from loadtest_monitor.render.gatling import USERS_MEASUREMENT, requests_measurement
 from loadtest_monitor.runs.annotate import mark_end, mark_start
 from loadtest_monitor.spec.monitor import parse_spec
+from ltm_harness.datapath import DataPathRun
+from ltm_harness.gatling_run import SIMULATION_ID, RequestStats
+from ltm_harness.influx_bootstrap import start_bootstrapped
+from ltm_harness.influxd import Influxd
 from ltm_harness.wait import wait_for
-from tests.e2e.datapath import DataPathRun
-from tests.e2e.gatling_run import SIMULATION_ID, RequestStats
+from tests.e2e.datapath_support import Resolved, gatling_dashboard, points
 from tests.e2e.grafana_interp import ALL, TimeRange, format_value, interpolate
-from tests.e2e.influx_bootstrap import start_bootstrapped
-from tests.e2e.influxd import Influxd
 
 pytestmark = pytest.mark.e2e
 
@@ -35,45 +36,10 @@ Series = list[dict[str, Any]]
 MEAN_TOLERANCE_MS = 2.5
 
 
-@dataclass
-class Resolved:
-    run: DataPathRun
-    dashboard: dict[str, Any]
-    time_range: TimeRange
-    options: dict[str, list[str]]  # what each variable's own query returned
-
-    def variable(self, name: str) -> dict[str, Any]:
-        return next(v for v in self.dashboard["templating"]["list"] if v["name"] == name)
-
-    def values(self, selection: dict[str, list[str]]) -> dict[str, str]:
-        return {
-            name: format_value(self.variable(name), selection.get(name, [ALL]), self.options.get(name, []))
-            for name in ("simulation", "run", "run_runner", "runner", "scenario", "request")
-            if name in self.options
-        }
-
-    def run_target(
-        self, panel: dict[str, Any], target: dict[str, Any], selection: dict[str, list[str]] | None = None
-    ) -> tuple[Series, int]:
-        interval = self.time_range.interval_seconds(panel)
-        sel = {"simulation": [SIMULATION_ID], **(selection or {})}
-        query = interpolate(target["query"], self.values(sel), self.time_range, interval)
-        return self.run.influxd.series(query, self.run.db), interval
-
-
-def _dashboard(run: DataPathRun) -> dict[str, Any]:
-    return build_gatling_dashboard(
-        requests_measurement=requests_measurement(run.spec.gatling),
-        users_measurement=USERS_MEASUREMENT,
-        datasource_uid="influxdb-gatling",
-        write_period=run.spec.gatling.write_period,
-    )
-
-
 @pytest.fixture(scope="module")
 def resolved(two_runner_run: DataPathRun) -> Resolved:
     run = two_runner_run
-    dashboard = _dashboard(run)
+    dashboard = gatling_dashboard(run)
     time_range = TimeRange(int(run.started - 5) * 1000, int(run.finished + 5) * 1000)
     res = Resolved(run, dashboard, time_range, {})
     # Variables in the order Grafana resolves them (each may use the ones before it).
@@ -83,10 +49,6 @@ def resolved(two_runner_run: DataPathRun) -> Resolved:
             str(v[-1]) for s in run.influxd.series(query, run.db) for v in s.get("values", [])
         )
     return res
-
-
-def _points(series: Series, column: int = 1) -> list[float]:
-    return [float(v[column]) for s in series for v in s["values"] if v[column] is not None]
 
 
 def _by_tags(series: Series, *tags: str) -> dict[tuple[str | None, ...], list[list[Any]]]:
@@ -116,7 +78,7 @@ def _global_stat(run: DataPathRun, key: str) -> list[int]:
 
 
 def _counts_from_rate(series: Series, interval: int) -> int:
-    return round(sum(_points(series)) * interval)
+    return round(sum(points(series)) * interval)
 
 
 # --- per-panel consistency with Gatling's numbers ---------------------------------------------
@@ -181,7 +143,7 @@ def check_error_ratio(res: Resolved, series: Series, _: int) -> None:
 
 def check_error_ratio_overall(res: Resolved, series: Series, _: int) -> None:
     totals = _totals(res.run)
-    (value,) = _points(series)
+    (value,) = points(series)
     assert value == pytest.approx(100 * totals.ko / totals.total, rel=1e-9)
 
 
@@ -284,7 +246,7 @@ def test_panel_query_returns_gatlings_numbers(resolved: Resolved, title: str) ->
     interval = 0
     for target in panel["targets"]:
         got, interval = resolved.run_target(panel, target)
-        assert _points(got), f"{title} / {target['refId']}: no data for {target['query']}"
+        assert points(got), f"{title} / {target['refId']}: no data for {target['query']}"
         series.extend(got)
     CHECKS[title](resolved, series, interval)
 
@@ -436,7 +398,7 @@ def test_run_filter_keeps_only_the_runs_runners(
     assert _counts_from_rate(series, interval) == WINDOWS * sum(RUN_COUNTS[r] for r in runners)
     users = next(p for p in runs_db.dashboard["panels"] if p["title"].startswith("Active users"))
     series = runs_db.run_query(users["targets"][0]["query"], run, _whole(runs_db), interval)
-    assert max(_points(series)) == peak_users
+    assert max(points(series)) == peak_users
 
 
 def _annotations(runs: RunsFixture, run: str, time_range: TimeRange) -> list[dict[str, Any]]:

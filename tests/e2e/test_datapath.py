@@ -9,14 +9,14 @@ what the HTTP target itself answered.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
 
 import pytest
 
 from loadtest_monitor.graphite import ALL_REQUESTS, ALL_USERS
 from loadtest_monitor.render.gatling import requests_measurement
-from tests.e2e.datapath import DataPathRun
-from tests.e2e.gatling_run import SIMULATION_ID
+from ltm_harness.datapath import DataPathRun
+from ltm_harness.gatling_run import SIMULATION_ID
+from tests.e2e.datapath_support import count_sums, expected_counts, request_rows, tag_of
 
 pytestmark = pytest.mark.e2e
 
@@ -25,42 +25,6 @@ METRIC_FIELDS = (
     "count", "min", "max", "mean", "stdDev", "percentiles50", "percentiles75", "percentiles95", "percentiles99",
 )
 USER_FIELDS = ("active", "waiting", "done")
-
-
-def _tag(row: dict[str, Any], name: str) -> str | None:
-    value = row.get(name)
-    return value if value else None  # GROUP BY gives "" for a tag the series does not have
-
-
-def _request_rows(run: DataPathRun, select: str) -> list[dict[str, Any]]:
-    measurement = requests_measurement(run.spec.gatling)
-    return run.influxd.rows(
-        f'SELECT {select} FROM "{measurement}" WHERE {run.time_filter} '
-        'GROUP BY "runner", "simulation", "group", "request", "status"',
-        run.db,
-    )
-
-
-def _sums(run: DataPathRun) -> dict[tuple[str, str | None, str, str], int]:
-    """sum(count) per (runner, group, request, status)."""
-    sums: dict[tuple[str, str | None, str, str], int] = {}
-    for row in _request_rows(run, 'sum("count") AS n'):
-        assert row["simulation"] == SIMULATION_ID
-        key = (row["runner"], _tag(row, "group"), row["request"], row["status"])
-        assert key not in sums, f"duplicate series {key}"
-        sums[key] = int(row["n"])
-    return sums
-
-
-def _expected(run: DataPathRun) -> dict[tuple[str, str | None, str, str], int]:
-    expected: dict[tuple[str, str | None, str, str], int] = {}
-    for runner, results in run.results.items():
-        for req in [*results.requests, results.all_requests]:
-            request = ALL_REQUESTS if req is results.all_requests else req.graphite_request
-            group = None if req is results.all_requests else req.graphite_group
-            for status, n in (("ok", req.ok), ("ko", req.ko), ("all", req.total)):
-                expected[(runner, group, request, status)] = n
-    return expected
 
 
 def test_graphite_listener_parsed_and_wrote_every_line(two_runner_run: DataPathRun) -> None:
@@ -90,10 +54,10 @@ def _has_internal_graphite(run: DataPathRun) -> bool:
 def test_every_request_has_ok_ko_all_series_with_every_metric(two_runner_run: DataPathRun) -> None:
     selects = ", ".join(f'count("{f}") AS "{f}"' for f in METRIC_FIELDS)
     present = {
-        (row["runner"], _tag(row, "group"), row["request"], row["status"]): row
-        for row in _request_rows(two_runner_run, selects)
+        (row["runner"], tag_of(row, "group"), row["request"], row["status"]): row
+        for row in request_rows(two_runner_run, selects)
     }
-    expected = _expected(two_runner_run)
+    expected = expected_counts(two_runner_run)
     for key, n in expected.items():
         assert key in present, f"no series for {key} in InfluxDB"
         row = present[key]
@@ -103,8 +67,8 @@ def test_every_request_has_ok_ko_all_series_with_every_metric(two_runner_run: Da
 
 
 def test_request_and_error_counts_equal_gatlings_own_exactly(two_runner_run: DataPathRun) -> None:
-    sums = _sums(two_runner_run)
-    expected = _expected(two_runner_run)
+    sums = count_sums(two_runner_run)
+    expected = expected_counts(two_runner_run)
     # Nothing mis-assigned: the very same set of (runner, group, request, status) series, no extra
     # ones (a wrong template would invent groups or requests), and every count equal.
     assert set(sums) == set(expected), {
@@ -116,7 +80,7 @@ def test_request_and_error_counts_equal_gatlings_own_exactly(two_runner_run: Dat
 
 
 def test_totals_agree_with_gatling_and_with_the_http_target(two_runner_run: DataPathRun) -> None:
-    sums = _sums(two_runner_run)
+    sums = count_sums(two_runner_run)
     total_influx = sum(n for (_, _, req, status), n in sums.items() if req == ALL_REQUESTS and status == "all")
     errors_influx = sum(n for (_, _, req, status), n in sums.items() if req == ALL_REQUESTS and status == "ko")
     total_gatling = sum(r.all_requests.total for r in two_runner_run.results.values())
@@ -136,7 +100,7 @@ def test_totals_agree_with_gatling_and_with_the_http_target(two_runner_run: Data
 
 
 def test_grouped_requests_land_with_their_group_and_name(two_runner_run: DataPathRun) -> None:
-    sums = _sums(two_runner_run)
+    sums = count_sums(two_runner_run)
     groups_by_request: dict[str, set[str | None]] = defaultdict(set)
     for (_, group, request, _), _n in sums.items():
         groups_by_request[request].add(group)
@@ -158,8 +122,8 @@ def test_grouped_requests_land_with_their_group_and_name(two_runner_run: DataPat
 
 def test_max_response_time_matches_gatling(two_runner_run: DataPathRun) -> None:
     """The largest per-window max is the run's max (HdrHistogram with 2 digits: exact below 256 ms)."""
-    rows = _request_rows(two_runner_run, 'max("max") AS mx')
-    got = {(r["runner"], _tag(r, "group"), r["request"], r["status"]): r["mx"] for r in rows}
+    rows = request_rows(two_runner_run, 'max("max") AS mx')
+    got = {(r["runner"], tag_of(r, "group"), r["request"], r["status"]): r["mx"] for r in rows}
     for runner, results in two_runner_run.results.items():
         for req in results.requests:
             want = int(req.stats["maxResponseTime"]["total"])
@@ -285,7 +249,7 @@ def test_udp_runner_counts_are_exact(udp_run: DataPathRun) -> None:
         'GROUP BY "group", "request", "status"',
         run.db,
     )
-    got = {(_tag(r, "group"), r["request"], r["status"]): int(r["n"]) for r in rows}
+    got = {(tag_of(r, "group"), r["request"], r["status"]): int(r["n"]) for r in rows}
     assert got[(None, ALL_REQUESTS, "all")] == results.all_requests.total
     assert got[(None, ALL_REQUESTS, "ko")] == results.all_requests.ko
     for req in results.requests:

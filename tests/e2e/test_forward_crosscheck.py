@@ -35,13 +35,15 @@ import pytest
 from loadtest_monitor.graphite import ALL_REQUESTS
 from loadtest_monitor.render.gatling import render_gatling_conf, requests_measurement
 from loadtest_monitor.spec.monitor import MonitorSpec, parse_spec
-from tests.e2e.datapath import RAW_SPEC, RUNNERS, start_influxd
-from tests.e2e.forward_run import Forwarder
-from tests.e2e.gatling_report import load_report
-from tests.e2e.gatling_run import EmittedWindow, GatlingResults, emitted_windows, lossy_same_second_flushes
-from tests.e2e.gatling_runner_home import GRAPHITE_VERSION, RunnerProcess, build_runner_home
-from tests.e2e.http_target import TargetServer
-from tests.e2e.influxd import Influxd, MissingTool
+from ltm_harness.datapath import RAW_SPEC, RUNNERS
+from ltm_harness.forwarder import Forwarder
+from ltm_harness.gatling_report import load_report
+from ltm_harness.gatling_run import EmittedWindow, GatlingResults, emitted_windows, lossy_same_second_flushes
+from ltm_harness.http_target import TargetServer
+from ltm_harness.influx_bootstrap import start_influxd
+from ltm_harness.influxd import Influxd
+from ltm_harness.runner_home import GRAPHITE_VERSION, RunnerProcess, build_runner_home
+from ltm_harness.tools import MissingTool
 
 pytestmark = pytest.mark.e2e
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.gatling_runner_home import build_agent
-from tests.e2e.influxd import MissingTool, require_tool
+from ltm_harness.runner_home import build_agent
+from ltm_harness.tools import MissingTool, require_tool
 
 pytestmark = pytest.mark.e2e
 

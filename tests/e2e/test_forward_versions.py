@@ -1,6 +1,6 @@
 """Realtime metrics for current Gatling, proven with real runs of every supported 3.12+ version.
 
-For each version: the runner image's layout built from tests/e2e/gatling-project against that
+For each version: the runner image's layout built from hack/harness/gatling-project against that
 Gatling, started by the image's own run.sh (flush agent, --add-opens, runner identity), two runners
 at once, each with `loadtest-monitor forward` running beside it WHILE Gatling runs (as the sidecar
 of manifests/examples/gatling-job-current.yaml does), all into one real influxd with the rendered
@@ -17,15 +17,14 @@ import pytest
 
 from loadtest_monitor.graphite import ALL_REQUESTS, ALL_USERS
 from loadtest_monitor.spec.monitor import parse_spec
-from tests.e2e.datapath import RAW_SPEC, RUNNERS
-from tests.e2e.forward_run import SIDECAR_RUNNER, ForwardedRun, run_forwarded
-from tests.e2e.gatling_run import SIMULATION_ID
-from tests.e2e.gatling_runner_home import FORWARDER_VERSIONS, build_agent
+from ltm_harness.datapath import RAW_SPEC, RUNNERS
+from ltm_harness.forwarded_run import SIDECAR_RUNNER, ForwardedRun, run_forwarded
+from ltm_harness.gatling_run import SIMULATION_ID
+from ltm_harness.http_target import TargetServer
+from ltm_harness.runner_home import FORWARDER_VERSIONS, build_agent
+from ltm_harness.tools import MissingTool
+from tests.e2e.datapath_support import Resolved, count_sums, expected_counts, gatling_dashboard, points
 from tests.e2e.grafana_interp import TimeRange, interpolate
-from tests.e2e.http_target import TargetServer
-from tests.e2e.influxd import MissingTool
-from tests.e2e.test_dashboard_queries import Resolved, _dashboard, _points
-from tests.e2e.test_datapath import _expected, _sums
 
 pytestmark = pytest.mark.e2e
 
@@ -55,8 +54,8 @@ def forwarded(
 
 
 def test_request_and_error_counts_equal_gatlings_report_exactly(forwarded: ForwardedRun) -> None:
-    sums = _sums(forwarded)
-    expected = _expected(forwarded)
+    sums = count_sums(forwarded)
+    expected = expected_counts(forwarded)
     assert set(sums) == set(expected), {
         "only in InfluxDB": sorted(set(sums) - set(expected), key=str),
         "only in Gatling": sorted(set(expected) - set(sums), key=str),
@@ -66,7 +65,7 @@ def test_request_and_error_counts_equal_gatlings_report_exactly(forwarded: Forwa
 
 
 def test_two_runners_stay_apart_and_sum_to_the_totals(forwarded: ForwardedRun) -> None:
-    sums = _sums(forwarded)
+    sums = count_sums(forwarded)
     per_runner = {
         runner: (sums[(runner, None, ALL_REQUESTS, "all")], sums[(runner, None, ALL_REQUESTS, "ko")])
         for runner in RUNNERS
@@ -83,7 +82,7 @@ def test_two_runners_stay_apart_and_sum_to_the_totals(forwarded: ForwardedRun) -
 
 
 def test_groups_one_and_two_levels_deep(forwarded: ForwardedRun) -> None:
-    sums = _sums(forwarded)
+    sums = count_sums(forwarded)
     groups_by_request: dict[str, set[str | None]] = defaultdict(set)
     per_group: dict[tuple[str, str | None], int] = defaultdict(int)
     for (runner, group, request, status), n in sums.items():
@@ -138,7 +137,7 @@ def test_flush_agent_was_active_and_forwarders_ended_cleanly(forwarded: Forwarde
 
 def test_every_dashboard_panel_query_returns_data(forwarded: ForwardedRun) -> None:
     # The unchanged dashboard, its variables and every panel query resolved as Grafana does.
-    dashboard = _dashboard(forwarded)
+    dashboard = gatling_dashboard(forwarded)
     time_range = TimeRange(int(forwarded.started - 5) * 1000, int(forwarded.finished + 5) * 1000)
     res = Resolved(forwarded, dashboard, time_range, {})
     for variable in dashboard["templating"]["list"]:
@@ -151,7 +150,7 @@ def test_every_dashboard_panel_query_returns_data(forwarded: ForwardedRun) -> No
     for panel in dashboard["panels"]:
         for target in panel["targets"]:
             series, _ = res.run_target(panel, target)
-            if not _points(series):
+            if not points(series):
                 empty.append(f"{panel['title']} / {target['refId']}")
     assert not empty, f"Gatling {forwarded.version}: panels without data: {empty}"
 

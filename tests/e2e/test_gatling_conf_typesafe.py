@@ -29,9 +29,9 @@ from loadtest_monitor.render.gatling_conf import Destination, document
 from loadtest_monitor.render.hocon import Concatenation, Overrides, Substitution
 from loadtest_monitor.spec.base_config import base_config_data, base_config_problem
 from loadtest_monitor.spec.monitor import parse_spec
+from ltm_harness.cases.hocon import READER_ENV, RUNNER, base_configs
 from ltm_harness.maven import MissingArtifact, typesafe_config_jar
-from tests.e2e.influxd import MissingTool, require_tool
-from tests.hocon_strategies import READER_ENV, RUNNER, base_configs
+from ltm_harness.tools import MissingTool, require_tool
 
 pytestmark = pytest.mark.e2e
 

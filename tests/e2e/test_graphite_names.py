@@ -36,8 +36,8 @@ from loadtest_monitor.graphite import (
 )
 from loadtest_monitor.render.gatling import USERS_MEASUREMENT
 from loadtest_monitor.spec.monitor import parse_spec
-from tests.e2e.influx_bootstrap import start_bootstrapped
-from tests.e2e.influxd import Influxd
+from ltm_harness.influx_bootstrap import start_bootstrapped
+from ltm_harness.influxd import Influxd
 
 pytestmark = pytest.mark.e2e
 

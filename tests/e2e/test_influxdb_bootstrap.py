@@ -25,8 +25,8 @@ import pytest
 
 from loadtest_monitor.render import bootstrap
 from loadtest_monitor.spec.monitor import MonitorSpec, parse_spec
-from tests.e2e.influx_bootstrap import Credentials, run_bootstrap, start_bootstrapped, start_main
-from tests.e2e.influxd import Influxd, Ports
+from ltm_harness.influx_bootstrap import Credentials, run_bootstrap, start_bootstrapped, start_main
+from ltm_harness.influxd import Influxd, Ports
 
 pytestmark = pytest.mark.e2e
 

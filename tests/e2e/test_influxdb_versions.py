@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from loadtest_monitor.spec.monitor import DEFAULT_INFLUXDB_IMAGE, parse_spec
-from tests.e2e.datapath import start_influxd
-from tests.e2e.influxd import INFLUXD_BUILDS, SOURCE_BUILT_VERSION, influxd_version
+from ltm_harness.influx_bootstrap import start_influxd
+from ltm_harness.influxd import INFLUXD_BUILDS, SOURCE_BUILT_VERSION, influxd_version
 
 
 def test_the_default_image_is_the_version_the_suite_runs_on() -> None:

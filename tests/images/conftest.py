@@ -15,10 +15,11 @@ import pykube
 import pytest
 
 from ltm_harness.cluster import LocalCluster
+from ltm_harness.errors import ClusterError
+from ltm_harness.http_target import TargetServer
+from ltm_harness.kube_session import admin_client, fresh_namespace, start_cluster
+from ltm_harness.podman import OPERATOR_IMAGE, RUNNER_IMAGE, Podman, PodmanMissing
 from ltm_harness.repo import project_crds
-from tests.e2e.http_target import TargetServer
-from tests.images.podman import OPERATOR_IMAGE, RUNNER_IMAGE, Podman, PodmanMissing
-from tests.kube_support import admin_client, fresh_namespace, running_cluster
 
 HERE = Path(__file__).resolve().parent
 
@@ -60,8 +61,17 @@ def runner_image(podman: Podman) -> str:
 
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    with running_cluster(tmp_path_factory.mktemp("localcluster"), project_crds()) as local:
+    local, problem = None, ""
+    try:
+        local = start_cluster(tmp_path_factory.mktemp("localcluster"), project_crds())
+    except ClusterError as err:
+        problem = str(err)
+    if local is None:  # failed (never skipped) outside the except block: the report shows just the reason
+        pytest.fail(problem, pytrace=False)
+    try:
         yield local
+    finally:
+        local.stop()
 
 
 @pytest.fixture(scope="session")

@@ -13,9 +13,9 @@ from pathlib import Path
 import pykube
 
 from ltm_harness.cluster import LocalCluster
+from ltm_harness.monitors import apply_monitor, children, minimal, wait_ready
+from ltm_harness.podman import Podman
 from ltm_harness.ports import free_port
-from tests.images.podman import Podman
-from tests.integration.operator_support import apply_monitor, children, minimal, wait_ready
 
 IMAGE_UID = 65532  # docker/operator/Dockerfile: USER 65532:65532, the Deployment's runAsUser
 KUBECONFIG_IN_CONTAINER = "/var/run/loadtest-monitor/kubeconfig"

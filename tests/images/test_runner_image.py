@@ -24,12 +24,13 @@ import yaml
 from loadtest_monitor.graphite import ALL_REQUESTS, ALL_USERS
 from loadtest_monitor.render.gatling import render_gatling_conf, requests_measurement
 from loadtest_monitor.spec.monitor import MonitorSpec, parse_spec
-from tests.e2e.datapath import start_influxd
-from tests.e2e.gatling_run import GatlingResults
-from tests.e2e.http_target import TargetServer
-from tests.e2e.influxd import Influxd, MissingTool, default_binary
-from tests.images.graphite_relay import GraphiteLine, GraphiteRelay
-from tests.images.podman import Podman
+from ltm_harness.gatling_run import GatlingResults
+from ltm_harness.graphite_relay import GraphiteLine, GraphiteRelay
+from ltm_harness.http_target import TargetServer
+from ltm_harness.influx_bootstrap import start_influxd
+from ltm_harness.influxd import Influxd, default_binary
+from ltm_harness.podman import Podman
+from ltm_harness.tools import MissingTool
 
 REPO = Path(__file__).resolve().parents[2]
 JOB = REPO / "manifests" / "examples" / "gatling-job.yaml"

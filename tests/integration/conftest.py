@@ -22,9 +22,10 @@ import pykube
 import pytest
 
 from ltm_harness.cluster import SELF_TEST_CRD, LocalCluster
+from ltm_harness.errors import ClusterError
+from ltm_harness.kube_session import admin_client, fresh_namespace, start_cluster
 from ltm_harness.repo import project_crds
 from tests.integration.operator_support import install_crd
-from tests.kube_support import admin_client, fresh_namespace, running_cluster
 
 HERE = Path(__file__).resolve().parent
 #: Installed before kube-controller-manager starts, so garbage collection knows these kinds at once.
@@ -42,9 +43,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     """A started LocalCluster for the whole session; its run dir (logs, audit log) is kept in pytest's tmp."""
-    with running_cluster(tmp_path_factory.mktemp("localcluster"), CRDS, keep_run_dir=True) as local:
-        _started.append(local)
+    local, problem = None, ""
+    try:
+        local = start_cluster(tmp_path_factory.mktemp("localcluster"), CRDS, keep_run_dir=True)
+    except ClusterError as err:
+        problem = str(err)
+    if local is None:  # failed (never skipped) outside the except block: the report shows just the reason
+        pytest.fail(problem, pytrace=False)
+    _started.append(local)
+    try:
         yield local
+    finally:
+        local.stop()
 
 
 @pytest.fixture(scope="session")

@@ -17,13 +17,20 @@ from typing import Any, TypeVar
 import pykube
 import yaml
 
-from loadtest_monitor.spec.schema import crd_file
 from ltm_harness import wait
+from ltm_harness.monitors import EXAMPLE as EXAMPLE
+from ltm_harness.monitors import apply_monitor as apply_monitor
+from ltm_harness.monitors import children as children
+from ltm_harness.monitors import condition as condition
+from ltm_harness.monitors import get_monitor as get_monitor
+from ltm_harness.monitors import minimal as minimal
+from ltm_harness.monitors import monitor_kind as monitor_kind
+from ltm_harness.monitors import wait_ready as wait_ready
 from ltm_harness.operator_process import OperatorProcess
+from ltm_harness.repo import MONITOR_CRD, REPO_ROOT
 
-REPO = Path(__file__).resolve().parents[2]
-CRD = crd_file()
-EXAMPLE = REPO / "manifests" / "examples" / "monitor.yaml"
+REPO = REPO_ROOT
+CRD = MONITOR_CRD
 OPERATOR_AGENT = "loadtest-monitor/"
 WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
 
@@ -120,56 +127,6 @@ def running_operator(cluster: Any, log_dir: Path, **options: Any) -> Iterator[Op
         yield op
     finally:
         op.stop()
-
-
-def monitor_kind(api: pykube.HTTPClient) -> Any:
-    return pykube.object_factory(api, "loadtest.dev/v1alpha1", "LoadtestMonitor")
-
-
-def get_monitor(api: pykube.HTTPClient, namespace: str, name: str) -> dict[str, Any]:
-    kind = monitor_kind(api)
-    obj = kind.objects(api, namespace=namespace).get(name=name)
-    return dict(obj.obj)
-
-
-def condition(monitor: dict[str, Any], cond_type: str) -> dict[str, Any]:
-    for cond in (monitor.get("status") or {}).get("conditions") or []:
-        if cond["type"] == cond_type:
-            return dict(cond)
-    return {}
-
-
-def apply_monitor(cluster: Any, namespace: str, manifest: dict[str, Any]) -> subprocess.CompletedProcess[str]:
-    return cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(manifest))
-
-
-def wait_ready(api: pykube.HTTPClient, namespace: str, name: str, timeout: float = 120) -> dict[str, Any]:
-    def ready() -> dict[str, Any] | None:
-        mon = get_monitor(api, namespace, name)
-        ok = condition(mon, "Ready").get("status") == "True"
-        observed = mon.get("status", {}).get("observedGeneration") == mon["metadata"]["generation"]
-        return mon if ok and observed else None
-
-    return wait_for(ready, timeout, f"{namespace}/{name} Ready=True")
-
-
-def children(api: pykube.HTTPClient, namespace: str, name: str) -> dict[str, dict[str, Any]]:
-    selector = {"app.kubernetes.io/instance": name, "app.kubernetes.io/managed-by": "loadtest-monitor"}
-    found: dict[str, dict[str, Any]] = {}
-    kinds = [pykube.ConfigMap, pykube.Secret, pykube.Service, pykube.Deployment, pykube.PersistentVolumeClaim]
-    kinds.append(pykube.object_factory(api, "networking.k8s.io/v1", "NetworkPolicy"))
-    for kind in kinds:
-        for obj in kind.objects(api, namespace=namespace).filter(selector=selector):
-            found[f"{obj.obj.get('kind', kind.kind)}/{obj.name}"] = dict(obj.obj)
-    return found
-
-
-def minimal(name: str = "checkout", /, **spec: Any) -> dict[str, Any]:
-    manifest = yaml.safe_load(EXAMPLE.read_text())
-    manifest["metadata"]["name"] = name
-    if spec:
-        manifest["spec"] = spec
-    return dict(manifest)
 
 
 def deployment(api: pykube.HTTPClient, namespace: str, name: str) -> dict[str, Any]:

@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from ltm_harness.cluster import STORAGE_CLASS, LocalCluster
+from ltm_harness.kube_session import admin_client, bare_cluster
 from tests.integration.operator_support import (
     Operator,
     apply_monitor,
@@ -33,7 +34,6 @@ from tests.integration.operator_support import (
     wait_for,
     wait_ready,
 )
-from tests.kube_support import admin_client, bare_cluster
 
 CLI = str(Path(sys.executable).parent / "loadtest-monitor")
 REPO = Path(__file__).resolve().parents[2]

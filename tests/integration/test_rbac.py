@@ -15,6 +15,7 @@ import pykube
 import pytest
 import yaml
 
+from ltm_harness.repo import PROJECT_CRDS_DIR
 from tests.integration.operator_support import REPO, Operator, apply_monitor, minimal, wait_ready
 
 SA_NAMESPACE = "loadtest-monitor-system"
@@ -45,7 +46,7 @@ def operator_as_service_account(cluster: Any, tmp_path_factory: pytest.TempPathF
     assert {d["kind"] for d in rbac} == RBAC_KINDS
     applied = cluster.kubectl("apply", "--server-side", "-f", "-", input=yaml.safe_dump_all(rbac))
     assert applied.returncode == 0, applied.stderr
-    crd = cluster.kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
+    crd = cluster.kubectl("apply", "--server-side", "-f", str(PROJECT_CRDS_DIR))
     assert crd.returncode == 0, crd.stderr
     token = cluster.kubectl("create", "token", SA_NAME, "-n", SA_NAMESPACE, "--duration=1h")
     assert token.returncode == 0, token.stderr

@@ -32,6 +32,7 @@ from loadtest_monitor.cli import down as cli_down
 from loadtest_monitor.cli.up import Console, ensure_crd, ensure_operator
 from loadtest_monitor.kube.rest import Rest
 from ltm_harness.cluster import LocalCluster
+from ltm_harness.kube_session import admin_client, bare_cluster
 from tests.integration.operator_support import (
     CRD,
     Operator,
@@ -42,7 +43,6 @@ from tests.integration.operator_support import (
     running_operator,
     wait_for,
 )
-from tests.kube_support import admin_client, bare_cluster
 
 CLI = str(Path(sys.executable).parent / "loadtest-monitor")
 REPO = Path(__file__).resolve().parents[2]

@@ -20,16 +20,15 @@ from loadtest_monitor.cli import crd_fence
 from loadtest_monitor.identity import CRD_NAME
 from loadtest_monitor.kube.client import Kube
 from loadtest_monitor.kube.rest import Rest
-from loadtest_monitor.spec.schema import crd_file
 from ltm_harness import wait
 from ltm_harness.apiserver import ApiServer
 from ltm_harness.binaries import Binaries, find_binaries, floor_apiserver_dir
 from ltm_harness.errors import ClusterError
+from ltm_harness.repo import MONITOR_CRD as CRD
 from ltm_harness.repo import REPO_ROOT as REPO
+from tests.integration.image_support import disagreements
 from tests.integration.operator_support import check_create_only_apply
-from tests.integration.test_validation_images import disagreements
 
-CRD = crd_file()
 FLOOR_VERSION = "v1.27"  # the floor README.md, docs/install.md and Chart.yaml state
 
 

@@ -71,7 +71,7 @@ def test_the_offline_crd_check_answers_as_the_api_server_does(cluster: Any, name
     """On the table of hostile and careful inputs, crd_check (what `render` runs offline) and the API
     server's dry-run of the monitor itself accept and refuse exactly the same ones."""
     from loadtest_monitor.spec import crd_check
-    from tests.unit.test_spec_hostile import HOSTILE, VALID, monitor  # the unit tests' table, one source
+    from ltm_harness.cases.hostile_specs import HOSTILE, VALID, monitor  # the unit tests' table, one source
 
     docs = [(case, doc) for case, doc, _ in HOSTILE] + [(case, monitor(spec)) for case, spec in VALID]
     differ = []

@@ -3,19 +3,16 @@ layout and the names the operator gives the `checkout` monitor's objects."""
 
 from __future__ import annotations
 
-import os
 import re
 import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 import yaml
 
 from loadtest_monitor import graphite, identity
-from tests.packaging.packaging_support import ROOT, restricted_violations, stages
+from tests.packaging.job_support import env_of, env_value, run_wait_script, runner_conf_dir
+from tests.packaging.packaging_support import ROOT, restricted_violations
 
 JOB_FILE = ROOT / "manifests" / "examples" / "gatling-job.yaml"
 RUNNER_DIR = ROOT / "docker" / "gatling-runner"
@@ -43,15 +40,6 @@ def runner(pod) -> dict:
 def wait_container(pod) -> dict:
     (c,) = pod["initContainers"]
     return c
-
-
-def env_of(container: dict) -> list[dict]:
-    return container.get("env") or []
-
-
-def env_value(container: dict, name: str) -> dict:
-    (entry,) = [e for e in env_of(container) if e["name"] == name]
-    return entry
 
 
 def test_indexed_job_with_two_runners(job):
@@ -89,39 +77,13 @@ def test_init_container_waits_for_the_monitors_graphite_port(wait_container):
     assert "exit 1" in script and "WAIT_TIMEOUT_SECONDS" in script
 
 
-def _run_wait_script(wait_container: dict, tmp_path: Path, port: int, timeout_s: int) -> subprocess.CompletedProcess:
-    """Runs the init container's shell script here, with a stand-in `nc -z` that really connects."""
-    stub = tmp_path / "nc"
-    stub.write_text(
-        f"#!{sys.executable}\n"
-        "import socket, sys\n"
-        "args = sys.argv[1:]\n"
-        "assert '-z' in args, args\n"
-        "host, port = args[-2], int(args[-1])\n"
-        "try:\n"
-        "    socket.create_connection((host, port), timeout=2).close()\n"
-        "except OSError:\n"
-        "    sys.exit(1)\n"
-    )
-    stub.chmod(0o755)
-    env = {
-        "PATH": f"{tmp_path}:{os.environ['PATH']}",
-        "GRAPHITE_HOST": "127.0.0.1",
-        "GRAPHITE_PORT": str(port),
-        "WAIT_TIMEOUT_SECONDS": str(timeout_s),
-    }
-    (shell, flag, script) = wait_container["command"]
-    assert (shell, flag) == ("sh", "-c")
-    return subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True, timeout=60, check=False)
-
-
 def test_wait_script_returns_once_the_port_accepts(wait_container, tmp_path):
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         server.listen()
         port = server.getsockname()[1]
         started = time.monotonic()
-        proc = _run_wait_script(wait_container, tmp_path, port, 30)
+        proc = run_wait_script(wait_container, tmp_path, port, 30)
     assert proc.returncode == 0, proc.stderr
     assert time.monotonic() - started < 10
     assert "accepts connections" in proc.stdout
@@ -131,7 +93,7 @@ def test_wait_script_gives_up_after_its_timeout(wait_container, tmp_path):
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    proc = _run_wait_script(wait_container, tmp_path, port, 1)
+    proc = run_wait_script(wait_container, tmp_path, port, 1)
     assert proc.returncode == 1
     assert "not reachable" in proc.stderr
 
@@ -144,16 +106,6 @@ def test_configmap_is_the_monitors(pod):
     (volume,) = [v for v in pod["volumes"] if "configMap" in v]
     assert volume["configMap"]["name"] == names.gatling_config == "checkout-gatling"
     assert volume["configMap"]["items"] == [{"key": identity.GATLING_CONF_KEY, "path": "gatling.conf"}]
-
-
-def runner_conf_dir() -> str:
-    """The first classpath entry of the runner image: where gatling.conf must appear."""
-    env = " ".join(rest for ins, rest in stages(RUNNER_DIR / "Dockerfile")[-1] if ins == "ENV")
-    home = re.search(r"GATLING_HOME=(\S+)", env)
-    assert home
-    classpath = re.search(r'-cp "([^"]+)"', (RUNNER_DIR / "run.sh").read_text())
-    assert classpath
-    return classpath.group(1).split(":")[0].replace("$GATLING_HOME", home.group(1))
 
 
 def test_configmap_mounted_on_the_images_classpath_dir(pod, runner):

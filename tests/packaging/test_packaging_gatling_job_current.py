@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from loadtest_monitor import identity
+from tests.packaging.job_support import env_value, run_wait_script, runner_conf_dir
 from tests.packaging.packaging_support import ROOT, restricted_violations
-from tests.packaging.test_packaging_gatling_job import _run_wait_script, env_value, runner_conf_dir
 
 JOB_FILE = ROOT / "manifests" / "examples" / "gatling-job-current.yaml"
 CLASSIC_JOB_FILE = ROOT / "manifests" / "examples" / "gatling-job.yaml"
@@ -85,7 +85,7 @@ def test_graphite_wait_script_runs(init_containers, tmp_path):
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         server.listen()
-        proc = _run_wait_script(init_containers["wait-for-graphite"], tmp_path, server.getsockname()[1], 30)
+        proc = run_wait_script(init_containers["wait-for-graphite"], tmp_path, server.getsockname()[1], 30)
     assert proc.returncode == 0, proc.stderr
     assert "accepts connections" in proc.stdout
 

@@ -17,11 +17,11 @@ from loadtest_monitor.forward.cli import LAYOUT_ERRORS_METRIC
 from loadtest_monitor.forward.records import RequestRecord
 from loadtest_monitor.render.gatling import render_gatling_conf
 from loadtest_monitor.spec.monitor import parse_spec
+from ltm_harness.gatling_binary_log import BinaryLog
 from ltm_harness.ports import free_port
 from tests.unit.forward_support import (
     BINARY_VERSIONS,
     TEXT_VERSIONS,
-    BinaryLog,
     GraphiteSink,
     binary_log_started_at,
     real_log,

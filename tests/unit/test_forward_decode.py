@@ -23,7 +23,8 @@ from loadtest_monitor.forward.records import (
     UserRecord,
 )
 from loadtest_monitor.forward.textlog import TextLogDecoder
-from tests.unit.forward_support import BINARY_VERSIONS, TEXT_VERSIONS, BinaryLog, real_log, report_totals
+from ltm_harness.gatling_binary_log import BinaryLog
+from tests.unit.forward_support import BINARY_VERSIONS, TEXT_VERSIONS, real_log, report_totals
 
 
 def decode(data: bytes, chunk: int | None = None) -> tuple[list[Record], RunHeader]:

@@ -27,7 +27,7 @@ from loadtest_monitor.graphite import (
     scenario_segment,
     segment,
 )
-from tests.unit.forward_support import BinaryLog
+from ltm_harness.gatling_binary_log import BinaryLog
 
 # Every code point, surrogates and control characters included.
 ANY_CHAR = st.characters(codec=None, categories=None)

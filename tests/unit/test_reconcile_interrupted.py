@@ -16,7 +16,7 @@ import pytest
 
 from loadtest_monitor.kube.client import KubeError
 from tests.unit.fake_kube import FakeKube
-from tests.unit.test_reconcile import NS, monitor, settle
+from tests.unit.reconcile_support import NS, monitor, settle
 
 STORAGE = {"storage": {"enabled": True, "size": "5Gi"}}
 PVC = "PersistentVolumeClaim/checkout-influxdb-data"

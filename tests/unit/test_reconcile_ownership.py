@@ -24,7 +24,7 @@ from loadtest_monitor.render.common import Owner, RenderContext
 from loadtest_monitor.render.monitor import generated_secrets, render_all
 from loadtest_monitor.spec.monitor import parse_spec
 from tests.unit.fake_kube import FakeKube, make_reconciler
-from tests.unit.test_reconcile import NS, monitor, ready, roll_out
+from tests.unit.reconcile_support import NS, monitor, ready, roll_out
 
 OUR_LABELS = {LABEL_MANAGED_BY: FIELD_MANAGER, LABEL_INSTANCE: "checkout"}
 

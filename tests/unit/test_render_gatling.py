@@ -19,7 +19,7 @@ from loadtest_monitor.render.gatling import (
 )
 from loadtest_monitor.spec.base_config import base_config_problem
 from loadtest_monitor.spec.monitor import parse_spec
-from tests.hocon_strategies import READER_ENV, RUNNER, base_configs
+from ltm_harness.cases.hocon import READER_ENV, RUNNER, base_configs
 
 HOST = "checkout-graphite.perf.svc.cluster.local"
 

@@ -25,7 +25,7 @@ from loadtest_monitor.controller.store import WatchStore
 from loadtest_monitor.controller.workqueue import WorkQueue
 from loadtest_monitor.identity import API_VERSION, KIND
 from tests.unit.fake_kube import FakeKube, make_reconciler
-from tests.unit.test_reconcile import NS, monitor
+from tests.unit.reconcile_support import NS, monitor
 
 WORKERS = 4
 

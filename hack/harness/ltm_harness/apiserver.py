@@ -181,14 +181,22 @@ class ApiServer:
             raise ClusterError(f"GET {path}: HTTP {status}: {body[:300]!r}")
         return json.loads(body)
 
-    def request(self, method: str, path: str, body: Any = None, timeout: float = 10.0) -> tuple[int, bytes]:
-        """One request as the admin user: (HTTP status, body); JSON ``body`` if given."""
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        timeout: float = 10.0,
+        content_type: str = "application/json",
+    ) -> tuple[int, bytes]:
+        """One request as the admin user: (HTTP status, body); JSON ``body`` if given, sent as
+        ``content_type`` (e.g. ``application/merge-patch+json`` for a PATCH)."""
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(self.server + path, data=data, method=method)
         req.add_header("User-Agent", USER_AGENT)
         req.add_header("Accept", "application/json")
         if data is not None:
-            req.add_header("Content-Type", "application/json")
+            req.add_header("Content-Type", content_type)
         try:
             with urllib.request.urlopen(req, context=self._ssl_context(), timeout=timeout) as resp:
                 return int(resp.status), bytes(resp.read())

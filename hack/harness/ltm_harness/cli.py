@@ -3,6 +3,7 @@ background, its kubeconfig and state in ``.cluster/``.
 
     ltm-cluster up       # starts it detached, writes .cluster/kubeconfig and .cluster/state.json
     ltm-cluster status
+    ltm-cluster pod-runner   # runs the runner pods (label loadtest.dev/run) as real Gatling processes
     ltm-cluster down
 """
 
@@ -16,6 +17,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ltm_harness import pod_runner_cli
 from ltm_harness.binaries import find_binaries
 from ltm_harness.cluster import LocalCluster
 from ltm_harness.errors import ClusterError
@@ -128,6 +130,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     up.add_argument("--no-crds", action="store_true", help="install no CRDs")
     sub.add_parser("down", help="stop the cluster and clean up")
     sub.add_parser("status", help="show the cluster's processes and readiness")
+    pod_runner_cli.add_arguments(
+        sub.add_parser("pod-runner", help="run the cluster's runner pods as real Gatling processes (foreground)")
+    )
     args = parser.parse_args(argv)
     state_dir: Path = args.state_dir
     if args.command == "up":
@@ -135,6 +140,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_up(state_dir, args.timeout, args.keep_run_dir, crds)
     if args.command == "down":
         return cmd_down(state_dir)
+    if args.command == "pod-runner":
+        cluster = _load_state(state_dir)
+        if cluster is None:
+            print("no cluster (run `make cluster` first)", file=sys.stderr)
+            return 1
+        return pod_runner_cli.run(cluster, args, state_dir)
     return cmd_status(state_dir)
 
 

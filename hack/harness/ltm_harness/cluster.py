@@ -24,9 +24,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+import yaml
+
 from ltm_harness.apiserver import ApiServer
 from ltm_harness.binaries import Binaries, find_binaries
 from ltm_harness.errors import ClusterError
+from ltm_harness.pod_spec import RUN_LABEL
 from ltm_harness.processes import Process
 
 POD_CIDR = "10.244.0.0/16"
@@ -71,6 +74,17 @@ SELF_TEST_CRD: dict[str, Any] = {
         ],
     },
 }
+
+
+def runner_pods_left_alone(stage_text: str) -> str:
+    """KWOK's pod-complete stage ends every Running pod of a Job at once with exit 0; runner pods
+    (label RUN_LABEL) are ended by the pod runner with their real Gatling's exit code instead."""
+    stage = yaml.safe_load(stage_text)
+    if not isinstance(stage, dict) or stage.get("metadata", {}).get("name") != "pod-complete":
+        return stage_text
+    expressions = stage["spec"]["selector"]["matchExpressions"]
+    expressions.append({"key": f'.metadata.labels["{RUN_LABEL}"]', "operator": "DoesNotExist"})
+    return str(yaml.safe_dump(stage, sort_keys=False))
 
 
 class LocalCluster(ApiServer):
@@ -185,7 +199,9 @@ class LocalCluster(ApiServer):
     def _write_configs(self) -> None:
         super()._write_configs()
         stages = sorted(self.binaries.kwok_stages.glob("*.yaml"))
-        (self.run_dir / "kwok-stages.yaml").write_text("\n---\n".join(s.read_text().strip() for s in stages) + "\n")
+        (self.run_dir / "kwok-stages.yaml").write_text(
+            "\n---\n".join(runner_pods_left_alone(s.read_text()).strip() for s in stages) + "\n"
+        )
 
     def _disabled_admission_plugins(self) -> list[str]:
         disabled = ["TaintNodesByCondition"]  # else the new node keeps a not-ready taint nobody removes

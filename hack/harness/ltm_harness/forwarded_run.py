@@ -7,10 +7,6 @@ apply; it also records when InfluxDB first held data of the run, to prove the da
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,65 +14,17 @@ from pathlib import Path
 from loadtest_monitor.graphite import ALL_REQUESTS
 from loadtest_monitor.render.gatling import render_gatling_conf, requests_measurement
 from loadtest_monitor.spec.monitor import MonitorSpec
-from tests.e2e.datapath import DataPathRun, expected_users, start_influxd
-from tests.e2e.gatling_report import load_report
-from tests.e2e.gatling_runner_home import RunnerHome, RunnerProcess, build_runner_home
-from tests.e2e.http_target import TargetServer
-from tests.e2e.influxd import Influxd
+from ltm_harness.datapath import DataPathRun, expected_users
+from ltm_harness.forwarder import Forwarder
+from ltm_harness.gatling_report import load_report
+from ltm_harness.http_target import TargetServer
+from ltm_harness.influx_bootstrap import start_influxd
+from ltm_harness.influxd import Influxd
+from ltm_harness.runner_home import RunnerHome, RunnerProcess, build_runner_home
 
-FORWARD = str(Path(sys.executable).parent / "loadtest-monitor")
 # This runner's forwarder runs as the Job's native sidecar does: --until-sigterm, stopped with
 # SIGTERM once Gatling has exited (the kubelet's part); the other one ends by itself on the report.
 SIDECAR_RUNNER = "runner-b"
-
-
-@dataclass
-class Forwarder:
-    """`loadtest-monitor forward` as the sidecar runs it: same gatling.conf, same GATLING_RUNNER."""
-
-    gatling_conf: Path
-    results: Path
-    runner: str
-    extra_args: tuple[str, ...] = ()
-    proc: subprocess.Popen[str] | None = None
-
-    @property
-    def log(self) -> Path:
-        return self.results.parent / f"forward-{self.runner}.log"
-
-    def start(self) -> Forwarder:
-        env = {k: v for k, v in os.environ.items() if k not in ("GATLING_RUNNER", "HOSTNAME")}
-        env["GATLING_RUNNER"] = self.runner
-        args = [FORWARD, "forward", "--gatling-conf", str(self.gatling_conf), "--results", str(self.results),
-                *self.extra_args]
-        with self.log.open("w") as out:
-            self.proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT, text=True,
-                                         start_new_session=True)
-        return self
-
-    def wait(self, timeout: float = 60) -> int:
-        assert self.proc is not None
-        try:
-            return self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.stop()
-            raise RuntimeError(f"forwarder {self.runner} did not end within {timeout}s:\n{self.tail()}") from None
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-
-    def terminate(self) -> bool:
-        """SIGTERM, as the kubelet stops a sidecar; True if it was still running then."""
-        assert self.proc is not None
-        alive = self.proc.poll() is None
-        if alive:
-            self.proc.send_signal(signal.SIGTERM)
-        return alive
-
-    def tail(self, n: int = 30) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
 
 
 @dataclass

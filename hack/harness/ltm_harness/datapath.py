@@ -1,6 +1,5 @@
-"""The end-to-end data path, shared by the e2e fixtures and tests: the spec under test, the two
-runners, influxd started as the pod starts it, and real Gatling runs into it (imported as
-tests.e2e.datapath by the e2e and image tests and the benchmarks).
+"""The reference data path: the spec under test, the two runners and their loads, influxd started
+as the pod starts it, and real Gatling 3.11 runs into it (the e2e fixtures and the benchmarks).
 """
 
 from __future__ import annotations
@@ -9,11 +8,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
-
 from loadtest_monitor.render.gatling import render_gatling_conf
 from loadtest_monitor.spec.monitor import MonitorSpec
-from tests.e2e.gatling_run import (
+from ltm_harness.gatling_run import (
     EmittedWindow,
     GatlingResults,
     GatlingRun,
@@ -21,9 +18,10 @@ from tests.e2e.gatling_run import (
     lossy_same_second_flushes,
     prepare_project,
 )
-from tests.e2e.http_target import TargetServer
-from tests.e2e.influx_bootstrap import start_bootstrapped
-from tests.e2e.influxd import Influxd, MissingTool
+from ltm_harness.http_target import TargetServer
+from ltm_harness.influx_bootstrap import start_influxd
+from ltm_harness.influxd import Influxd
+from ltm_harness.tools import MissingTool
 
 RAW_SPEC = {
     "gatling": {"light": False, "writePeriod": 1, "rootPathPrefix": "gatling", "maxGroupDepth": 3},
@@ -45,13 +43,9 @@ def expected_users(props: dict[str, str]) -> dict[str, int]:
     browse = int(props["e2e.browseUsers"])
     return {"browse": browse, "checkout": checkout, "allUsers": browse + checkout}
 
-def start_influxd(spec: MonitorSpec, workdir: Path, binary: str | None = None) -> Influxd:
-    """influxd prepared as the pod prepares it: the rendered bootstrap (init container), then the
-    rendered influxdb.conf with HTTP authentication on, every port (HTTP, Graphite TCP+UDP, RPC) on a
-    free loopback port; the client queries as the generated admin. binary: the build under test
-    (default: 1.12.4, the default image's)."""
-    server, _ = start_bootstrapped(spec, workdir, binary=binary)
-    return server
+
+class DataPathError(RuntimeError):
+    """The data path could not be run, or never ran with distinct windows; the message says why."""
 
 
 @dataclass
@@ -122,8 +116,10 @@ def run_until_distinct_windows(
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
             run = run_data_path(spec, target, base / f"attempt-{attempt}", runners, binary)
+        except DataPathError:
+            raise
         except (RuntimeError, MissingTool) as exc:
-            pytest.fail(str(exc), pytrace=False)
+            raise DataPathError(str(exc)) from exc
         collided = {r: lossy_same_second_flushes(run.emitted(r)) for r in runners}
         collided = {r: c for r, c in collided.items() if c}
         if not collided:
@@ -133,8 +129,8 @@ def run_until_distinct_windows(
             f"attempt {attempt}: Gatling stamped two non-empty payloads with the same epoch second "
             f"(InfluxDB keeps the later one, the earlier window's counts are lost): {collided}"
         )
-        notes.append(note)  # reported in the session summary (tests/e2e/conftest.py)
+        notes.append(note)  # the e2e fixtures report it in the session summary
         run.influxd.stop()
-    pytest.fail("\n".join(notes), pytrace=False)
+    raise DataPathError("\n".join(notes))
 
 

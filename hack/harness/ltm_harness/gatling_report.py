@@ -14,7 +14,7 @@ import re
 from html.parser import HTMLParser
 from pathlib import Path
 
-from tests.e2e.gatling_run import GatlingResults, RequestStats, _stats, _walk
+from ltm_harness.gatling_run import GatlingResults, RequestStats, _stats, _walk
 
 
 def load_report(run_dir: Path, runner: str) -> GatlingResults:

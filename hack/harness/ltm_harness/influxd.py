@@ -1,6 +1,6 @@
 """A real influxd (InfluxDB 1.x) started on free loopback ports with a given influxdb.conf.
 
-Shared by the end-to-end tests and the ingest benchmark. Nothing here is product code: the config
+Shared by the end-to-end and image tests, the pod runner and the benchmarks. Nothing here is product code: the config
 text comes from the operator's renderer, this only runs it and talks to InfluxDB's HTTP API.
 
 Two builds of InfluxDB 1.x are known (`INFLUXD_BUILDS`): 1.12.4, the version of the operator's
@@ -31,24 +31,11 @@ from typing import Any
 from ltm_harness.binaries import cache_root
 from ltm_harness.ports import free_tcp_udp_port
 from ltm_harness.processes import spawn
+from ltm_harness.tools import MissingTool
 from ltm_harness.wait import wait_for
 
 TCP_LISTEN = "0A"  # the state column of /proc/net/tcp
 RPC_BIND_LINE = re.compile(r'^bind-address\s*=\s*"[^"]*"\s*$', re.MULTILINE)
-
-
-class MissingTool(RuntimeError):
-    """A program the data-path tests need is not installed (run `make e2e-deps`)."""
-
-
-def require_tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        raise MissingTool(
-            f"`{name}` is not on PATH: the end-to-end data-path tests need a real InfluxDB 1.x and "
-            "Gatling (Java 17 + Maven). Install them with `make e2e-deps` (hack/install-e2e-deps.sh)."
-        )
-    return path
 
 
 def influxd_version(binary: str | None = None) -> str:

@@ -14,7 +14,8 @@ from pathlib import Path
 from loadtest_monitor.render import bootstrap
 from loadtest_monitor.render.influxdb import render_influxdb_conf
 from loadtest_monitor.spec.monitor import MonitorSpec
-from tests.e2e.influxd import Influxd, Ports, default_binary, require_tool
+from ltm_harness.influxd import Influxd, Ports, default_binary
+from ltm_harness.tools import require_tool
 
 SECRET_NAME = "e2e-influxdb-auth"
 BOOTSTRAP_TIMEOUT_SECONDS = 180
@@ -118,3 +119,12 @@ def start_bootstrapped(
     if run.exit_code != 0 or run.reason != bootstrap.BOOTSTRAPPED:
         raise RuntimeError(f"bootstrap failed (exit {run.exit_code}): {run.message}\n{run.output[-3000:]}")
     return start_main(spec, workdir, ports, creds, binary), run
+
+
+def start_influxd(spec: MonitorSpec, workdir: Path, binary: str | None = None) -> Influxd:
+    """influxd prepared as the pod prepares it: the rendered bootstrap (init container), then the
+    rendered influxdb.conf with HTTP authentication on, every port (HTTP, Graphite TCP+UDP, RPC) on a
+    free loopback port; the client queries as the generated admin. binary: the build under test
+    (default: 1.12.4, the default image's)."""
+    server, _ = start_bootstrapped(spec, workdir, binary=binary)
+    return server

@@ -2,7 +2,7 @@
 
 docker/gatling-runner/Dockerfile compiles the Gatling project and lays it out as
 GATLING_HOME/{conf,classes,lib,agent}; its run.sh starts Java on that classpath. The tests build the
-same layout from tests/e2e/gatling-project (compiled against the Gatling version under test, every
+same layout from the harness's gatling-project (compiled against the Gatling version under test, every
 jar linked from the local Maven repository) and start the very same run.sh, so what they prove is
 what the image runs: the runner identity reduction, the JVM flags per version and the flush agent.
 """
@@ -17,10 +17,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.e2e.gatling_run import PROJECT, SIMULATION, mvn_command
-from tests.e2e.influxd import require_tool
+from ltm_harness.gatling_run import PROJECT, SIMULATION, mvn_command
+from ltm_harness.repo import REPO_ROOT as ROOT
+from ltm_harness.tools import require_tool
 
-ROOT = Path(__file__).resolve().parents[2]
 RUNNER_DIR = ROOT / "docker" / "gatling-runner"
 RUN_SH = RUNNER_DIR / "run.sh"
 AGENT_PROJECT = RUNNER_DIR / "agent"
@@ -69,7 +69,7 @@ class RunnerHome:
 def build_runner_home(
     dest: Path, version: str, gatling_conf: str, agent_jar: Path | None, jvm_flags: bool = True
 ) -> RunnerHome:
-    """Compiles tests/e2e/gatling-project against `version` (offline: `make e2e-deps` fetched it)
+    """Compiles the harness's gatling-project against `version` (offline: `make e2e-deps` fetched it)
     and lays it out like the image. agent_jar None: the image without the flush agent."""
     require_tool("java")
     if dest.exists():

@@ -1,4 +1,4 @@
-"""Runs the Maven Gatling project of tests/e2e/gatling-project and reads Gatling's own results.
+"""Runs the Maven Gatling project (hack/harness/gatling-project) and reads Gatling's own results.
 
 The project is copied to a temporary folder and the operator's rendered gatling.conf is written,
 unchanged, to src/test/resources/gatling.conf there (Gatling 3.11 loads it from the classpath).
@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.influxd import require_tool
+from ltm_harness.repo import REPO_ROOT
+from ltm_harness.tools import require_tool
 
-PROJECT = Path(__file__).resolve().parent / "gatling-project"
+#: The Gatling project every real run of the harness compiles (Java DSL, gatling-maven-plugin).
+PROJECT = REPO_ROOT / "hack" / "harness" / "gatling-project"
 SIMULATION = "loadtestmonitor.e2e.DataPathSimulation"
 SIMULATION_ID = "datapathsimulation"  # Gatling's id: the class' simple name, lower-cased
 

@@ -1,7 +1,5 @@
-"""The local control plane as the integration and image tests start it, and their namespaces.
-
-A missing binary or a control plane that does not start fails the test with the reason (never a skip).
-"""
+"""The local control plane as the integration and image tests and the benches start it, the admin's
+pykube client (the tests' reader of the cluster) and throwaway namespaces."""
 
 from __future__ import annotations
 
@@ -12,32 +10,26 @@ from pathlib import Path
 from typing import Any
 
 import pykube
-import pytest
 
 from ltm_harness.binaries import find_binaries
 from ltm_harness.cluster import LocalCluster
 from ltm_harness.errors import ClusterError
 
 
-@contextlib.contextmanager
-def running_cluster(
+def start_cluster(
     run_dir: Path, crds: Sequence[Path | Mapping[str, Any]], *, keep_run_dir: bool = False
-) -> Iterator[LocalCluster]:
-    """A started LocalCluster with ``crds`` installed before the controllers start; stopped afterwards."""
-    problem: str | None = None
-    local: LocalCluster | None = None
+) -> LocalCluster:
+    """A started LocalCluster with ``crds`` installed before the controllers start; the caller stops it.
+
+    ClusterError (naming what is missing or what did not start) when it cannot start: the test layers
+    turn it into a failure with that reason, never a skip.
+    """
     try:
         local = LocalCluster(find_binaries(), run_dir, crds=crds, keep_run_dir=keep_run_dir)
         local.start()
     except ClusterError as err:
-        problem = str(err)
-    if problem is not None or local is None:
-        # Fail (never skip) outside the except block so the report shows just the reason.
-        pytest.fail(f"local control plane did not start: {problem}", pytrace=False)
-    try:
-        yield local
-    finally:
-        local.stop()
+        raise ClusterError(f"local control plane did not start: {err}") from err
+    return local
 
 
 def admin_client(cluster: LocalCluster) -> pykube.HTTPClient:
