@@ -33,16 +33,18 @@ from loadtest_monitor.runs.results import collect, freshness, silent_runners
 from loadtest_monitor.runs.stats import compute
 from loadtest_monitor.runs.verdict import judge
 from loadtest_monitor.spec.monitor import MonitorSpec, parse_spec
+from ltm_harness.datapath import RAW_SPEC
+from ltm_harness.forwarder import Forwarder
+from ltm_harness.gatling_binary_log import BinaryLog
+from ltm_harness.gatling_report import load_report
+from ltm_harness.gatling_run import GatlingResults, sanitize
+from ltm_harness.http_target import TargetServer
+from ltm_harness.influx_bootstrap import Credentials, start_influxd
+from ltm_harness.influxd import Influxd
+from ltm_harness.runner_home import RunnerProcess, build_runner_home
+from ltm_harness.tools import MissingTool
 from tests import hdr_reference
-from tests.e2e.datapath import RAW_SPEC, start_influxd
-from tests.e2e.forward_run import Forwarder
-from tests.e2e.gatling_report import load_report
-from tests.e2e.gatling_run import GatlingResults, sanitize
-from tests.e2e.gatling_runner_home import RunnerProcess, build_runner_home
-from tests.e2e.http_target import TargetServer
-from tests.e2e.influx_bootstrap import Credentials
-from tests.e2e.influxd import Influxd, MissingTool
-from tests.unit.forward_support import BinaryLog, binary_log_started_at, real_log, report_totals, text_log_started_at
+from tests.unit.forward_support import binary_log_started_at, real_log, report_totals, text_log_started_at
 
 pytestmark = pytest.mark.e2e
 

@@ -24,8 +24,8 @@ from loadtest_monitor.forward.records import RequestRecord
 from loadtest_monitor.forward.summary import RunSummary, SummarySettings
 from loadtest_monitor.runs.influx import InfluxClient, quote_ident, quote_string
 from loadtest_monitor.spec.monitor import MonitorSpec
-from tests.e2e.datapath import start_influxd
-from tests.e2e.influxd import Influxd
+from ltm_harness.influx_bootstrap import start_influxd
+from ltm_harness.influxd import Influxd
 from tests.integration.operator_support import (
     WRITE_VERBS,
     Operator,

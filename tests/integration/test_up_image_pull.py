@@ -20,8 +20,8 @@ import pytest
 import yaml
 
 from ltm_harness.cluster import LocalCluster
+from ltm_harness.kube_session import admin_client, bare_cluster
 from tests.integration.operator_support import wait_for
-from tests.kube_support import admin_client, bare_cluster
 
 CLI = str(Path(sys.executable).parent / "loadtest-monitor")
 OPERATOR_NS = "loadtest-monitor-system"
