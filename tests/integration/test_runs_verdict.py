@@ -166,6 +166,7 @@ def test_a_passing_run_has_every_runners_requests_and_passes(
     assert 20 <= results["p50Ms"] <= results["p95Ms"] <= results["maxMs"] <= 70
     assert {r["name"] for r in results["worstRequests"]} == {"shop / checkout", "shop / home"}
     assert [c["passed"] for c in status["criteria"]] == [True, True, True]
+    assert 0 <= status["startSpreadSeconds"] < 5  # the runners' summaries' starts, a moment apart here
     assert {c["type"]: c["status"] for c in status["conditions"]} == {"Complete": "True", "Passed": "True"}
     assert events_of(kube_api, namespace, "LoadtestRun", "pass") == ["Starting", "Running", "Evaluating", "Passed"]
     shown = cluster.kubectl("get", "ltr", "pass", "-n", namespace, "--no-headers")

@@ -190,3 +190,67 @@ def test_the_uninstall_fence_holds_on_the_floor(old_apiserver: ApiServer) -> Non
 def test_image_references_are_judged_the_same_on_the_floor(old_apiserver: ApiServer) -> None:
     """The image rule (CEL matches, RE2) refuses and accepts on 1.27 exactly what it does today."""
     assert disagreements(old_apiserver.kubectl, "default") == []
+
+
+RUN_CRD = REPO / "crds" / "loadtest.dev_loadtestruns.yaml"
+
+
+def _run(name: str, **spec: object) -> str:
+    return yaml.safe_dump(
+        {
+            "apiVersion": "loadtest.dev/v1alpha1",
+            "kind": "LoadtestRun",
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {"monitorRef": {"name": "checkout"}, "image": "gatling-runner:3.15.1", "simulation": "a.B", **spec},
+        }
+    )
+
+
+def test_the_run_crd_installs_and_judges_on_the_floor(old_apiserver: ApiServer) -> None:
+    """LoadtestRun's CRD (its CEL rules, the immutable spec) works on the oldest supported API server,
+    so a run is refused with the same messages there (the operator then says the Job needs 1.29)."""
+    applied = old_apiserver.kubectl("apply", "--server-side", "-f", str(RUN_CRD))
+    assert applied.returncode == 0, applied.stderr
+    established = old_apiserver.kubectl(
+        "wait", "--for=condition=Established", "--timeout=60s", "crd/loadtestruns.loadtest.dev"
+    )
+    assert established.returncode == 0, established.stderr
+    bad = old_apiserver.kubectl("apply", "-f", "-", input=_run("bad", criteria=[{"metric": "p95", "max": 1, "min": 0}]))
+    assert bad.returncode != 0 and "exactly one of max, min or baseline" in bad.stderr, bad.stderr
+    assert old_apiserver.kubectl("apply", "-f", "-", input=_run("fixed")).returncode == 0
+    changed = old_apiserver.kubectl("apply", "-f", "-", input=_run("fixed", runners=2))
+    assert changed.returncode != 0 and "create a new LoadtestRun" in changed.stderr, changed.stderr
+
+
+def test_a_runs_job_on_the_floor_is_refused_or_loses_per_index_backoff(old_apiserver: ApiServer) -> None:
+    """What the run controller's KubernetesTooOld check relies on: an API server before 1.29 either
+    refuses the Job's backoffLimitPerIndex or drops it; it never keeps it."""
+    from loadtest_monitor.kube.client import KubeError
+    from loadtest_monitor.render.run_job import RunJobContext, render_job
+    from loadtest_monitor.spec.run import parse_run_spec
+
+    configuration = client.Configuration()
+    kube_config.load_kube_config(config_file=str(old_apiserver.kubeconfig_path), client_configuration=configuration)
+    kube = Kube(client.ApiClient(configuration))
+    spec = parse_run_spec(yaml.safe_load(_run("floor", runners=2))["spec"], "floor")
+    job = render_job(
+        RunJobContext(
+            run="floor",
+            namespace="default",
+            uid="00000000-0000-0000-0000-000000000000",
+            spec=spec,
+            graphite_host="checkout-graphite.default.svc.cluster.local",
+            graphite_port=2003,
+            graphite_tcp=True,
+            gatling_config_map="checkout-gatling",
+            forwarder_image="loadtest-monitor:0.1.0",
+            wait_image="busybox:1.36.1",
+        )
+    )
+    try:
+        made = kube.apply(job)
+    except KubeError as err:
+        # 1.27 answers 500 "failed to create typed patch object ... field not declared in schema".
+        assert ".spec.backoffLimitPerIndex: field not declared in schema" in str(err), err
+    else:
+        assert made["spec"].get("backoffLimitPerIndex") is None, made["spec"]

@@ -247,8 +247,13 @@ def test_waits_for_a_monitor_that_is_not_ready_then_gives_up(world: World, rec: 
     assert world.status["phase"] == "Pending"
     assert world.status["reason"] == "MonitorNotReady"
     assert "LoadtestMonitor checkout is not Ready" in world.status["message"]
+    assert "gives up at 2027-01-15T08:02:00Z" in world.status["message"]
     assert step.requeue_after == pytest.approx(119)
     assert not any(w[1] == "Job" for w in world.writes)
+    writes = len(world.writes)
+    world.now += 30
+    rec.reconcile(NS, "r")  # still waiting: nothing new to say, nothing written
+    assert len(world.writes) == writes
     world.now = _created_epoch() + 121
     rec.reconcile(NS, "r")
     assert world.status["phase"] == "Error"
@@ -394,6 +399,7 @@ def test_all_ended_is_evaluated_and_the_results_land_in_status(
                 (CriterionResult(criterion, "p95 <= 500 ms", 500.0, 400.0, True),),
             ),
             RESULTS,
+            start_spread_s=0.0421,
         )
     ]
     world.set_pod(0, _ended(0), "Succeeded")
@@ -413,6 +419,7 @@ def test_all_ended_is_evaluated_and_the_results_land_in_status(
         {"description": "p95 <= 500 ms", "threshold": 500.0, "measured": 400.0, "passed": True}
     ]
     assert "runnerData" not in status
+    assert status["startSpreadSeconds"] == 0.042
     conditions = {c["type"]: c for c in status["conditions"]}
     assert conditions["Complete"]["status"] == "True"
     assert conditions["Passed"]["status"] == "True"
@@ -500,3 +507,28 @@ def test_runners_stopped_by_the_time_limit_fail_the_run(world: World, rec: RunRe
     assert world.status["phase"] == "Failed"
     assert world.status["reason"] == "TimeLimitExceeded"
     assert "r-1-x" in world.status["message"] and "r-0-x" not in world.status["message"]
+
+
+def test_a_job_the_api_server_refuses_ends_the_run_with_its_message(world: World, rec: RunReconciler) -> None:
+    def refusing(obj: Mapping[str, Any], *, uid: str | None = None) -> Obj:
+        raise KubeError(400, ".spec.backoffLimitPerIndex: field not declared in schema")
+
+    world.apply = refusing  # type: ignore[method-assign]
+    _start(world, rec)
+    assert world.status["phase"] == "Error"
+    assert world.status["reason"] == "KubernetesTooOld"
+    assert "field not declared in schema" in world.status["message"]
+    assert "Kubernetes 1.29" in world.status["message"]
+
+
+def test_a_run_not_started_does_not_hold_a_monitor_being_deleted(world: World, rec: RunReconciler) -> None:
+    world.now = _created_epoch() + 1
+    world.add_monitor(ready=False)
+    world.add_run()
+    rec.reconcile(NS, "r")
+    assert ACTIVE_RUNS_FINALIZER in world.objects[(KIND, "checkout")]["metadata"]["finalizers"]
+    world.objects[(KIND, "checkout")]["metadata"]["deletionTimestamp"] = "2027-01-15T08:00:30Z"
+    rec.reconcile(NS, "r")
+    assert world.status["phase"] == "Error"
+    assert world.status["reason"] == "MonitorDeleted"
+    assert ACTIVE_RUNS_FINALIZER not in world.objects[(KIND, "checkout")]["metadata"]["finalizers"]

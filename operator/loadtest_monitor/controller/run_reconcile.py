@@ -205,6 +205,15 @@ class RunReconciler:
 
     def _pending_or_create(self, run: Obj, status: Obj, spec: RunSpec, monitor: Obj | None, now: float) -> RunPass:
         created = rs.epoch_of(run["metadata"].get("creationTimestamp")) or now
+        if monitor is not None and (monitor.get("metadata") or {}).get("deletionTimestamp"):
+            # A run not started yet does not hold its monitor's deletion: it ends here.
+            return self._finish(
+                run,
+                status,
+                rs.ERROR,
+                "MonitorDeleted",
+                f"LoadtestMonitor {spec.monitor} is being deleted: the run did not start",
+            )
         ready, why = monitor_ready(monitor, spec.monitor)
         if not ready or monitor is None:
             deadline = created + spec.start_timeout_seconds
@@ -217,12 +226,9 @@ class RunReconciler:
                     f"{why}; gave up after startTimeout ({spec.start_timeout_seconds}s): make the monitor Ready "
                     "(kubectl describe ltm) and create a new LoadtestRun",
                 )
-            left = int(deadline - now)
-            self._write(
-                run,
-                status,
-                {"phase": rs.PENDING, "reason": "MonitorNotReady", "message": f"waiting: {why} ({left}s left)"},
-            )
+            # A message that does not change from pass to pass: the status is written once.
+            message = f"waiting: {why}; gives up at {rs.rfc3339(deadline)} (startTimeout)"
+            self._write(run, status, {"phase": rs.PENDING, "reason": "MonitorNotReady", "message": message})
             return RunPass(rs.PENDING, requeue_after=max(1.0, deadline - now), monitor=spec.monitor)
         try:
             ctx = self._job_context(run, spec, monitor)
@@ -235,6 +241,19 @@ class RunReconciler:
         except KubeError as err:
             if err.status == 409:  # ours, made by a pass the watch has not caught up with
                 return RunPass(rs.STARTING, requeue_after=1.0, monitor=spec.monitor)
+            # Refused as it is, retrying cannot help. Kubernetes before 1.29 does not know the
+            # Job's backoffLimitPerIndex (nor native sidecars): 1.27 answers a server-side apply
+            # with such fields 500 "field not declared in schema" (tests/integration/test_validation_floor.py).
+            too_old = "backoffLimitPerIndex" in str(err)
+            if too_old or err.status in (400, 422):
+                return self._finish(
+                    run,
+                    status,
+                    rs.ERROR,
+                    "KubernetesTooOld" if too_old else "JobRefused",
+                    f"the API server refused the run's Job: {err}"
+                    + ("; LoadtestRun needs Kubernetes 1.29 or later (Job backoffLimitPerIndex)" if too_old else ""),
+                )
             raise
         if made.get("spec", {}).get("backoffLimitPerIndex") is None:
             # An API server without per-index backoff dropped the field: one runner's exit 2 would
@@ -431,6 +450,8 @@ class RunReconciler:
         extra: Obj = {"criteria": criteria_to_status(verdict.criteria)}
         if evaluation.results is not None:
             extra["results"] = results_to_status(evaluation.results)
+        if evaluation.start_spread_s is not None:
+            extra["startSpreadSeconds"] = round(evaluation.start_spread_s, 3)
         return self._finish(
             run, status, phase, verdict.reason, verdict.message, counted=counted, by_index=by_index, extra=extra
         )

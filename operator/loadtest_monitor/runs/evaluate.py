@@ -26,7 +26,7 @@ from loadtest_monitor.runs import pods as runner_pods
 from loadtest_monitor.runs import results as influx_results
 from loadtest_monitor.runs import stats, verdict
 from loadtest_monitor.runs.influx import InfluxClient, InfluxError, endpoint
-from loadtest_monitor.runs.model import Outcome, RunResults, Verdict
+from loadtest_monitor.runs.model import Outcome, RunnerData, RunResults, Verdict
 from loadtest_monitor.runs.status_results import results_from_status
 from loadtest_monitor.settings import Settings
 from loadtest_monitor.spec.monitor import parse_spec
@@ -39,6 +39,14 @@ Obj = dict[str, Any]
 class Evaluation:
     verdict: Verdict
     results: RunResults | None = None
+    #: Latest minus earliest start of the runners' Gatling runs (from their summaries): how
+    #: together the synchronised start really was. None with fewer than two runners' spans.
+    start_spread_s: float | None = None
+
+
+def start_spread_s(data: Sequence[RunnerData]) -> float | None:
+    starts = [d.start_ms for d in data if d.found and d.start_ms is not None]
+    return (max(starts) - min(starts)) / 1000.0 if len(starts) > 1 else None
 
 
 class Evaluator(Protocol):
@@ -104,7 +112,7 @@ class InfluxEvaluator:
         found = [d for d in data if d.found]
         results = stats.compute(found) if found else None
         judged = verdict.judge(expected, data, outcomes, results, spec.criteria, self._baselines(run, spec))
-        return Evaluation(judged, results)
+        return Evaluation(judged, results, start_spread_s(data))
 
     def freshness(self, run: Obj, spec: RunSpec, pods: Sequence[Obj], monitor: Obj) -> dict[str, float | None]:
         by_index = runner_pods.runners(pods, spec.runners)
