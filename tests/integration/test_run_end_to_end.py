@@ -370,6 +370,8 @@ def test_a_passing_run_counts_every_runners_requests_exactly(cases: dict[str, Ca
     assert (status["phase"], status["reason"]) == ("Passed", "CriteriaMet"), status
     assert {c["type"]: c["status"] for c in status["conditions"]} == {"Complete": "True", "Passed": "True"}
     assert [c["passed"] for c in status["criteria"]] == [True, True, True]
+    # The spread the run reports is that of the runners' real starts (Gatling's own, in its logs).
+    assert status["startSpreadSeconds"] == pytest.approx(case.start_spread_s(), abs=0.002)
     # Every runner ran a real Gatling that ended with exit code 0, and the Job controller saw it.
     assert {r.exit_code for r in case.records.values()} == {0}
     assert status["runners"]["succeeded"] == RUNNERS and status["runners"]["failed"] == 0, status["runners"]
