@@ -520,7 +520,7 @@ def test_an_ended_run_is_on_the_dashboard_and_in_the_metrics(
     # The run metrics at /metrics, labelled by the run.
     text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).read().decode()
     for key, passed in (("pass", 1), ("errors", 0), ("nodata", 0)):
-        labels = f'namespace="{namespace}",monitor="{MONITOR}",run="{cases[key].name}"'
+        labels = f'monitor="{MONITOR}",namespace="{namespace}",run="{cases[key].name}"'  # sorted, as served
         assert f"loadtest_run_passed{{{labels}}} {passed}.0" in text, text
         assert f"loadtest_run_duration_seconds{{{labels}}} " in text
     ended = next(line for line in text.splitlines() if line.startswith('loadtest_runs{phase="Failed"}'))
