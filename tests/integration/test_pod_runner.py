@@ -335,3 +335,18 @@ def test_ltm_cluster_pod_runner_runs_pods_until_stopped(
     output = (tmp_path / "cli.log").read_text()
     assert code == 0, output
     assert f"{namespace}/cli-runner-0: exit 1" in output, output
+
+
+def test_a_pod_deleted_before_its_start_at_never_starts(
+    finished_run: dict[str, RunnerRecord], kube_api: pykube.HTTPClient, run_namespace: str, pod_runner: PodRunner
+) -> None:
+    name = "checkout-run-1-deleted"
+    pykube.Pod(kube_api, runner_pod(name, run_namespace, 0)).create()
+    deadline = time.monotonic() + 60
+    while f"{run_namespace}/{name}" not in pod_runner.records:
+        assert time.monotonic() < deadline, "never picked up"
+        time.sleep(0.2)
+    pykube.Pod.objects(kube_api, namespace=run_namespace).get(name=name).delete()
+    (record,) = pod_runner.wait_done([name], timeout=120).values()
+    assert record.started is None and record.simulation_log() is None, record
+    assert "deleted before its start-at" in record.error, record

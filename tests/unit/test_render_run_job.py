@@ -239,7 +239,7 @@ def test_gate_waits_for_the_start_time_then_execs_the_runner(tmp_path: Path) -> 
     assert proc.returncode == 2, output  # exec: the runner's exit code is the container's
     started, arg = (tmp_path / "started").read_text().split("\n", 1)
     assert float(started) >= start_at - 0.05, "started before the start time"
-    assert float(started) - start_at < 0.5, "started long after the start time"
+    assert float(started) - start_at < 1.0, "started long after the start time"
     assert arg.strip() == "arg with space"
     assert "waiting for every runner" in output
 

@@ -63,6 +63,7 @@ class RunnerRecord:
 
     namespace: str
     name: str
+    uid: str
     workdir: Path
     pod: RunnerPod | None = None
     results: Path | None = None
@@ -194,9 +195,13 @@ class PodRunner:
                 meta = pod["metadata"]
                 key = f"{meta['namespace']}/{meta['name']}"
                 phase = (pod.get("status") or {}).get("phase")
-                if key in self.records or phase in ("Succeeded", "Failed") or not pod["spec"].get("nodeName"):
+                known = self.records.get(key)
+                if known is not None and (known.uid == meta.get("uid") or not known.done.is_set()):
+                    continue  # this pod, or a namesake whose predecessor is still being handled
+                if phase in ("Succeeded", "Failed") or not pod["spec"].get("nodeName"):
                     continue
-                record = RunnerRecord(meta["namespace"], meta["name"], self.workdir / meta["namespace"] / meta["name"])
+                workdir = self.workdir / meta["namespace"] / meta["name"] / meta.get("uid", "")[:8]
+                record = RunnerRecord(meta["namespace"], meta["name"], meta.get("uid", ""), workdir)
                 self.records[key] = record
                 thread = threading.Thread(target=self._run_pod, args=(pod, record), name=f"pod-{key}", daemon=True)
                 self._threads.append(thread)
@@ -408,8 +413,17 @@ class PodRunner:
             return runner.start_at
         path = f"/api/v1/namespaces/{runner.namespace}/pods/{runner.name}"
         while not self._stop.is_set():
-            with contextlib.suppress(Exception):
-                found = start_at(self.cluster.api_get(path))
+            try:
+                status, body = self.cluster.request("GET", path)
+            except OSError:  # the API server restarting: the gate keeps waiting
+                status, body = 0, b""
+            if status == 404:
+                raise PodRunnerError(f"pod {runner.namespace}/{runner.name} was deleted before its start-at")
+            if status == 200:
+                pod = json.loads(body)
+                if pod["metadata"].get("uid") != runner.uid:
+                    raise PodRunnerError(f"pod {runner.namespace}/{runner.name} was replaced before its start-at")
+                found = start_at(pod)
                 if found is not None:
                     return found
             time.sleep(0.2)

@@ -18,6 +18,7 @@ crash finds it and goes on. Timestamps come from the status, never from memory.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -136,6 +137,9 @@ class RunReconciler:
         # The answer to our last status write per run, until the watch delivers that version:
         # a pass right after a write must not act on the status from before it (a second start time).
         self._written: dict[tuple[str, str], Obj] = {}
+        # Two workers reconcile two runs at once; runs of one monitor share its finalizer and its
+        # "deletion waits" notice: one hold check at a time (it reads the store, writes rarely).
+        self._hold_lock = threading.Lock()
 
     # --- one pass ------------------------------------------------------------------------------
 
@@ -529,6 +533,10 @@ class RunReconciler:
         while it is being deleted says which runs it waits for (status and one Event)."""
         if not monitor:
             return
+        with self._hold_lock:
+            self._hold(namespace, monitor, extra_active)
+
+    def _hold(self, namespace: str, monitor: str, extra_active: str) -> None:
         live = self.reads.monitor(namespace, monitor)
         if live is None:
             return

@@ -206,17 +206,6 @@ class Kube:
             content_type="application/merge-patch+json",
         )
 
-    def json_patch(self, api_version: str, kind: str, namespace: str, name: str, ops: list[Obj]) -> Obj:
-        """A JSON patch (RFC 6902): with a `test` op first, it applies only to the state it tested
-        (a finalizer list changed by somebody else in between makes it fail, not overwrite)."""
-        self.writes += 1
-        return self.request(
-            "PATCH",
-            resource_path(api_version, kind, namespace, name),
-            body=ops,
-            content_type="application/json-patch+json",
-        )
-
     def post_event(self, involved: Mapping[str, Any], event_type: str, reason: str, message: str) -> None:
         """A core/v1 Event on a monitor or a run, as `kubectl describe ltm/ltr` shows them."""
         meta = involved["metadata"]
