@@ -31,6 +31,7 @@ API requests per run.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import subprocess
 import sys
 import time
@@ -502,8 +503,22 @@ def test_figures_of_the_note(cases: dict[str, Case]) -> None:
             + (" (operator + the CLI following it)" if case.cli is not None else " (the operator's)")
         )
     alone = cases["pass"]
-    assert alone.start_spread_s() < 5
+    # Gatling's own starts differ by the JVMs' start-up on a shared two-core machine (0.2 to 3.6 s
+    # measured); a gate that let runners go as they came up would add the pods' scheduling too.
+    assert alone.start_spread_s() < 10
     assert alone.verdict_after_s < 15
+
+
+def test_every_runner_got_the_same_start_time_and_started_no_earlier(cases: dict[str, Case]) -> None:
+    for key, case in cases.items():
+        given = {r.start_at for r in case.records.values()}
+        assert len(given) == 1, (key, given)  # one start-at, written on every runner pod
+        (start_at,) = given
+        assert start_at is not None
+        announced = dt.datetime.fromisoformat(case.status["startAt"].replace("Z", "+00:00")).timestamp()
+        # The one status.startAt says (the annotation is rounded to the millisecond, startAt cut to it).
+        assert start_at == pytest.approx(announced, abs=0.002), key
+        assert all(r.started is not None and r.started >= start_at for r in case.records.values()), key
 
 
 def test_an_ended_run_is_on_the_dashboard_and_in_the_metrics(
