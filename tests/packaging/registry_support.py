@@ -14,19 +14,16 @@ import io
 import json
 import os
 import shutil
-import subprocess
 import tarfile
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-import bcrypt  # the only hash the registry's htpasswd accepts
 import pytest
 
-from ltm_harness.ports import free_port
-from ltm_harness.wait import wait_for
-from tests.packaging.packaging_support import ROOT
+from ltm_harness import registry as harness_registry
+from ltm_harness.registry import Registry
 
 USER = "AWS"
 PASSWORD = "ecr-style-password-0123456789"
@@ -34,10 +31,10 @@ PASSWORD = "ecr-style-password-0123456789"
 
 @pytest.fixture(scope="module")
 def registry_binary() -> Path:
-    proc = subprocess.run(["bash", str(ROOT / "hack" / "build-registry.sh")], capture_output=True, text=True,
-                          timeout=1800, check=False)
-    assert proc.returncode == 0, f"hack/build-registry.sh failed:\n{proc.stderr[-3000:]}"
-    return Path(proc.stdout.strip().splitlines()[-1])
+    try:
+        return harness_registry.registry_binary()
+    except harness_registry.RegistryError as err:
+        raise AssertionError(str(err)) from None
 
 
 @pytest.fixture(scope="module")
@@ -54,40 +51,15 @@ def engine_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def registry(registry_binary: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    root = tmp_path_factory.mktemp("registry")
-    hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
-    (root / "htpasswd").write_text(f"{USER}:{hashed}\n")
-    port = free_port()
-    (root / "config.yml").write_text(
-        "version: 0.1\nlog: {level: warn}\n"
-        f"storage: {{filesystem: {{rootdirectory: {root}/data}}}}\n"
-        f"http: {{addr: '127.0.0.1:{port}', secret: test-secret}}\n"
-        f"auth: {{htpasswd: {{realm: test, path: {root}/htpasswd}}}}\n"
-    )
-    with (root / "registry.log").open("wb") as log:
-        proc = subprocess.Popen([str(registry_binary), "serve", str(root / "config.yml")], stdout=log, stderr=log)
-    host = f"127.0.0.1:{port}"
-
-    def asks_for_login() -> bool:
-        try:
-            urllib.request.urlopen(f"http://{host}/v2/", timeout=2).close()
-        except urllib.error.HTTPError as err:
-            err.close()
-            assert err.code == 401, "the registry must ask for a login"
-            return True
-        except OSError:
-            return False  # not listening yet
-        raise AssertionError("the registry must ask for a login")
-
+    """The harness's real Distribution registry, asking for USER/PASSWORD."""
     try:
-        try:
-            wait_for(asks_for_login, 20, "the registry to answer")
-        except TimeoutError as err:
-            raise AssertionError((root / "registry.log").read_text()) from err
-        yield host
+        server = Registry(registry_binary, tmp_path_factory.mktemp("registry"), USER, PASSWORD).start()
+    except harness_registry.RegistryError as err:
+        raise AssertionError(str(err)) from None
+    try:
+        yield server.host
     finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+        server.stop()
 
 
 def registry_get(host: str, path: str, accept: str = "*/*") -> bytes:

@@ -532,3 +532,48 @@ def test_a_run_not_started_does_not_hold_a_monitor_being_deleted(world: World, r
     assert world.status["phase"] == "Error"
     assert world.status["reason"] == "MonitorDeleted"
     assert ACTIVE_RUNS_FINALIZER not in world.objects[(KIND, "checkout")]["metadata"]["finalizers"]
+
+
+class RecordingMarks:
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+        self.changes: list[tuple[str, str, tuple[str, ...]]] = []
+        self.phases: list[tuple[str, str | None]] = []
+
+    def phase_changed(self, run: Obj, old: Mapping[str, Any], new: Mapping[str, Any], runners: Sequence[str]) -> None:
+        self.changes.append((str(old.get("phase") or ""), str(new["phase"]), tuple(runners)))
+        if self.fail:
+            raise RuntimeError("InfluxDB down")
+
+    def seen(self, namespace: str, name: str, monitor: str, phase: str | None) -> None:
+        self.phases.append((name, phase))
+        if self.fail:
+            raise RuntimeError("registry broken")
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_marks_and_metrics_hear_each_phase_change_once_and_never_change_the_run(
+    world: World, evaluator: FakeEvaluator, fail: bool
+) -> None:
+    marks = RecordingMarks(fail)
+    rec = RunReconciler(
+        world, world, evaluator, Settings(run_start_delay_seconds=5.0), clock=lambda: world.now,
+        marks=marks,
+    )
+    evaluator.verdicts = [Evaluation(Verdict(Outcome.FAILED, "CriteriaFailed", "p95 over"), RESULTS)]
+    _to_running(world, rec)
+    world.set_pod(0, _ended(0), "Succeeded")
+    world.set_pod(1, _ended(0), "Succeeded")
+    world.now += 60
+    rec.reconcile(NS, "r")
+    rec.reconcile(NS, "r")  # ended: nothing more to tell
+    assert world.status["phase"] == "Failed" and world.status["reason"] == "CriteriaFailed"
+    pods = ("r-0-x", "r-1-x")
+    assert [c[:2] for c in marks.changes] == [
+        ("", "Starting"), ("Starting", "Running"), ("Running", "Evaluating"), ("Evaluating", "Failed")
+    ]
+    assert marks.changes[1][2] == pods and marks.changes[3][2] == pods
+    assert marks.phases[-1] == ("r", "Failed")
+    del world.objects[("LoadtestRun", "r")]
+    rec.reconcile(NS, "r")
+    assert marks.phases[-1][1] is None  # a deleted run: its series are dropped

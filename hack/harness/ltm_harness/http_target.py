@@ -3,6 +3,7 @@
 - ``/ok``    -> 200
 - ``/fail``  -> 500, always
 - ``/flaky`` -> 500 for every third request to that path (per server), else 200
+- ``?delayMs=N`` on any path: the answer comes N ms later (slow responses for latency criteria)
 
 It counts what it answered, by path and status, so tests can compare with Gatling and InfluxDB.
 """
@@ -11,8 +12,12 @@ from __future__ import annotations
 
 import collections
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
+
+#: A longer delay is a typo, not a test: it would hold a server thread for minutes.
+MAX_DELAY_MS = 10_000
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -22,7 +27,11 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
 
     def do_GET(self) -> None:
-        path = urlsplit(self.path).path
+        parts = urlsplit(self.path)
+        path = parts.path
+        delay = parse_qs(parts.query).get("delayMs", ["0"])[-1]
+        if delay.isdigit() and int(delay) > 0:
+            time.sleep(min(int(delay), MAX_DELAY_MS) / 1000)
         with self.server.lock:
             self.server.hits[path] += 1
             nth = self.server.hits[path]

@@ -46,6 +46,7 @@ from ltm_harness.pod_spec import RUN_LABEL, PodSpecError, RunnerPod, read_pod, s
 from ltm_harness.runner_home import RunnerHome, RunnerProcess, build_agent, build_runner_home
 
 MERGE_PATCH = "application/merge-patch+json"
+JOB_INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
 #: Where run.sh and the image keep results when GATLING_RESULTS_DIR is not set ($GATLING_HOME/results).
 IMAGE_GATLING_HOME = "/opt/gatling"
 #: Each local JVM is capped: eight engineers' runners share one machine (the pod's JAVA_OPTS come first).
@@ -108,7 +109,8 @@ class PodRunner:
         self.target_url = target_url
         self.namespace = namespace
         self.default_fault = default_fault
-        self.faults = dict(faults or {})  # pod name -> fault, for pods without the annotation
+        # pod name, or "<run>/<index>" -> fault, for pods without the annotation (_fault_for)
+        self.faults = dict(faults or {})
         self.poll_seconds = poll_seconds
         self.gatling_timeout = gatling_timeout
         self.records: dict[str, RunnerRecord] = {}
@@ -208,12 +210,21 @@ class PodRunner:
 
     # -- one pod -----------------------------------------------------------------------------
 
+    def _fault_for(self, pod: Mapping[str, Any]) -> str | None:
+        """The fault option of this pod: by its name, or by ``<run>/<index>`` (its loadtest.dev/run
+        label and Job completion index), which a test knows before the Job controller names the pod."""
+        meta = pod.get("metadata") or {}
+        run = (meta.get("labels") or {}).get(RUN_LABEL)
+        index = (meta.get("annotations") or {}).get(JOB_INDEX_ANNOTATION)
+        for key in (meta.get("name"), f"{run}/{index}"):
+            if key in self.faults:
+                return self.faults[key]
+        return self.default_fault
+
     def _run_pod(self, pod: dict[str, Any], record: RunnerRecord) -> None:
         runner: RunnerPod | None = None
         try:
-            name = pod["metadata"]["name"]
-            fault = self.faults.get(name, self.default_fault)
-            runner = read_pod(pod, self._config_map_reader(record.namespace), fault)
+            runner = read_pod(pod, self._config_map_reader(record.namespace), self._fault_for(pod))
             record.pod = runner
             self._run(pod, runner, record)
         except Exception as exc:  # the pod fails visibly, with the reason, as a kubelet would report it

@@ -22,6 +22,7 @@ from typing import Any
 import kopf
 
 from loadtest_monitor.controller import handlers
+from loadtest_monitor.controller.run_marks import InfluxMarks
 from loadtest_monitor.controller.run_reconcile import RunReconciler, monitor_of
 from loadtest_monitor.controller.store import WatchStore, slim
 from loadtest_monitor.controller.workqueue import WorkQueue
@@ -38,6 +39,7 @@ from loadtest_monitor.identity import (
 )
 from loadtest_monitor.kube.client import Kube, load_client_config
 from loadtest_monitor.runs.evaluate import InfluxEvaluator
+from loadtest_monitor.runs.influx import InfluxClient, InfluxError
 
 log = logging.getLogger(__name__)
 
@@ -138,8 +140,16 @@ async def run_startup(settings: kopf.OperatorSettings, **kwargs: Any) -> None:
     main.store.attach_run_pods(kwargs["run_pods_index"])
     kube = Kube(load_client_config(), timeout=main.settings.request_timeout)
     evaluator = InfluxEvaluator(main.settings, kube.get)
+    reads = StoreReads(main.store)
+
+    def writer(namespace: str, monitor: str) -> tuple[InfluxClient, str]:
+        found = reads.monitor(namespace, monitor)
+        if found is None:
+            raise InfluxError(f"LoadtestMonitor {namespace}/{monitor} is gone")
+        return evaluator.writer(found)
+
     rt = RunRuntime(main.store)
-    rt.reconciler = RunReconciler(kube, StoreReads(main.store), evaluator, main.settings)
+    rt.reconciler = RunReconciler(kube, reads, evaluator, main.settings, marks=InfluxMarks(writer))
     rt.queue = WorkQueue(
         _work, workers=RUN_WORKERS, retry_min=main.settings.retry_min_seconds, retry_max=main.settings.retry_max_seconds
     )

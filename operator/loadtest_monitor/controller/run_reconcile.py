@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from loadtest_monitor.controller import run_status as rs
+from loadtest_monitor.controller.run_marks import NoMarks, RunMarks
 from loadtest_monitor.controller.status import status_patch
 from loadtest_monitor.identity import (
     ACTIVE_RUNS_FINALIZER,
@@ -123,12 +124,14 @@ class RunReconciler:
         evaluator: Evaluator,
         settings: Settings,
         clock: Callable[[], float] = time.time,
+        marks: RunMarks | None = None,
     ) -> None:
         self.client = client
         self.reads = reads
         self.evaluator = evaluator
         self.settings = settings
         self.clock = clock
+        self.marks: RunMarks = marks or NoMarks()  # dashboard annotations and run metrics
         self._freshness_at: dict[tuple[str, str], float] = {}
         self._blocked_told: dict[tuple[str, str], tuple[str, ...]] = {}
         # The answer to our last status write per run, until the watch delivers that version:
@@ -141,6 +144,11 @@ class RunReconciler:
     # --- one pass ------------------------------------------------------------------------------
 
     def reconcile(self, namespace: str, name: str) -> RunPass:
+        outcome = self._reconcile(namespace, name)
+        self._tell(self.marks.seen, namespace, name, outcome.monitor, None if outcome.gone else outcome.phase)
+        return outcome
+
+    def _reconcile(self, namespace: str, name: str) -> RunPass:
         run = self.reads.run(namespace, name)
         if run is None:
             self._freshness_at.pop((namespace, name), None)
@@ -509,6 +517,8 @@ class RunReconciler:
         if answer.get("metadata"):
             self._written[(meta["namespace"], meta["name"])] = answer
         if new.get("phase") != status.get("phase"):
+            runners = sorted(str(p["metadata"]["name"]) for p in self.reads.pods(meta["namespace"], meta["name"]))
+            self._tell(self.marks.phase_changed, run, status, new, runners)
             event_type = "Warning" if new["phase"] in (rs.FAILED, rs.ERROR) else "Normal"
             involved = {"kind": RUN_KIND, "metadata": meta}
             try:
@@ -559,6 +569,14 @@ class RunReconciler:
                 self._blocked_told[key] = told
         elif not active:
             self._blocked_told.pop(key, None)
+
+
+    def _tell(self, call: Callable[..., None], *args: Any) -> None:
+        """Marks and metrics are for people watching: a failure there never fails the pass."""
+        try:
+            call(*args)
+        except Exception:
+            log.exception("run marks/metrics failed (the run goes on)")
 
 
 def _rv(obj: Mapping[str, Any]) -> int:

@@ -15,7 +15,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from loadtest_monitor.identity import READER_PASSWORD_KEY, READER_USER_KEY, ChildNames
+from loadtest_monitor.identity import (
+    ADMIN_PASSWORD_KEY,
+    ADMIN_USER_KEY,
+    READER_PASSWORD_KEY,
+    READER_USER_KEY,
+    ChildNames,
+)
 from loadtest_monitor.runs import pods as runner_pods
 from loadtest_monitor.runs import results as influx_results
 from loadtest_monitor.runs import stats, verdict
@@ -64,14 +70,20 @@ class InfluxEvaluator:
         self.settings = settings
         self.read = read
 
-    def _client(self, monitor: Obj) -> tuple[InfluxClient, str]:
+    def writer(self, monitor: Obj) -> tuple[InfluxClient, str]:
+        """The monitor's InfluxDB as its admin (run annotations are written, not read) and its database."""
+        return self._client(monitor, ADMIN_USER_KEY, ADMIN_PASSWORD_KEY)
+
+    def _client(
+        self, monitor: Obj, user_key: str = READER_USER_KEY, password_key: str = READER_PASSWORD_KEY
+    ) -> tuple[InfluxClient, str]:
         meta = monitor["metadata"]
         names = ChildNames(meta["name"], meta["namespace"])
         secret = self.read("v1", "Secret", names.namespace, names.influxdb_auth_secret) or {}
         data = secret.get("data") or {}
         try:
-            user = base64.b64decode(data[READER_USER_KEY]).decode()
-            password = base64.b64decode(data[READER_PASSWORD_KEY]).decode()
+            user = base64.b64decode(data[user_key]).decode()
+            password = base64.b64decode(data[password_key]).decode()
         except (KeyError, ValueError) as err:
             raise InfluxError(f"Secret {names.influxdb_auth_secret} has no readable {err}") from None
         database = parse_spec(monitor.get("spec")).influxdb.database
