@@ -132,6 +132,9 @@ class RunReconciler:
         self.settings = settings
         self.clock = clock
         self.marks: RunMarks = marks or NoMarks()  # dashboard annotations and run metrics
+        # Per-run state (_freshness_at, _blocked_told, _written) is keyed by the run, and the work queue
+        # never hands one run to two workers at once: each entry has one owner, the worker holding that
+        # run; the dicts only see single-key operations. State shared across runs takes _hold_lock.
         self._freshness_at: dict[tuple[str, str], float] = {}
         self._blocked_told: dict[tuple[str, str], tuple[str, ...]] = {}
         # The answer to our last status write per run, until the watch delivers that version:
